@@ -1,0 +1,99 @@
+"""The ``ltcn`` command line: a thin launcher; the logic lives in testable modules.
+
+Sub-commands import what they need when they run, so the edge-only commands work where only
+numpy and numba are installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EXIT_BAD_INPUT = 2
+
+
+def _cmd_data_summary(args: argparse.Namespace) -> int:
+    from ltcn_kernels import read_flows
+    from ltcn_kernels.summary import format_summary, summarize
+
+    table = read_flows(
+        args.paths,
+        args.dataset,
+        skip_bad_lines=args.skip_bad_lines,
+        unknown_label=args.unknown_label,
+        drop_duplicates=not args.keep_duplicates,
+        progress=None if not args.json else False,
+    )
+    summary = summarize(table)
+    if args.json:
+        print(json.dumps(summary, indent=None if args.compact else 1))
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ltcn_jax.demo import run_demo
+
+    return run_demo(quick=args.quick)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ltcn", description="Edge-native intrusion detection with a pruned L-TCN."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="inspect flow-record files")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    summary = data_sub.add_parser(
+        "summary", help="format, rows kept/dropped, features and labels of flow files"
+    )
+    summary.add_argument("paths", nargs="+", metavar="PATH")
+    summary.add_argument(
+        "--dataset", default="auto", choices=["auto", "nsl-kdd", "cicids2017", "bot-iot"]
+    )
+    summary.add_argument("--json", action="store_true", help="print one JSON object")
+    summary.add_argument("--compact", action="store_true", help="JSON on one line")
+    summary.add_argument(
+        "--skip-bad-lines", action="store_true", help="skip and count bad lines instead of failing"
+    )
+    summary.add_argument(
+        "--unknown-label", default="error", choices=["error", "drop", "keep"],
+        help="what to do with a label name the tables do not know",
+    )  # fmt: skip
+    summary.add_argument(
+        "--keep-duplicates", action="store_true", help="do not drop exact duplicate records"
+    )
+    summary.set_defaults(func=_cmd_data_summary)
+
+    demo = sub.add_parser("demo", help="the main job on the embedded NSL-KDD data")
+    demo.add_argument("--quick", action="store_true", help="a shorter run (smoke test)")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ltcn_kernels.errors import DataFormatError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DataFormatError as exc:
+        print(f"ltcn: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"ltcn: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `ltcn data summary ... | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""From published files to model-ready arrays: read, split, fit the frozen transform, apply it.
+
+``prepare(config)`` is what experiments call. Prepared arrays are cached on disk keyed by the
+input files' SHA-256 and the data config, as ``.npz`` (``allow_pickle=False``) plus a JSON
+sidecar that holds the checksum of the arrays and the fitted transform.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ltcn_kernels import FlowTable, Preprocessor, make_sequences, read_flows
+from ltcn_kernels.summary import summarize
+from ltcn_kernels.windows import SEQUENCE_MODES
+
+from .splits import (
+    SPLITS,
+    carve_validation,
+    class_time_block_split,
+    stratified_split,
+    time_block_split,
+)
+
+CACHE_VERSION = 1
+EMBEDDED_PREFIX = "embedded:"
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which files, how to split them, and how to turn flows into model inputs.
+
+    Attributes:
+        dataset: ``nsl-kdd``, ``cicids2017`` or ``bot-iot`` (checked against the files).
+        files: all flows, for the ``time-block``, ``class-time-block`` and ``stratified``
+            splits.
+        train_files, test_files: the ``official`` split (NSL-KDD's KDDTrain+/KDDTest+).
+            ``embedded:NAME`` names a file shipped with the package.
+        split: one of ``SPLITS``.
+        fractions: (train, val, test) for the non-official splits.
+        val_fraction: share of the training files carved out for validation (official split;
+            stratified at random, as NSL-KDD records have no time order).
+        sequence: ``flows`` (causal windows of consecutive flows) or ``features`` (each
+            record's feature vector as the sequence).
+        window: flows per window (``flows`` mode); 1 = per-flow.
+        label_kind: ``group`` (coarse classes) or ``raw`` (attack names).
+        log_scale: sign(x)*log1p(|x|) before Min-Max scaling.
+        drop_duplicates: drop exact duplicate records before splitting.
+        unknown_label: ``error``, ``drop`` or ``keep``.
+        seed: for the random parts (stratified split, validation carving).
+    """
+
+    dataset: str = "nsl-kdd"
+    files: tuple[str, ...] = ()
+    train_files: tuple[str, ...] = ()
+    test_files: tuple[str, ...] = ()
+    split: str = "official"
+    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    val_fraction: float = 0.1
+    sequence: str = "features"
+    window: int = 1
+    label_kind: str = "group"
+    log_scale: bool = False
+    drop_duplicates: bool = True
+    unknown_label: str = "error"
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.split not in SPLITS:
+            raise ValueError(f"unknown split {self.split!r}; expected one of {', '.join(SPLITS)}")
+        if self.sequence not in SEQUENCE_MODES:
+            raise ValueError(
+                f"unknown sequence mode {self.sequence!r}; expected one of {', '.join(SEQUENCE_MODES)}"
+            )
+        if self.split == "official" and not (self.train_files and self.test_files):
+            raise ValueError("the official split needs train_files and test_files")
+        if self.split != "official" and not self.files:
+            raise ValueError(f"the {self.split} split needs files")
+        if self.window < 1:
+            raise ValueError(f"window must be >= 1, got {self.window}")
+
+
+@dataclass
+class Prepared:
+    """Model-ready arrays of each split (rows in capture order) and the fitted transform."""
+
+    config: DataConfig
+    preprocessor: Preprocessor
+    x: dict[str, np.ndarray]  # split -> float32 (n, width)
+    y: dict[str, np.ndarray]  # split -> int32 (n,), -1 = class not modelled (kept as context)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.preprocessor.classes
+
+    def sequences(self, split: str) -> np.ndarray:
+        """``(n, time, channels)`` model inputs of a split (a view: no copy per window)."""
+        return make_sequences(self.x[split], self.config.sequence, self.config.window)
+
+    def labelled(self, split: str) -> np.ndarray:
+        """Indices of the rows of a split that have a modelled class."""
+        return np.flatnonzero(self.y[split] >= 0)
+
+
+def resolve(path: str) -> str:
+    """A file path, with ``embedded:NAME`` mapped to the data shipped with the package."""
+    if path.startswith(EMBEDDED_PREFIX):
+        name = path[len(EMBEDDED_PREFIX) :]
+        root = resources.files("ltcn_jax.data") / "embedded"
+        for candidate in (name, name + ".gz"):
+            target = root / candidate
+            if target.is_file():
+                return str(target)
+        raise FileNotFoundError(f"no embedded data file {name!r}")
+    return path
+
+
+def file_sha256(path: str, block: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("LTCN_CACHE_DIR", Path.home() / ".cache" / "ltcn"))
+
+
+def _cache_key(config: DataConfig) -> str:
+    files = [resolve(p) for p in (*config.files, *config.train_files, *config.test_files)]
+    material = {
+        "version": CACHE_VERSION,
+        "config": dataclasses.asdict(config),
+        "files": [file_sha256(p) for p in files],
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _read(paths, config: DataConfig, progress) -> FlowTable:
+    return read_flows(
+        [resolve(p) for p in paths],
+        config.dataset,
+        unknown_label=config.unknown_label,
+        drop_duplicates=config.drop_duplicates,
+        progress=progress,
+    )
+
+
+def prepare(config: DataConfig, *, use_cache: bool = True, progress: bool | None = None) -> Prepared:
+    """Read the files of ``config``, split, fit the transform on train, transform every split.
+
+    Args:
+        config: the data config.
+        use_cache: reuse (and store) prepared arrays under ``cache_dir()``.
+        progress: progress bars (None: only on a terminal).
+
+    Returns:
+        The prepared splits. ``info`` records per-split sizes and class counts, what was
+        dropped, and the summaries of the input tables.
+    """
+    key = _cache_key(config) if use_cache else ""
+    if use_cache:
+        cached = _load_cache(key, config)
+        if cached is not None:
+            return cached
+    if config.split == "official":
+        train_table = _read(config.train_files, config, progress)
+        test_table = _read(config.test_files, config, progress)
+        group_train = train_table.group.codes
+        train_rows, val_rows = carve_validation(
+            np.arange(len(train_table)), group_train, config.val_fraction, config.seed, by_time=False
+        )
+        parts = {"train": (train_table, train_rows), "val": (train_table, val_rows)}
+        parts["test"] = (test_table, np.arange(len(test_table)))
+        tables = {"train": train_table, "test": test_table}
+    else:
+        table = _read(config.files, config, progress)
+        order = table.capture_order()
+        y_all = table.group.codes if config.label_kind == "group" else table.label.codes
+        if config.split == "time-block":
+            rows = time_block_split(order, config.fractions)
+        elif config.split == "class-time-block":
+            rows = class_time_block_split(order, y_all, config.fractions)
+        else:
+            rows = stratified_split(order, y_all, config.fractions, config.seed)
+        parts = {name: (table, rows[name]) for name in SPLIT_NAMES}
+        tables = {"all": table}
+    train_table, train_rows = parts["train"]
+    pre = Preprocessor.fit(
+        train_table, train_rows, label_kind=config.label_kind, log_scale=config.log_scale
+    )
+    x, y = {}, {}
+    for name in SPLIT_NAMES:
+        table, rows = parts[name]
+        x[name] = pre.transform(table, rows)
+        y[name] = pre.encode_labels(table, rows)
+    info = {
+        "tables": {k: summarize(t) for k, t in tables.items()},
+        "splits": {
+            name: {
+                "rows": int(len(y[name])),
+                "classes": {
+                    c: int(np.count_nonzero(y[name] == i)) for i, c in enumerate(pre.classes)
+                },
+                "unmodelled": int(np.count_nonzero(y[name] < 0)),
+            }
+            for name in SPLIT_NAMES
+        },
+        "width": pre.width,
+    }
+    missing = [c for c, n in info["splits"]["train"]["classes"].items() if n == 0]
+    if missing:
+        info["warnings"] = [f"classes absent from the training split: {', '.join(missing)}"]
+    prepared = Prepared(config, pre, x, y, info)
+    if use_cache:
+        _store_cache(key, prepared)
+    return prepared
+
+
+def _store_cache(key: str, prepared: Prepared) -> None:
+    directory = cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for name in SPLIT_NAMES:
+        arrays[f"x_{name}"] = prepared.x[name]
+        arrays[f"y_{name}"] = prepared.y[name]
+    npz = directory / f"{key}.npz"
+    tmp = directory / f"{key}.tmp.npz"
+    np.savez(tmp, **arrays)
+    sidecar = {
+        "npz_sha256": file_sha256(str(tmp)),
+        "preprocessor": prepared.preprocessor.to_dict(),
+        "info": prepared.info,
+    }
+    (directory / f"{key}.json").write_text(json.dumps(sidecar))
+    os.replace(tmp, npz)
+
+
+def _load_cache(key: str, config: DataConfig) -> Prepared | None:
+    npz = cache_dir() / f"{key}.npz"
+    sidecar = cache_dir() / f"{key}.json"
+    if not (npz.is_file() and sidecar.is_file()):
+        return None
+    try:
+        meta = json.loads(sidecar.read_text())
+        if meta.get("npz_sha256") != file_sha256(str(npz)):
+            return None  # damaged cache: rebuild
+        pre = Preprocessor.from_dict(meta["preprocessor"], str(sidecar))
+        with np.load(npz, allow_pickle=False) as data:
+            x = {n: data[f"x_{n}"] for n in SPLIT_NAMES}
+            y = {n: data[f"y_{n}"] for n in SPLIT_NAMES}
+    except (OSError, ValueError, KeyError):
+        return None
+    info = meta.get("info", {})
+    info["cache"] = str(npz)
+    return Prepared(config, pre, x, y, info)

@@ -1,0 +1,350 @@
+"""Readers: every format and layout, their quirks, and parity with a reference CSV parse."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import io
+import math
+
+import numpy as np
+import pytest
+from conftest import (
+    BOT_ENTIRE,
+    CIC_IMPROVED,
+    CIC_MLCVE,
+    CIC_TRAFFIC,
+    NSL_TEST,
+    NSL_TRAIN,
+    shared,
+)
+
+from ltcn_kernels import DataFormatError, detect, read_flows
+from ltcn_kernels import schema
+from ltcn_kernels.labels import NSL_KDD_CATEGORIES, normalize_cicids
+
+
+def _reference_rows(path, delimiter=","):
+    text = path.read_bytes().decode("utf-8-sig")
+    return [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if r]
+
+
+def _ref_float(text: str) -> float:
+    text = text.strip().strip('"')
+    return math.nan if text == "" else float(text)
+
+
+# --------------------------------------------------------------------------- detection
+@pytest.mark.parametrize(
+    ("path", "dataset", "layout"),
+    [
+        (NSL_TEST, "nsl-kdd", "kdd-43"),
+        (NSL_TRAIN, "nsl-kdd", "kdd-43"),
+        (CIC_MLCVE, "cicids2017", "machine-learning-cve"),
+        (CIC_TRAFFIC, "cicids2017", "traffic-labelling"),
+        (CIC_IMPROVED[0], "cicids2017", "improved"),
+        (BOT_ENTIRE, "bot-iot", "entire"),
+    ],
+)
+def test_detects_layout_from_content(path, dataset, layout, tmp_path):
+    det = detect(path)
+    assert (det.layout.dataset, det.layout.name) == (dataset, layout)
+    # The file name plays no part: the same bytes under a misleading name detect the same.
+    decoy = tmp_path / "KDDTest+.txt"
+    decoy.write_bytes(path.read_bytes())
+    assert detect(decoy).layout.name == layout
+
+
+def test_leak_columns_are_never_features():
+    leaky = {"Flow ID", "Source IP", "Destination IP", "Timestamp", "Source Port", "id",
+             "pkSeqID", "stime", "ltime", "seq", "saddr", "daddr", "sport", "difficulty"}  # fmt: skip
+    for layout in schema.LAYOUTS:
+        assert not leaky & set(layout.feature_names), layout.name
+        assert not leaky & set(layout.categorical_names), layout.name
+    table = read_flows(CIC_TRAFFIC)
+    assert {"Flow ID", "Source IP", "Timestamp"} <= set(table.excluded)
+
+
+def test_cicids_layouts_share_one_canonical_feature_order():
+    names = {lay.feature_names for lay in (schema.CICIDS_MLCVE, schema.CICIDS_TRAFFIC, schema.CICIDS_IMPROVED)}
+    assert len(names) == 1
+    (features,) = names
+    assert len(features) == 76  # 78 features - duplicated Fwd Header Length - Destination Port
+    assert len(set(features)) == 76
+    table = read_flows([CIC_MLCVE, CIC_TRAFFIC, *CIC_IMPROVED])  # all three layouts at once
+    assert table.layouts.count("improved") == len(CIC_IMPROVED)
+
+
+# ------------------------------------------------------------ parity with a reference parse
+@pytest.mark.parametrize("path", [NSL_TEST, CIC_MLCVE, CIC_TRAFFIC, CIC_IMPROVED[2], BOT_ENTIRE])
+def test_numeric_features_equal_reference_parse(path):
+    det = detect(path)
+    table = read_flows(path, drop_duplicates=False, drop_nonfinite=False)
+    rows = _reference_rows(path)
+    if det.has_header:
+        rows = rows[1:]
+    assert len(rows) == len(table)
+    columns = det.layout.columns
+    for j, col in enumerate(columns):
+        if col.role != schema.FEATURE:
+            continue
+        k = table.feature_names.index(col.name)
+        want = np.array([_ref_float(r[j]) for r in rows], np.float32)
+        got = table.features[:, k]
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=col.raw)
+        ok = ~np.isnan(want)
+        np.testing.assert_allclose(got[ok], want[ok], rtol=1e-6, err_msg=col.raw)
+
+
+def test_duplicated_fwd_header_length_keeps_the_first():
+    rows = _reference_rows(CIC_MLCVE)
+    header = [h.strip() for h in rows[0]]
+    assert [i for i, h in enumerate(header) if h == "Fwd Header Length"] == [34, 55]
+    table = read_flows(CIC_MLCVE, drop_duplicates=False, drop_nonfinite=False)
+    k = table.feature_names.index("Fwd Header Length")
+    np.testing.assert_allclose(table.features[:, k], [float(r[34]) for r in rows[1:]])
+
+
+def test_infinity_and_nan_text_are_counted_and_dropped():
+    raw = read_flows(CIC_MLCVE, drop_duplicates=False, drop_nonfinite=False)
+    text = CIC_MLCVE.read_bytes()
+    assert np.isinf(raw.features).sum() == text.count(b"Infinity")
+    assert np.isnan(raw.features).sum() == text.count(b",NaN")
+    clean = read_flows(CIC_MLCVE, drop_duplicates=False)
+    dropped = clean.drops.get("NaN or empty feature", 0) + clean.drops.get("infinite feature", 0)
+    assert len(clean) == len(raw) - dropped
+    assert np.isfinite(clean.features).all()
+    assert raw.negative_cells > 0  # Init_Win_bytes = -1 and negative IATs are kept
+
+
+def test_labels_bom_and_mojibake():
+    assert CIC_MLCVE.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert b"Web Attack \xc3\xaf\xc2\xbf\xc2\xbd Brute Force" in CIC_MLCVE.read_bytes()
+    table = read_flows(CIC_MLCVE, drop_duplicates=False, drop_nonfinite=False)
+    counts = table.label.counts()
+    raw = [r[-1] for r in _reference_rows(CIC_MLCVE)[1:]]
+    assert counts == {
+        "BENIGN": raw.count("BENIGN"),
+        "Web Attack - Brute Force": sum(x.endswith("Brute Force") for x in raw),
+        "Web Attack - XSS": sum(x.endswith("XSS") for x in raw),
+        "Web Attack - Sql Injection": sum(x.endswith("Sql Injection") for x in raw),
+    }
+    assert min(counts.values()) > 0
+    assert table.group.counts()["Web Attack"] == sum(v for k, v in counts.items() if k != "BENIGN")
+
+
+@pytest.mark.parametrize(
+    ("raw", "label", "group"),
+    [
+        ("Web Attack \u00ef\u00bf\u00bd Brute Force", "Web Attack - Brute Force", "Web Attack"),
+        ("Web Attack \ufffd XSS", "Web Attack - XSS", "Web Attack"),
+        ("Web Attack \u2013 Sql Injection", "Web Attack - Sql Injection", "Web Attack"),
+        ("Web Attack - SQL Injection", "Web Attack - Sql Injection", "Web Attack"),
+        ("Portscan", "PortScan", "PortScan"),
+        ("PortScan", "PortScan", "PortScan"),
+        ("Bot", "Bot", "Bot"),
+        ("Botnet", "Bot", "Bot"),
+        ("DoS slowloris", "DoS slowloris", "DoS"),
+        ("DoS Slowloris", "DoS slowloris", "DoS"),
+        ("DoS Slowhttptest", "DoS Slowhttptest", "DoS"),
+        (" BENIGN", "BENIGN", "BENIGN"),
+        ("FTP-Patator - Attempted", "FTP-Patator - Attempted", "Attempted"),
+        ("Heartbleed", "Heartbleed", "Heartbleed"),
+    ],
+)
+def test_cicids_label_spellings(raw, label, group):
+    assert normalize_cicids(raw) == (label, group)
+
+
+def test_improved_labels_and_microsecond_timestamps():
+    table = read_flows(CIC_IMPROVED, drop_duplicates=False)
+    assert set(table.label.counts()) == {"BENIGN", "Bot", "DDoS", "FTP-Patator", "PortScan", "SSH-Patator"}
+    rows = _reference_rows(CIC_IMPROVED[1])[1:]  # Botnet
+    first = table.file_index == 1
+    want = dt.datetime.fromisoformat(rows[0][7]).replace(tzinfo=dt.UTC).timestamp()
+    assert table.aux_column("Timestamp")[first][0] == pytest.approx(want, abs=1e-6)
+    order = table.capture_order()
+    assert np.all(np.diff(table.aux_column("Timestamp")[order]) >= 0)
+
+
+def test_traffic_labelling_twelve_hour_clock():
+    table = read_flows(CIC_TRAFFIC)
+    stamp = dt.datetime.fromtimestamp(table.aux_column("Timestamp")[0], dt.UTC)
+    assert b"7/7/2017 3:30" in CIC_TRAFFIC.read_bytes()
+    assert (stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute) == (2017, 7, 7, 15, 30)
+
+
+def test_nsl_kdd_every_test_label_is_mapped():
+    table = read_flows(NSL_TEST, drop_duplicates=False)
+    names = set(table.label.counts())
+    assert len(names) == 38
+    assert names <= set(NSL_KDD_CATEGORIES)
+    only_in_test = {"apache2", "httptunnel", "mailbomb", "mscan", "named", "perl", "processtable",
+                    "ps", "saint", "sendmail", "snmpgetattack", "snmpguess", "sqlattack",
+                    "udpstorm", "worm", "xlock", "xsnoop", "xterm"}  # fmt: skip
+    assert only_in_test <= names
+    assert set(table.group.counts()) == {"normal", "DoS", "Probe", "R2L", "U2R"}
+
+
+def test_nsl_kdd_variants_header_crlf_42_columns_gzip(tmp_path):
+    base = read_flows(NSL_TEST, drop_duplicates=False)
+    lines = NSL_TEST.read_bytes().splitlines()
+    header = ",".join([*schema._NSL_NAMES, "label", "difficulty"]).encode()
+    variants = {
+        "header.csv": b"\n".join([header, *lines]) + b"\n",
+        "crlf.txt": b"\r\n".join(lines),  # CRLF and no final newline
+        "kdd42.txt": b"\n".join(line.rsplit(b",", 1)[0] for line in lines) + b"\n",
+    }
+    for name, data in variants.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        table = read_flows(path, drop_duplicates=False)
+        np.testing.assert_array_equal(table.features, base.features, err_msg=name)
+        assert table.label.values().tolist() == base.label.values().tolist()
+    gz = tmp_path / "KDDTest.txt.gz"
+    gz.write_bytes(gzip.compress(NSL_TEST.read_bytes()))
+    np.testing.assert_array_equal(read_flows(gz, drop_duplicates=False).features, base.features)
+
+
+def test_unknown_label_policy(tmp_path):
+    lines = NSL_TEST.read_bytes().splitlines()
+    target = next(i for i, line in enumerate(lines) if b",neptune," in line)
+    lines[target] = lines[target].replace(b",neptune,", b",zeroday,")
+    path = tmp_path / "unknown.txt"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(DataFormatError) as info:
+        read_flows(path)
+    assert (info.value.line, info.value.column) == (target + 1, 42)
+    assert "zeroday" in str(info.value)
+    dropped = read_flows(path, unknown_label="drop", drop_duplicates=False)
+    assert dropped.drops["unknown label"] == 1 and len(dropped) == len(lines) - 1
+    kept = read_flows(path, unknown_label="keep", drop_duplicates=False)
+    assert kept.group.counts()["unknown"] == 1
+
+
+# ------------------------------------------------------------------------------ BoT-IoT
+def test_bot_iot_crlf_float_and_empty_ports():
+    assert b"\r\n" in BOT_ENTIRE.read_bytes()
+    table = read_flows(BOT_ENTIRE, drop_duplicates=False)
+    rows = _reference_rows(BOT_ENTIRE)[1:]
+    dport = table.aux_column("dport")
+    want = np.array([_ref_float(r[7]) for r in rows])
+    np.testing.assert_array_equal(np.isnan(dport), np.isnan(want))
+    assert np.isnan(dport).sum() == sum(1 for r in rows if r[7] == "")  # ARP rows
+    assert table.label.counts() == {"Normal": 65, "DDoS/TCP": 150}
+    assert table.group.counts() == {"Normal": 65, "DDoS": 150}
+
+
+def _published_bot_iot(rows, quote=True):
+    """The published byte format: no header, double-quoted strings, CRLF."""
+    out = []
+    for r in rows:
+        fields = []
+        for j, v in enumerate(r):
+            role = schema.BOT_IOT_ENTIRE.columns[j].role
+            text = v
+            if quote and role in (schema.CATEGORY, schema.META_TEXT, schema.LABEL, schema.SKIP) and j not in (32,):
+                text = f'"{v}"'
+            fields.append(text)
+        out.append(",".join(fields))
+    return ("\r\n".join(out) + "\r\n").encode()
+
+
+def test_bot_iot_published_format_quoted_headerless_hex_ports(tmp_path):
+    rows = _reference_rows(BOT_ENTIRE)[1:]
+    base = read_flows(BOT_ENTIRE, drop_duplicates=False)
+    # Same values written as the published files write them: hexadecimal ports, and ports
+    # as plain integers instead of pandas' floats.
+    hexed = [list(r) for r in rows]
+    for r in hexed:
+        for j in (5, 7):
+            if r[j]:
+                r[j] = hex(int(float(r[j])))
+    path = tmp_path / "UNSW_2018_IoT_Botnet_Dataset_1.csv"
+    path.write_bytes(_published_bot_iot(hexed))
+    det = detect(path)
+    assert (det.layout.name, det.has_header) == ("entire", False)
+    table = read_flows(path, drop_duplicates=False)
+    np.testing.assert_array_equal(table.features, base.features)
+    np.testing.assert_array_equal(table.aux_column("dport"), base.aux_column("dport"))
+    assert table.strings["proto"].values().tolist() == base.strings["proto"].values().tolist()
+    assert table.label.values().tolist() == base.label.values().tolist()
+
+
+def test_bot_iot_tab_separated_crlf_without_final_newline(tmp_path):
+    rows = _reference_rows(BOT_ENTIRE)
+    path = tmp_path / "bot.tsv"
+    path.write_bytes("\r\n".join("\t".join(r) for r in rows).encode())
+    base = read_flows(BOT_ENTIRE, drop_duplicates=False)
+    table = read_flows(path, drop_duplicates=False)
+    assert detect(path).delimiter == 9
+    np.testing.assert_array_equal(table.features, base.features)
+    assert len(table) == len(base)
+
+
+def test_bot_iot_10_best_schema(tmp_path):
+    # The published 10-best files' header and field formats (values from the schema's types).
+    header = ",".join(c.raw for c in schema.BOT_IOT_10BEST.columns)
+    lines = [
+        header,
+        '3142762,"udp","192.168.100.150",6551,"192.168.100.3",80,251984,1.900363,100,0.0,4,2.687519,100,0.0,0.494549,4.031619,1,"DoS","UDP"',
+        '2432264,"tcp","192.168.100.150",5532,"192.168.100.3",80,256724,0.078003,38,3.85693,3,3.934927,100,0.0,0.256493,4.012924,1,"DoS","TCP"',
+        '1976315,"tcp","192.168.100.147","0x0303","192.168.100.3",80,62921,0.268666,100,2.9741,3,3.341429,100,0.0,0.268,3.7,1,"DDoS","HTTP"',
+    ]
+    path = tmp_path / "UNSW_2018_IoT_Botnet_Final_10_best_Testing.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode())
+    table = read_flows(path, drop_duplicates=False)
+    assert table.layouts == ["10-best"]
+    assert table.aux_column("sport").tolist() == [6551, 5532, 0x0303]
+    assert table.label.values().tolist() == ["DoS/UDP", "DoS/TCP", "DDoS/HTTP"]
+    assert "N_IN_Conn_P_SrcIP" in table.feature_names and "seq" not in table.feature_names
+
+
+def test_duplicates_removed_and_counted():
+    table = read_flows(BOT_ENTIRE)
+    raw = read_flows(BOT_ENTIRE, drop_duplicates=False)
+    assert table.drops["duplicate"] == len(raw) - len(table) > 0
+    key = np.concatenate([table.features, table.group.codes[:, None]], axis=1)
+    assert len(np.unique(key, axis=0)) == len(table)
+
+
+def test_chunked_reading_matches_one_chunk():
+    whole = read_flows(CIC_MLCVE, drop_duplicates=False)
+    small = read_flows(CIC_MLCVE, drop_duplicates=False, chunk_bytes=4096)  # many chunks
+    np.testing.assert_array_equal(whole.features, small.features)
+    assert whole.label.values().tolist() == small.label.values().tolist()
+    np.testing.assert_array_equal(whole.line, small.line)
+
+
+# ------------------------------------------------------- the staged full samples (../shared)
+STAGED = [
+    ("nsl-kdd/KDDTrain+_20Percent.txt", 25192, {"normal": 13449, "neptune": 8282, "ipsweep": 710}, 22),
+    ("nsl-kdd/KDDTest+.txt", 22544, {"normal": 9711, "neptune": 4657, "guess_passwd": 1231}, 38),
+    ("cicids2017/cicids_sample.csv", 10180, {"BENIGN": 8000, "Web Attack - Brute Force": 1507,
+                                             "Web Attack - XSS": 652, "Web Attack - Sql Injection": 21}, 4),
+    ("cicids2017/Friday-WorkingHours-Afternoon-DDos.pcap_ISCX.csv", 299, {"BENIGN": 299}, 1),
+    ("cicids2017/improved/BENIGN_2500.csv", 2500, {"BENIGN": 2500}, 1),
+    ("cicids2017/improved/DDoS_2500.csv", 2500, {"DDoS": 2500}, 1),
+    ("cicids2017/improved/Portscan_2500.csv", 2500, {"PortScan": 2500}, 1),
+    ("cicids2017/improved/Botnet_736.csv", 736, {"Bot": 736}, 1),
+    ("cicids2017/improved/FTP-Patator_2500.csv", 2500, {"FTP-Patator": 2500}, 1),
+    ("cicids2017/improved/SSH-Patator_2500.csv", 2500, {"SSH-Patator": 2500}, 1),
+    ("bot-iot/data_t.csv", 1109, {"DDoS/TCP": 1044, "Normal": 65}, 2),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "rows", "labels", "n_labels"), STAGED)
+def test_staged_files_parse_with_published_counts(path, rows, labels, n_labels):
+    table = read_flows(shared(path), drop_duplicates=False, drop_nonfinite=False)
+    assert len(table) == table.rows_read == rows
+    counts = table.label.counts()
+    assert len(counts) == n_labels
+    for name, n in labels.items():
+        assert counts[name] == n
+
+
+def test_staged_cicids_sample_has_20_infinity_and_2_nan_cells():
+    table = read_flows(shared("cicids2017/cicids_sample.csv"), drop_duplicates=False, drop_nonfinite=False)
+    assert int(np.isinf(table.features).sum()) == 20
+    assert int(np.isnan(table.features).sum()) == 2
