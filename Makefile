@@ -22,8 +22,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The staged real sample when it is beside the repo, else the shipped fixture subset.
+INGEST_SOURCE ?= $(firstword $(wildcard ../shared/data/cicids2017/cicids_sample.csv) tests/fixtures/cicids2017/MachineLearningCVE_subset.csv)
+
 bench-ingest: $(STAMP)
-	NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python experiments/bench_ingest.py --rows 1000000 --out results/ingest
+	NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python experiments/bench_ingest.py --source $(INGEST_SOURCE) --rows 1000000 --repeats 3 --out results/ingest
 
 clean:
 	rm -rf $(VENV) build *.egg-info

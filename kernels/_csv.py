@@ -293,6 +293,55 @@ def count_lines(buf, n_bytes):
     return n
 
 
+@njit(cache=True, inline="always")
+def _fast_decimal(buf, fs, n_bytes, delim):
+    """Parse a plain ``[-]digits[.digits]`` field that ends at the delimiter or line end.
+
+    Returns (value, end, ok); end is the delimiter's or newline's index. ``ok`` is False for
+    anything else (exponent, text, blanks, quotes, > 15 digits), which the general parser
+    then handles. With at most 15 digits the mantissa and the power of ten are exact, so the
+    single division rounds correctly.
+    """
+    i = fs
+    negative = False
+    if i < n_bytes and buf[i] == 45:
+        negative = True
+        i += 1
+    mantissa = 0
+    digits = 0
+    decimals = 0
+    dot = False
+    while i < n_bytes:
+        c = buf[i]
+        if 48 <= c <= 57:
+            mantissa = mantissa * 10 + (c - 48)
+            digits += 1
+            if dot:
+                decimals += 1
+        elif c == 46 and not dot:
+            dot = True
+        else:
+            break
+        i += 1
+    if digits == 0 or digits > 15:
+        return 0.0, fs, False
+    if i < n_bytes:
+        c = buf[i]
+        if c == 13:  # CRLF: the field ends at the CR, the line at the LF
+            if i + 1 < n_bytes and buf[i + 1] != 10:
+                return 0.0, fs, False
+            i += 1
+        elif c != delim and c != 10:
+            return 0.0, fs, False
+    value = mantissa / _POW10[340 + decimals]
+    return (-value if negative else value), i, True
+
+
+# Per-row flags written by parse_block.
+FLAG_NAN = 1  # a feature is NaN or empty
+FLAG_INF = 2  # a feature is +-Infinity
+
+
 @njit(cache=True, nogil=True)
 def parse_block(
     buf,
@@ -311,11 +360,14 @@ def parse_block(
     str_span,
     line_no,
     row_hash,
+    row_flags,
     row0,
-    bad_counts,
+    counts,
     err,
 ):
     """Parse complete lines of ``buf[:n_bytes]`` into preallocated outputs starting at ``row0``.
+
+    One pass over the bytes: fields are split, parsed and written as they are met.
 
     Args:
         buf: uint8 bytes; must end on a line boundary (or be the file's final bytes).
@@ -324,13 +376,16 @@ def parse_block(
         dedup: 1 where the column takes part in the duplicate-row hash.
         pm_before_hour: see :func:`parse_time`.
         skip_bad: 0 stops at the first bad line and reports it in ``err``; 1 skips bad
-            lines, counting them by error code in ``bad_counts``.
+            lines, counting them by error code in ``counts``.
         first_line: 1-based line number of buf[0] in the file.
         feat (n, F) f32, aux (n, A) f64, str_hash (n, S) u64, line_no (n,) i64,
-        row_hash (n,) u64: outputs, written from row ``row0``.
+        row_hash (n,) u64, row_flags (n,) u8: outputs, written from row ``row0``. The row
+            hash combines the parsed values (not the bytes) of the ``dedup`` columns.
         str_span (m, S, 2) i64: byte spans of string fields in ``buf`` for this call's rows
             (row ``row0 + i`` at index i), so the caller decodes each distinct string once
             before the buffer is reused.
+        counts: int64 array; [code] counts skipped lines by error code, [-1] counts negative
+            feature values.
         err: int64[5] (code, line, 1-based column, byte offset of the field, first example
             line when skipping) -- filled when a line is bad.
 
@@ -341,84 +396,99 @@ def parse_block(
     n_cols = kinds.shape[0]
     row = row0
     cap = feat.shape[0]
+    scratch = np.zeros(1, np.float64)
+    scratch_bits = scratch.view(np.uint64)  # bit pattern of a parsed value, for the row hash
+    negatives = 0
     p = 0
     line = first_line
     while p < n_bytes:
-        # Find the end of this line (exclusive of '\n' and a preceding '\r').
-        q = p
-        while q < n_bytes and buf[q] != 10:
-            q += 1
-        next_p = q + 1
-        le = q
-        if le > p and buf[le - 1] == 13:
-            le -= 1
-        blank = True
-        for i in range(p, le):
-            if buf[i] != 32 and buf[i] != 9 and buf[i] != 13:
-                blank = False
-                break
-        if blank:
-            p = next_p
-            line += 1
-            continue
+        c0 = buf[p]
+        if c0 == 10 or c0 == 13 or c0 == 32 or c0 == 9:
+            # Maybe a blank line (only whitespace): skip it.
+            q = p
+            while q < n_bytes and (buf[q] == 32 or buf[q] == 9 or buf[q] == 13):
+                q += 1
+            if q >= n_bytes or buf[q] == 10:
+                p = q + 1
+                line += 1
+                continue
         if row >= cap:
-            return row - row0, line - first_line, p
+            break
         code = ERR_NONE
         bad_col = 0
         bad_pos = 0
         h = _FNV_OFFSET
+        flags = 0
+        row_negatives = 0
         fs = p
         col = 0
+        eol = False
         while True:
-            # Field [fs, fe); quoted fields may contain the delimiter.
-            if fs < le and buf[fs] == 34:
-                fe = fs + 1
-                while fe < le and buf[fe] != 34:
-                    fe += 1
-                if fe >= le:
-                    code = ERR_QUOTE
-                    bad_col = col
-                    bad_pos = fs - p
-                    break
-                fe += 1
-                while fe < le and buf[fe] != delim:
-                    fe += 1
-            else:
+            kind = kinds[col] if col < n_cols else KIND_SKIP
+            # Most fields are plain decimals: parse them while looking for the delimiter.
+            have_value = False
+            v = 0.0
+            if kind == KIND_NUMBER or kind == KIND_PORT:
+                v, fe, have_value = _fast_decimal(buf, fs, n_bytes, delim)
+            if not have_value:
+                # Field [fs, fe); a quoted field may contain the delimiter.
                 fe = fs
-                while fe < le and buf[fe] != delim:
+                if fs < n_bytes and buf[fs] == 34:
+                    fe = fs + 1
+                    while fe < n_bytes and buf[fe] != 34 and buf[fe] != 10:
+                        fe += 1
+                    if fe >= n_bytes or buf[fe] == 10:
+                        code = ERR_QUOTE
+                        bad_col = col
+                        bad_pos = fs - p
+                        break
                     fe += 1
+                while fe < n_bytes:
+                    c = buf[fe]
+                    if c == delim or c == 10:
+                        break
+                    fe += 1
+            eol = fe >= n_bytes or buf[fe] == 10
             if col >= n_cols:
                 code = ERR_TOO_MANY
                 bad_col = col
                 bad_pos = fs - p
                 break
-            # Strip blanks and one pair of quotes.
-            s = fs
-            e = fe
-            while s < e and buf[s] == 32:
-                s += 1
-            while e > s and buf[e - 1] == 32:
-                e -= 1
-            if e - s >= 2 and buf[s] == 34 and buf[e - 1] == 34:
-                s += 1
-                e -= 1
-            if dedup[col]:
-                for i in range(s, e):
-                    h = (h ^ np.uint64(buf[i])) * _FNV_PRIME
-                h = (h ^ np.uint64(31)) * _FNV_PRIME  # field separator
-            kind = kinds[col]
-            dest = dests[col]
+            if kind != KIND_SKIP and not have_value:
+                # Strip a carriage return, blanks and one pair of quotes.
+                s = fs
+                e = fe
+                if eol and e > s and buf[e - 1] == 13:
+                    e -= 1
+                while s < e and buf[s] == 32:
+                    s += 1
+                while e > s and buf[e - 1] == 32:
+                    e -= 1
+                if e - s >= 2 and buf[s] == 34 and buf[e - 1] == 34:
+                    s += 1
+                    e -= 1
             if kind == KIND_NUMBER or kind == KIND_PORT:
-                v, ok = parse_number(buf, s, e, kind == KIND_PORT)
-                if not ok:
-                    code = ERR_NUMBER
-                    bad_col = col
-                    bad_pos = fs - p
-                    break
+                if not have_value:
+                    v, ok = parse_number(buf, s, e, kind == KIND_PORT)
+                    if not ok:
+                        code = ERR_NUMBER
+                        bad_col = col
+                        bad_pos = fs - p
+                        break
+                dest = dests[col]
                 if dest == DEST_FEATURE:
                     feat[row, slots[col]] = v
+                    if v != v:
+                        flags |= FLAG_NAN
+                    elif v == np.inf or v == -np.inf:
+                        flags |= FLAG_INF
+                    elif v < 0:
+                        row_negatives += 1
                 elif dest == DEST_AUX:
                     aux[row, slots[col]] = v
+                if dedup[col]:
+                    scratch[0] = v
+                    h = (h ^ scratch_bits[0]) * _FNV_PRIME
             elif kind == KIND_TIME:
                 v, ok = parse_time(buf, s, e, pm_before_hour)
                 if not ok:
@@ -435,35 +505,47 @@ def parse_block(
                 str_hash[row, k] = sh
                 str_span[row - row0, k, 0] = s
                 str_span[row - row0, k, 1] = e
+                if dedup[col]:
+                    h = (h ^ sh) * _FNV_PRIME
             col += 1
-            if fe >= le:
+            if eol:
                 break
             fs = fe + 1
         if code == ERR_NONE and col < n_cols:
             code = ERR_TOO_FEW
             bad_col = col
-            bad_pos = le - p
+            bad_pos = fe - p
+        # Next line starts after the newline (a bad line may stop mid-way: find it).
+        q = fe
+        if code != ERR_NONE:
+            while q < n_bytes and buf[q] != 10:
+                q += 1
+        next_p = q + 1
         if code != ERR_NONE:
             if skip_bad == 0:
                 err[0] = code
                 err[1] = line
                 err[2] = bad_col + 1
                 err[3] = bad_pos
+                counts[counts.shape[0] - 1] += negatives
                 return row - row0, line - first_line, p
-            bad_counts[code] += 1
+            counts[code] += 1
             if err[4] == 0:
                 err[4] = line
         else:
             line_no[row] = line
             row_hash[row] = h
+            row_flags[row] = flags
+            negatives += row_negatives
             row += 1
         p = next_p
         line += 1
-    return row - row0, line - first_line, p
+    counts[counts.shape[0] - 1] += negatives
+    return row - row0, line - first_line, min(p, n_bytes)
 
 
 @njit(cache=True)
-def compact_rows(keep, feat, aux, str_hash, line_no, row_hash):
+def compact_rows(keep, feat, aux, str_hash, line_no, row_hash, row_flags):
     """Move the rows where ``keep`` is true to the front, in order, in place; returns how many."""
     k = 0
     for i in range(keep.shape[0]):
@@ -474,5 +556,6 @@ def compact_rows(keep, feat, aux, str_hash, line_no, row_hash):
                 str_hash[k, :] = str_hash[i, :]
                 line_no[k] = line_no[i]
                 row_hash[k] = row_hash[i]
+                row_flags[k] = row_flags[i]
             k += 1
     return k

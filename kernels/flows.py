@@ -128,7 +128,7 @@ def _open(path: str):
     """Open a file for binary reading, transparently gunzipping (decided by magic number)."""
     with open(path, "rb") as f:
         magic = f.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")  # noqa: SIM115
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
 def _is_gzip(path: str) -> bool:
@@ -178,14 +178,17 @@ def _closest_layout(names: list[str]) -> tuple[schema.Layout, float]:
     return best, score
 
 
-def _header_mismatch(path: str, layout: schema.Layout, names: list[str]) -> DataFormatError:
+def _header_mismatch(
+    path: str, layout: schema.Layout, names: list[str], fields: list[str]
+) -> DataFormatError:
     want = [_norm(c.raw) for c in layout.columns]
+    shown = [f.strip().strip('"').strip() for f in fields]
     for i, (w, g) in enumerate(zip(want, names, strict=False)):
         if w != g:
             if g not in want:
-                msg = f"unexpected column {g!r} (expected {layout.columns[i].raw!r})"
+                msg = f"unexpected column {shown[i]!r} (expected {layout.columns[i].raw!r})"
             else:
-                msg = f"missing column {layout.columns[i].raw!r} (found {g!r})"
+                msg = f"missing column {layout.columns[i].raw!r} (found {shown[i]!r})"
             return DataFormatError(path, 1, i + 1, f"{msg} for {layout.dataset} {layout.name}")
     if len(names) < len(want):
         missing = ", ".join(repr(c.raw) for c in layout.columns[len(names) :][:3])
@@ -196,7 +199,7 @@ def _header_mismatch(path: str, layout: schema.Layout, names: list[str]) -> Data
         path,
         1,
         len(want) + 1,
-        f"extra column {names[len(want)]!r}: {layout.dataset} {layout.name} has {len(want)}",
+        f"extra column {shown[len(want)]!r}: {layout.dataset} {layout.name} has {len(want)}",
     )
 
 
@@ -251,7 +254,7 @@ def detect(path: str | os.PathLike, head: bytes | None = None, dataset: str = "a
         if layout is None:
             closest, score = _closest_layout(names)
             if score >= 0.6:
-                raise _header_mismatch(path, closest, names)
+                raise _header_mismatch(path, closest, names, fields)
             raise DataFormatError(
                 path,
                 line,
@@ -469,9 +472,11 @@ def read_flows(
     str_hash = np.zeros((n_total, max(n_str, 1)), np.uint64)
     line_no = np.zeros(n_total, np.int64)
     row_hash = np.zeros(n_total, np.uint64)
+    row_flags = np.zeros(n_total, np.uint8)
     file_index = np.zeros(n_total, np.int16)
     vocab: list[dict[int, str]] = [{} for _ in range(max(n_str, 1))]
-    bad_counts = np.zeros(len(_csv.ERROR_MESSAGES), np.int64)
+    # Lines skipped per error code, then (last slot) negative feature values.
+    counts = np.zeros(len(_csv.ERROR_MESSAGES) + 1, np.int64)
     err = np.zeros(5, np.int64)
     rows = 0
     # Progress counts uncompressed bytes, so a gzipped input has no known total.
@@ -490,7 +495,7 @@ def read_flows(
             bar.update(det.data_offset)
             rows = _read_file(
                 path, det, kinds, dests, slots, dedup, chunk_bytes, feat, aux, str_hash,
-                line_no, row_hash, vocab, bad_counts, err, skip_bad_lines, rows, bar,
+                line_no, row_hash, row_flags, vocab, counts, err, skip_bad_lines, rows, bar,
             )  # fmt: skip
             for k in range(n_str):
                 if k not in present:
@@ -500,6 +505,8 @@ def read_flows(
         bar.close()
     feat, aux, str_hash = feat[:rows], aux[:rows], str_hash[:rows]
     line_no, row_hash, file_index = line_no[:rows], row_hash[:rows], file_index[:rows]
+    row_flags = row_flags[:rows]
+    bad_counts = counts[:-1]
     drops: dict[str, int] = {}
     for code, count in enumerate(bad_counts):
         if count:
@@ -517,10 +524,10 @@ def read_flows(
     keep = label_ok
     if not label_ok.all():
         drops["unknown label"] = int((~label_ok).sum())
-    negative_cells = int(np.count_nonzero(feat < 0))
+    negative_cells = int(counts[-1])
     if drop_nonfinite:
-        has_nan = np.isnan(feat).any(axis=1)
-        has_inf = np.isinf(feat).any(axis=1)
+        has_nan = (row_flags & _csv.FLAG_NAN) != 0
+        has_inf = (row_flags & _csv.FLAG_INF) != 0
         if has_nan.any():
             drops["NaN or empty feature"] = int((has_nan & keep).sum())
         if has_inf.any():
@@ -537,7 +544,7 @@ def read_flows(
         keep = is_first
     if not keep.all():
         # In place: no second copy of the feature matrix.
-        kept = _csv.compact_rows(keep, feat, aux, str_hash, line_no, row_hash)
+        kept = _csv.compact_rows(keep, feat, aux, str_hash, line_no, row_hash, row_flags)
         index = np.flatnonzero(keep)
         feat, aux, line_no = feat[:kept], aux[:kept], line_no[:kept]
         file_index = file_index[index]
@@ -568,7 +575,7 @@ def read_flows(
 
 def _read_file(
     path, det, kinds, dests, slots, dedup, chunk_bytes, feat, aux, str_hash, line_no, row_hash,
-    vocab, bad_counts, err, skip_bad, rows, bar,
+    row_flags, vocab, counts, err, skip_bad, rows, bar,
 ) -> int:  # fmt: skip
     """Parse one file chunk by chunk into the output arrays from row ``rows``; returns the new
     row count."""
@@ -603,8 +610,8 @@ def _read_file(
                 wrote, lines, consumed = _csv.parse_block(
                     view, end - done, det.delimiter, kinds, dests, slots, dedup,
                     det.layout.pm_before_hour, int(skip_bad), line,
-                    feat[: rows + room], aux, str_hash, span, line_no, row_hash, rows,
-                    bad_counts, err,
+                    feat[: rows + room], aux, str_hash, span, line_no, row_hash, row_flags, rows,
+                    counts, err,
                 )  # fmt: skip
                 _decode_strings(view, str_hash[rows : rows + wrote], span[:wrote], vocab)
                 rows += wrote

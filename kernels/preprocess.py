@@ -76,11 +76,7 @@ class Preprocessor:
             rows = np.arange(len(table))
         if len(rows) == 0:
             raise ValueError("cannot fit the preprocessing on zero training rows")
-        x = table.features[rows]
-        if log_scale:
-            x = _signed_log1p(x)
-        lo = np.nanmin(x, axis=0).astype(np.float64) if x.size else np.zeros(x.shape[1])
-        hi = np.nanmax(x, axis=0).astype(np.float64) if x.size else np.zeros(x.shape[1])
+        lo, hi = _column_bounds(table.features, np.asarray(rows), log_scale)
         categorical = []
         for name in table.categorical_names:
             col = table.strings[name]
@@ -141,7 +137,7 @@ class Preprocessor:
             )
 
     def transform(
-        self, table: FlowTable, rows: np.ndarray | None = None, *, block_rows: int = 65536
+        self, table: FlowTable, rows: np.ndarray | None = None, *, block_rows: int = 4096
     ) -> np.ndarray:
         """Model inputs for ``table`` rows ``rows`` (all rows when None), ``float32 (n, width)``.
 
@@ -149,9 +145,8 @@ class Preprocessor:
         selected rows is made.
         """
         self.check_table(table)
-        if rows is None:
-            rows = np.arange(len(table))
-        rows = np.asarray(rows)
+        all_rows = rows is None
+        rows = np.arange(len(table)) if all_rows else np.asarray(rows)
         n = len(rows)
         out = np.zeros((n, self.width), np.float32)
         f = len(self.feature_names)
@@ -160,15 +155,16 @@ class Preprocessor:
         # Constant training columns carry no information: they map to 0.
         scale = np.where(span > 0, 1.0 / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
         for start in range(0, n, block_rows):
-            block = out[start : start + block_rows, :f]
-            np.copyto(block, table.features[rows[start : start + block_rows]])
-            if self.log_scale:
-                block[...] = _signed_log1p(block)
+            stop = min(start + block_rows, n)
+            block = out[start:stop, :f]
+            src = table.features[start:stop] if all_rows else table.features[rows[start:stop]]
+            np.copyto(block, _signed_log1p(src) if self.log_scale else src)
             block -= lo
             block *= scale
-            np.clip(block, 0.0, 1.0, out=block)
-            # NaN (a missing value at inference) -> 0, the training minimum.
-            np.nan_to_num(block, copy=False, nan=0.0)
+            # Clip to [0, 1]; fmax/fmin also turn NaN (a missing value at inference) into 0,
+            # the training minimum.
+            np.fmax(block, 0.0, out=block)
+            np.fmin(block, 1.0, out=block)
         col = f
         out_rows = np.arange(n)
         for name, vocab in self.categorical:
@@ -265,6 +261,26 @@ def port_buckets(ports: np.ndarray, well_known: tuple[int, ...]) -> np.ndarray:
     hit = sorted_ports[pos_clipped] == ports
     slot = np.where(hit, order[pos_clipped], len(table))
     return np.where(np.isnan(ports), len(table) + 1, slot).astype(np.int64)
+
+
+def _column_bounds(
+    features: np.ndarray, rows: np.ndarray, log_scale: bool, block_rows: int = 16384
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column (min, max) over ``rows``, ignoring NaN, block by block (no full copy)."""
+    width = features.shape[1]
+    lo = np.full(width, np.inf)
+    hi = np.full(width, -np.inf)
+    for start in range(0, len(rows), block_rows):
+        block = features[rows[start : start + block_rows]]
+        if log_scale:
+            block = _signed_log1p(block)
+        np.fmin(lo, np.fmin.reduce(block, axis=0), out=lo)
+        np.fmax(hi, np.fmax.reduce(block, axis=0), out=hi)
+    # A column with no value at all (all NaN) scales to 0.
+    missing = ~np.isfinite(lo) | ~np.isfinite(hi)
+    lo[missing] = 0.0
+    hi[missing] = 0.0
+    return lo, hi
 
 
 def _signed_log1p(x: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+
 from conftest import (
     BOT_ENTIRE,
     CIC_IMPROVED,
@@ -19,9 +20,7 @@ from conftest import (
     NSL_TRAIN,
     shared,
 )
-
-from ltcn_kernels import DataFormatError, detect, read_flows
-from ltcn_kernels import schema
+from ltcn_kernels import DataFormatError, detect, read_flows, schema
 from ltcn_kernels.labels import NSL_KDD_CATEGORIES, normalize_cicids
 
 

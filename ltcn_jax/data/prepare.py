@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ltcn_kernels import FlowTable, Preprocessor, make_sequences, read_flows
+from ltcn_kernels.labels import GROUPS
 from ltcn_kernels.summary import summarize
 from ltcn_kernels.windows import SEQUENCE_MODES
 
@@ -197,7 +198,11 @@ def prepare(config: DataConfig, *, use_cache: bool = True, progress: bool | None
         tables = {"all": table}
     train_table, train_rows = parts["train"]
     pre = Preprocessor.fit(
-        train_table, train_rows, label_kind=config.label_kind, log_scale=config.log_scale
+        train_table,
+        train_rows,
+        classes=_present_classes(tables.values(), config.label_kind),
+        label_kind=config.label_kind,
+        log_scale=config.log_scale,
     )
     x, y = {}, {}
     for name in SPLIT_NAMES:
@@ -208,7 +213,7 @@ def prepare(config: DataConfig, *, use_cache: bool = True, progress: bool | None
         "tables": {k: summarize(t) for k, t in tables.items()},
         "splits": {
             name: {
-                "rows": int(len(y[name])),
+                "rows": len(y[name]),
                 "classes": {
                     c: int(np.count_nonzero(y[name] == i)) for i, c in enumerate(pre.classes)
                 },
@@ -225,6 +230,22 @@ def prepare(config: DataConfig, *, use_cache: bool = True, progress: bool | None
     if use_cache:
         _store_cache(key, prepared)
     return prepared
+
+
+def _present_classes(tables, label_kind: str) -> tuple[str, ...]:
+    """Classes that occur anywhere in the data, in the dataset's canonical order.
+
+    A class seen only in the test split stays a class (the model cannot predict it, and the
+    metrics show that); a group that never occurs in these files is not made a class.
+    """
+    tables = list(tables)
+    present: set[str] = set()
+    for t in tables:
+        present |= set((t.group if label_kind == "group" else t.label).counts())
+    if label_kind == "raw":
+        return tuple(sorted(present))
+    canonical = [g for g in GROUPS[tables[0].dataset] if g in present]
+    return tuple(canonical + sorted(present - set(canonical)))
 
 
 def _store_cache(key: str, prepared: Prepared) -> None:

@@ -12,8 +12,8 @@ SPLITS = ("official", "time-block", "class-time-block", "stratified")
 
 
 def _cut(n: int, fractions: tuple[float, float, float]) -> tuple[int, int]:
-    a = int(round(n * fractions[0]))
-    b = int(round(n * (fractions[0] + fractions[1])))
+    a = round(n * fractions[0])
+    b = round(n * (fractions[0] + fractions[1]))
     return a, b
 
 
@@ -89,13 +89,13 @@ def carve_validation(
     if not 0 <= fraction < 1:
         raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
     if by_time:
-        a = int(round(len(train) * (1 - fraction)))
+        a = round(len(train) * (1 - fraction))
         return train[:a], train[a:]
     rng = np.random.default_rng(seed)
     is_val = np.zeros(len(train), bool)
     for cls in np.unique(y[train]):
         members = np.flatnonzero(y[train] == cls)
-        k = int(round(len(members) * fraction))
+        k = round(len(members) * fraction)
         is_val[rng.choice(members, size=k, replace=False)] = True
     return train[~is_val], train[is_val]
 
