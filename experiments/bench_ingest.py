@@ -94,7 +94,7 @@ def measure(path: str, warmup: str, drop_duplicates: bool) -> dict:
 
 
 def first_touch_probe(megabytes: int = 512) -> float:
-    """Seconds per GB to allocate and first write fresh memory in a new process.
+    """Seconds per GB to allocate and fill fresh memory in a new process (as the outputs are).
 
     On this project's VMs the first touch of memory a process has never used is slow (the
     host backs the pages on demand), and every measurement above pays it for its outputs;
@@ -102,7 +102,7 @@ def first_touch_probe(megabytes: int = 512) -> float:
     """
     code = (
         "import numpy as np, time; t = time.perf_counter(); "
-        f"a = np.empty({megabytes} << 20, np.uint8); a[::4096] = 1; "
+        f"a = np.empty(({megabytes} << 20) // 4, np.float32); a[:] = 1; "
         "print(time.perf_counter() - t)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
