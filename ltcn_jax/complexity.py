@@ -1,0 +1,213 @@
+"""Model complexity: parameters, fp32 size and multiply-accumulates (MACs).
+
+Conventions (read these before quoting a number):
+
+* A MAC is one multiply-add of a weight with an activation. Bias adds, activations,
+  normalisation, softmax and pooling are not counted.
+* "MB" is 10**6 bytes; fp32 size = 4 bytes per parameter (the paper's 8.8 MB = 2.2 M params).
+* ``window`` is the number of time steps fed to a model to classify one flow.
+
+Every ``*_macs`` function returns a dict with:
+
+* ``per_flow``: MACs to classify one flow from a window of ``window`` steps, computing
+  only what that decision needs. For the L-TCN this is the dependency-pruned cost of the LAST
+  output step only (activations that cannot reach it are skipped; taps falling on the zero
+  left-padding are skipped). For the LSTM it is the full recurrence over the window; for the
+  Transformer and the CNN the dense forward pass over the window.
+* ``full_window``: a dense forward pass computing every layer at every window position (what
+  a batched `model.apply` does; for convolutions this includes the multiplications by the
+  zero padding).
+* ``per_step``: streaming cost of one NEW time step once earlier activations are cached
+  (L-TCN: one output per layer from cached dilated inputs; LSTM: one recurrence step;
+  Transformer: one token with a KV cache over ``window`` keys). None for the non-causal CNN,
+  which has to recompute its pooled window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from ltcn_jax.models import LTCN, HeavyCNN, LSTMClassifier, TransformerClassifier
+
+BYTES_FP32 = 4
+
+
+def param_count(params: Any) -> int:
+    """Total number of scalars in a parameter pytree (arrays or `ShapeDtypeStruct`s)."""
+    return int(sum(int(x.size) for x in jax.tree.leaves(params)))
+
+
+def fp32_megabytes(num_params: int) -> float:
+    """Size of ``num_params`` fp32 values in MB (10**6 bytes)."""
+    return num_params * BYTES_FP32 / 1e6
+
+
+def model_param_count(model: nn.Module, num_features: int, window: int = 8) -> int:
+    """Parameter count of ``model`` for ``num_features`` inputs (shape-only init, no compute)."""
+    x = jax.ShapeDtypeStruct((1, window, num_features), jnp.float32)
+    variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x), x)
+    return param_count(variables["params"])
+
+
+def ltcn_param_count(
+    num_features: int,
+    num_classes: int,
+    channels: Sequence[int],
+    kernel_size: int,
+    convs_per_block: int,
+) -> int:
+    """Closed-form L-TCN parameter count (matches the param tree documented in `models`)."""
+    total, c_in = 0, num_features
+    for c in channels:
+        total += kernel_size * c_in * c + c  # conv_0
+        total += (convs_per_block - 1) * (kernel_size * c * c + c)  # conv_1..
+        if c_in != c:
+            total += c_in * c + c  # 1x1 residual projection
+        c_in = c
+    return total + c_in * num_classes + num_classes
+
+
+def _ltcn_layers(model: LTCN, num_features: int):
+    """Yield ``(block, c_in, c_out, dilation)`` for each block of ``model``."""
+    c_in = num_features
+    for i, (c, d) in enumerate(zip(model.channels, model.dilations, strict=True)):
+        yield i, c_in, c, d
+        c_in = c
+
+
+def ltcn_macs(model: LTCN, num_features: int, window: int | None = None) -> dict[str, int]:
+    """MACs of the L-TCN (see the module docstring for the three quantities).
+
+    Args:
+        model: the L-TCN configuration.
+        num_features: input features per step.
+        window: steps in the classification window (default: the receptive field, the
+            shortest window that gives the last output its full context).
+
+    Returns:
+        ``{"per_flow", "full_window", "per_step", "window", "receptive_field"}``.
+    """
+    k, convs = model.kernel_size, model.convs_per_block
+    window = model.receptive_field if window is None else int(window)
+    layers = list(_ltcn_layers(model, num_features))
+    head = layers[-1][2] * model.num_classes
+
+    # Streaming and dense costs: one output position per layer, resp. `window` of them.
+    step = 0
+    for _, c_in, c, _ in layers:
+        step += k * c_in * c + (convs - 1) * k * c * c
+        step += c_in * c if c_in != c else 0
+    full_window = step * window + head
+    per_step = step + head
+
+    # Last-output cost: walk backwards from {window-1}, tracking which positions each layer
+    # must produce, and count only taps that land inside the window.
+    needed = {window - 1}
+    last = 0
+    for _, c_in, c, d in reversed(layers):
+        block_out = set(needed)
+        if c_in != c:
+            last += len(block_out) * c_in * c  # residual 1x1 at the block's output positions
+        for j in reversed(range(convs)):
+            conv_in = c_in if j == 0 else c
+            inputs = set()
+            for s in needed:
+                taps = [s - m * d for m in range(k) if s - m * d >= 0]
+                last += len(taps) * conv_in * c
+                inputs.update(taps)
+            needed = inputs
+        # The residual reads the block input at the output positions, already included.
+        needed |= block_out
+    last += head
+    return {
+        "per_flow": int(last),
+        "full_window": int(full_window),
+        "per_step": int(per_step),
+        "window": window,
+        "receptive_field": model.receptive_field,
+    }
+
+
+def lstm_macs(model: LSTMClassifier, num_features: int, window: int) -> dict[str, int]:
+    """MACs of the stacked LSTM: ``4 * H * (in + H)`` per layer and step, plus the head."""
+    step, c_in = 0, num_features
+    for h in model.hidden_sizes:
+        step += 4 * h * (c_in + h)
+        c_in = h
+    head = c_in * model.num_classes
+    full = step * window + head
+    return {"per_flow": full, "full_window": full, "per_step": step + head, "window": window}
+
+
+def transformer_macs(
+    model: TransformerClassifier, num_features: int, window: int
+) -> dict[str, int]:
+    """MACs of the encoder; attention counted densely (the causal mask is not exploited)."""
+    d, m, t = model.d_model, model.mlp_dim, window
+    embed = num_features * d
+    proj = 4 * d * d + 2 * d * m  # q, k, v, out projections + MLP, per token and layer
+    full = t * embed + model.num_layers * (t * proj + 2 * t * t * d) + d * model.num_classes
+    # One new token with a KV cache: its projections and its attention over `t` keys.
+    step = embed + model.num_layers * (proj + 2 * t * d) + d * model.num_classes
+    return {"per_flow": full, "full_window": full, "per_step": step, "window": window}
+
+
+def heavy_cnn_macs(model: HeavyCNN, num_features: int, window: int) -> dict[str, Any]:
+    """MACs of the stacked CNN (``SAME`` padding, dense: every position and tap)."""
+    total, c_in = 0, num_features
+    for c in model.channels:
+        total += window * model.kernel_size * c_in * c
+        c_in = c
+    total += c_in * model.num_classes
+    return {"per_flow": total, "full_window": total, "per_step": None, "window": window}
+
+
+def model_macs(model: nn.Module, num_features: int, window: int) -> dict[str, Any]:
+    """Dispatch to the MAC counter of ``model``'s class."""
+    if isinstance(model, LTCN):
+        return ltcn_macs(model, num_features, window)
+    if isinstance(model, LSTMClassifier):
+        return lstm_macs(model, num_features, window)
+    if isinstance(model, TransformerClassifier):
+        return transformer_macs(model, num_features, window)
+    if isinstance(model, HeavyCNN):
+        return heavy_cnn_macs(model, num_features, window)
+    raise TypeError(f"no MAC counter for {type(model).__name__}")
+
+
+def complexity_table(
+    models: Mapping[str, nn.Module], num_features: int, window: int
+) -> list[dict[str, Any]]:
+    """One row per model: name, params, fp32 MB and MACs.
+
+    Args:
+        models: display name -> model.
+        num_features: input features per step.
+        window: classification window length (the same for every model, for comparability).
+
+    Returns:
+        Rows ``{"model", "params", "fp32_mb", "macs_per_flow", "macs_full_window",
+        "macs_per_step", "window"}`` (JSON-serialisable; see the module docstring for what
+        each MAC column means).
+    """
+    rows = []
+    for name, model in models.items():
+        n = model_param_count(model, num_features, window)
+        macs = model_macs(model, num_features, window)
+        rows.append(
+            {
+                "model": name,
+                "params": n,
+                "fp32_mb": round(fp32_megabytes(n), 4),
+                "macs_per_flow": macs["per_flow"],
+                "macs_full_window": macs["full_window"],
+                "macs_per_step": macs["per_step"],
+                "window": window,
+            }
+        )
+    return rows
