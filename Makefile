@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench-ingest clean
+.PHONY: demo test lint bench-ingest results clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,17 @@ INGEST_SOURCE ?= $(firstword $(wildcard ../shared/data/cicids2017/cicids_sample.
 
 bench-ingest: $(STAMP)
 	NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python experiments/bench_ingest.py --source $(INGEST_SOURCE) --rows 1000000 --repeats 3 --out results/ingest
+
+# Every experiment config, one after the other, into results/<name>/ (about 40 min on 2 cores).
+# CICIDS2017 and BoT-IoT configs read the published files under LTCN_DATA.
+LTCN_DATA ?= ../shared/data
+CONFIGS ?= nsl_kdd_quickstart nsl_kdd_quickstart_minmax nsl_kdd_random_forest nsl_kdd_lstm \
+	nsl_kdd_transformer nsl_kdd_cnn default cicids2017_samples cicids2017_random_forest \
+	cicids2017_time_block bot_iot_sample bot_iot_random_forest
+
+results: $(STAMP)
+	for c in $(CONFIGS); do LTCN_DATA=$(LTCN_DATA) $(BIN)/ltcn run experiments/$$c.py || exit 1; done
+	$(BIN)/python experiments/summarize_results.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -33,6 +33,25 @@ def _cmd_data_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    import shlex
+    from pathlib import Path
+
+    from ltcn_jax.config import load_config, override
+    from ltcn_jax.experiment import run_experiment
+
+    config = override(load_config(args.config), args.set or [])
+    out = Path(args.out) if args.out else Path("results") / config.name
+    command = "ltcn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result = run_experiment(config, out, command=command, use_cache=not args.no_cache)
+    from ltcn_jax.report import headline
+
+    print(f"{headline(result)}  -> {out}")
+    for warning in result["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ltcn_jax.demo import run_demo
 
@@ -68,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summary.set_defaults(func=_cmd_data_summary)
 
+    run = sub.add_parser("run", help="run one experiment config end to end into results/")
+    run.add_argument("config", help="a config file, e.g. experiments/nsl_kdd_quickstart.py")
+    run.add_argument(
+        "--set", action="append", metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.epochs=3 (repeatable)",
+    )  # fmt: skip
+    run.add_argument("--out", help="output folder (default results/<config name>)")
+    run.add_argument("--no-cache", action="store_true", help="do not reuse prepared arrays")
+    run.set_defaults(func=_cmd_run)
+
     demo = sub.add_parser("demo", help="the main job on the embedded NSL-KDD data")
     demo.add_argument("--quick", action="store_true", help="a shorter run (smoke test)")
     demo.set_defaults(func=_cmd_demo)
@@ -85,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         print(f"ltcn: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as exc:  # bad config values and overrides: the message says which
+        print(f"ltcn: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130

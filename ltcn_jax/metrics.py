@@ -64,7 +64,7 @@ def evaluate(
         weighted}``, ``per_class`` (name -> precision/recall/f1/support), ``confusion_matrix``
         (rows = true, columns = predicted, nested lists), ``class_names`` and optionally
         ``binary``: ``roc_auc`` and ``average_precision`` (None when only one of
-        normal/attack is present), and at the argmax decision ``detection_rate`` (attack
+        normal/attack is present), and for the decision P(attack) >= 0.5 ``accuracy``, ``detection_rate`` (attack
         recall), ``false_alarm_rate`` (normal flows flagged), ``precision``, ``f1``, ``tp``,
         ``fp``, ``tn``, ``fn``. Every value is a plain Python type.
     """
@@ -118,7 +118,12 @@ def _binary_metrics(
     y_true: np.ndarray, probs: np.ndarray, y_pred: np.ndarray, normal_index: int
 ) -> dict[str, Any]:
     is_attack = y_true != normal_index
-    flagged = y_pred != normal_index
+    scores = attack_scores(probs, normal_index)
+    # A flow is flagged when P(attack) = 1 - P(normal) >= 0.5, the binary Bayes decision.
+    # (The multi-class argmax can pick "normal" at p = 0.4 while the attack classes share
+    # 0.6 between them.)
+    flagged = scores >= 0.5
+    del y_pred
     tp = int(np.sum(is_attack & flagged))
     fp = int(np.sum(~is_attack & flagged))
     tn = int(np.sum(~is_attack & ~flagged))
@@ -126,9 +131,10 @@ def _binary_metrics(
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     both = bool(is_attack.any() and (~is_attack).any())
-    scores = attack_scores(probs, normal_index)
     return {
         "normal_index": int(normal_index),
+        # Attack-vs-normal accuracy of the P(attack) >= 0.5 decision.
+        "accuracy": (tp + tn) / len(y_true) if len(y_true) else 0.0,
         # AUC / AP are undefined when only one of the two classes is present.
         "roc_auc": float(roc_auc_score(is_attack, scores)) if both else None,
         "average_precision": (

@@ -112,3 +112,12 @@ def test_shape_errors():
         evaluate(np.array([0, 1]), np.zeros((2, 3)), NAMES)
     with pytest.raises(ValueError):
         evaluate(np.array([0, 7]), np.zeros((2, 4)), NAMES)
+
+
+def test_binary_decision_is_attack_probability_not_argmax():
+    # Row 0: argmax is "normal" (0.4), yet the two attack classes hold 0.6 together.
+    probs = np.array([[0.4, 0.3, 0.3], [0.9, 0.05, 0.05], [0.1, 0.8, 0.1]])
+    y = np.array([1, 0, 2])
+    b = evaluate(y, probs, ["normal", "dos", "probe"], normal_index=0)["binary"]
+    assert (b["tp"], b["fp"], b["tn"], b["fn"]) == (2, 0, 1, 0)
+    assert b["accuracy"] == 1.0

@@ -1,0 +1,142 @@
+"""Experiment configs: frozen dataclasses, Python config files, ``--set key=value`` overrides.
+
+A config file is a Python module with ``get_config() -> ExperimentConfig``; a variant imports
+another config's ``get_config`` and overrides what differs (``dataclasses.replace``), so no
+config is a copy of another.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import glob
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .data.prepare import EMBEDDED_PREFIX, DataConfig
+
+MODEL_KINDS = ("ltcn", "lstm", "transformer", "cnn", "random-forest")
+DATA_ENV = "LTCN_DATA"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model and its constructor arguments (see ``ltcn_jax.models``)."""
+
+    kind: str = "ltcn"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(f"unknown model {self.kind!r}; expected one of {', '.join(MODEL_KINDS)}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (the source paper: Adam, lr 1e-3, cross-entropy)."""
+
+    epochs: int = 20
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    patience: int = 5
+    class_weights: str = "balanced"
+    seed: int = 0
+    max_train_rows: int = 0  # 0 = all; else a seeded random subset of the training windows
+    eval_batch_size: int = 2048
+    folds: int = 0  # > 1: also k-fold cross-validate on train+val (reported as mean +/- std)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str
+    data: DataConfig
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    description: str = ""
+
+
+def load_config(path: str | os.PathLike) -> ExperimentConfig:
+    """Import a config file and call its ``get_config()``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(2, "no such config file", str(path))
+    # Configs import the configs they extend by module name (`import default`), so their
+    # folder is importable while the file loads.
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        spec = importlib.util.spec_from_file_location(f"ltcn_config_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(folder)
+    if not hasattr(module, "get_config"):
+        raise ValueError(f"{path}: a config file must define get_config()")
+    config = module.get_config()
+    if not isinstance(config, ExperimentConfig):
+        raise TypeError(f"{path}: get_config() returned {type(config).__name__}, not ExperimentConfig")
+    return config
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def override(config: ExperimentConfig, assignments: list[str]) -> ExperimentConfig:
+    """Apply ``key=value`` overrides with dotted keys, e.g. ``train.epochs=3`` or
+    ``model.kwargs.channels=(8,16)``. Values are Python literals (strings may be bare)."""
+    for assignment in assignments:
+        if "=" not in assignment:
+            raise ValueError(f"override {assignment!r} is not key=value")
+        key, text = assignment.split("=", 1)
+        config = _set(config, key.strip().split("."), _parse_value(text.strip()), key)
+    return config
+
+
+def _set(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
+    head, rest = path[0], path[1:]
+    if isinstance(obj, dict):
+        current = obj.get(head)
+        new = value if not rest else _set(current if current is not None else {}, rest, value, full_key)
+        return {**obj, head: new}
+    if not dataclasses.is_dataclass(obj):
+        raise ValueError(f"cannot set {full_key!r}: {head!r} is inside a {type(obj).__name__}")
+    names = [f.name for f in dataclasses.fields(obj)]
+    if head not in names:
+        raise ValueError(f"unknown config key {full_key!r}; {head!r} is not one of {', '.join(names)}")
+    current = getattr(obj, head)
+    if rest:
+        new = _set(current, rest, value, full_key)
+    else:
+        new = tuple(value) if isinstance(current, tuple) and isinstance(value, list) else value
+    return dataclasses.replace(obj, **{head: new})
+
+
+def to_dict(config: ExperimentConfig) -> dict:
+    return dataclasses.asdict(config)
+
+
+def data_files(*patterns: str) -> tuple[str, ...]:
+    """Expand ``$LTCN_DATA/...`` glob patterns (sorted) for configs of external data sets.
+
+    The published files are large and not shipped; point ``LTCN_DATA`` at the folder that
+    holds them (``nsl-kdd/``, ``cicids2017/``, ``bot-iot/``). Patterns that match nothing are
+    kept as they are, so the reader reports the missing file by name.
+    """
+    root = os.environ.get(DATA_ENV, "data")
+    out: list[str] = []
+    for pattern in patterns:
+        if pattern.startswith(EMBEDDED_PREFIX):
+            out.append(pattern)
+            continue
+        full = os.path.join(root, pattern)
+        matches = sorted(glob.glob(full))
+        out.extend(matches or [full])
+    return tuple(out)

@@ -1,0 +1,309 @@
+"""Run one experiment config end to end: prepare data, train, evaluate on held-out test data,
+write ``results/<name>/``.
+
+Metrics always come from the test split (never from training rows); the validation split only
+drives early stopping.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltcn_kernels.labels import NORMAL_GROUP
+from ltcn_kernels.windows import make_sequences
+
+from . import complexity, metrics, report
+from .config import ExperimentConfig, ModelConfig, to_dict
+from .data.prepare import Prepared, prepare
+
+
+class Sequences:
+    """Lazy ``(n, time, channels)`` model inputs of selected rows of one split.
+
+    Indexing gathers only the requested windows, so a split of 100 k flows with 61-flow
+    windows never materialises 61 copies of itself.
+    """
+
+    def __init__(self, x: np.ndarray, mode: str, window: int, rows: np.ndarray):
+        self._view = make_sequences(x, mode, window)
+        self.rows = np.asarray(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.rows), *self._view.shape[1:])
+
+    @property
+    def dtype(self):
+        return self._view.dtype
+
+    def __getitem__(self, index) -> np.ndarray:
+        return np.ascontiguousarray(self._view[self.rows[index]])
+
+
+def build_model(config: ModelConfig, num_classes: int):
+    """The Flax module (or scikit-learn estimator) a model config names."""
+    from . import models
+
+    kwargs = dict(config.kwargs)
+    for key in ("channels", "dilations", "hidden_sizes"):
+        if key in kwargs:
+            kwargs[key] = tuple(kwargs[key])
+    if config.kind == "ltcn":
+        return models.LTCN(num_classes=num_classes, **kwargs)
+    if config.kind == "lstm":
+        return models.LSTMClassifier(num_classes=num_classes, **kwargs)
+    if config.kind == "transformer":
+        return models.TransformerClassifier(num_classes=num_classes, **kwargs)
+    if config.kind == "cnn":
+        return models.HeavyCNN(num_classes=num_classes, **kwargs)
+    if config.kind == "random-forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        defaults = {"n_estimators": 100, "n_jobs": -1, "class_weight": "balanced"}
+        return RandomForestClassifier(**{**defaults, **kwargs})
+    raise ValueError(f"unknown model {config.kind!r}")
+
+
+def normal_index(prepared: Prepared) -> int | None:
+    name = NORMAL_GROUP.get(prepared.preprocessor.dataset)
+    classes = prepared.classes
+    return classes.index(name) if name in classes else None
+
+
+def _subsample(rows: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    if not limit or len(rows) <= limit:
+        return rows
+    pick = np.random.default_rng(seed).choice(len(rows), size=limit, replace=False)
+    return rows[np.sort(pick)]
+
+
+def _sequence_length(prepared: Prepared) -> int:
+    c = prepared.config
+    return prepared.preprocessor.width if c.sequence == "features" else c.window
+
+
+@dataclass
+class SplitData:
+    """One split handed to a model: its per-flow rows, labels and which rows to use."""
+
+    x: np.ndarray  # float32 (n, width), rows in capture order
+    y: np.ndarray  # int32 (n,)
+    rows: np.ndarray  # indices of the rows to train on / evaluate
+
+
+def fit_predict(
+    config: ExperimentConfig,
+    num_classes: int,
+    width: int,
+    splits: dict[str, SplitData],
+    *,
+    checkpoint: Path | None = None,
+    progress: bool | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Train a fresh model of ``config`` on ``splits["train"]`` (early stopping on
+    ``splits["val"]``) and return its class probabilities for ``splits["test"]`` rows, plus
+    what the run reports (size, history, timings)."""
+    model = build_model(config.model, num_classes)
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    t0 = time.perf_counter()
+    if config.model.kind == "random-forest":
+        # Per-flow features: the last flow of each window, i.e. the row itself.
+        model.set_params(random_state=config.train.seed)
+        model.fit(train.x[train.rows], train.y[train.rows])
+        train_seconds = time.perf_counter() - t0
+        probs = _forest_proba(model, test.x[test.rows], num_classes)
+        nodes = int(sum(t.tree_.node_count for t in model.estimators_))
+        return probs, {
+            "params": nodes,
+            "param_kind": "tree nodes",
+            "fp32_mb": round(nodes * (8 + 4 * num_classes) / 1e6, 4),
+            "train_seconds": round(train_seconds, 2),
+            "history": [],
+        }
+    from . import train as trainer
+
+    mode, window = config.data.sequence, config.data.window
+    seq = {k: Sequences(d.x, mode, window, d.rows) for k, d in splits.items()}
+    result = trainer.fit(
+        model,
+        seq["train"],
+        train.y[train.rows],
+        seq["val"],
+        val.y[val.rows],
+        num_classes=num_classes,
+        epochs=config.train.epochs,
+        batch_size=config.train.batch_size,
+        learning_rate=config.train.learning_rate,
+        class_weight_mode=config.train.class_weights,
+        patience=config.train.patience,
+        seed=config.train.seed,
+        eval_batch_size=config.train.eval_batch_size,
+        checkpoint_path=checkpoint,
+        progress=sys.stderr.isatty() if progress is None else progress,
+    )
+    train_seconds = time.perf_counter() - t0
+    probs = trainer.predict_proba(model.apply, result.params, seq["test"], config.train.eval_batch_size)
+    n_params = complexity.param_count(result.params)
+    seq_len = width if mode == "features" else window
+    return probs, {
+        "params": n_params,
+        "param_kind": "weights",
+        "fp32_mb": round(complexity.fp32_megabytes(n_params), 4),
+        "macs": complexity.model_macs(model, width if mode == "flows" else 1, seq_len),
+        "train_seconds": round(train_seconds, 2),
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "best_val_f1_macro": result.best_val_macro_f1,
+        "stopped_early": result.stopped_early,
+        "train_step_compilations": result.num_compilations,
+        "receptive_field": getattr(model, "receptive_field", None),
+    }
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out_dir: str | Path | None = None,
+    *,
+    command: str = "",
+    progress: bool | None = None,
+    use_cache: bool = True,
+) -> dict[str, Any]:
+    """Train and evaluate ``config``; write the result files when ``out_dir`` is given.
+
+    Returns:
+        The metrics dict written to ``metrics.json``.
+    """
+    started = time.perf_counter()
+    prepared = prepare(config.data, use_cache=use_cache, progress=progress)
+    classes = list(prepared.classes)
+    normal = normal_index(prepared)
+    seq_len = _sequence_length(prepared)
+    width = prepared.preprocessor.width
+    out = Path(out_dir) if out_dir is not None else None
+    warnings = list(prepared.info.get("warnings", []))
+    train_rows = _subsample(prepared.labelled("train"), config.train.max_train_rows, config.train.seed)
+    splits = {
+        "train": SplitData(prepared.x["train"], prepared.y["train"], train_rows),
+        "val": SplitData(prepared.x["val"], prepared.y["val"], prepared.labelled("val")),
+        "test": SplitData(prepared.x["test"], prepared.y["test"], prepared.labelled("test")),
+    }
+    probs, run = fit_predict(
+        config, len(classes), width, splits,
+        checkpoint=out / "params.msgpack" if out is not None else None, progress=progress,
+    )  # fmt: skip
+    receptive = run.get("receptive_field")
+    if receptive is not None and receptive < seq_len:
+        warnings.append(
+            f"receptive field {receptive} < sequence length {seq_len}: the first "
+            f"{seq_len - receptive} steps never reach the output"
+        )
+    y_test = splits["test"].y[splits["test"].rows]
+    test = metrics.evaluate(y_test, probs, classes, normal)
+    test["roc_auc"] = (test.get("binary") or {}).get("roc_auc")
+    result_dict: dict[str, Any] = {
+        "name": config.name,
+        "dataset": prepared.preprocessor.dataset,
+        "model": config.model.kind,
+        "split": config.data.split,
+        "sequence": {"mode": config.data.sequence, "length": seq_len},
+        "classes": classes,
+        "test": test,
+        **run,
+        "total_seconds": 0.0,
+        "train_rows": len(train_rows),
+        "data": prepared.info["splits"],
+        "warnings": warnings,
+    }
+    if config.train.folds > 1:
+        result_dict["cross_validation"] = cross_validate(config, prepared, progress=progress)
+    result_dict["total_seconds"] = round(time.perf_counter() - started, 2)
+    if out is not None:
+        _write_outputs(out, config, prepared, result_dict, y_test, probs, command)
+    return result_dict
+
+
+CV_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc")
+
+
+def cross_validate(
+    config: ExperimentConfig, prepared: Prepared, *, progress: bool | None = None
+) -> dict[str, Any]:
+    """k-fold cross-validation over the training and validation splits (the test split is
+    never touched), reported as mean +/- std.
+
+    Folds are contiguous blocks of the pooled rows (in capture order), not random rows, so no
+    fold is trained on the flows right around the ones it is tested on. Within each fold's
+    training part, the last 10 % (in order) is held out for early stopping, so the held-out
+    fold plays no part in model selection. Windows never reach across a gap: segments are
+    joined with ``window - 1`` zero rows, the padding a stream's start sees.
+    """
+    k = config.train.folds
+    x = np.concatenate([prepared.x["train"], prepared.x["val"]])
+    y = np.concatenate([prepared.y["train"], prepared.y["val"]])
+    n = len(y)
+    bounds = np.linspace(0, n, k + 1).astype(int)
+    gap = config.data.window - 1 if config.data.sequence == "flows" else 0
+    classes = list(prepared.classes)
+    folds = []
+    for i in range(k):
+        held = np.arange(bounds[i], bounds[i + 1])
+        before, after = np.arange(0, bounds[i]), np.arange(bounds[i + 1], n)
+        segments = [s for s in (before, after) if len(s)]
+        xs, ys = [], []
+        for seg in segments:
+            if xs and gap:
+                xs.append(np.zeros((gap, x.shape[1]), x.dtype))
+                ys.append(np.full(gap, -1, np.int32))
+            xs.append(x[seg])
+            ys.append(y[seg])
+        x_train, y_train = np.concatenate(xs), np.concatenate(ys)
+        labelled = np.flatnonzero(y_train >= 0)
+        cut = int(len(labelled) * 0.9)
+        held_labelled = np.flatnonzero(y[held] >= 0)
+        splits = {
+            "train": SplitData(x_train, y_train, labelled[:cut]),
+            "val": SplitData(x_train, y_train, labelled[cut:]),
+            "test": SplitData(x[held], y[held], held_labelled),
+        }
+        probs, _ = fit_predict(config, len(classes), prepared.preprocessor.width, splits, progress=progress)
+        m = metrics.evaluate(y[held][held_labelled], probs, classes, normal_index(prepared))
+        m["roc_auc"] = (m.get("binary") or {}).get("roc_auc")
+        folds.append({key: m[key] for key in CV_METRICS})
+    summary: dict[str, Any] = {"folds": k, "per_fold": folds}
+    for key in CV_METRICS:
+        values = [f[key] for f in folds if f[key] is not None]
+        summary[key] = (
+            {"mean": float(np.mean(values)), "std": float(np.std(values))} if values else None
+        )
+    return summary
+
+
+def _forest_proba(model, x: np.ndarray, num_classes: int) -> np.ndarray:
+    """predict_proba with a column for every model class (a forest only knows those it saw)."""
+    probs = np.zeros((len(x), num_classes), np.float32)
+    if len(x):
+        probs[:, model.classes_] = model.predict_proba(x)
+    return probs
+
+
+def _write_outputs(out: Path, config, prepared, result, y_test, probs, command: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(to_dict(config), indent=1, default=str) + "\n")
+    (out / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / "preprocess.json").write_text(prepared.preprocessor.to_json() + "\n")
+    (out / "command.txt").write_text(command + "\n")
+    normal = normal_index(prepared)
+    curves = metrics.attack_curves(y_test, probs, normal) if normal is not None else None
+    report.write_plots(out, result, curves)
+    (out / "report.md").write_text(report.markdown(result, config, command))
+

@@ -1,0 +1,156 @@
+"""Result files a person reads: Markdown tables and PNG plots of one experiment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_plots(out: Path, result: dict, curves: dict | None) -> list[str]:
+    """ROC and PR curves (attack vs normal), the confusion matrix and training curves."""
+    plt = _pyplot()
+    written = []
+    title = f"{result['name']} ({result['model']}, {result['dataset']} test split)"
+    if curves is not None:
+        auc = result["test"]["binary"]["roc_auc"]
+        ap = result["test"]["binary"]["average_precision"]
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+        axes[0].plot(curves["roc_fpr"], curves["roc_tpr"], lw=2, label=f"AUC {auc:.4f}")
+        axes[0].plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
+        axes[0].set(xlabel="false alarm rate (normal flagged)", ylabel="detection rate",
+                    title="ROC, attack vs normal")  # fmt: skip
+        axes[1].plot(curves["pr_recall"], curves["pr_precision"], lw=2, label=f"AP {ap:.4f}")
+        axes[1].set(xlabel="recall (attacks)", ylabel="precision", title="Precision-recall")
+        for ax in axes:
+            ax.legend(loc="lower right" if ax is axes[0] else "lower left")
+            ax.grid(alpha=0.3)
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
+        fig.savefig(out / "roc_pr.png", dpi=110)
+        plt.close(fig)
+        written.append("roc_pr.png")
+
+    cm = np.asarray(result["test"]["confusion_matrix"], dtype=float)
+    names = result["classes"]
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(names), 0.8 + 0.65 * len(names)))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if cm[i, j]:
+                ax.text(j, i, f"{int(cm[i, j])}\n{share[i, j]:.0%}", ha="center", va="center",
+                        fontsize=7, color="white" if share[i, j] > 0.5 else "black")  # fmt: skip
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix (row share)")
+    fig.tight_layout()
+    fig.savefig(out / "confusion.png", dpi=110)
+    plt.close(fig)
+    written.append("confusion.png")
+
+    history = result.get("history") or []
+    if history:
+        epochs = [h["epoch"] + 1 for h in history]
+        fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+        ax[0].plot(epochs, [h["train_loss"] for h in history], marker="o", label="train (class-weighted)")
+        ax[0].plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation")
+        ax[0].set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+        ax[1].plot(epochs, [h["val_macro_f1"] for h in history], marker="o", c="tab:green")
+        ax[1].axvline(result.get("best_epoch", 0) + 1, ls="--", c="grey", lw=1)
+        ax[1].set(xlabel="epoch", ylabel="macro-F1", title="Validation macro-F1 (dashed: kept)")
+        ax[0].legend()
+        for a in ax:
+            a.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "training.png", dpi=110)
+        plt.close(fig)
+        written.append("training.png")
+    return written
+
+
+def headline(result: dict) -> str:
+    """One line of test metrics for a terminal."""
+    t = result["test"]
+    b = t.get("binary") or {}
+    auc = b.get("roc_auc")
+    binary = f"  attack-vs-normal acc {b['accuracy']:.4f}" if "accuracy" in b else ""
+    return (
+        f"{result['name']:<28} acc {t['accuracy']:.4f}  balanced {t['balanced_accuracy']:.4f}  "
+        f"macro-F1 {t['f1_macro']:.4f}{binary}  AUC {'n/a' if auc is None else f'{auc:.4f}'}  "
+        f"train {result['train_seconds']:.0f} s"
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}"
+
+
+def markdown(result: dict, config: Any, command: str) -> str:
+    """The experiment's report: headline metrics, per-class table, data, complexity."""
+    t = result["test"]
+    b = t.get("binary") or {}
+    lines = [
+        f"# {result['name']}",
+        "",
+        f"{getattr(config, 'description', '') or ''}".strip(),
+        "",
+        f"Command: `{command}`" if command else "",
+        "",
+        f"Dataset **{result['dataset']}**, split **{result['split']}**, model **{result['model']}**, "
+        f"sequence {result['sequence']['mode']} x {result['sequence']['length']}; "
+        f"metrics on the held-out **test** split ({t['n']:,} rows).",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| accuracy (%) | {_pct(t['accuracy'])} |",
+        f"| balanced accuracy (%) | {_pct(t['balanced_accuracy'])} |",
+        f"| macro-F1 (%) | {_pct(t['f1_macro'])} |",
+        f"| weighted F1 (%) | {_pct(t['f1_weighted'])} |",
+        f"| attack-vs-normal accuracy (%) | {_pct(b.get('accuracy'))} |",
+        f"| attack-vs-normal ROC AUC | {b.get('roc_auc') if b.get('roc_auc') is None else round(b['roc_auc'], 4)} |",
+        f"| attack-vs-normal average precision | {b.get('average_precision') if b.get('average_precision') is None else round(b['average_precision'], 4)} |",
+        f"| detection rate / false-alarm rate (%) | {_pct(b.get('detection_rate'))} / {_pct(b.get('false_alarm_rate'))} |",
+        f"| {result.get('param_kind', 'params')} | {result['params']:,} |",
+        f"| fp32 size (MB) | {result['fp32_mb']} |",
+        f"| train seconds | {result['train_seconds']} |",
+        "",
+        "## Per class (test)",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]  # fmt: skip
+    for name, m in t["per_class"].items():
+        lines.append(
+            f"| {name} | {_pct(m['precision'])} | {_pct(m['recall'])} | {_pct(m['f1'])} | {m['support']:,} |"
+        )
+    lines += ["", "## Data", "", "| split | rows | per class | not modelled |", "|---|---|---|---|"]
+    for split, info in result["data"].items():
+        per = ", ".join(f"{c} {n}" for c, n in info["classes"].items() if n)
+        lines.append(f"| {split} | {info['rows']:,} | {per} | {info['unmodelled']} |")
+    if result.get("train_rows"):
+        lines.append(f"\nTrained on {result['train_rows']:,} training rows.")
+    cv = result.get("cross_validation")
+    if cv:
+        lines += ["", f"## {cv['folds']}-fold cross-validation (train + validation splits, contiguous folds)", "",
+                  "| metric | mean | std |", "|---|---|---|"]  # fmt: skip
+        for key in ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc"):
+            if cv.get(key):
+                lines.append(f"| {key} | {cv[key]['mean']:.4f} | {cv[key]['std']:.4f} |")
+    if result.get("warnings"):
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in result["warnings"]]
+    if result.get("macs"):
+        m = result["macs"]
+        lines += ["", f"MACs per classified flow: {m.get('per_flow'):,} (window {m.get('window')})."]
+    lines += ["", "Plots: `roc_pr.png`, `confusion.png`, `training.png` (deep models).", ""]
+    return "\n".join(line for line in lines if line is not None)

@@ -1,0 +1,144 @@
+"""Experiment configs and the end-to-end runner (`ltcn run`) on tiny data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import BOT_ENTIRE, NSL_TEST, NSL_TRAIN
+from ltcn_jax.config import ExperimentConfig, load_config, override
+
+EXPERIMENTS = Path(__file__).parents[1] / "experiments"
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.py")), ids=lambda p: p.stem)
+def test_every_config_loads_and_documents_its_command(path, monkeypatch):
+    if path.stem.startswith("bench_"):
+        pytest.skip("benchmark script, not a config")
+    monkeypatch.setenv("LTCN_DATA", "/data")
+    config = load_config(path)
+    assert isinstance(config, ExperimentConfig)
+    assert config.name == path.stem or path.stem == "default"
+    header = path.read_text().split('"""')[1]
+    assert f"ltcn run experiments/{path.name}" in header  # run command in the docstring
+    assert "min" in header or " s)" in header or " h" in header  # expected run time
+
+
+def test_variants_extend_rather_than_copy():
+    quick = load_config(EXPERIMENTS / "nsl_kdd_quickstart.py")
+    lstm = load_config(EXPERIMENTS / "nsl_kdd_lstm.py")
+    assert lstm.data == quick.data and lstm.train == quick.train
+    assert lstm.model.kind == "lstm"
+
+
+def test_overrides_and_their_errors():
+    config = load_config(EXPERIMENTS / "nsl_kdd_quickstart.py")
+    changed = override(config, ["train.epochs=2", "model.kwargs.channels=(8, 8)", "data.window=3"])
+    assert changed.train.epochs == 2 and changed.model.kwargs["channels"] == (8, 8)
+    assert changed.data.window == 3 and config.train.epochs != 2
+    with pytest.raises(ValueError, match="unknown config key"):
+        override(config, ["train.epoch=2"])
+    with pytest.raises(ValueError, match="expected one of"):
+        override(config, ["model.kind=svm"])
+    with pytest.raises(ValueError, match="key=value"):
+        override(config, ["train.epochs"])
+
+
+def _tiny_config(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "tiny.py"
+    path.write_text(body)
+    return path
+
+
+TINY_LTCN = f'''
+"""Tiny smoke config. Run: ltcn run tiny.py (seconds)."""
+from ltcn_jax.config import ExperimentConfig, ModelConfig, TrainConfig
+from ltcn_jax.data.prepare import DataConfig
+
+def get_config():
+    return ExperimentConfig(
+        name="tiny",
+        data=DataConfig(dataset="nsl-kdd", train_files=({str(NSL_TRAIN)!r},),
+                        test_files=({str(NSL_TEST)!r},), sequence="features", val_fraction=0.2),
+        model=ModelConfig("ltcn", {{"channels": (4, 8), "dilations": (1, 2), "kernel_size": 3}}),
+        train=TrainConfig(epochs=2, batch_size=64, patience=2),
+    )
+'''
+
+
+def test_ltcn_run_end_to_end_writes_results(tmp_path):
+    config = _tiny_config(tmp_path, TINY_LTCN)
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "ltcn_jax.cli", "run", str(config), "--out", str(out),
+         "--set", "train.epochs=1"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("dataset", "model", "params", "train_seconds"):
+        assert key in metrics
+    t = metrics["test"]
+    for key in ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc"):
+        assert 0.0 <= t[key] <= 1.0
+    assert metrics["dataset"] == "nsl-kdd" and metrics["model"] == "ltcn"
+    assert t["n"] == metrics["data"]["test"]["rows"] - metrics["data"]["test"]["unmodelled"]
+    assert len(metrics["history"]) == 1  # the --set override took effect
+    assert metrics["train_step_compilations"] in (1, None)
+    for name in ("config.json", "report.md", "command.txt", "preprocess.json", "params.msgpack",
+                 "roc_pr.png", "confusion.png", "training.png"):  # fmt: skip
+        assert (out / name).stat().st_size > 0, name
+    assert "ltcn run" in (out / "command.txt").read_text()
+    assert json.loads((out / "config.json").read_text())["train"]["epochs"] == 1
+
+
+def test_random_forest_and_window_mode(tmp_path):
+    from ltcn_jax.config import ModelConfig, TrainConfig, override
+    from ltcn_jax.data.prepare import DataConfig
+    from ltcn_jax.experiment import run_experiment
+
+    data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block",
+                      sequence="flows", window=4, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)  # fmt: skip
+    forest = ExperimentConfig("forest", data, ModelConfig("random-forest", {"n_estimators": 10}))
+    result = run_experiment(forest, tmp_path / "forest", progress=False)
+    assert result["test"]["per_class"]["Normal"]["support"] > 0
+    assert result["param_kind"] == "tree nodes"
+    tcn = ExperimentConfig(
+        "tcn", data, ModelConfig("ltcn", {"channels": (4,), "dilations": (1,), "kernel_size": 2}),
+        TrainConfig(epochs=1, batch_size=32),
+    )
+    result = run_experiment(override(tcn, []), None, progress=False)
+    assert result["sequence"] == {"mode": "flows", "length": 4}
+    assert result["test"]["n"] == result["data"]["test"]["rows"]
+
+
+def test_cli_rejects_bad_override_cleanly(tmp_path):
+    config = _tiny_config(tmp_path, TINY_LTCN)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ltcn_jax.cli", "run", str(config), "--set", "train.nope=1"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "unknown config key" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cross_validation_reports_mean_and_std(tmp_path):
+    from ltcn_jax.config import ModelConfig, TrainConfig
+    from ltcn_jax.data.prepare import DataConfig
+    from ltcn_jax.experiment import run_experiment
+
+    data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block",
+                      sequence="flows", window=3, fractions=(0.6, 0.2, 0.2), drop_duplicates=False)  # fmt: skip
+    config = ExperimentConfig(
+        "cv", data, ModelConfig("random-forest", {"n_estimators": 5}), TrainConfig(folds=3)
+    )
+    cv = run_experiment(config, None, progress=False)["cross_validation"]
+    assert cv["folds"] == 3 and len(cv["per_fold"]) == 3
+    values = [f["accuracy"] for f in cv["per_fold"]]
+    assert cv["accuracy"]["mean"] == pytest.approx(np.mean(values))
+    assert cv["accuracy"]["std"] == pytest.approx(np.std(values))
