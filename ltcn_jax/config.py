@@ -50,6 +50,43 @@ class TrainConfig:
     folds: int = 0  # > 1: also k-fold cross-validate on train+val (reported as mean +/- std)
 
 
+PRUNE_MODES = ("after-training", "during-training")
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """Magnitude pruning (see ``ltcn_jax.pruning``).
+
+    Attributes:
+        targets: sparsities of the prunable layers. Empty: no pruning. One value: the run's
+            model is pruned to it (the saved params and masks are the pruned ones). Several:
+            the ablation -- the same trained model is pruned to each, and the Table VII-style
+            comparison is written to ``ablation.md``.
+        mode: ``after-training`` (train dense, then prune and fine-tune: the paper's loop) or
+            ``during-training`` (train from scratch while the sparsity ramps up over
+            ``rounds``, the first round dense; ``train.epochs`` are spread over the rounds).
+        schedule: ``one-shot``, ``iterative`` or ``polynomial`` (per round).
+        rounds: prune/fine-tune rounds.
+        criterion: ``layerwise`` or ``global`` magnitude.
+        include_head: also prune the dense head (biases are never pruned).
+        finetune_epochs: epochs of fine-tuning per round (after-training mode).
+    """
+
+    targets: tuple[float, ...] = ()
+    mode: str = "after-training"
+    schedule: str = "iterative"
+    rounds: int = 3
+    criterion: str = "layerwise"
+    include_head: bool = False
+    finetune_epochs: int = 1
+
+    def __post_init__(self):
+        if self.mode not in PRUNE_MODES:
+            raise ValueError(f"unknown prune mode {self.mode!r}; expected one of {', '.join(PRUNE_MODES)}")
+        if any(not 0.0 <= t < 1.0 for t in self.targets):
+            raise ValueError(f"prune targets must be in [0, 1), got {self.targets}")
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     name: str
@@ -57,6 +94,7 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     description: str = ""
+    prune: PruneConfig = field(default_factory=PruneConfig)
 
 
 def load_config(path: str | os.PathLike) -> ExperimentConfig:

@@ -109,10 +109,10 @@ def fit_predict(
     *,
     checkpoint: Path | None = None,
     progress: bool | None = None,
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> tuple[np.ndarray, dict[str, Any], Trained | None]:
     """Train a fresh model of ``config`` on ``splits["train"]`` (early stopping on
-    ``splits["val"]``) and return its class probabilities for ``splits["test"]`` rows, plus
-    what the run reports (size, history, timings)."""
+    ``splits["val"]``) and return its class probabilities for ``splits["test"]`` rows, what
+    the run reports (size, history, timings) and the trained network (None for a forest)."""
     model = build_model(config.model, num_classes)
     train, val, test = splits["train"], splits["val"], splits["test"]
     t0 = time.perf_counter()
@@ -129,11 +129,11 @@ def fit_predict(
             "fp32_mb": round(nodes * (8 + 4 * num_classes) / 1e6, 4),
             "train_seconds": round(train_seconds, 2),
             "history": [],
-        }
+        }, None
     from . import train as trainer
 
     mode, window = config.data.sequence, config.data.window
-    seq = {k: Sequences(d.x, mode, window, d.rows) for k, d in splits.items()}
+    seq = _sequences(config, splits)
     result = trainer.fit(
         model,
         seq["train"],
@@ -167,7 +167,76 @@ def fit_predict(
         "stopped_early": result.stopped_early,
         "train_step_compilations": result.num_compilations,
         "receptive_field": getattr(model, "receptive_field", None),
+    }, Trained(model, result.params, seq)
+
+
+@dataclass
+class Trained:
+    """A trained network and the model inputs of each split."""
+
+    model: Any
+    params: Any
+    seq: dict[str, Sequences]
+
+
+def _sequences(config: ExperimentConfig, splits: dict[str, SplitData]) -> dict[str, Sequences]:
+    return {
+        k: Sequences(d.x, config.data.sequence, config.data.window, d.rows) for k, d in splits.items()
     }
+
+
+def _predict(config: ExperimentConfig, trained: Trained, params) -> np.ndarray:
+    from . import train as trainer
+
+    return trainer.predict_proba(
+        trained.model.apply, params, trained.seq["test"], config.train.eval_batch_size
+    )
+
+
+def prune_trained(
+    config: ExperimentConfig,
+    trained: Trained,
+    splits: dict[str, SplitData],
+    num_classes: int,
+    target: float,
+    *,
+    from_scratch: bool = False,
+    progress: bool | None = None,
+):
+    """Prune ``trained.params`` to ``target`` with fine-tuning (``config.prune``); with
+    ``from_scratch`` the rounds train an untrained model while the sparsity ramps up from a
+    dense first round (train-and-prune)."""
+    from . import pruning
+
+    p = config.prune
+    schedule: Any = p.schedule
+    epochs = p.finetune_epochs
+    rounds = 1 if p.schedule == "one-shot" and not from_scratch else p.rounds
+    if from_scratch:
+        rounds = max(p.rounds, 2)
+        schedule = pruning.Polynomial(final_sparsity=target, end_step=rounds, begin_step=1)
+        epochs = max(1, config.train.epochs // rounds)
+    return pruning.prune_and_finetune(
+        trained.model,
+        trained.params,
+        trained.seq["train"],
+        splits["train"].y[splits["train"].rows],
+        trained.seq["val"],
+        splits["val"].y[splits["val"].rows],
+        num_classes=num_classes,
+        target=target,
+        schedule=schedule,
+        rounds=rounds,
+        criterion=p.criterion,
+        include_head=p.include_head,
+        finetune_epochs=epochs,
+        batch_size=config.train.batch_size,
+        learning_rate=config.train.learning_rate,
+        class_weight_mode=config.train.class_weights,
+        seed=config.train.seed,
+        progress=sys.stderr.isatty() if progress is None else progress,
+        eval_batch_size=config.train.eval_batch_size,
+    )
 
 
 def run_experiment(
@@ -197,10 +266,45 @@ def run_experiment(
         "val": SplitData(prepared.x["val"], prepared.y["val"], prepared.labelled("val")),
         "test": SplitData(prepared.x["test"], prepared.y["test"], prepared.labelled("test")),
     }
-    probs, run = fit_predict(
-        config, len(classes), width, splits,
-        checkpoint=out / "params.msgpack" if out is not None else None, progress=progress,
-    )  # fmt: skip
+    targets = config.prune.targets
+    if targets and config.model.kind == "random-forest":
+        raise ValueError("pruning applies to the neural models, not to the random forest")
+    checkpoint = out / "params.msgpack" if out is not None else None
+    ablation = None
+    if targets and config.prune.mode == "during-training":
+        if len(targets) != 1:
+            raise ValueError("during-training pruning takes exactly one target")
+        from . import train as trainer
+
+        model = build_model(config.model, len(classes))
+        seq = _sequences(config, splits)
+        init = trainer.create_train_state(model, jax_key(config.train.seed), seq["train"][:1]).params
+        t0 = time.perf_counter()
+        pruned = prune_trained(config, Trained(model, init, seq), splits, len(classes), targets[0],
+                               from_scratch=True, progress=progress)  # fmt: skip
+        trained = Trained(model, pruned.params, seq)
+        probs = _predict(config, trained, pruned.params)
+        n_params = complexity.param_count(pruned.params)
+        run = {"params": n_params, "param_kind": "weights",
+               "fp32_mb": round(complexity.fp32_megabytes(n_params), 4),
+               "train_seconds": round(time.perf_counter() - t0, 2), "history": [],
+               "receptive_field": getattr(model, "receptive_field", None)}  # fmt: skip
+        run["pruning"] = _pruning_info(config, targets[0], pruned)
+        _save_pruned(out, pruned)
+    else:
+        probs, run, trained = fit_predict(
+            config, len(classes), width, splits, checkpoint=checkpoint, progress=progress
+        )
+        if len(targets) == 1:
+            dense = metrics.evaluate(splits["test"].y[splits["test"].rows], probs, classes, normal)
+            t0 = time.perf_counter()
+            pruned = prune_trained(config, trained, splits, len(classes), targets[0], progress=progress)
+            probs = _predict(config, trained, pruned.params)
+            run["pruning"] = _pruning_info(config, targets[0], pruned, seconds=time.perf_counter() - t0)
+            run["dense_test"] = {k: dense[k] for k in ("accuracy", "balanced_accuracy", "f1_macro")}
+            _save_pruned(out, pruned)
+        elif len(targets) > 1:
+            ablation = run_ablation(config, trained, splits, classes, normal, probs, out, progress)
     receptive = run.get("receptive_field")
     if receptive is not None and receptive < seq_len:
         warnings.append(
@@ -224,12 +328,103 @@ def run_experiment(
         "data": prepared.info["splits"],
         "warnings": warnings,
     }
+    if ablation is not None:
+        result_dict["ablation"] = ablation
     if config.train.folds > 1:
         result_dict["cross_validation"] = cross_validate(config, prepared, progress=progress)
     result_dict["total_seconds"] = round(time.perf_counter() - started, 2)
     if out is not None:
         _write_outputs(out, config, prepared, result_dict, y_test, probs, command)
     return result_dict
+
+
+def jax_key(seed: int):
+    import jax
+
+    return jax.random.key(seed)
+
+
+def storage_mb(params, masks) -> dict[str, float]:
+    """Dense fp32 size, and the size with pruned kernels stored as CSR (fp32 values, narrow
+    indices) and everything else dense."""
+    import jax
+
+    from ltcn_kernels.csr import csr_bytes
+
+    dense = sparse = 0
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    mask_leaves = dict(jax.tree_util.tree_leaves_with_path(masks)) if masks is not None else {}
+    for path, leaf in leaves:
+        array = np.asarray(leaf)
+        dense += array.size * 4
+        sparse += csr_bytes(array) if mask_leaves.get(path) is not None else array.size * 4
+    return {"dense_mb": round(dense / 1e6, 4), "csr_mb": round(sparse / 1e6, 4)}
+
+
+def _pruning_info(config, target, pruned, seconds: float | None = None) -> dict:
+    info = {
+        "target": target,
+        "mode": config.prune.mode,
+        "schedule": config.prune.schedule,
+        "criterion": config.prune.criterion,
+        "rounds": [
+            {k: r[k] for k in ("round", "target_sparsity", "sparsity", "best_val_macro_f1")}
+            for r in pruned.history
+        ],
+        "report": pruned.report,
+        **storage_mb(pruned.params, pruned.masks),
+    }
+    if seconds is not None:
+        info["seconds"] = round(seconds, 2)
+    return info
+
+
+def _save_pruned(out: Path | None, pruned, stem: str = "") -> None:
+    if out is None:
+        return
+    from . import pruning, train
+
+    out.mkdir(parents=True, exist_ok=True)
+    train.save_params(out / f"{stem}params.msgpack", pruned.params)
+    pruning.save_masks(out / f"{stem}masks.msgpack", pruned.masks)
+
+
+# Quoted from the source paper (Table VII): accuracy of the pruned L-TCN, not measured here.
+PAPER_TABLE_VII = {0.0: 99.12, 0.8: 88.40}
+
+
+def run_ablation(config, trained, splits, classes, normal, dense_probs, out, progress) -> list[dict]:
+    """Prune the same trained model to every target; one Table VII row per target."""
+    from . import pruning
+
+    y_test = splits["test"].y[splits["test"].rows]
+    rows = []
+    for target in config.prune.targets:
+        t0 = time.perf_counter()
+        if target == 0:
+            probs, params = dense_probs, trained.params
+            masks = pruning.init_masks(params, pruning.prunable_mask_tree(params, config.prune.include_head))
+            achieved = 0.0
+        else:
+            pruned = prune_trained(config, trained, splits, len(classes), target, progress=progress)
+            probs, params, masks = _predict(config, trained, pruned.params), pruned.params, pruned.masks
+            achieved = pruned.report["prunable"]["sparsity"]
+            _save_pruned(out, pruned, stem=f"sparsity_{round(100 * target)}_")
+        m = metrics.evaluate(y_test, probs, classes, normal)
+        rows.append({
+            "target": target,
+            "sparsity": achieved,
+            **storage_mb(params, masks),
+            "accuracy": m["accuracy"],
+            "balanced_accuracy": m["balanced_accuracy"],
+            "f1_macro": m["f1_macro"],
+            "binary_accuracy": (m.get("binary") or {}).get("accuracy"),
+            "roc_auc": (m.get("binary") or {}).get("roc_auc"),
+            "seconds": round(time.perf_counter() - t0, 2),
+            "inference_ms": None,  # filled by the benchmark (edge engine)
+            "paper_accuracy": PAPER_TABLE_VII.get(target),
+        })  # fmt: skip
+    return rows
 
 
 CV_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc")
@@ -275,7 +470,7 @@ def cross_validate(
             "val": SplitData(x_train, y_train, labelled[cut:]),
             "test": SplitData(x[held], y[held], held_labelled),
         }
-        probs, _ = fit_predict(config, len(classes), prepared.preprocessor.width, splits, progress=progress)
+        probs, _, _ = fit_predict(config, len(classes), prepared.preprocessor.width, splits, progress=progress)
         m = metrics.evaluate(y[held][held_labelled], probs, classes, normal_index(prepared))
         m["roc_auc"] = (m.get("binary") or {}).get("roc_auc")
         folds.append({key: m[key] for key in CV_METRICS})
@@ -305,5 +500,7 @@ def _write_outputs(out: Path, config, prepared, result, y_test, probs, command: 
     normal = normal_index(prepared)
     curves = metrics.attack_curves(y_test, probs, normal) if normal is not None else None
     report.write_plots(out, result, curves)
+    if result.get("ablation"):
+        report.write_ablation(out, result, command)
     (out / "report.md").write_text(report.markdown(result, config, command))
 

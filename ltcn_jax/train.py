@@ -364,6 +364,7 @@ def fit(
     progress: bool = True,
     devices: Sequence[jax.Device] | None = None,
     init_params: Params | None = None,
+    init_opt_state: Any | None = None,
 ) -> FitResult:
     """Train ``model`` with early stopping on validation macro-F1.
 
@@ -393,6 +394,11 @@ def fit(
         devices: devices of the data-parallel mesh (default: all local devices).
         init_params: start from these params instead of a fresh init (e.g. fine-tuning after
             pruning); must match the model's param tree.
+        init_opt_state: start from this optimizer state instead of ``tx.init(params)``; it
+            must have the structure, shapes and dtypes of ``tx.init(params)``. Lets a caller
+            reuse ONE ``tx`` object across calls (the transform is static state, so a new
+            object means a new compilation) while changing state it carries, e.g. pruning
+            masks (see `ltcn_jax.pruning`).
 
     Returns:
         A `FitResult` (best params in host memory, per-epoch history, ...).
@@ -415,6 +421,8 @@ def fit(
     state = create_train_state(model, init_key, x_train[:1], learning_rate, tx)
     if init_params is not None:
         state = state.replace(params=init_params, opt_state=state.tx.init(init_params))
+    if init_opt_state is not None:
+        state = state.replace(opt_state=init_opt_state)
     state = jax.device_put(state, rep)
     step_fn = make_sharded_train_step(mesh)
     # Private jax API (optional). jit caches are shared by every jit of `_train_step` with

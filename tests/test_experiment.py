@@ -142,3 +142,50 @@ def test_cross_validation_reports_mean_and_std(tmp_path):
     values = [f["accuracy"] for f in cv["per_fold"]]
     assert cv["accuracy"]["mean"] == pytest.approx(np.mean(values))
     assert cv["accuracy"]["std"] == pytest.approx(np.std(values))
+
+
+def _tiny_tcn(prune):
+    from ltcn_jax.config import ModelConfig, TrainConfig
+    from ltcn_jax.data.prepare import DataConfig
+
+    data = DataConfig(dataset="nsl-kdd", train_files=(str(NSL_TRAIN),), test_files=(str(NSL_TEST),),
+                      sequence="features", val_fraction=0.2)  # fmt: skip
+    model = ModelConfig("ltcn", {"channels": (4, 8), "dilations": (1, 2), "kernel_size": 3})
+    return ExperimentConfig("tiny", data, model, TrainConfig(epochs=1, batch_size=64), prune=prune)
+
+
+def test_ablation_prunes_the_same_model_to_each_target(tmp_path):
+    from ltcn_jax.config import PruneConfig
+    from ltcn_jax.experiment import run_experiment
+
+    config = _tiny_tcn(PruneConfig(targets=(0.0, 0.5, 0.9), rounds=2, finetune_epochs=1))
+    result = run_experiment(config, tmp_path, progress=False)
+    rows = result["ablation"]
+    assert [r["target"] for r in rows] == [0.0, 0.5, 0.9]
+    assert rows[0]["sparsity"] == 0.0
+    for r in rows[1:]:
+        assert abs(r["sparsity"] - r["target"]) < 0.01
+        assert r["csr_mb"] < rows[0]["csr_mb"]
+    assert rows[0]["dense_mb"] == rows[2]["dense_mb"]
+    for name in ("ablation.md", "ablation.json", "ablation.png", "sparsity_90_masks.msgpack"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+@pytest.mark.parametrize("mode", ["after-training", "during-training"])
+def test_single_target_pruning_saves_pruned_params_and_masks(tmp_path, mode):
+    import jax
+    from flax.serialization import msgpack_restore
+
+    from ltcn_jax.config import PruneConfig
+    from ltcn_jax.experiment import run_experiment
+
+    config = _tiny_tcn(PruneConfig(targets=(0.6,), mode=mode, rounds=2))
+    result = run_experiment(config, tmp_path, progress=False)
+    info = result["pruning"]
+    assert info["report"]["prunable"]["sparsity"] == pytest.approx(0.6, abs=0.01)
+    params = msgpack_restore((tmp_path / "params.msgpack").read_bytes())
+    kernels = [np.asarray(v) for k, v in jax.tree_util.tree_leaves_with_path(params)
+               if "kernel" in jax.tree_util.keystr(k) and "head" not in jax.tree_util.keystr(k)]  # fmt: skip
+    zeros = sum(int((k == 0).sum()) for k in kernels) / sum(k.size for k in kernels)
+    assert zeros == pytest.approx(0.6, abs=0.01)
+    assert (tmp_path / "masks.msgpack").stat().st_size > 0
