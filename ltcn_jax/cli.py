@@ -10,6 +10,8 @@ import argparse
 import json
 import sys
 
+import numpy as np
+
 EXIT_BAD_INPUT = 2
 
 
@@ -49,6 +51,69 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"{headline(result)}  -> {out}")
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ltcn_jax.export import export_run
+
+    info = export_run(args.run_dir, args.out, fmt=args.format, sparsity=args.sparsity)
+    print(
+        f"wrote {info['file']}: {info['file_bytes']:,} bytes ({args.format}); weights "
+        f"{info['stored_bytes']:,} bytes stored vs {info['dense_equivalent_bytes']:,} dense fp32; "
+        f"conv kernel sparsity {100 * info['sparsity']:.1f} %"
+    )
+    return 0
+
+
+def _predictions(args: argparse.Namespace):
+    from ltcn_kernels.predict import classify_files, load_model
+
+    proba = None
+    if args.backend == "jax":
+        from ltcn_jax.reference import flax_proba
+
+        proba = flax_proba(load_model(args.model)[0])
+    backend = "sparse" if args.backend == "jax" else args.backend
+    return classify_files(
+        args.model, args.paths, backend=backend, proba=proba, skip_bad_lines=args.skip_bad_lines
+    )
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ltcn_kernels.predict import write_predictions
+
+    pred = _predictions(args)
+    n = write_predictions(args.out, pred)
+    flagged = int(np.count_nonzero(pred.predicted != _normal_index(pred)))
+    print(f"classified {n:,} flows with the {args.backend} backend -> {args.out} ({flagged:,} not normal)")
+    return 0
+
+
+def _normal_index(pred) -> int:
+    from ltcn_kernels.labels import NORMAL_GROUP
+
+    name = NORMAL_GROUP.get(pred.table.dataset)
+    return pred.classes.index(name) if name in pred.classes else -1
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ltcn_jax.metrics import evaluate
+
+    pred = _predictions(args)
+    rows = pred.y_true >= 0
+    normal = _normal_index(pred)
+    result = evaluate(pred.y_true[rows], pred.probs[rows], pred.classes, normal if normal >= 0 else None)
+    result["roc_auc"] = (result.get("binary") or {}).get("roc_auc")
+    result["backend"] = args.backend
+    result["unmodelled_rows"] = int((~rows).sum())
+    if args.json:
+        print(json.dumps(result))
+    else:
+        b = result.get("binary") or {}
+        print(f"{args.backend} backend on {result['n']:,} flows: accuracy {result['accuracy']:.4f}  "
+              f"balanced {result['balanced_accuracy']:.4f}  macro-F1 {result['f1_macro']:.4f}  "
+              f"attack-vs-normal acc {b.get('accuracy', float('nan')):.4f}  AUC {b.get('roc_auc') or float('nan'):.4f}")  # fmt: skip
     return 0
 
 
@@ -96,6 +161,32 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder (default results/<config name>)")
     run.add_argument("--no-cache", action="store_true", help="do not reuse prepared arrays")
     run.set_defaults(func=_cmd_run)
+
+    export = sub.add_parser("export", help="write a run's model to one deployable .ltcn file")
+    export.add_argument("run_dir", help="an `ltcn run` output folder")
+    export.add_argument("--out", required=True, help="the .ltcn file to write")
+    export.add_argument("--format", default="csr", choices=["csr", "dense"])
+    export.add_argument(
+        "--sparsity", type=int, default=None,
+        help="for an ablation run: the pruned model to export (e.g. 60)",
+    )  # fmt: skip
+    export.set_defaults(func=_cmd_export)
+
+    for name, helptext in (
+        ("predict", "classify flow files with an exported model -> CSV"),
+        ("evaluate", "metrics of an exported model on labelled flow files"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--model", required=True, help="a .ltcn file from `ltcn export`")
+        p.add_argument("--backend", default="sparse", choices=["sparse", "dense", "jax"])
+        p.add_argument("paths", nargs="+", metavar="FILE")
+        p.add_argument("--skip-bad-lines", action="store_true")
+        if name == "predict":
+            p.add_argument("--out", required=True, help="predictions CSV")
+            p.set_defaults(func=_cmd_predict)
+        else:
+            p.add_argument("--json", action="store_true")
+            p.set_defaults(func=_cmd_evaluate)
 
     demo = sub.add_parser("demo", help="the main job on the embedded NSL-KDD data")
     demo.add_argument("--quick", action="store_true", help="a shorter run (smoke test)")

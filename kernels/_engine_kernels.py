@@ -1,0 +1,301 @@
+"""Numba kernels of the L-TCN inference engine: one compiled call runs the whole network.
+
+The kernels take the flattened model (see :mod:`ltcn_kernels.engine` for the layout), the
+input and preallocated outputs; every check that needs Python lives in the wrapper.
+
+Activation buffers
+------------------
+``buf`` is ``f32[3, C_max, nb * L]``: three rotating activation buffers (block input, and two
+for the convolutions inside a block), ``C_max`` rows (channels), and for each of the ``nb``
+sequences of a group a segment of ``L = P + T_cap`` columns: ``P = max_layer d * (k - 1)``
+columns of causal left padding followed by the time steps. Time step ``t`` of sequence ``s``
+is column ``s * L + P + t``; a weight with time shift ``sh`` reads column ``s * L + P + t - sh``,
+which is never negative, so no bounds juggling is needed in the inner loop:
+
+* windows mode: the padding columns are zero and never written (zero causal padding);
+* sequence / streaming mode (``nb == 1``): before each dilated convolution the layer's
+  history (its last ``d * (k - 1)`` inputs, kept in ``state``) is copied into the padding
+  columns and afterwards the new history is copied back. A fresh (zero) state is exactly the
+  zero padding, so a stream fed in chunks of any size performs the same floating-point
+  operations in the same order as one long call: the results are bitwise identical.
+
+Inner loop
+----------
+Every stored weight ``w`` (CSR non-zero, or every dense entry) of output row ``o``, input
+channel ``c`` and shift ``sh`` does ``out[o, base:base+n] += w * in[c, base-sh:base-sh+n]``
+over contiguous memory. Offsets are ``uint64``: with signed indices Numba emits a negative
+index wraparound check that keeps LLVM from vectorising the loop (measured ~10x). The bias is
+written first, the ReLU applied in place afterwards; the residual (1x1 conv or identity) is
+accumulated straight into the block's last activation, then ReLU. Nothing compiles at import.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# Layer roles (meta column M_ROLE).
+ROLE_CONV = 0  # dilated causal conv + ReLU
+ROLE_RESIDUAL = 1  # 1x1 conv of the block input added to the block's last activation, ReLU
+ROLE_IDENTITY = 2  # block input added to the block's last activation, ReLU (no weights)
+ROLE_HEAD = 3  # dense head (1x1 conv, no ReLU); always the last row
+
+# Meta table columns (int64).
+M_ROLE = 0
+M_BLOCK = 1
+M_J = 2  # conv index inside the block (-1 for residual / identity / head)
+M_CIN = 3
+M_COUT = 4
+M_K = 5
+M_DIL = 6
+M_PAD = 7  # d * (k - 1): history the layer needs
+M_VAL_OFF = 8  # first entry in values (and, for CSR, in indices)
+M_NNZ = 9  # stored entries (CSR non-zeros, or c_out * k * c_in for dense)
+M_PTR_OFF = 10  # first entry of the layer's indptr (c_out + 1 entries, relative); -1 if dense
+M_BIAS_OFF = 11  # first entry in bias (c_out entries)
+M_STATE_OFF = 12  # first entry of the layer's history in the stream state (c_in * pad)
+N_META = 13
+
+_U0 = np.uint64(0)
+_U1 = np.uint64(1)
+
+
+@njit(cache=True)
+def _axpy(orow, src, c, w, o0, i0, n):
+    """``orow[o0:o0+n] += w * src[c, i0:i0+n]``; unsigned offsets, so it vectorises."""
+    for t in range(_U0, n):
+        orow[o0 + t] += w * src[c, i0 + t]
+
+
+@njit(cache=True)
+def _other(a, b):
+    """The smallest buffer index in {0, 1, 2} that is neither a nor b."""
+    for i in range(3):
+        if i != a and i != b:
+            return i
+    return -1
+
+
+@njit(cache=True)
+def _layer(meta, r, values, indices, indptr, bias, dense, src, dst, nb, L, P, T, t0, init, relu):
+    """One weighted layer of row ``r`` over steps ``t0..T-1`` of ``nb`` sequences.
+
+    ``init``: write the bias first (else add it to what ``dst`` holds); ``relu``: clamp after.
+    """
+    c_in = meta[r, M_CIN]
+    c_out = meta[r, M_COUT]
+    k = meta[r, M_K]
+    voff = meta[r, M_VAL_OFF]
+    poff = meta[r, M_PTR_OFF]
+    boff = meta[r, M_BIAS_OFF]
+    kc = k * c_in
+    uc_in = np.uint64(c_in)
+    uk1 = np.uint64(k - 1)
+    ud = np.uint64(meta[r, M_DIL])
+    uL = np.uint64(L)
+    first = np.uint64(P + t0)
+    n = np.uint64(T - t0)
+    single = nb == 1 and n == _U1  # one output step (streaming a flow at a time)
+    for o in range(c_out):
+        orow = dst[o]
+        b = bias[boff + o]
+        if dense:
+            j0 = voff + o * kc
+            j1 = j0 + kc
+        else:
+            j0 = voff + np.int64(indptr[poff + o])
+            j1 = voff + np.int64(indptr[poff + o + 1])
+        if single:
+            # Same operations in the same order as the vector path, in a register.
+            acc = b if init else orow[first] + b
+            tap_end = uc_in  # first column of the next tap
+            shift = uk1 * ud
+            for j in range(j0, j1):
+                col = np.uint64(j - j0) if dense else np.uint64(indices[j])
+                while col >= tap_end:
+                    tap_end += uc_in
+                    shift -= ud
+                acc += values[j] * src[col + uc_in - tap_end, first - shift]
+            if relu and acc < 0:
+                acc = 0
+            orow[first] = acc
+            continue
+        for s in range(nb):
+            base = np.uint64(s) * uL + first
+            if init:
+                for t in range(_U0, n):
+                    orow[base + t] = b
+            else:
+                for t in range(_U0, n):
+                    orow[base + t] += b
+        # Columns ascend within a row (tap-major): the tap is tracked without a division.
+        tap_end = uc_in  # first column of the next tap
+        shift = uk1 * ud
+        for j in range(j0, j1):
+            w = values[j]
+            col = np.uint64(j - j0) if dense else np.uint64(indices[j])
+            while col >= tap_end:
+                tap_end += uc_in
+                shift -= ud
+            c = col + uc_in - tap_end
+            for s in range(nb):
+                base = np.uint64(s) * uL + first
+                _axpy(orow, src, c, w, base, base - shift, n)
+        if relu:
+            for s in range(nb):
+                base = np.uint64(s) * uL + first
+                for t in range(_U0, n):
+                    v = orow[base + t]
+                    orow[base + t] = 0 if v < 0 else v  # NaN passes, like jnp.maximum
+    return 0
+
+
+@njit(cache=True)
+def _identity(src, dst, c, nb, L, P, T, t0):
+    """``dst = ReLU(dst + src)`` on ``c`` rows (identity residual)."""
+    uL = np.uint64(L)
+    first = np.uint64(P + t0)
+    n = np.uint64(T - t0)
+    for o in range(c):
+        orow = dst[o]
+        irow = src[o]
+        for s in range(nb):
+            base = np.uint64(s) * uL + first
+            for t in range(_U0, n):
+                v = orow[base + t] + irow[base + t]
+                orow[base + t] = 0 if v < 0 else v
+    return 0
+
+
+@njit(cache=True)
+def _network(meta, values, indices, indptr, bias, dense, buf, nb, L, P, T, starts, state, use_state):
+    """Run every layer; the input is in ``buf[0, :features]``. Returns the buffer index that
+    holds the head's output (rows ``0..classes-1``)."""
+    xin = 0  # block input
+    cur = 0  # latest activation
+    for r in range(meta.shape[0]):
+        role = meta[r, M_ROLE]
+        t0 = starts[r]
+        if role == ROLE_CONV:
+            src = xin if meta[r, M_J] == 0 else cur
+            dst = _other(xin, src)
+            pad = meta[r, M_PAD]
+            c_in = meta[r, M_CIN]
+            so = meta[r, M_STATE_OFF]
+            if use_state and pad > 0:
+                for c in range(c_in):
+                    row = buf[src, c]
+                    for q in range(pad):
+                        row[P - pad + q] = state[so + c * pad + q]
+            _layer(
+                meta, r, values, indices, indptr, bias, dense, buf[src], buf[dst],
+                nb, L, P, T, t0, True, True,
+            )
+            if use_state and pad > 0:
+                for c in range(c_in):
+                    row = buf[src, c]
+                    for q in range(pad):
+                        state[so + c * pad + q] = row[P + T - pad + q]
+            cur = dst
+        elif role == ROLE_RESIDUAL:
+            _layer(
+                meta, r, values, indices, indptr, bias, dense, buf[xin], buf[cur],
+                nb, L, P, T, t0, False, True,
+            )
+            xin = cur
+        elif role == ROLE_IDENTITY:
+            _identity(buf[xin], buf[cur], meta[r, M_COUT], nb, L, P, T, t0)
+            xin = cur
+        else:  # ROLE_HEAD
+            dst = _other(xin, xin)
+            _layer(
+                meta, r, values, indices, indptr, bias, dense, buf[xin], buf[dst],
+                nb, L, P, T, t0, True, False,
+            )
+            return dst
+    return -1
+
+
+@njit(cache=True)
+def _softmax_rows(out, scratch):
+    for i in range(out.shape[0]):
+        m = -np.inf
+        for c in range(out.shape[1]):
+            if out[i, c] > m:
+                m = out[i, c]
+        total = 0.0
+        for c in range(out.shape[1]):
+            e = np.exp(np.float64(out[i, c]) - m)
+            scratch[c] = e
+            total += e
+        for c in range(out.shape[1]):
+            out[i, c] = scratch[c] / total
+
+
+@njit(cache=True)
+def run_windows(meta, values, indices, indptr, bias, dense, x, starts, P, c_max, nb, softmax, out):
+    """Head on the last step of each independent sequence ``x[i]`` (``f32[n, T, F]``).
+
+    ``nb`` sequences are processed together (one buffer segment each); ``starts[r]`` is the
+    first step layer ``r`` must produce for the last step's receptive field. Writes
+    ``out[n, classes]`` (softmax applied when ``softmax``); returns 0.
+    """
+    n = x.shape[0]
+    T = x.shape[1]
+    F = x.shape[2]
+    classes = out.shape[1]
+    L = P + T
+    buf = np.zeros((3, c_max, nb * L), np.float32)
+    state = np.zeros(1, np.float32)
+    scratch = np.zeros(classes, np.float64)
+    b0 = buf[0]
+    for g0 in range(0, n, nb):
+        g = min(nb, n - g0)
+        for s in range(g):
+            xs = x[g0 + s]
+            base = s * L + P
+            for t in range(T):
+                for f in range(F):
+                    b0[f, base + t] = xs[t, f]
+        dst = _network(
+            meta, values, indices, indptr, bias, dense, buf, g, L, P, T, starts, state, False
+        )
+        for s in range(g):
+            col = s * L + P + T - 1
+            for c in range(classes):
+                out[g0 + s, c] = buf[dst, c, col]
+    if softmax:
+        _softmax_rows(out, scratch)
+    return 0
+
+
+@njit(cache=True)
+def run_sequence(meta, values, indices, indptr, bias, dense, x, state, buf, P, softmax, out):
+    """Head at every step of one stream ``x`` (``f32[T, F]``), continuing from ``state``.
+
+    ``buf`` (``f32[3, C_max, P + chunk]``, any contents) is the caller's scratch; the stream
+    is processed ``chunk`` steps at a time and ``state`` (the per-layer histories) is updated
+    in place. Writes ``out[T, classes]``; returns 0.
+    """
+    T_total = x.shape[0]
+    F = x.shape[1]
+    classes = out.shape[1]
+    L = buf.shape[2]
+    chunk = L - P
+    starts = np.zeros(meta.shape[0], np.int64)
+    scratch = np.zeros(classes, np.float64)
+    b0 = buf[0]
+    for c0 in range(0, T_total, chunk):
+        m = min(chunk, T_total - c0)
+        for t in range(m):
+            for f in range(F):
+                b0[f, P + t] = x[c0 + t, f]
+        dst = _network(
+            meta, values, indices, indptr, bias, dense, buf, 1, L, P, m, starts, state, True
+        )
+        for t in range(m):
+            for c in range(classes):
+                out[c0 + t, c] = buf[dst, c, P + t]
+    if softmax:
+        _softmax_rows(out, scratch)
+    return 0

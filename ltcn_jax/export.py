@@ -1,0 +1,131 @@
+"""``ltcn export``: a trained (and pruned) run folder -> one deployable ``.ltcn`` file.
+
+Training side: it reads Flax msgpack checkpoints. The file it writes is read on the edge by
+``ltcn_kernels.artifact`` with numpy alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltcn_kernels.artifact import write_artifact
+from ltcn_kernels.csr import csr_from_dense, kernel_matrix
+from ltcn_kernels.preprocess import Preprocessor
+
+FORMATS = ("csr", "dense")
+MODEL_FORMAT = "ltcn-model"
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
+    """Nested param dict -> ``{"block_0/conv_0/kernel": array, ...}``."""
+    flat = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, path + "/"))
+        else:
+            flat[path] = np.asarray(value, np.float32)
+    return flat
+
+
+def _params_file(run_dir: Path, sparsity: int | None) -> Path:
+    name = "params.msgpack" if sparsity is None else f"sparsity_{sparsity}_params.msgpack"
+    path = run_dir / name
+    if not path.is_file():
+        options = sorted(p.name for p in run_dir.glob("*params.msgpack"))
+        raise FileNotFoundError(2, f"no {name} (the run has: {', '.join(options) or 'none'})", str(path))
+    return path
+
+
+def export_run(
+    run_dir: str | Path, out: str | Path, *, fmt: str = "csr", sparsity: int | None = None
+) -> dict[str, Any]:
+    """Write the model of ``run_dir`` (an ``ltcn run`` output folder) to ``out``.
+
+    Args:
+        run_dir: folder with ``config.json``, ``preprocess.json`` and the params checkpoint.
+        out: the ``.ltcn`` file to write.
+        fmt: ``csr`` (convolution kernels as CSR: fp32 values, smallest unsigned indices) or
+            ``dense``.
+        sparsity: for an ablation run, which pruned model (e.g. 60 -> ``sparsity_60_params``).
+
+    Returns:
+        A summary: file bytes, dense-equivalent bytes, stored bytes, per-layer sparsity.
+    """
+    from flax.serialization import msgpack_restore
+
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    if config["model"]["kind"] != "ltcn":
+        raise ValueError(f"{run_dir}: only L-TCN runs can be exported (this is {config['model']['kind']})")
+    pre = Preprocessor.from_json((run_dir / "preprocess.json").read_text(), str(run_dir / "preprocess.json"))
+    params = flatten(msgpack_restore(_params_file(run_dir, sparsity).read_bytes()))
+    kwargs = config["model"]["kwargs"]
+    data = config["data"]
+    kernel_size = int(kwargs.get("kernel_size", 3))
+    dilations = [int(d) for d in kwargs.get("dilations", (1, 2, 4, 8))]
+    convs = int(kwargs.get("convs_per_block", 2))
+    channels = [int(c) for c in kwargs.get("channels", (16, 32, 64, 64))]
+    arrays: dict[str, np.ndarray] = {}
+    layers = []
+    dense_bytes = stored = 0
+    for name, value in params.items():
+        is_conv = name.startswith("block_") and name.endswith("/kernel")
+        nnz = int(np.count_nonzero(value))
+        dense_bytes += value.nbytes
+        storage = "csr" if fmt == "csr" and is_conv else "dense"
+        if storage == "csr":
+            csr = csr_from_dense(kernel_matrix(value))
+            arrays[f"{name}/values"], arrays[f"{name}/indices"], arrays[f"{name}/indptr"] = (
+                csr.values, csr.indices, csr.indptr,
+            )  # fmt: skip
+            nbytes = csr.nbytes
+        else:
+            arrays[name] = value
+            nbytes = value.nbytes
+        stored += nbytes
+        layers.append({"name": name, "shape": list(value.shape), "storage": storage, "nnz": nnz,
+                       "sparsity": round(1 - nnz / value.size, 6), "bytes": nbytes})  # fmt: skip
+    width = pre.width
+    sequence = data["sequence"]
+    receptive = 1 + convs * (kernel_size - 1) * sum(dilations)
+    metrics_path = run_dir / "metrics.json"
+    source_metrics = {}
+    if metrics_path.is_file():
+        m = json.loads(metrics_path.read_text())
+        source_metrics = {k: m["test"][k] for k in ("accuracy", "balanced_accuracy", "f1_macro")}
+    manifest = {
+        "format": MODEL_FORMAT,
+        "storage": fmt,
+        "architecture": {
+            "model": "ltcn",
+            "channels": channels,
+            "dilations": dilations,
+            "kernel_size": kernel_size,
+            "convs_per_block": convs,
+            "num_classes": len(pre.classes),
+            "input_channels": 1 if sequence == "features" else width,
+            "receptive_field": receptive,
+            "sequence": sequence,
+            "window": int(data["window"]),
+        },
+        "classes": list(pre.classes),
+        "preprocess": pre.to_dict(),
+        "layers": layers,
+        "sparsity": {
+            "conv_kernels": round(1 - sum(x["nnz"] for x in layers if x["name"].startswith("block_") and x["name"].endswith("/kernel"))
+                                  / max(1, sum(int(np.prod(x["shape"])) for x in layers if x["name"].startswith("block_") and x["name"].endswith("/kernel"))), 6),
+        },  # fmt: skip
+        "dense_equivalent_bytes": int(dense_bytes),
+        "stored_bytes": int(stored),
+        "source": {"run": config["name"], "sparsity_file": sparsity, "test": source_metrics},
+    }
+    size = write_artifact(out, manifest, arrays)
+    return {"file": str(out), "file_bytes": size, "dense_equivalent_bytes": int(dense_bytes),
+            "stored_bytes": int(stored), "sparsity": manifest["sparsity"]["conv_kernels"]}  # fmt: skip
