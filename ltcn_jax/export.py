@@ -32,6 +32,17 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
     return flat
 
 
+def _is_conv_kernel(name: str) -> bool:
+    return name.startswith("block_") and name.endswith("/kernel")
+
+
+def _conv_sparsity(layers: list[dict]) -> float:
+    """Share of zero weights over all convolution kernels (residual 1x1 included)."""
+    convs = [x for x in layers if _is_conv_kernel(x["name"])]
+    size = sum(int(np.prod(x["shape"])) for x in convs)
+    return round(1 - sum(x["nnz"] for x in convs) / max(size, 1), 6)
+
+
 def _params_file(run_dir: Path, sparsity: int | None) -> Path:
     name = "params.msgpack" if sparsity is None else f"sparsity_{sparsity}_params.msgpack"
     path = run_dir / name
@@ -76,7 +87,7 @@ def export_run(
     layers = []
     dense_bytes = stored = 0
     for name, value in params.items():
-        is_conv = name.startswith("block_") and name.endswith("/kernel")
+        is_conv = _is_conv_kernel(name)
         nnz = int(np.count_nonzero(value))
         dense_bytes += value.nbytes
         storage = "csr" if fmt == "csr" and is_conv else "dense"
@@ -118,10 +129,7 @@ def export_run(
         "classes": list(pre.classes),
         "preprocess": pre.to_dict(),
         "layers": layers,
-        "sparsity": {
-            "conv_kernels": round(1 - sum(x["nnz"] for x in layers if x["name"].startswith("block_") and x["name"].endswith("/kernel"))
-                                  / max(1, sum(int(np.prod(x["shape"])) for x in layers if x["name"].startswith("block_") and x["name"].endswith("/kernel"))), 6),
-        },  # fmt: skip
+        "sparsity": {"conv_kernels": _conv_sparsity(layers)},
         "dense_equivalent_bytes": int(dense_bytes),
         "stored_bytes": int(stored),
         "source": {"run": config["name"], "sparsity_file": sparsity, "test": source_metrics},
