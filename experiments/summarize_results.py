@@ -40,7 +40,9 @@ def collect(results: Path) -> list[dict]:
                 "dataset": m["dataset"],
                 "model": m["model"],
                 "split": m["split"],
-                "sequence": f"{m['sequence']['mode']} x {m['sequence']['length']}",
+                "sequence": "per-flow features"
+                if m["model"] == "random-forest"
+                else f"{m['sequence']['mode']} x {m['sequence']['length']}",
                 "accuracy": t["accuracy"],
                 "balanced_accuracy": t["balanced_accuracy"],
                 "f1_macro": t["f1_macro"],

@@ -1,9 +1,12 @@
 """``make demo``: the main job on the embedded NSL-KDD data.
 
 Reads KDDTrain+_20Percent and KDDTest+ (shipped with the package), trains the quickstart L-TCN
-and the Random Forest baseline, evaluates both on KDDTest+ and prints them beside the deep
-baselines' stored results (``results/nsl_kdd_*/metrics.json``, each made by the command in its
-``command.txt``). Run outputs go to ``runs/demo/``.
+and prunes it to 60 % (iterative magnitude pruning with fine-tuning), trains the Random Forest
+baseline, evaluates both on KDDTest+ and prints them beside the deep baselines' stored results
+(``results/nsl_kdd_*/metrics.json``, each made by the command in its ``command.txt``). Then it
+exports the pruned L-TCN to one ``.ltcn`` file and classifies KDDTest+ again with the Numba CSR
+engine (numpy + numba only): its metrics must equal the Flax model's. Outputs go to
+``runs/demo/``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 from ltcn_kernels import read_flows
 from ltcn_kernels.summary import summarize
 
-from .config import load_config
+from .config import load_config, override
 from .data.prepare import DataConfig, resolve
 from .experiment import run_experiment
 from .report import headline
@@ -52,11 +55,12 @@ def run_demo(quick: bool = False, out: str | Path = "runs/demo") -> int:
     results = []
     for name in ("nsl_kdd_quickstart", "nsl_kdd_random_forest"):
         config = load_config(EXPERIMENTS / f"{name}.py")
-        if quick:
-            from .config import override
-
-            config = override(config, ["train.epochs=1"])
-        print(f"== training {name} ({config.model.kind})")
+        sets = ["train.epochs=1"] if quick else []
+        if name == "nsl_kdd_quickstart":
+            sets += ["prune.targets=(0.6,)", "prune.rounds=2"]
+        config = override(config, sets)
+        what = " + pruning to 60 %" if config.prune.targets else ""
+        print(f"== training {name} ({config.model.kind}{what})")
         result = run_experiment(config, Path(out) / name, command=f"ltcn demo{' --quick' if quick else ''}")
         results.append(result)
     print()
@@ -68,5 +72,38 @@ def run_demo(quick: bool = False, out: str | Path = "runs/demo") -> int:
         path = repo_results / name / "metrics.json"
         if path.is_file():
             print("  " + headline(json.loads(path.read_text())) + "   [stored: " + str(path.relative_to(EXPERIMENTS.parent)) + "]")
+    _edge_check(Path(out), results[0])
     print(f"\nReports and plots: {out}/<name>/report.md")
     return 0
+
+
+def _edge_check(out: Path, flax_result: dict) -> None:
+    """Export the pruned quickstart, classify KDDTest+ with the CSR engine, compare with Flax."""
+    from ltcn_kernels.engine import compile_times
+    from ltcn_kernels.predict import classify_files
+
+    from .export import export_run
+    from .metrics import evaluate
+
+    model = out / "nsl_kdd_quickstart.ltcn"
+    info = export_run(out / "nsl_kdd_quickstart", model, fmt="csr")
+    print(
+        f"\n== exported {model}: {info['file_bytes']:,} bytes; weights {info['stored_bytes']:,} B as CSR "
+        f"vs {info['dense_equivalent_bytes']:,} B dense fp32 (conv sparsity {100 * info['sparsity']:.1f} %)"
+    )
+    pred = classify_files(model, [resolve(EMBEDDED_TEST)], backend="sparse")
+    rows = pred.y_true >= 0
+    normal = pred.classes.index("normal")
+    edge = evaluate(pred.y_true[rows], pred.probs[rows], pred.classes, normal)
+    flax = flax_result["test"]
+    compile_s = sum(compile_times().values())
+    print(f"   first engine call (compile or cache load + run): {compile_s:.1f} s")
+    for who, m in (("Flax (training run)", flax), ("Numba CSR engine", edge)):
+        print(
+            f"   {who:<20} acc {m['accuracy']:.4f}  macro-F1 {m['f1_macro']:.4f}  "
+            f"attack-vs-normal acc {m['binary']['accuracy']:.4f}  AUC {m['binary']['roc_auc']:.4f}"
+        )
+    same = abs(edge["accuracy"] - flax["accuracy"]) < 1e-9 and abs(edge["f1_macro"] - flax["f1_macro"]) < 1e-9
+    print(f"   engine metrics equal the Flax model's: {'yes' if same else 'NO'}")
+    if not same:
+        raise SystemExit("edge engine and Flax model disagree")

@@ -85,8 +85,11 @@ def headline(result: dict) -> str:
     b = t.get("binary") or {}
     auc = b.get("roc_auc")
     binary = f"  attack-vs-normal acc {b['accuracy']:.4f}" if "accuracy" in b else ""
+    name = result["name"]
+    if result.get("pruning"):
+        name += f" [{100 * result['pruning']['target']:.0f}% pruned]"
     return (
-        f"{result['name']:<28} acc {t['accuracy']:.4f}  balanced {t['balanced_accuracy']:.4f}  "
+        f"{name:<28} acc {t['accuracy']:.4f}  balanced {t['balanced_accuracy']:.4f}  "
         f"macro-F1 {t['f1_macro']:.4f}{binary}  AUC {'n/a' if auc is None else f'{auc:.4f}'}  "
         f"train {result['train_seconds']:.0f} s"
     )
