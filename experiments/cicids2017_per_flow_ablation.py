@@ -1,0 +1,18 @@
+"""Sparsity ablation of the per-flow (window 1) L-TCN of ``cicids2017_per_flow``: 0/40/60/80/90 %.
+
+Run:  LTCN_DATA=../shared/data ltcn run experiments/cicids2017_per_flow_ablation.py   (about 1-2 min)
+"""
+
+import dataclasses
+
+import cicids2017_per_flow as base
+import nsl_kdd_ablation
+
+
+def get_config():
+    return dataclasses.replace(
+        base.get_config(),
+        name="cicids2017_per_flow_ablation",
+        description="Sparsity ablation of the per-flow L-TCN on the cicids2017 sample(s).",
+        prune=nsl_kdd_ablation.ABLATION,
+    )
