@@ -77,6 +77,103 @@ def _other(a, b):
 
 
 @njit(cache=True)
+def _dot_rows(values, indices, dense, xcol, a, e, j0, acc):
+    """``acc += sum values[j] * xcol[col(j)]`` for ``j = a..e-1``, in order (one chain)."""
+    if dense:
+        for j in range(a, e):
+            acc += values[j] * xcol[j - j0]
+    else:
+        for j in range(a, e):
+            acc += values[j] * xcol[np.int64(indices[j])]
+    return acc
+
+
+@njit(cache=True)
+def _single_step(values, indices, indptr, bias, dense, src, dst, c_in, c_out, k, d, voff, poff,
+                 boff, first, init, relu):
+    """One output step of one layer (streaming a flow at a time).
+
+    The layer's input column is gathered once into a contiguous vector (``tap * c_in + c``,
+    the kernel matrix's column order), then four output rows are accumulated side by side:
+    four independent chains hide the add latency, and each row still adds its weights in
+    ascending column order starting from the bias, exactly like the vector path, so the
+    results are bitwise identical.
+    """
+    kc = k * c_in
+    xcol = np.empty(max(kc, 1), np.float32)
+    for tap in range(k):
+        col = first - (k - 1 - tap) * d
+        for c in range(c_in):
+            xcol[tap * c_in + c] = src[c, col]
+    o = 0
+    while o < c_out:
+        g = min(4, c_out - o)
+        if g == 4:
+            if dense:
+                a0 = voff + o * kc
+                a1 = a0 + kc
+                a2 = a1 + kc
+                a3 = a2 + kc
+                e0, e1, e2, e3 = a1, a2, a3, a3 + kc
+            else:
+                a0 = voff + np.int64(indptr[poff + o])
+                a1 = voff + np.int64(indptr[poff + o + 1])
+                a2 = voff + np.int64(indptr[poff + o + 2])
+                a3 = voff + np.int64(indptr[poff + o + 3])
+                e0, e1, e2 = a1, a2, a3
+                e3 = voff + np.int64(indptr[poff + o + 4])
+            if init:
+                s0, s1, s2, s3 = bias[boff + o], bias[boff + o + 1], bias[boff + o + 2], bias[boff + o + 3]
+            else:
+                s0 = dst[o, first] + bias[boff + o]
+                s1 = dst[o + 1, first] + bias[boff + o + 1]
+                s2 = dst[o + 2, first] + bias[boff + o + 2]
+                s3 = dst[o + 3, first] + bias[boff + o + 3]
+            m = min(min(e0 - a0, e1 - a1), min(e2 - a2, e3 - a3))
+            if dense:
+                for q in range(m):
+                    xv = xcol[q]
+                    s0 += values[a0 + q] * xv
+                    s1 += values[a1 + q] * xv
+                    s2 += values[a2 + q] * xv
+                    s3 += values[a3 + q] * xv
+            else:
+                for q in range(m):
+                    s0 += values[a0 + q] * xcol[np.int64(indices[a0 + q])]
+                    s1 += values[a1 + q] * xcol[np.int64(indices[a1 + q])]
+                    s2 += values[a2 + q] * xcol[np.int64(indices[a2 + q])]
+                    s3 += values[a3 + q] * xcol[np.int64(indices[a3 + q])]
+            s0 = _dot_rows(values, indices, dense, xcol, a0 + m, e0, a0, s0)
+            s1 = _dot_rows(values, indices, dense, xcol, a1 + m, e1, a1, s1)
+            s2 = _dot_rows(values, indices, dense, xcol, a2 + m, e2, a2, s2)
+            s3 = _dot_rows(values, indices, dense, xcol, a3 + m, e3, a3, s3)
+            if relu:
+                s0 = np.float32(0) if s0 < 0 else s0
+                s1 = np.float32(0) if s1 < 0 else s1
+                s2 = np.float32(0) if s2 < 0 else s2
+                s3 = np.float32(0) if s3 < 0 else s3
+            dst[o, first] = s0
+            dst[o + 1, first] = s1
+            dst[o + 2, first] = s2
+            dst[o + 3, first] = s3
+        else:
+            for oo in range(o, o + g):
+                if dense:
+                    a = voff + oo * kc
+                    e = a + kc
+                else:
+                    a = voff + np.int64(indptr[poff + oo])
+                    e = voff + np.int64(indptr[poff + oo + 1])
+                acc = bias[boff + oo] if init else dst[oo, first] + bias[boff + oo]
+                acc = _dot_rows(values, indices, dense, xcol, a, e, a, acc)
+                if relu and acc < 0:
+                    acc = np.float32(0)
+                dst[oo, first] = acc
+        o += g
+    return 0
+
+
+@njit(cache=True)
 def _layer(meta, r, values, indices, indptr, bias, dense, src, dst, nb, L, P, T, t0, init, relu):
     """One weighted layer of row ``r`` over steps ``t0..T-1`` of ``nb`` sequences.
 
@@ -96,6 +193,10 @@ def _layer(meta, r, values, indices, indptr, bias, dense, src, dst, nb, L, P, T,
     first = np.uint64(P + t0)
     n = np.uint64(T - t0)
     single = nb == 1 and n == _U1  # one output step (streaming a flow at a time)
+    if single:
+        _single_step(values, indices, indptr, bias, dense, src, dst, c_in, c_out, k, meta[r, M_DIL],
+                     voff, poff, boff, P + t0, init, relu)
+        return 0
     for o in range(c_out):
         orow = dst[o]
         b = bias[boff + o]
@@ -105,21 +206,6 @@ def _layer(meta, r, values, indices, indptr, bias, dense, src, dst, nb, L, P, T,
         else:
             j0 = voff + np.int64(indptr[poff + o])
             j1 = voff + np.int64(indptr[poff + o + 1])
-        if single:
-            # Same operations in the same order as the vector path, in a register.
-            acc = b if init else orow[first] + b
-            tap_end = uc_in  # first column of the next tap
-            shift = uk1 * ud
-            for j in range(j0, j1):
-                col = np.uint64(j - j0) if dense else np.uint64(indices[j])
-                while col >= tap_end:
-                    tap_end += uc_in
-                    shift -= ud
-                acc += values[j] * src[col + uc_in - tap_end, first - shift]
-            if relu and acc < 0:
-                acc = 0
-            orow[first] = acc
-            continue
         for s in range(nb):
             base = np.uint64(s) * uL + first
             if init:

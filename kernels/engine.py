@@ -497,6 +497,15 @@ class Stream:
         self._buf = _sequence_buffer(model, int(chunk))
         self._state = np.zeros(model.state_size, np.float32)
         self._steps = 0
+        # The one-flow fast path: no validation copies, no per-push Python work beyond one
+        # compiled call (the arguments are bound once here).
+        self._one = _k.run_sequence
+        self._one_args = (*model._args(),)
+        self._one_tail = (self._state, self._buf, model.pad_max, output == "proba")
+        self._F = model.n_features
+        self._classes = model.n_classes
+        _sequence(model, np.zeros((1, model.n_features), np.float32), self._state.copy(),
+                  self._buf, output == "proba")  # compile / load now, not on the first push
 
     @property
     def steps(self) -> int:
@@ -504,6 +513,14 @@ class Stream:
         return self._steps
 
     def push(self, x) -> np.ndarray:
+        if (
+            type(x) is np.ndarray and x.ndim == 1 and x.dtype == np.float32
+            and x.shape[0] == self._F and x.flags.c_contiguous and x.flags.writeable
+        ):
+            out = np.empty((1, self._classes), np.float32)
+            self._one(*self._one_args, x.reshape(1, self._F), *self._one_tail, out)
+            self._steps += 1
+            return out[0]
         x = np.asarray(x)
         single = x.ndim == 1
         x = _as_input(self.model, x[None] if single else x, 2, "a flow (features,) or (m, features)")

@@ -57,6 +57,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from ltcn_jax.export import export_run
 
+    if args.format == "onnx":
+        import tempfile
+        from pathlib import Path
+
+        from ltcn_jax.onnx_export import export_onnx
+
+        with tempfile.TemporaryDirectory() as tmp:
+            model = Path(tmp) / "model.ltcn"
+            export_run(args.run_dir, model, fmt="dense", sparsity=args.sparsity)
+            info = export_onnx(model, args.out)
+        print(f"wrote {info['file']}: {info['file_bytes']:,} bytes (onnx)")
+        return 0
     info = export_run(args.run_dir, args.out, fmt=args.format, sparsity=args.sparsity)
     print(
         f"wrote {info['file']}: {info['file_bytes']:,} bytes ({args.format}); weights "
@@ -117,6 +129,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from ltcn_kernels.bench import pin_threads
+
+    argv = list(getattr(args, "argv", None) or sys.argv[1:])
+    if not args.no_pin:
+        pin_threads(args.threads, [sys.executable, "-m", "ltcn_jax.cli", *argv])
+    from ltcn_jax.bench import main_bench
+
+    return main_bench(args, argv)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ltcn_jax.demo import run_demo
 
@@ -165,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write a run's model to one deployable .ltcn file")
     export.add_argument("run_dir", help="an `ltcn run` output folder")
     export.add_argument("--out", required=True, help="the .ltcn file to write")
-    export.add_argument("--format", default="csr", choices=["csr", "dense"])
+    export.add_argument("--format", default="csr", choices=["csr", "dense", "onnx"],
+                        help="onnx: the ONNX graph (needs the `bench` extra)")
     export.add_argument(
         "--sparsity", type=int, default=None,
         help="for an ablation run: the pruned model to export (e.g. 60)",
@@ -187,6 +211,31 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--json", action="store_true")
             p.set_defaults(func=_cmd_evaluate)
+
+    bench = sub.add_parser(
+        "bench", help="latency / throughput / memory / energy of every runtime (and the sweep)"
+    )
+    bench.add_argument("--model", help="a .ltcn file from `ltcn export` (or use --sweep)")
+    bench.add_argument("--batch", type=int, default=1000, help="flows per batch (default 1000)")
+    bench.add_argument("--threads", type=int, default=1, help="threads per runtime (default 1)")
+    bench.add_argument("--repeats", type=int, default=7, help="timed rounds (medians over them)")
+    bench.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
+    bench.add_argument("--stream-flows", type=int, default=300, help="flows streamed per round")
+    bench.add_argument(
+        "--watts", type=float, default=6.4,
+        help="ASSUMED power draw for the energy estimate (default: Raspberry Pi 4 ~6.4 W)",
+    )  # fmt: skip
+    bench.add_argument(
+        "--sweep", action="store_true",
+        help="sparsity 0-95 %% at the default and paper scales, plus the trained runs",
+    )  # fmt: skip
+    bench.add_argument("--out", default="results/bench", help="JSON/MD/PNG folder ('' = none)")
+    bench.add_argument("--json", action="store_true", help="print the results as JSON")
+    bench.add_argument(
+        "--no-pin", action="store_true",
+        help="do not re-execute with the thread variables set (they are still reported)",
+    )  # fmt: skip
+    bench.set_defaults(func=_cmd_bench)
 
     demo = sub.add_parser("demo", help="the main job on the embedded NSL-KDD data")
     demo.add_argument("--quick", action="store_true", help="a shorter run (smoke test)")

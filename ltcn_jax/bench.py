@@ -1,0 +1,466 @@
+"""``ltcn bench``: the edge benchmark (:mod:`ltcn_kernels.bench`) plus the runtimes that need
+the training install (``xla``: jax.jit of the Flax model on CPU; ``onnxruntime``: the ONNX
+graph of :mod:`ltcn_jax.onnx_export`), the sparsity sweep, and the report (JSON, Markdown, PNG).
+
+Sweep weights: a seeded random init of the architecture (numpy, Flax's default scale: kernels
+N(0, 1/fan_in), biases 0), pruned layer by layer by magnitude (the block kernels, residual
+1x1 convs included; the head is kept dense, like ``ltcn_jax.pruning``'s default). Latency
+depends on the structure and the number of non-zeros, not on what the weights learned, so
+random weights measure the same thing as trained ones; the trained runs in ``results/`` are
+benchmarked too where they exist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ltcn_kernels import bench as KB
+
+SPARSITIES = (0, 40, 60, 80, 90, 95)
+SCALES = {
+    "default": {"channels": [16, 32, 64, 64]},
+    "paper": {"channels": [192, 288, 352, 352]},
+}
+PAPER = {  # quoted from the source paper, NOT measured here
+    "table_v": {"cloud_lstm_ms": 145.2, "edge_ltcn_ms": 12.8},
+    "table_vii": {"dense_ms": 24.5, "pruned_60_ms": 12.8, "speedup": 24.5 / 12.8,
+                  "device": "Raspberry Pi 4", "batch": 1000},
+}
+TRAINED_RUNS = ("results/cicids2017_samples", "results/nsl_kdd_quickstart")
+ABLATION_RUN = "results/nsl_kdd_ablation"
+
+
+def sweep_arch(scale: str, features: int = 118, classes: int = 5) -> dict:
+    return {"model": "ltcn", "channels": list(SCALES[scale]["channels"]), "dilations": [1, 2, 4, 8],
+            "kernel_size": 3, "convs_per_block": 2, "num_classes": classes,
+            "input_channels": features, "sequence": "flows", "window": 61,
+            "receptive_field": 61}
+
+
+def random_params(arch: Mapping, seed: int = 0) -> dict[str, np.ndarray]:
+    """Flat L-TCN params with Flax's names, shapes and default init scale."""
+    rng = np.random.default_rng(seed)
+    k, J = int(arch["kernel_size"]), int(arch["convs_per_block"])
+    flat = {}
+    c_prev = int(arch["input_channels"])
+
+    def kernel(shape):
+        fan_in = int(np.prod(shape[:-1]))
+        return (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
+
+    for i, c in enumerate(arch["channels"]):
+        c_in = c_prev
+        for j in range(J):
+            flat[f"block_{i}/conv_{j}/kernel"] = kernel((k, c_in, c))
+            flat[f"block_{i}/conv_{j}/bias"] = np.zeros(c, np.float32)
+            c_in = c
+        if c_prev != c:
+            flat[f"block_{i}/residual/kernel"] = kernel((1, c_prev, c))
+            flat[f"block_{i}/residual/bias"] = np.zeros(c, np.float32)
+        c_prev = c
+    flat["head/kernel"] = kernel((c_prev, int(arch["num_classes"])))
+    flat["head/bias"] = np.zeros(int(arch["num_classes"]), np.float32)
+    return flat
+
+
+def magnitude_prune(flat: Mapping[str, np.ndarray], sparsity: float) -> dict[str, np.ndarray]:
+    """Zero the smallest-magnitude ``sparsity`` share of every block kernel (layer-wise)."""
+    out = {}
+    for path, w in flat.items():
+        w = np.array(w, np.float32)
+        if path.startswith("block_") and path.endswith("/kernel") and sparsity > 0:
+            n = round(sparsity * w.size)
+            order = np.argsort(np.abs(w).ravel(), kind="stable")[:n]
+            w.ravel()[order] = 0
+        out[path] = w
+    return out
+
+
+def artifact_bytes(flat: Mapping[str, np.ndarray], arch: Mapping, fmt: str = "csr") -> int:
+    """Size of the ``.ltcn`` file these weights export to (CSR conv kernels)."""
+    from ltcn_kernels.artifact import write_artifact
+    from ltcn_kernels.csr import csr_from_dense, kernel_matrix
+
+    arrays = {}
+    for name, value in flat.items():
+        if fmt == "csr" and name.startswith("block_") and name.endswith("/kernel"):
+            csr = csr_from_dense(kernel_matrix(value))
+            arrays[f"{name}/values"], arrays[f"{name}/indices"], arrays[f"{name}/indptr"] = (
+                csr.values, csr.indices, csr.indptr)
+        else:
+            arrays[name] = value
+    with tempfile.TemporaryDirectory() as tmp:
+        return write_artifact(Path(tmp) / "m.ltcn", {"format": "ltcn-model",
+                                                     "architecture": dict(arch)}, arrays)
+
+
+# --------------------------------------------------------------------------- extra runtimes
+
+
+def _windowed(x: np.ndarray, rf: int) -> np.ndarray:
+    """Zero history in front of the stream: window i = flows i-rf+1..i (causal zero pad)."""
+    return np.concatenate([np.zeros((rf - 1, x.shape[1]), np.float32), x])
+
+
+def xla_runtime(flat, arch, wl: KB.Workload, threads: int) -> KB.Runtime:
+    import jax
+    import jax.numpy as jnp
+
+    from .models import LTCN
+    from .reference import unflatten
+
+    kw = {"num_classes": int(arch["num_classes"]), "channels": tuple(arch["channels"]),
+          "dilations": tuple(arch["dilations"]), "kernel_size": int(arch["kernel_size"]),
+          "convs_per_block": int(arch["convs_per_block"])}
+    params = jax.tree_util.tree_map(jnp.asarray, unflatten(dict(flat)))
+    last = jax.jit(lambda p, x: LTCN(**kw).apply({"params": p}, x))
+    seq = jax.jit(lambda p, x: LTCN(**kw, return_sequence=True).apply({"params": p}, x))
+    x = wl.x
+    nbytes = int(sum(np.asarray(v).nbytes for v in flat.values()))
+    macs = KB.layer_macs(flat)
+    if wl.mode == "flows":
+        xs = jnp.asarray(x[None])
+        xp = _windowed(x, wl.receptive_field)
+        rf = wl.receptive_field
+        wins = [jnp.asarray(xp[None, i : i + rf]) for i in range(x.shape[0])]
+
+        def batch():
+            return np.asarray(seq(params, xs).block_until_ready())[0]
+
+        def step(i):
+            return np.asarray(last(params, wins[i]).block_until_ready())[0]
+
+        batch(), step(0)
+        return KB.Runtime("xla", batch, step, lambda: None,
+                          f"window recompute ({rf} flows per new flow)", nbytes, macs)
+    xs = jnp.asarray(x)
+    ones = [jnp.asarray(x[i : i + 1]) for i in range(x.shape[0])]
+
+    def batch_w():
+        return np.asarray(last(params, xs).block_until_ready())
+
+    def step_w(i):
+        return np.asarray(last(params, ones[i]).block_until_ready())[0]
+
+    batch_w(), step_w(0)
+    return KB.Runtime("xla", batch_w, step_w, lambda: None, "one record per call", nbytes, macs)
+
+
+def onnx_runtime(flat, arch, wl: KB.Workload, threads: int) -> KB.Runtime:
+    import onnxruntime as ort
+
+    from .onnx_export import build_onnx
+
+    model = build_onnx(flat, dilations=arch["dilations"], kernel_size=arch["kernel_size"],
+                       convs_per_block=arch["convs_per_block"])
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    x = wl.x
+    nbytes = int(sum(np.asarray(v).nbytes for v in flat.values()))
+    macs = KB.layer_macs(flat)
+    if wl.mode == "flows":
+        xs = x[None]
+        rf = wl.receptive_field
+        xp = _windowed(x, rf)
+        wins = [np.ascontiguousarray(xp[None, i : i + rf]) for i in range(x.shape[0])]
+
+        def batch():
+            return sess.run(["logits_seq"], {"x": xs})[0][0]
+
+        def step(i):
+            return sess.run(["logits"], {"x": wins[i]})[0][0]
+
+        batch(), step(0)
+        return KB.Runtime("onnxruntime", batch, step, lambda: None,
+                          f"window recompute ({rf} flows per new flow)", nbytes, macs)
+    ones = [x[i : i + 1] for i in range(x.shape[0])]
+    return KB.Runtime(
+        "onnxruntime", lambda: sess.run(["logits"], {"x": x})[0],
+        lambda i: sess.run(["logits"], {"x": ones[i]})[0][0], lambda: None,
+        "one record per call", nbytes, macs,
+    )
+
+
+def extra_runtimes(flat, arch, wl, threads) -> tuple[list[KB.Runtime], dict[str, str]]:
+    out, skipped = [], {}
+    try:
+        import jax  # noqa: F401
+
+        out.append(xla_runtime(flat, arch, wl, threads))
+    except ImportError as exc:
+        skipped["xla"] = f"jax not installed ({exc})"
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+
+        out.append(onnx_runtime(flat, arch, wl, threads))
+    except ImportError as exc:
+        skipped["onnxruntime"] = (f"onnx/onnxruntime not installed ({exc}); "
+                                  "pip install 'ltcn[bench]'")
+    return out, skipped
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def bench_model(flat, arch, *, label: Mapping, batch: int, threads: int, repeats: int,
+                warmup: int, stream_flows: int, watts: float, art_bytes: int | None,
+                only: Sequence[str] = KB.RUNTIMES) -> dict:
+    return KB.run_bench(flat, arch, batch=batch, threads=threads, repeats=repeats, warmup=warmup,
+                        stream_flows=stream_flows, watts=watts, extra_runtimes=extra_runtimes,
+                        only=only, artifact_bytes=art_bytes, label=label)
+
+
+def trained_models(tmp: Path) -> list[tuple[str, str, dict, dict, int]]:
+    """(scale label, run, flat, arch, artifact bytes) of the trained runs that exist."""
+    from .export import export_run
+
+    found = []
+    for run in TRAINED_RUNS:
+        if Path(run, "params.msgpack").is_file():
+            out = tmp / (Path(run).name + ".ltcn")
+            export_run(run, out)
+            flat, arch, nbytes = KB.load_flat(str(out))
+            found.append((f"trained:{Path(run).name}", run, flat, arch, nbytes))
+    for s in (40, 60, 80, 90):
+        if Path(ABLATION_RUN, f"sparsity_{s}_params.msgpack").is_file():
+            out = tmp / f"ablation_{s}.ltcn"
+            export_run(ABLATION_RUN, out, sparsity=s)
+            flat, arch, nbytes = KB.load_flat(str(out))
+            found.append(("trained:nsl_kdd_ablation", ABLATION_RUN, flat, arch, nbytes))
+    return found
+
+
+def run_sweep(*, batch: int = 1000, threads: int = 1, repeats: int = 7, warmup: int = 2,
+              stream_flows: int = 300, watts: float = KB.PI4_WATTS,
+              scales: Sequence[str] = ("default", "paper"),
+              sparsities: Sequence[int] = SPARSITIES, trained: bool = True,
+              log=print) -> dict:
+    reports = []
+    for scale in scales:
+        arch = sweep_arch(scale)
+        base = random_params(arch, seed=0)
+        for s in sparsities:
+            flat = magnitude_prune(base, s / 100)
+            t0 = time.perf_counter()
+            rep = bench_model(flat, arch, label={"sparsity": s / 100, "scale": scale,
+                                                 "weights": "random init, magnitude-pruned"},
+                              batch=batch, threads=threads, repeats=repeats, warmup=warmup,
+                              stream_flows=stream_flows, watts=watts,
+                              art_bytes=artifact_bytes(flat, arch))
+            reports.append(rep)
+            log(f"{scale} {s}%: " + ", ".join(
+                f"{r['runtime']} {r['batch_ms_median']:.2f} ms" for r in rep["runtimes"])
+                + f"  ({time.perf_counter() - t0:.0f} s)")
+    if trained:
+        with tempfile.TemporaryDirectory() as tmp:
+            for label, run, flat, arch, nbytes in trained_models(Path(tmp)):
+                sp = round(KB.conv_sparsity(flat), 4)
+                rep = bench_model(flat, arch, label={"sparsity": sp, "scale": label,
+                                                     "weights": f"trained ({run})"},
+                                  batch=batch, threads=threads, repeats=repeats, warmup=warmup,
+                                  stream_flows=stream_flows, watts=watts, art_bytes=nbytes)
+                reports.append(rep)
+                log(f"{label} {100 * sp:.0f}%: " + ", ".join(
+                    f"{r['runtime']} {r['batch_ms_median']:.2f} ms" for r in rep["runtimes"]))
+    return {"reports": reports}
+
+
+def summary_rows(reports: Sequence[Mapping]) -> list[dict]:
+    keys = ("runtime", "sparsity", "scale", "batch_ms_median", "stream_us_p50", "stream_us_p99",
+            "flows_per_s")
+    return [{k: r[k] for k in keys} for rep in reports for r in rep["runtimes"]]
+
+
+def _get(reports, scale, sparsity, runtime, key="batch_ms_median"):
+    for rep in reports:
+        for r in rep["runtimes"]:
+            if r["scale"] == scale and abs(r["sparsity"] - sparsity) < 1e-6 and r["runtime"] == runtime:
+                return r[key]
+    return None
+
+
+def evaluate_targets(reports, peak: float) -> list[dict]:
+    """The issue's targets, computed from this run's numbers (ratios within one run)."""
+    out = []
+    for scale in ("default", "paper"):
+        csr60 = _get(reports, scale, 0.6, "sparse-csr")
+        d60 = _get(reports, scale, 0.6, "dense-numba")
+        fastest = [(v, n) for n in ("onnxruntime", "xla", "numpy")
+                   if (v := _get(reports, scale, 0.6, n)) is not None]
+        if csr60 and d60:
+            out.append({"target": f"{scale}: sparse 60% <= 0.8x dense-numba",
+                        "value": csr60 / d60, "met": csr60 / d60 <= 0.8})
+        if csr60 and fastest:
+            v, n = min(fastest)
+            out.append({"target": f"{scale}: sparse 60% <= 1.0x fastest dense runtime ({n})",
+                        "value": csr60 / v, "met": csr60 / v <= 1.0})
+        csr90 = _get(reports, scale, 0.9, "sparse-csr")
+        d90 = _get(reports, scale, 0.9, "dense-numba")
+        if csr90 and d90:
+            out.append({"target": f"{scale}: sparse 90% <= 0.35x dense-numba",
+                        "value": csr90 / d90, "met": csr90 / d90 <= 0.35})
+    p50 = _get(reports, "default", 0.6, "sparse-csr", "stream_us_p50")
+    if p50 is not None:
+        out.append({"target": "default: streaming p50 <= 20 us per flow (sparse-csr, 60%)",
+                    "value": p50, "met": p50 <= 20})
+    g = [_get(reports, "paper", s / 100, "sparse-csr", "gflops") for s in (60, 90)]
+    if g[0] is not None:
+        out.append({"target": "paper: sparse kernel >= 25% of measured FMA peak (60%)",
+                    "value": g[0] / peak, "met": g[0] / peak >= 0.25})
+    return out
+
+
+def write_markdown(path: Path, doc: Mapping) -> None:
+    reports = doc["details"]
+    peak = doc["fma_peak_gflops_per_core"]
+    m = doc["machine"]
+    lines = [
+        "# L-TCN inference benchmark", "",
+        f"Command: `{doc['command']}`  ",
+        f"Machine: {m['cpu']} ({m['logical_cpus']} logical CPUs, SIMD {', '.join(m['simd'])}), "
+        f"{m['platform']}; threads used: {doc['threads']} ",
+        f"(load average at start {m['loadavg_at_start']}, at end {doc['loadavg_at_end']}).  ",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".  ",
+        f"Measured FMA peak (Numba probe, float32, 1 core): **{peak:.1f} GFLOP/s**.  ",
+        f"Batch = {doc['batch']} consecutive flows (flows mode: causal sequence, every flow "
+        "classified with its history). Medians over interleaved rounds after warm-up.", "",
+        "Sweep weights are a seeded random init magnitude-pruned layer-wise; latency depends "
+        "on structure and non-zeros, not on training.", "",
+        "## Paper figures (QUOTED from the source paper, not measured here)", "",
+        "| source | figure |", "|---|---|",
+        f"| Table V | cloud LSTM {PAPER['table_v']['cloud_lstm_ms']} ms vs edge L-TCN "
+        f"{PAPER['table_v']['edge_ltcn_ms']} ms |",
+        f"| Table VII (Pi 4, 1,000 flows) | dense {PAPER['table_vii']['dense_ms']} ms -> 60 % "
+        f"pruned {PAPER['table_vii']['pruned_60_ms']} ms (1.91x) |", "",
+    ]
+    for scale in dict.fromkeys(r["scale"] for rep in reports for r in rep["runtimes"]):
+        rows = [r for rep in reports for r in rep["runtimes"] if r["scale"] == scale]
+        lines += [f"## Scale `{scale}`", "",
+                  "| runtime | sparsity | batch ms | flows/s | stream p50 us | stream p99 us | "
+                  "MACs/flow exec (dense) | GFLOP/s | % peak | weights B | energy est. mJ/batch "
+                  "| stream mode |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            f = (lambda v: "-" if v is None else f"{v:.1f}")  # noqa: E731
+            lines.append(
+                f"| {r['runtime']} | {100 * r['sparsity']:.0f} % | {r['batch_ms_median']:.3f} | "
+                f"{r['flows_per_s']:,.0f} | {f(r['stream_us_p50'])} | {f(r['stream_us_p99'])} | "
+                f"{r['executed_macs_per_flow']:,} ({r['dense_macs_per_flow']:,}) | "
+                f"{r['gflops']:.2f} | {100 * r['gflops'] / peak:.1f} | {r['weight_bytes']:,} | "
+                f"{r['energy_estimate_mj_per_batch']:.2f} | {r['stream_mode']} |")
+        lines.append("")
+        for rep in reports:
+            if rep["runtimes"] and rep["runtimes"][0]["scale"] == scale and rep["skipped"]:
+                sk = {k: v for k, v in rep["skipped"].items() if v != "not selected"}
+                if sk:
+                    lines.append(f"Skipped: {sk}")
+                    break
+    lines += ["## Targets (ratios within this run)", "", "| target | value | met |", "|---|---|---|"]
+    for t in doc["targets"]:
+        lines.append(f"| {t['target']} | {t['value']:.3f} | {'yes' if t['met'] else 'NO'} |")
+    e = doc["energy"]
+    lines += ["", "## Energy", "",
+              f"`energy_estimate_mj_per_batch` is an ESTIMATE: process CPU time x "
+              f"{e['estimate_watts_assumed']} W (an ASSUMED figure: Raspberry Pi 4 under load; "
+              f"`--watts`). RAPL: {e['rapl']}.", "",
+              f"Peak RSS of the benchmark process: {doc['peak_rss_bytes'] / 2**20:.1f} MiB "
+              "(all runtimes of the run together).", "", "![latency vs sparsity](bench.png)", ""]
+    path.write_text("\n".join(lines))
+
+
+def plot(path: Path, reports) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, scale in zip(axes, ("default", "paper"), strict=True):
+        rows = [r for rep in reports for r in rep["runtimes"] if r["scale"] == scale]
+        for name in KB.RUNTIMES:
+            pts = sorted((r["sparsity"], r["batch_ms_median"]) for r in rows if r["runtime"] == name)
+            if pts:
+                ax.plot([100 * p[0] for p in pts], [p[1] for p in pts], "o-", label=name)
+        csr = dict(sorted((r["sparsity"], r["batch_ms_median"]) for r in rows
+                          if r["runtime"] == "sparse-csr"))
+        dense = {}
+        for r in rows:
+            if r["runtime"] not in ("sparse-csr",):
+                dense[r["sparsity"]] = min(dense.get(r["sparsity"], np.inf), r["batch_ms_median"])
+        cross = next((s for s in sorted(csr) if csr[s] <= dense.get(s, np.inf)), None)
+        if cross is not None:
+            ax.axvline(100 * cross, color="grey", ls="--", lw=1)
+            ax.annotate(f"sparse beats every dense runtime from {100 * cross:.0f} %",
+                        (100 * cross, ax.get_ylim()[1] * 0.9), fontsize=8, ha="left")
+        ax.set_yscale("log")
+        ax.set_xlabel("sparsity of the conv kernels (%)")
+        ax.set_ylabel("1,000-flow batch latency (ms, log)")
+        ax.set_title(f"L-TCN {scale} scale")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main_bench(args, argv: Sequence[str]) -> int:
+    """``ltcn bench`` (threads already pinned by the CLI)."""
+    import shutil
+
+    out_dir = Path(args.out)
+    command = "ltcn " + " ".join(shlex.quote(a) for a in argv)
+    machine = KB.machine_info()  # load average at the START of the run
+    peak = KB.fma_peak_gflops()
+    log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
+    if args.sweep:
+        reports = run_sweep(batch=args.batch, threads=args.threads, repeats=args.repeats,
+                            warmup=args.warmup, stream_flows=args.stream_flows, watts=args.watts,
+                            log=log)["reports"]
+    else:
+        if not args.model:
+            raise ValueError("ltcn bench needs --model (or --sweep)")
+        flat, arch, nbytes = KB.load_flat(args.model)
+        reports = [bench_model(flat, arch, label={"sparsity": round(KB.conv_sparsity(flat), 4),
+                                                  "scale": os.path.basename(args.model)},
+                               batch=args.batch, threads=args.threads, repeats=args.repeats,
+                               warmup=args.warmup, stream_flows=args.stream_flows,
+                               watts=args.watts, art_bytes=nbytes)]
+    doc = {
+        "batch": args.batch, "threads": args.threads, "results": summary_rows(reports),
+        "command": command, "machine": machine, "loadavg_at_end": list(os.getloadavg()),
+        "threads_in_force": KB.thread_report(), "fma_peak_gflops_per_core": peak,
+        "peak_rss_bytes": KB.peak_rss_bytes(),
+        "energy": {"estimate_watts_assumed": args.watts,
+                   "rapl": "available" if KB.rapl_files() else "not available on this machine"},
+        "paper_quoted": PAPER, "targets": evaluate_targets(reports, peak), "details": reports,
+    }
+    if args.out:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "bench.json").write_text(json.dumps(doc, indent=1))
+        write_markdown(out_dir / "bench.md", doc)
+        if args.sweep:
+            plot(out_dir / "bench.png", reports)
+        del shutil
+    if args.json:
+        print(json.dumps({k: doc[k] for k in ("batch", "threads", "results")}))
+    else:
+        for rep in reports:
+            print("\n".join(KB.summarise(rep, peak)))
+        for t in doc["targets"]:
+            print(f"target {t['target']}: {t['value']:.3f} {'met' if t['met'] else 'NOT met'}")
+        print(f"FMA peak {peak:.1f} GFLOP/s; wrote {out_dir}" if args.out else "")
+    return 0
