@@ -72,12 +72,24 @@ def run_demo(quick: bool = False, out: str | Path = "runs/demo") -> int:
         path = repo_results / name / "metrics.json"
         if path.is_file():
             print("  " + headline(json.loads(path.read_text())) + "   [stored: " + str(path.relative_to(EXPERIMENTS.parent)) + "]")
-    _edge_check(Path(out), results[0])
-    print(f"\nReports and plots: {out}/<name>/report.md")
+    model = _edge_check(Path(out), results[0])
+    _short_bench(model)
+    print(f"\nReports and plots: {out}/<name>/report.md; full benchmark: `ltcn bench --sweep`")
     return 0
 
 
-def _edge_check(out: Path, flax_result: dict) -> None:
+def _short_bench(model: Path) -> None:
+    """A short version of the benchmark on the demo's model (edge-only entry point, one thread)."""
+    import subprocess
+    import sys
+
+    print("\n== short benchmark of the exported model (1 thread, 3 timed rounds; `ltcn bench` has the full one)")
+    cmd = [sys.executable, "-m", "ltcn_kernels.bench", "--model", str(model), "--batch", "1000",
+           "--threads", "1", "--repeats", "3", "--warmup", "1", "--stream-flows", "100"]  # fmt: skip
+    subprocess.run(cmd, check=True)
+
+
+def _edge_check(out: Path, flax_result: dict) -> Path:
     """Export the pruned quickstart, classify KDDTest+ with the CSR engine, compare with Flax."""
     from ltcn_kernels.engine import compile_times
     from ltcn_kernels.predict import classify_files
@@ -107,3 +119,4 @@ def _edge_check(out: Path, flax_result: dict) -> None:
     print(f"   engine metrics equal the Flax model's: {'yes' if same else 'NO'}")
     if not same:
         raise SystemExit("edge engine and Flax model disagree")
+    return model
