@@ -14,22 +14,11 @@ import numpy as np
 
 from ltcn_kernels.artifact import write_artifact
 from ltcn_kernels.csr import csr_from_dense, kernel_matrix
+from ltcn_kernels.engine import flat_params_from_tree
 from ltcn_kernels.preprocess import Preprocessor
 
 FORMATS = ("csr", "dense")
 MODEL_FORMAT = "ltcn-model"
-
-
-def flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
-    """Nested param dict -> ``{"block_0/conv_0/kernel": array, ...}``."""
-    flat = {}
-    for key, value in tree.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, path + "/"))
-        else:
-            flat[path] = np.asarray(value, np.float32)
-    return flat
 
 
 def _is_conv_kernel(name: str) -> bool:
@@ -76,7 +65,7 @@ def export_run(
     if config["model"]["kind"] != "ltcn":
         raise ValueError(f"{run_dir}: only L-TCN runs can be exported (this is {config['model']['kind']})")
     pre = Preprocessor.from_json((run_dir / "preprocess.json").read_text(), str(run_dir / "preprocess.json"))
-    params = flatten(msgpack_restore(_params_file(run_dir, sparsity).read_bytes()))
+    params = flat_params_from_tree(msgpack_restore(_params_file(run_dir, sparsity).read_bytes()))
     kwargs = config["model"]["kwargs"]
     data = config["data"]
     kernel_size = int(kwargs.get("kernel_size", 3))

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from ltcn_jax.reference import unflatten
 from ltcn_kernels import engine as E
 from ltcn_kernels._engine_kernels import M_NNZ, M_PTR_OFF, M_VAL_OFF
 
@@ -179,7 +180,7 @@ def test_parity_with_flax_model(prune):
         for path, value in flat.items():
             if path.endswith("kernel"):
                 value[rng.random(value.shape) < 0.8] = 0
-        params = _unflatten(flat)
+        params = unflatten(flat)
     want = np.asarray(LTCN(**kw).apply({"params": params}, x))
     want_seq = np.asarray(LTCN(**kw, return_sequence=True).apply({"params": params}, x[:1]))[0]
     for fmt in ("csr", "dense"):
@@ -190,15 +191,6 @@ def test_parity_with_flax_model(prune):
         np.testing.assert_allclose(E.logits_sequence(model, x[0]), want_seq, rtol=0, atol=1e-5)
 
 
-def _unflatten(flat):
-    tree: dict = {}
-    for path, value in flat.items():
-        node = tree
-        *parents, leaf = path.split("/")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return tree
 
 
 # --------------------------------------------------------------------------- streaming
