@@ -13,8 +13,11 @@ SEQUENCE_MODES = ("flows", "features")
 def causal_windows(x: np.ndarray, length: int) -> np.ndarray:
     """Window ``i`` holds flows ``i-length+1 .. i`` (the last one is the flow it classifies).
 
-    The first ``length-1`` windows are left-padded with zeros, as a causal convolution pads
-    its input: the streaming engine, which starts from zeroed state, sees the same thing.
+    The first ``length-1`` windows are left-padded with zero FLOWS. That is not the same as a
+    causal convolution's own zero padding of each layer (a zero flow passes through the layers'
+    biases and becomes non-zero activations), so a stream started from zeroed layer state
+    differs on its first ``length-1`` flows; the gateway primes its stream with ``length-1``
+    zero flows to reproduce these windows exactly.
 
     Args:
         x: ``(n, features)`` flows of one contiguous segment in capture order. Windows never

@@ -129,6 +129,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_detect(args: argparse.Namespace) -> int:
+    from ltcn_kernels.gateway import run_detect
+
+    run_detect(
+        args.model, args.source, alerts=args.alerts, firewall=args.firewall, apply=args.apply,
+        realtime=args.realtime, speed=args.speed, max_gap=args.max_gap, threshold=args.threshold,
+        micro_batch=args.micro_batch, stats_every=args.stats_every, follow=args.follow,
+        max_seconds=args.max_seconds, alerts_max_bytes=args.alerts_max_bytes,
+        alerts_keep=args.alerts_keep, block_timeout=args.block_timeout,
+        block_rate=args.block_rate, backend=args.backend,
+    )  # fmt: skip
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from ltcn_kernels.bench import pin_threads
 
@@ -211,6 +225,32 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--json", action="store_true")
             p.set_defaults(func=_cmd_evaluate)
+
+    detect = sub.add_parser(
+        "detect", help="stream flow records through a model: EVE alerts, optional nftables blocks"
+    )
+    detect.add_argument("--model", required=True, help="a .ltcn file from `ltcn export`")
+    detect.add_argument(
+        "--source", required=True,
+        help="a flow-record file, a directory of them (sorted) or - for standard input",
+    )  # fmt: skip
+    detect.add_argument("--alerts", help="alert JSON-lines file (default: standard output)")
+    detect.add_argument("--alerts-max-bytes", type=int, default=0, help="rotate above this size (0 = never)")
+    detect.add_argument("--alerts-keep", type=int, default=5, help="rotated alert files kept")
+    detect.add_argument("--firewall", default="none", choices=["none", "nftables"])
+    detect.add_argument("--apply", action="store_true", help="run the nft commands (root); default: print them")
+    detect.add_argument("--block-timeout", type=int, default=600, help="seconds a source stays blocked")
+    detect.add_argument("--block-rate", type=float, default=10.0, help="max blocklist additions per second")
+    detect.add_argument("--realtime", action="store_true", help="replay records at their time stamps")
+    detect.add_argument("--speed", type=float, default=1.0, help="replay speed-up with --realtime")
+    detect.add_argument("--max-gap", type=float, default=5.0, help="longest replayed pause (s)")
+    detect.add_argument("--threshold", type=float, default=0.5, help="alert when P(attack) >= this")
+    detect.add_argument("--micro-batch", type=int, default=256, help="flows per engine call")
+    detect.add_argument("--stats-every", type=float, default=10.0, help="stats line period (s, 0 = off)")
+    detect.add_argument("--follow", action="store_true", help="keep reading a file being written")
+    detect.add_argument("--max-seconds", type=float, help="stop after this long")
+    detect.add_argument("--backend", default="sparse", choices=["sparse", "dense"])
+    detect.set_defaults(func=_cmd_detect)
 
     bench = sub.add_parser(
         "bench", help="latency / throughput / memory / energy of every runtime (and the sweep)"
