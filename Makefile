@@ -22,15 +22,17 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The staged real sample when it is beside the repo, else the shipped fixture subset.
-INGEST_SOURCE ?= $(firstword $(wildcard ../shared/data/cicids2017/cicids_sample.csv) tests/fixtures/cicids2017/MachineLearningCVE_subset.csv)
+# A MachineLearningCVE CSV to repeat to 1 M rows; results/ingest used the 10,180-row published
+# sample: make bench-ingest INGEST_SOURCE=<data>/cicids2017/cicids_sample.csv
+INGEST_SOURCE ?= tests/fixtures/cicids2017/MachineLearningCVE_subset.csv
 
 bench-ingest: $(STAMP)
 	NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python experiments/bench_ingest.py --source $(INGEST_SOURCE) --rows 1000000 --repeats 3 --out results/ingest
 
 # Every experiment config, one after the other, into results/<name>/ (about 40 min on 2 cores).
-# CICIDS2017 and BoT-IoT configs read the published files under LTCN_DATA.
-LTCN_DATA ?= ../shared/data
+# CICIDS2017 and BoT-IoT configs read the published files under LTCN_DATA
+# (results/ used the staged samples: make results LTCN_DATA=<folder with cicids2017/, bot-iot/>).
+LTCN_DATA ?= data
 CONFIGS ?= nsl_kdd_quickstart nsl_kdd_quickstart_minmax nsl_kdd_random_forest nsl_kdd_lstm \
 	nsl_kdd_transformer nsl_kdd_cnn default cicids2017_samples cicids2017_random_forest \
 	cicids2017_time_block bot_iot_sample bot_iot_random_forest

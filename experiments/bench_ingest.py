@@ -1,7 +1,7 @@
 """Ingest benchmark: a >= 1 M-row CICIDS2017 MachineLearningCVE CSV to model-ready arrays.
 
     NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 python experiments/bench_ingest.py \
-        --source ../shared/data/cicids2017/cicids_sample.csv --rows 1000000 --out results/ingest
+        --source DATA/cicids2017/cicids_sample.csv --rows 1000000 --out results/ingest
 
 The big file is the real sample's records repeated (header and BOM once) until ``--rows``.
 Each measurement runs in a fresh subprocess, after the Numba kernels are warmed up on the
