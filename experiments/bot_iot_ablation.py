@@ -1,7 +1,7 @@
 """Sparsity ablation on the BoT-IoT sample: the L-TCN of ``bot_iot_sample`` pruned to
 0/40/60/80/90 % (same trained weights for every row; 3 rounds x 1 epoch of fine-tuning).
 
-Run:  LTCN_DATA=../shared/data ltcn run experiments/bot_iot_ablation.py   (about 1-2 min)
+Run:  LTCN_DATA=DATA ltcn run experiments/bot_iot_ablation.py   (about 1-2 min)
 """
 
 import dataclasses

@@ -1,6 +1,6 @@
 """The BoT-IoT sample L-TCN with windows of ONE flow (per-flow mode), for comparison.
 
-Run:  LTCN_DATA=../shared/data ltcn run experiments/bot_iot_per_flow.py   (about 30 s)
+Run:  LTCN_DATA=DATA ltcn run experiments/bot_iot_per_flow.py   (about 30 s)
 """
 
 import dataclasses

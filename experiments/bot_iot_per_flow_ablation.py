@@ -1,6 +1,6 @@
 """Sparsity ablation of the per-flow (window 1) L-TCN of ``bot_iot_per_flow``: 0/40/60/80/90 %.
 
-Run:  LTCN_DATA=../shared/data ltcn run experiments/bot_iot_per_flow_ablation.py   (about 1-2 min)
+Run:  LTCN_DATA=DATA ltcn run experiments/bot_iot_per_flow_ablation.py   (about 1-2 min)
 """
 
 import dataclasses

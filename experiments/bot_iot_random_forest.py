@@ -1,6 +1,6 @@
 """Baseline: Random Forest on per-flow features of the BoT-IoT sample, same split as the L-TCN.
 
-Run:  LTCN_DATA=../shared/data ltcn run experiments/bot_iot_random_forest.py   (about 5 s)
+Run:  LTCN_DATA=DATA ltcn run experiments/bot_iot_random_forest.py   (about 5 s)
 """
 
 import dataclasses

@@ -1,6 +1,6 @@
 """L-TCN on the BoT-IoT sample (``data_t.csv``: full-feature schema, DDoS/TCP and Normal).
 
-Run:  LTCN_DATA=../shared/data ltcn run experiments/bot_iot_sample.py   (about 1 min)
+Run:  LTCN_DATA=DATA ltcn run experiments/bot_iot_sample.py   (about 1 min)
 
 1,109 records: 1,044 consecutive DDoS/TCP records and 65 Normal ones from across the capture.
 Exact duplicates are kept here (``drop_duplicates = False``): in a flood, repeated identical

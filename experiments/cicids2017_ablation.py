@@ -1,7 +1,7 @@
 """Sparsity ablation on the CICIDS2017 samples: the L-TCN of ``cicids2017_samples`` pruned to
 0/40/60/80/90 % (same trained weights for every row; 3 rounds x 1 epoch of fine-tuning).
 
-Run:  LTCN_DATA=../shared/data ltcn run experiments/cicids2017_ablation.py   (about 5-8 min)
+Run:  LTCN_DATA=DATA ltcn run experiments/cicids2017_ablation.py   (about 5-8 min)
 """
 
 import dataclasses

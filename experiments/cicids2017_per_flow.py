@@ -1,6 +1,6 @@
 """The CICIDS2017 samples L-TCN with windows of ONE flow (per-flow mode), for comparison.
 
-Run:  LTCN_DATA=../shared/data ltcn run experiments/cicids2017_per_flow.py   (about 1-2 min)
+Run:  LTCN_DATA=DATA ltcn run experiments/cicids2017_per_flow.py   (about 1-2 min)
 
 Same data, split and schedule as ``cicids2017_samples``; only ``window = 1``: each flow is
 classified from its own features, as the Random Forest does. Shows what the 61-flow windows

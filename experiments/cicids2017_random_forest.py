@@ -1,6 +1,6 @@
 """Baseline: Random Forest on per-flow features of the CICIDS2017 samples, same split as the L-TCN.
 
-Run:  LTCN_DATA=../shared/data ltcn run experiments/cicids2017_random_forest.py   (about 10 s)
+Run:  LTCN_DATA=DATA ltcn run experiments/cicids2017_random_forest.py   (about 10 s)
 """
 
 import dataclasses

@@ -1,6 +1,6 @@
 """L-TCN on the CICIDS2017 samples (DistriNet "improved" per-class files), time-ordered windows.
 
-Run:  LTCN_DATA=../shared/data ltcn run experiments/cicids2017_samples.py   (about 3-5 min)
+Run:  LTCN_DATA=DATA ltcn run experiments/cicids2017_samples.py   (about 3-5 min)
 
 Data: ``$LTCN_DATA/cicids2017/improved/*.csv`` (BENIGN, Botnet, DDoS, FTP-Patator, Portscan,
 SSH-Patator; 13,236 flows, 13,201 after exact duplicates are dropped). Windows of 61

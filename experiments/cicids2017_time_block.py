@@ -1,6 +1,6 @@
 """The strict global time-block split on the CICIDS2017 samples (expected to fail honestly).
 
-Run:  LTCN_DATA=../shared/data ltcn run experiments/cicids2017_time_block.py   (about 2-4 min)
+Run:  LTCN_DATA=DATA ltcn run experiments/cicids2017_time_block.py   (about 2-4 min)
 
 Train on the earliest 60 % of all flows, test on the latest 25 %. The attacks of the staged
 samples happened on different days, so classes in the test block are missing from training;

@@ -1,6 +1,6 @@
 """Paper-scale L-TCN: dense parameter count close to the source paper's unpruned model.
 
-Run:  LTCN_DATA=../shared/data ltcn run experiments/paper_scale.py
+Run:  LTCN_DATA=DATA ltcn run experiments/paper_scale.py
       (2 CPU cores: about 30-60 min; meant for a GPU, or for the latency benchmarks, which
       need the architecture and not a trained model)
 

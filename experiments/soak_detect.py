@@ -1,6 +1,6 @@
 """Soak run of the gateway: >= 1 M flows through ``ltcn detect``, throughput and memory over time.
 
-    LTCN_DATA=../shared/data python experiments/soak_detect.py --run results/cicids2017_samples \
+    LTCN_DATA=DATA python experiments/soak_detect.py --run results/cicids2017_samples \
         --flows 1000000 --out results/soak
 
 The flow file is the staged CICIDS2017 improved records repeated (header once) until
