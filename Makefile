@@ -29,13 +29,15 @@ INGEST_SOURCE ?= tests/fixtures/cicids2017/MachineLearningCVE_subset.csv
 bench-ingest: $(STAMP)
 	NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python experiments/bench_ingest.py --source $(INGEST_SOURCE) --rows 1000000 --repeats 3 --out results/ingest
 
-# Every experiment config, one after the other, into results/<name>/ (about 40 min on 2 cores).
+# Every experiment config, one after the other, into results/<name>/ (about 75 min on 2 cores).
 # CICIDS2017 and BoT-IoT configs read the published files under LTCN_DATA
 # (results/ used the staged samples: make results LTCN_DATA=<folder with cicids2017/, bot-iot/>).
 LTCN_DATA ?= data
 CONFIGS ?= nsl_kdd_quickstart nsl_kdd_quickstart_minmax nsl_kdd_random_forest nsl_kdd_lstm \
 	nsl_kdd_transformer nsl_kdd_cnn default cicids2017_samples cicids2017_random_forest \
-	cicids2017_time_block bot_iot_sample bot_iot_random_forest
+	cicids2017_time_block cicids2017_per_flow bot_iot_sample bot_iot_random_forest bot_iot_per_flow \
+	nsl_kdd_ablation cicids2017_ablation bot_iot_ablation cicids2017_per_flow_ablation \
+	bot_iot_per_flow_ablation
 
 results: $(STAMP)
 	for c in $(CONFIGS); do LTCN_DATA=$(LTCN_DATA) $(BIN)/ltcn run experiments/$$c.py || exit 1; done
