@@ -49,17 +49,13 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _peak_rss_bytes() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
 
 def measure(path: str, warmup: str, drop_duplicates: bool) -> dict:
     """One measurement (run in a child process)."""
     import numpy as np
 
     from ltcn_kernels import Preprocessor, read_flows
+    from ltcn_kernels.bench import peak_rss_bytes
 
     # Warm-up: compile (or load from cache) every kernel on the small real file.
     table = read_flows(warmup, progress=False)
@@ -76,7 +72,7 @@ def measure(path: str, warmup: str, drop_duplicates: bool) -> dict:
     x = pre.transform(table)
     y = pre.encode_labels(table)
     seconds = time.perf_counter() - start
-    peak = _peak_rss_bytes() - rss_before
+    peak = peak_rss_bytes() - rss_before
     return {
         "rows_in": table.rows_read,
         "rows_out": int(x.shape[0]),

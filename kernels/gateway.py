@@ -37,7 +37,7 @@ import numpy as np
 
 from .errors import DataFormatError
 from .flows import FlowTable, detect, read_flows
-from .labels import NORMAL_GROUP
+from .labels import normal_index
 from .predict import engine_for, load_model
 
 READ_BYTES = 1 << 16
@@ -454,8 +454,8 @@ class Gateway:
         self.classify = _Classifier(self.artifact, backend, mode)
         self.flows_mode = self.artifact.manifest["architecture"]["sequence"] == "flows"
         self.classes = tuple(self.pre.classes)
-        normal = {NORMAL_GROUP.get(self.pre.dataset, ""), "normal", "benign"}
-        self.normal = [i for i, c in enumerate(self.classes) if c in normal or c.lower() in normal]
+        normal = normal_index(self.pre.dataset, self.classes)
+        self.normal = [] if normal is None else [normal]
         self.attack = [i for i in range(len(self.classes)) if i not in self.normal]
         self.alerts, self.firewall = alerts, firewall
         self.threshold, self.micro_batch = float(threshold), int(micro_batch)

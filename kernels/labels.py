@@ -92,6 +92,14 @@ NORMAL_GROUP = {"nsl-kdd": "normal", "cicids2017": "BENIGN", "bot-iot": "Normal"
 GROUPS = {"nsl-kdd": NSL_KDD_GROUPS, "cicids2017": CICIDS_GROUPS, "bot-iot": BOT_IOT_GROUPS}
 
 
+def normal_index(dataset: str, classes) -> int | None:
+    """Index of the benign class among a model's ``classes`` (grouped or raw: the benign raw
+    label is spelled like its group), or None when the model has no benign class."""
+    name = NORMAL_GROUP.get(dataset)
+    classes = list(classes)
+    return classes.index(name) if name in classes else None
+
+
 def _collapse(text: str) -> str:
     return " ".join(text.replace("\ufeff", "").split())
 

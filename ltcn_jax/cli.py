@@ -103,10 +103,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _normal_index(pred) -> int:
-    from ltcn_kernels.labels import NORMAL_GROUP
+    from ltcn_kernels.labels import normal_index
 
-    name = NORMAL_GROUP.get(pred.table.dataset)
-    return pred.classes.index(name) if name in pred.classes else -1
+    index = normal_index(pred.table.dataset, pred.classes)
+    return -1 if index is None else index
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:

@@ -92,6 +92,7 @@ def _short_bench(model: Path) -> None:
 def _edge_check(out: Path, flax_result: dict) -> Path:
     """Export the pruned quickstart, classify KDDTest+ with the CSR engine, compare with Flax."""
     from ltcn_kernels.engine import compile_times
+    from ltcn_kernels.labels import normal_index
     from ltcn_kernels.predict import classify_files
 
     from .export import export_run
@@ -105,7 +106,7 @@ def _edge_check(out: Path, flax_result: dict) -> Path:
     )
     pred = classify_files(model, [resolve(EMBEDDED_TEST)], backend="sparse")
     rows = pred.y_true >= 0
-    normal = pred.classes.index("normal")
+    normal = normal_index(pred.table.dataset, pred.classes)
     edge = evaluate(pred.y_true[rows], pred.probs[rows], pred.classes, normal)
     flax = flax_result["test"]
     compile_s = sum(compile_times().values())

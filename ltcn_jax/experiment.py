@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ltcn_kernels.labels import NORMAL_GROUP
+from ltcn_kernels import labels
 from ltcn_kernels.windows import make_sequences
 
 from . import complexity, metrics, report
@@ -75,9 +75,7 @@ def build_model(config: ModelConfig, num_classes: int):
 
 
 def normal_index(prepared: Prepared) -> int | None:
-    name = NORMAL_GROUP.get(prepared.preprocessor.dataset)
-    classes = prepared.classes
-    return classes.index(name) if name in classes else None
+    return labels.normal_index(prepared.preprocessor.dataset, prepared.classes)
 
 
 def _subsample(rows: np.ndarray, limit: int, seed: int) -> np.ndarray:
