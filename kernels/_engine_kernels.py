@@ -88,6 +88,16 @@ def _dot_rows(values, indices, dense, xcol, a, e, j0, acc):
     return acc
 
 
+@njit(cache=True, inline="always")
+def _row_span(dense, indptr, voff, poff, kc, o):
+    """[start, end) of output row ``o``'s weights in ``values``: a full ``kc``-wide row for
+    dense storage, the row's CSR slice otherwise."""
+    if dense:
+        start = voff + o * kc
+        return start, start + kc
+    return voff + np.int64(indptr[poff + o]), voff + np.int64(indptr[poff + o + 1])
+
+
 @njit(cache=True)
 def _single_step(values, indices, indptr, bias, dense, src, dst, c_in, c_out, k, d, voff, poff,
                  boff, first, init, relu):
@@ -158,12 +168,7 @@ def _single_step(values, indices, indptr, bias, dense, src, dst, c_in, c_out, k,
             dst[o + 3, first] = s3
         else:
             for oo in range(o, o + g):
-                if dense:
-                    a = voff + oo * kc
-                    e = a + kc
-                else:
-                    a = voff + np.int64(indptr[poff + oo])
-                    e = voff + np.int64(indptr[poff + oo + 1])
+                a, e = _row_span(dense, indptr, voff, poff, kc, oo)
                 acc = bias[boff + oo] if init else dst[oo, first] + bias[boff + oo]
                 acc = _dot_rows(values, indices, dense, xcol, a, e, a, acc)
                 if relu and acc < 0:
@@ -200,12 +205,7 @@ def _layer(meta, r, values, indices, indptr, bias, dense, src, dst, nb, L, P, T,
     for o in range(c_out):
         orow = dst[o]
         b = bias[boff + o]
-        if dense:
-            j0 = voff + o * kc
-            j1 = j0 + kc
-        else:
-            j0 = voff + np.int64(indptr[poff + o])
-            j1 = voff + np.int64(indptr[poff + o + 1])
+        j0, j1 = _row_span(dense, indptr, voff, poff, kc, o)
         for s in range(nb):
             base = np.uint64(s) * uL + first
             if init:
