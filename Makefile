@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench-ingest results clean
+.PHONY: demo test lint bench-ingest results clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,24 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/ltcn demo
 
-test: $(STAMP)
+# The gateway's system tools: the Argus flow meter (captures -> flow records), nftables and
+# iproute2 (the --apply test in a network namespace). apt-get installs them when running as root
+# on Debian / Raspberry Pi OS; elsewhere the tests that need them skip and say why.
+GATEWAY_PACKAGES := argus-server argus-client nftables iproute2
+APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+
+system-deps:
+	@missing=""; for t in argus ra racluster nft ip; do \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing the gateway's system tools (missing:$$missing)"; \
+	  $(APT) $(GATEWAY_PACKAGES) >/dev/null 2>&1 \
+	  || { apt-get update -q >/dev/null 2>&1 && $(APT) $(GATEWAY_PACKAGES) >/dev/null 2>&1; } \
+	  || echo "could not install $(GATEWAY_PACKAGES); the tests that need them will skip"; \
+	else echo "not root or no apt-get: the tests that need$$missing will skip"; fi
+
+test: $(STAMP) system-deps
 	NUMBA_NUM_THREADS=2 $(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _csv, labels, schema
 from .errors import DataFormatError
+from .pcap import capture_kind
 
 CHUNK_BYTES = 8 << 20
 _BOM = b"\xef\xbb\xbf"
@@ -270,17 +271,11 @@ def detect(path: str | os.PathLike, head: bytes | None = None, dataset: str = "a
     return Detected(layout, delim, has_header, data_offset, line + (1 if has_header else 0))
 
 
-_CAPTURE_MAGIC = {
-    b"\xd4\xc3\xb2\xa1": "a pcap capture",
-    b"\xa1\xb2\xc3\xd4": "a pcap capture",
-    b"\x4d\x3c\xb2\xa1": "a pcap capture",
-    b"\xa1\xb2\x3c\x4d": "a pcap capture",
-    b"\x0a\x0d\x0d\x0a": "a pcapng capture",
-}
-
-
 def _binary_kind(head: bytes) -> str:
-    return _CAPTURE_MAGIC.get(head[:4], "unknown binary data")
+    kind = capture_kind(head)
+    if kind is None:
+        return "unknown binary data"
+    return f"a {kind} capture: `ltcn flows` or `ltcn detect` turn it into flow records"
 
 
 # ---------------------------------------------------------------------------- reading
@@ -348,18 +343,44 @@ def _column_tables(layout: schema.Layout, plan: _Plan):
     features = {name: i for i, name in enumerate(plan.feature_names)}
     for j, c in enumerate(layout.columns):
         if c.role == schema.FEATURE:
-            kinds[j], dests[j], slots[j], dedup[j] = _csv.KIND_NUMBER, _csv.DEST_FEATURE, features[c.name], 1
+            kinds[j], dests[j], slots[j], dedup[j] = (
+                _csv.KIND_NUMBER,
+                _csv.DEST_FEATURE,
+                features[c.name],
+                1,
+            )
         elif c.role in (schema.CATEGORY, schema.LABEL):
-            kinds[j], dests[j], slots[j], dedup[j] = _csv.KIND_STRING, _csv.DEST_STRING, plan.string_names.index(c.name), 1
+            kinds[j], dests[j], slots[j], dedup[j] = (
+                _csv.KIND_STRING,
+                _csv.DEST_STRING,
+                plan.string_names.index(c.name),
+                1,
+            )
         elif c.role == schema.META_TEXT:
-            kinds[j], dests[j], slots[j] = _csv.KIND_STRING, _csv.DEST_STRING, plan.string_names.index(c.name)
+            kinds[j], dests[j], slots[j] = (
+                _csv.KIND_STRING,
+                _csv.DEST_STRING,
+                plan.string_names.index(c.name),
+            )
         elif c.role == schema.PORT:
-            kinds[j], dests[j], slots[j] = _csv.KIND_PORT, _csv.DEST_AUX, plan.aux_names.index(c.name)
+            kinds[j], dests[j], slots[j] = (
+                _csv.KIND_PORT,
+                _csv.DEST_AUX,
+                plan.aux_names.index(c.name),
+            )
             dedup[j] = 1 if c.bucket else 0
         elif c.role == schema.TIME:
-            kinds[j], dests[j], slots[j] = _csv.KIND_TIME, _csv.DEST_AUX, plan.aux_names.index(c.name)
+            kinds[j], dests[j], slots[j] = (
+                _csv.KIND_TIME,
+                _csv.DEST_AUX,
+                plan.aux_names.index(c.name),
+            )
         elif c.role == schema.META:
-            kinds[j], dests[j], slots[j] = _csv.KIND_NUMBER, _csv.DEST_AUX, plan.aux_names.index(c.name)
+            kinds[j], dests[j], slots[j] = (
+                _csv.KIND_NUMBER,
+                _csv.DEST_AUX,
+                plan.aux_names.index(c.name),
+            )
     return kinds, dests, slots, dedup  # fmt: skip
 
 
@@ -515,9 +536,7 @@ def read_flows(
     strings = {}
     for k, name in enumerate(plan.string_names):
         uniq, codes = np.unique(str_hash[:, k], return_inverse=True)
-        strings[name] = Categorical(
-            codes.astype(np.int32), tuple(vocab[k][int(h)] for h in uniq)
-        )
+        strings[name] = Categorical(codes.astype(np.int32), tuple(vocab[k][int(h)] for h in uniq))
     raw_label, group, label_ok = _normalise_labels(
         plan, strings, paths, detected, file_index, line_no, unknown_label
     )

@@ -38,6 +38,7 @@ import numpy as np
 from .errors import DataFormatError
 from .flows import FlowTable, detect, read_flows
 from .labels import normal_index
+from .pcap import LiveFlows, capture_to_flows, is_capture
 from .predict import engine_for, load_model
 
 READ_BYTES = 1 << 16
@@ -165,8 +166,11 @@ class Firewall:
         self.rate = float(rate)
         self.out = out if out is not None else sys.stdout
         self.clock = clock
-        self.runner = runner or (lambda argv: subprocess.run(
-            argv, shell=False, capture_output=True, text=True, timeout=10, check=False))
+        self.runner = runner or (
+            lambda argv: subprocess.run(
+                argv, shell=False, capture_output=True, text=True, timeout=10, check=False
+            )
+        )
         self.max_tracked = max_tracked
         self._recent: OrderedDict[str, float] = OrderedDict()
         self._tokens = self.rate
@@ -175,7 +179,9 @@ class Firewall:
         self.commands: list[list[str]] = []
         if apply and runner is None:  # (a given runner executes the commands itself)
             if not hasattr(os, "geteuid") or os.geteuid() != 0:
-                raise GatewayError("--apply needs root (run as root or without --apply for a dry run)")
+                raise GatewayError(
+                    "--apply needs root (run as root or without --apply for a dry run)"
+                )
             if shutil.which("nft") is None:
                 raise GatewayError("--apply needs the nft program on PATH (nftables)")
 
@@ -183,7 +189,23 @@ class Firewall:
         t = list(self.TABLE)
         cmds = [["nft", "add", "table", *t]]
         for name, kind in (("blocklist", "ipv4_addr"), ("blocklist6", "ipv6_addr")):
-            cmds.append(["nft", "add", "set", *t, name, "{", "type", kind, ";", "flags", "timeout", ";", "}"])
+            cmds.append(
+                [
+                    "nft",
+                    "add",
+                    "set",
+                    *t,
+                    name,
+                    "{",
+                    "type",
+                    kind,
+                    ";",
+                    "flags",
+                    "timeout",
+                    ";",
+                    "}",
+                ]
+            )
         for chain, hook in (("input", "input"), ("forward", "forward")):
             cmds.append(["nft", "add", "chain", *t, chain, "{", "type", "filter", "hook", hook,
                          "priority", "-10", ";", "policy", "accept", ";", "}"])  # fmt: skip
@@ -291,6 +313,9 @@ class _Reader:
     def __init__(self, name: str, f, follow: bool, poll: float):
         self.name, self.f, self.follow, self.poll = name, f, follow, poll
         self.fd = None
+        self.live = isinstance(f, LiveFlows)  # it polls by itself
+        if self.live:
+            return
         try:
             fd = f.fileno()
             if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -299,6 +324,8 @@ class _Reader:
             pass
 
     def read(self) -> bytes | None:
+        if self.live:
+            return self.f.read(self.poll)
         if self.fd is not None:
             ready, _, _ = select.select([self.fd], [], [], self.poll)
             if not ready:
@@ -310,7 +337,7 @@ class _Reader:
         return None if self.follow else b""
 
     def close(self) -> None:
-        if self.fd is None and self.name != "-":
+        if self.live or (self.fd is None and self.name != "-"):
             self.f.close()
 
 
@@ -389,6 +416,7 @@ class Stats:
         self.flows = 0
         self.alerts = 0
         self.lines = 0
+        self.captures = 0  # packet captures converted by the flow meter
         self.skipped: Counter[str] = Counter()
         self.latency_us: deque[float] = deque(maxlen=LATENCY_WINDOW)
 
@@ -400,6 +428,7 @@ class Stats:
         lat = np.fromiter(self.latency_us, np.float64) if self.latency_us else None
         out = {
             "flows": self.flows,
+            "captures": self.captures,
             "flows_per_s": round(self.flows / elapsed, 1),
             "alerts": self.alerts,
             "skipped": sum(self.skipped.values()),
@@ -494,7 +523,7 @@ class Gateway:
                         self._batch(name, header, first, pending)
                         pending = []
                     self._maybe_stats()
-                    if reader.fd is None:
+                    if reader.fd is None and not reader.live:
                         time.sleep(poll)
                     continue
                 eof = data == b""
@@ -652,7 +681,9 @@ class Gateway:
                 "severity": severity,
             }
             event["ltcn"] = {
-                "probabilities": {c: round(float(v), 6) for c, v in zip(self.classes, p, strict=True)},
+                "probabilities": {
+                    c: round(float(v), 6) for c, v in zip(self.classes, p, strict=True)
+                },
                 "p_attack": round(pa, 6),
                 "class": name,
                 "source_file": os.path.basename(table.files[0]) if table.files[0] != "-" else "-",
@@ -674,7 +705,7 @@ class Gateway:
 
 
 def run_detect(
-    model, source: str, *, alerts: str | None = None, firewall: str = "none",
+    model, source: str | None = None, *, interface: str | None = None, alerts: str | None = None, firewall: str = "none",
     apply: bool = False, realtime: bool = False, speed: float = 1.0, max_gap: float = 5.0,
     threshold: float = 0.5, micro_batch: int = 256, stats_every: float = 10.0,
     follow: bool = False, max_seconds: float | None = None, poll: float = 0.1,
@@ -683,6 +714,11 @@ def run_detect(
     out=None, err=None, clock=time.monotonic, runner=None,
 ) -> dict:  # fmt: skip
     """Classify a stream of flow records; write alerts; optionally block sources.
+
+    ``source`` is a flow-record file, a directory, ``-`` (standard input) or a packet capture
+    (pcap/pcapng, by magic number: converted to BoT-IoT records by Argus, see
+    :mod:`ltcn_kernels.pcap`); ``interface`` instead reads live Argus status records from a
+    network interface.
 
     Returns the final statistics (also printed to ``err`` as one ``ltcn detect final:`` line).
     SIGINT/SIGTERM (main thread) stop the stream cleanly: alerts are flushed and the
@@ -694,9 +730,11 @@ def run_detect(
         raise GatewayError(f"unknown firewall {firewall!r}; expected none or nftables")
     if apply and firewall != "nftables":
         raise GatewayError("--apply needs --firewall nftables")
+    if (source is None) == (interface is None):
+        raise GatewayError("give one of --source or --interface")
     if follow and source == "-":
         follow = False  # standard input is followed anyway until it closes
-    files = _source_files(source)
+    files = [] if source is None else _source_files(source)
     if follow and len(files) != 1:
         raise GatewayError("--follow takes one file")
     fw = None
@@ -722,9 +760,26 @@ def run_detect(
         if fw is not None:
             fw.start()
         deadline = None if max_seconds is None else time.monotonic() + float(max_seconds)
+        captures = [p for p in files if p != "-" and is_capture(p)]
+        if (captures or interface is not None) and gw.pre.dataset != "bot-iot":
+            raise GatewayError(
+                "packet captures become BoT-IoT (Argus) flow records, and this model was "
+                f"trained on {gw.pre.dataset}, whose features Argus does not produce "
+                "(see `ltcn flows --features`)"
+            )
+        if interface is not None:
+            gw.run_source(f"argus:{interface}", LiveFlows(interface), True, deadline, poll)
         for path in files:
             if gw.stop or (deadline is not None and time.monotonic() >= deadline):
                 break
+            if path in captures:
+                with tempfile.TemporaryDirectory(prefix="ltcn-detect-") as tmp:
+                    flows = os.path.join(tmp, "flows.csv")
+                    gw.stats.captures += 1
+                    capture_to_flows(path, flows)
+                    with open(flows, "rb") as f:
+                        gw.run_source(path, f, False, deadline, poll)
+                continue
             if path == "-":
                 f = stdin if stdin is not None else sys.stdin.buffer
             else:

@@ -56,6 +56,7 @@ class Preprocessor:
         classes: tuple[str, ...] | None = None,
         label_kind: str = "group",
         log_scale: bool = False,
+        exclude: tuple[str, ...] = (),
     ) -> Preprocessor:
         """Fit bounds and vocabularies on ``table`` rows ``rows`` (the training split).
 
@@ -67,8 +68,22 @@ class Preprocessor:
             label_kind: train on grouped (``group``) or raw labels.
             log_scale: apply sign(x)*log1p(|x|) before Min-Max (heavy-tailed byte and rate
                 counters otherwise squeeze almost every flow into [0, 1e-4]).
+            exclude: model inputs (numeric, categorical or port columns) left out, e.g. the
+                ones a deployment's flow meter cannot produce.
+
+        Raises:
+            ValueError: an unknown label kind, no training rows, or an ``exclude`` name that is
+                not an input of this table (the message lists the inputs).
         """
         from .labels import GROUPS
+
+        inputs = (*table.feature_names, *table.categorical_names, *table.port_names)
+        unknown = [n for n in exclude if n not in inputs]
+        if unknown:
+            raise ValueError(
+                f"cannot exclude {', '.join(map(repr, unknown))}: not a {table.dataset} model "
+                f"input; expected some of {', '.join(inputs)}"
+            )
 
         if label_kind not in LABEL_KINDS:
             raise ValueError(f"unknown label kind {label_kind!r}; expected one of {LABEL_KINDS}")
@@ -76,18 +91,21 @@ class Preprocessor:
             rows = np.arange(len(table))
         if len(rows) == 0:
             raise ValueError("cannot fit the preprocessing on zero training rows")
-        lo, hi = _column_bounds(table.features, np.asarray(rows), log_scale)
+        kept = [i for i, n in enumerate(table.feature_names) if n not in exclude]
+        lo, hi = _column_bounds(table.features, np.asarray(rows), log_scale, np.asarray(kept, dtype=np.intp))
         categorical = []
-        for name in table.categorical_names:
+        for name in (n for n in table.categorical_names if n not in exclude):
             col = table.strings[name]
             seen = np.unique(col.codes[rows])
             vocab = tuple(sorted({col.vocab[i] for i in seen.tolist()} - {OTHER}))
             categorical.append((name, vocab))
-        ports = tuple((name, WELL_KNOWN_PORTS) for name in table.port_names)
+        ports = tuple((n, WELL_KNOWN_PORTS) for n in table.port_names if n not in exclude)
         if classes is None:
             if label_kind == "group":
                 classes = tuple(g for g in GROUPS[table.dataset] if g != "Attempted")
-                attempted = table.group.vocab.index("Attempted") if "Attempted" in table.group.vocab else -1
+                attempted = (
+                    table.group.vocab.index("Attempted") if "Attempted" in table.group.vocab else -1
+                )
                 if attempted >= 0 and np.any(table.group.codes[rows] == attempted):
                     classes = (*classes, "Attempted")
             else:
@@ -95,7 +113,7 @@ class Preprocessor:
                 classes = tuple(sorted(table.label.vocab[i] for i in seen.tolist()))
         return cls(
             dataset=table.dataset,
-            feature_names=tuple(table.feature_names),
+            feature_names=tuple(table.feature_names[i] for i in kept),
             minimum=tuple(float(v) for v in lo),
             maximum=tuple(float(v) for v in hi),
             categorical=tuple(categorical),
@@ -124,9 +142,11 @@ class Preprocessor:
 
     # ---------------------------------------------------------------- applying
     def check_table(self, table: FlowTable) -> None:
-        """Refuse a table whose features do not match the fitted ones."""
-        if tuple(table.feature_names) != self.feature_names:
-            missing = [n for n in self.feature_names if n not in table.feature_names]
+        """Refuse a table that lacks one of the fitted inputs (extra columns are ignored)."""
+        have = (*table.feature_names, *table.categorical_names, *table.port_names)
+        need = (*self.feature_names, *(n for n, _ in self.categorical), *(n for n, _ in self.ports))
+        missing = [n for n in need if n not in have]
+        if table.dataset != self.dataset or missing:
             raise DataFormatError(
                 table.files[0] if table.files else "<table>",
                 0,
@@ -150,6 +170,8 @@ class Preprocessor:
         n = len(rows)
         out = np.zeros((n, self.width), np.float32)
         f = len(self.feature_names)
+        cols = [table.feature_names.index(n) for n in self.feature_names]
+        subset = None if cols == list(range(len(table.feature_names))) else np.asarray(cols)
         lo = np.asarray(self.minimum, np.float32)
         span = np.asarray(self.maximum, np.float64) - np.asarray(self.minimum, np.float64)
         # Constant training columns carry no information: they map to 0.
@@ -158,6 +180,8 @@ class Preprocessor:
             stop = min(start + block_rows, n)
             block = out[start:stop, :f]
             src = table.features[start:stop] if all_rows else table.features[rows[start:stop]]
+            if subset is not None:
+                src = src[:, subset]
             np.copyto(block, _signed_log1p(src) if self.log_scale else src)
             block -= lo
             block *= scale
@@ -223,7 +247,9 @@ class Preprocessor:
             )
         body = {k: v for k, v in spec.items() if k != "sha256"}
         if spec.get("sha256") != _digest(body):
-            raise DataFormatError(source, 0, 0, "checksum mismatch: the spec was altered or damaged")
+            raise DataFormatError(
+                source, 0, 0, "checksum mismatch: the spec was altered or damaged"
+            )
         try:
             pre = cls(
                 dataset=spec["dataset"],
@@ -247,7 +273,9 @@ class Preprocessor:
         try:
             spec = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DataFormatError(source, exc.lineno, exc.colno, f"invalid JSON: {exc.msg}") from None
+            raise DataFormatError(
+                source, exc.lineno, exc.colno, f"invalid JSON: {exc.msg}"
+            ) from None
         return cls.from_dict(spec, source)
 
 
@@ -264,14 +292,19 @@ def port_buckets(ports: np.ndarray, well_known: tuple[int, ...]) -> np.ndarray:
 
 
 def _column_bounds(
-    features: np.ndarray, rows: np.ndarray, log_scale: bool, block_rows: int = 16384
+    features: np.ndarray,
+    rows: np.ndarray,
+    log_scale: bool,
+    columns: np.ndarray,
+    block_rows: int = 16384,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column (min, max) over ``rows``, ignoring NaN, block by block (no full copy)."""
-    width = features.shape[1]
+    """Per-column (min, max) of ``columns`` over ``rows``, ignoring NaN, block by block (no
+    full copy)."""
+    width = len(columns)
     lo = np.full(width, np.inf)
     hi = np.full(width, -np.inf)
     for start in range(0, len(rows), block_rows):
-        block = features[rows[start : start + block_rows]]
+        block = features[rows[start : start + block_rows]][:, columns]
         if log_scale:
             block = _signed_log1p(block)
         np.fmin(lo, np.fmin.reduce(block, axis=0), out=lo)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -98,7 +99,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     pred = _predictions(args)
     n = write_predictions(args.out, pred)
     flagged = int(np.count_nonzero(pred.predicted != _normal_index(pred)))
-    print(f"classified {n:,} flows with the {args.backend} backend -> {args.out} ({flagged:,} not normal)")
+    print(
+        f"classified {n:,} flows with the {args.backend} backend -> {args.out} ({flagged:,} not normal)"
+    )
     return 0
 
 
@@ -115,7 +118,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     pred = _predictions(args)
     rows = pred.y_true >= 0
     normal = _normal_index(pred)
-    result = evaluate(pred.y_true[rows], pred.probs[rows], pred.classes, normal if normal >= 0 else None)
+    result = evaluate(
+        pred.y_true[rows], pred.probs[rows], pred.classes, normal if normal >= 0 else None
+    )
     result["roc_auc"] = (result.get("binary") or {}).get("roc_auc")
     result["backend"] = args.backend
     result["unmodelled_rows"] = int((~rows).sum())
@@ -133,13 +138,37 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from ltcn_kernels.gateway import run_detect
 
     run_detect(
-        args.model, args.source, alerts=args.alerts, firewall=args.firewall, apply=args.apply,
+        args.model, args.source, interface=args.interface, alerts=args.alerts, firewall=args.firewall, apply=args.apply,
         realtime=args.realtime, speed=args.speed, max_gap=args.max_gap, threshold=args.threshold,
         micro_batch=args.micro_batch, stats_every=args.stats_every, follow=args.follow,
         max_seconds=args.max_seconds, alerts_max_bytes=args.alerts_max_bytes,
         alerts_keep=args.alerts_keep, block_timeout=args.block_timeout,
         block_rate=args.block_rate, backend=args.backend,
     )  # fmt: skip
+    return 0
+
+
+def _cmd_flows(args: argparse.Namespace) -> int:
+    from ltcn_kernels.pcap import PRODUCIBLE, capture_to_flows
+
+    if args.features:
+        for dataset, features in PRODUCIBLE.items():
+            print(f"{dataset}:")
+            for name, how in features.items():
+                print(f"  {name:<20} {how}")
+        return 0
+    if not args.captures or not args.out:
+        print("ltcn flows: give CAPTURE... and -o OUT (or --features)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if len(args.captures) > 1 and not os.path.isdir(args.out):
+        print("ltcn flows: several captures need -o DIRECTORY", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for capture in args.captures:
+        out = args.out
+        if os.path.isdir(out):
+            out = os.path.join(out, os.path.basename(capture) + ".flows.csv")
+        n = capture_to_flows(capture, out)
+        print(f"{capture}: {n:,} flow records -> {out}", file=sys.stderr)
     return 0
 
 
@@ -202,8 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write a run's model to one deployable .ltcn file")
     export.add_argument("run_dir", help="an `ltcn run` output folder")
     export.add_argument("--out", required=True, help="the .ltcn file to write")
-    export.add_argument("--format", default="csr", choices=["csr", "dense", "onnx"],
-                        help="onnx: the ONNX graph (needs the `bench` extra)")
+    export.add_argument(
+        "--format",
+        default="csr",
+        choices=["csr", "dense", "onnx"],
+        help="onnx: the ONNX graph (needs the `bench` extra)",
+    )
     export.add_argument(
         "--sparsity", type=int, default=None,
         help="for an ablation run: the pruned model to export (e.g. 60)",
@@ -230,27 +263,51 @@ def build_parser() -> argparse.ArgumentParser:
         "detect", help="stream flow records through a model: EVE alerts, optional nftables blocks"
     )
     detect.add_argument("--model", required=True, help="a .ltcn file from `ltcn export`")
-    detect.add_argument(
-        "--source", required=True,
-        help="a flow-record file, a directory of them (sorted) or - for standard input",
+    where = detect.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--source",
+        help="a flow-record file, a directory of them (sorted), a pcap/pcapng capture "
+        "(through Argus) or - for standard input",
     )  # fmt: skip
+    where.add_argument("--interface", help="live: Argus flow records from this network interface")
     detect.add_argument("--alerts", help="alert JSON-lines file (default: standard output)")
-    detect.add_argument("--alerts-max-bytes", type=int, default=0, help="rotate above this size (0 = never)")
+    detect.add_argument(
+        "--alerts-max-bytes", type=int, default=0, help="rotate above this size (0 = never)"
+    )
     detect.add_argument("--alerts-keep", type=int, default=5, help="rotated alert files kept")
     detect.add_argument("--firewall", default="none", choices=["none", "nftables"])
-    detect.add_argument("--apply", action="store_true", help="run the nft commands (root); default: print them")
-    detect.add_argument("--block-timeout", type=int, default=600, help="seconds a source stays blocked")
-    detect.add_argument("--block-rate", type=float, default=10.0, help="max blocklist additions per second")
-    detect.add_argument("--realtime", action="store_true", help="replay records at their time stamps")
+    detect.add_argument(
+        "--apply", action="store_true", help="run the nft commands (root); default: print them"
+    )
+    detect.add_argument(
+        "--block-timeout", type=int, default=600, help="seconds a source stays blocked"
+    )
+    detect.add_argument(
+        "--block-rate", type=float, default=10.0, help="max blocklist additions per second"
+    )
+    detect.add_argument(
+        "--realtime", action="store_true", help="replay records at their time stamps"
+    )
     detect.add_argument("--speed", type=float, default=1.0, help="replay speed-up with --realtime")
     detect.add_argument("--max-gap", type=float, default=5.0, help="longest replayed pause (s)")
     detect.add_argument("--threshold", type=float, default=0.5, help="alert when P(attack) >= this")
     detect.add_argument("--micro-batch", type=int, default=256, help="flows per engine call")
-    detect.add_argument("--stats-every", type=float, default=10.0, help="stats line period (s, 0 = off)")
+    detect.add_argument(
+        "--stats-every", type=float, default=10.0, help="stats line period (s, 0 = off)"
+    )
     detect.add_argument("--follow", action="store_true", help="keep reading a file being written")
     detect.add_argument("--max-seconds", type=float, help="stop after this long")
     detect.add_argument("--backend", default="sparse", choices=["sparse", "dense"])
     detect.set_defaults(func=_cmd_detect)
+
+    flows = sub.add_parser(
+        "flows", help="packet captures -> BoT-IoT flow records with the Argus flow meter"
+    )
+    flows.add_argument("captures", nargs="*", help="pcap or pcapng files")
+    flows.add_argument("-o", "--out", help="output CSV (or a directory for several captures)")
+    flows.add_argument("--features", action="store_true",
+                       help="list which model features Argus produces, per dataset")  # fmt: skip
+    flows.set_defaults(func=_cmd_flows)
 
     bench = sub.add_parser(
         "bench", help="latency / throughput / memory / energy of every runtime (and the sweep)"
@@ -285,11 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from ltcn_kernels.errors import DataFormatError
+    from ltcn_kernels.pcap import FlowMeterError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except DataFormatError as exc:
+    except (DataFormatError, FlowMeterError) as exc:
         print(f"ltcn: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
@@ -301,8 +359,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `ltcn data summary ... | head`
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 

@@ -47,7 +47,7 @@ def replay(tmp_path_factory):
     header, lines = raw[0], raw[1:]
     table = read_flows(BOT_ENTIRE, drop_duplicates=False, unknown_label="keep", progress=False)
     rank = {int(table.line[r]): i for i, r in enumerate(table.capture_order())}
-    keyed = sorted(range(len(lines)), key=lambda i: (rank.get(i + 2, len(rank) + i)))
+    keyed = sorted(range(len(lines)), key=lambda i: rank.get(i + 2, len(rank) + i))
     path = tmp_path_factory.mktemp("replay") / "replay.csv"
     path.write_bytes(b"\n".join([header, *(lines[i] for i in keyed)]) + b"\n")
     return path
@@ -100,7 +100,9 @@ def test_alerts_equal_the_batch_predictions_for_any_micro_batch(model, replay, e
     first = None
     for mb in (1, 7, 64, 10_000):
         out = tmp_path / f"a{mb}.jsonl"
-        res = run_detect(model, str(replay), alerts=str(out), threshold=threshold, micro_batch=mb, **_quiet())
+        res = run_detect(
+            model, str(replay), alerts=str(out), threshold=threshold, micro_batch=mb, **_quiet()
+        )
         assert res["engine_mode"] == "stream"
         _check(_alerts(out), expected)
         text = out.read_text()
@@ -157,7 +159,9 @@ def test_bad_lines_are_skipped_counted_and_do_not_change_alerts(model, replay, e
     path.write_bytes(b"\n".join(out_lines) + b"\n")
     for mb in (1, 32):
         out = tmp_path / f"a{mb}.jsonl"
-        res = run_detect(model, str(path), alerts=str(out), threshold=expected[0], micro_batch=mb, **_quiet())
+        res = run_detect(
+            model, str(path), alerts=str(out), threshold=expected[0], micro_batch=mb, **_quiet()
+        )
         assert res["skipped"] == 4, res["skipped_by_reason"]
         alerts = _alerts(out)
         _check(alerts, expected, lines={**{k: out_lines[k - 1] for k in where},
@@ -264,7 +268,18 @@ def test_firewall_dry_run_validates_and_rate_limits(model, replay, expected, tmp
     assert cmds[0] == ["nft", "add", "table", "inet", "ltcn"]
     assert ["nft", "add", "set", "inet", "ltcn", "blocklist", "{", "type", "ipv4_addr", ";",
             "flags", "timeout", ";", "}"] in cmds  # fmt: skip
-    assert ["nft", "add", "rule", "inet", "ltcn", "input", "ip", "saddr", "@blocklist", "drop"] in cmds
+    assert [
+        "nft",
+        "add",
+        "rule",
+        "inet",
+        "ltcn",
+        "input",
+        "ip",
+        "saddr",
+        "@blocklist",
+        "drop",
+    ] in cmds
     adds = [c for c in cmds if c[:3] == ["nft", "add", "element"]]
     sources = list(dict.fromkeys(a["src_ip"] for a in alerts))
     valid = [ipaddress.ip_address(s) for s in sources if s.encode() not in evil]
@@ -277,7 +292,9 @@ def test_firewall_dry_run_validates_and_rate_limits(model, replay, expected, tmp
     assert fw["invalid address"] == n_evil > 0
     assert fw["added"] == len(valid)
     not_blockable = fw.get("not blockable", 0)
-    assert fw["recent"] == len(alerts) - n_evil - len(valid) - not_blockable > 0  # repeated sources: one add
+    assert (
+        fw["recent"] == len(alerts) - n_evil - len(valid) - not_blockable > 0
+    )  # repeated sources: one add
 
 
 def test_firewall_rate_limit_and_timeout_window():
@@ -316,10 +333,66 @@ def test_apply_runs_argument_lists_without_a_shell(monkeypatch):
 
 def test_apply_needs_root_and_nft(model, replay):
     if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("nft"):
-        pytest.skip("root with nft available: the real --apply is not exercised by the test suite "
-                    "(it would change this host's firewall; run it in an `ip netns`)")
+        pytest.skip("root with nft: --apply is allowed here (test_apply_in_a_network_namespace "
+                    "runs it for real)")  # fmt: skip
     with pytest.raises(GatewayError, match="--apply needs"):
         run_detect(model, str(replay), firewall="nftables", apply=True, **_quiet())
+
+
+@pytest.fixture
+def netns():
+    """A fresh network namespace (its own empty nftables ruleset), deleted afterwards."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("--apply in a network namespace needs root (ip netns add)")
+    for tool in ("ip", "nft"):
+        if shutil.which(tool) is None:
+            pytest.skip(
+                f"--apply in a network namespace needs `{tool}` (apt install iproute2 nftables)"
+            )
+    name = f"ltcn-test-{os.getpid()}"
+    made = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"cannot create a network namespace here: {made.stderr.strip()}")
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+def test_apply_in_a_network_namespace(model, replay, expected, netns, tmp_path):
+    """`ltcn detect --apply` as root adds real timed set elements (inside the namespace only)."""
+    alerts_path = tmp_path / "a.jsonl"
+    cmd = ["ip", "netns", "exec", netns, sys.executable, "-m", "ltcn_jax.cli", "detect",
+           "--model", str(model), "--source", str(replay), "--alerts", str(alerts_path),
+           "--threshold", str(expected[0]), "--firewall", "nftables", "--apply",
+           "--block-timeout", "600", "--block-rate", "100000", "--stats-every", "0"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "nft failed" not in done.stderr
+    alerts = _alerts(alerts_path)
+    _check(alerts, expected)
+    blockable = {a["src_ip"] for a in alerts if not ipaddress.ip_address(a["src_ip"]).is_loopback}
+    assert blockable and all(a["alert"]["action"] in ("blocked", "allowed") for a in alerts)
+    assert sum(a["alert"]["action"] == "blocked" for a in alerts) == len(blockable)
+
+    def nft(*args):
+        got = subprocess.run(["ip", "netns", "exec", netns, "nft", *args], capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        return got.stdout
+
+    elements = {}
+    for name in ("blocklist", "blocklist6"):
+        listing = nft("-j", "list", "set", "inet", "ltcn", name)
+        (entry,) = [x["set"] for x in json.loads(listing)["nftables"] if "set" in x]
+        elements.update({e["elem"]["val"]: e["elem"] for e in entry.get("elem", [])})
+    assert set(elements) == blockable
+    assert any(":" in a for a in blockable) and any("." in a for a in blockable)  # both families
+    assert all(e["timeout"] == 600 and 0 < e["expires"] <= 600 for e in elements.values())
+    ruleset = nft("list", "ruleset")
+    assert "ip saddr @blocklist drop" in ruleset and "ip6 saddr @blocklist6 drop" in ruleset
+    assert "hook input" in ruleset and "hook forward" in ruleset
+    host = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False)
+    assert "ltcn" not in host.stdout  # the host's own firewall was never touched
 
 
 def test_alert_rotation_by_size(model, replay, expected, tmp_path):
@@ -337,7 +410,11 @@ def test_alert_rotation_by_size(model, replay, expected, tmp_path):
     out2 = tmp_path / "k.jsonl"
     run_detect(model, str(replay), alerts=str(out2), threshold=expected[0],
                alerts_max_bytes=limit, alerts_keep=2, **_quiet())  # fmt: skip
-    assert sorted(p.name for p in tmp_path.glob("k.jsonl*")) == ["k.jsonl", "k.jsonl.1", "k.jsonl.2"]
+    assert sorted(p.name for p in tmp_path.glob("k.jsonl*")) == [
+        "k.jsonl",
+        "k.jsonl.1",
+        "k.jsonl.2",
+    ]
 
 
 def test_cli_errors_are_one_line(tmp_path, model):

@@ -57,6 +57,8 @@ class DataConfig:
         drop_duplicates: drop exact duplicate records before splitting.
         unknown_label: ``error``, ``drop`` or ``keep``.
         seed: for the random parts (stratified split, validation carving).
+        exclude_features: model inputs left out (numeric, categorical or port column names),
+            e.g. those the deployment's flow meter cannot produce.
     """
 
     dataset: str = "nsl-kdd"
@@ -73,6 +75,7 @@ class DataConfig:
     drop_duplicates: bool = True
     unknown_label: str = "error"
     seed: int = 0
+    exclude_features: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.split not in SPLITS:
@@ -157,7 +160,9 @@ def _read(paths, config: DataConfig, progress) -> FlowTable:
     )
 
 
-def prepare(config: DataConfig, *, use_cache: bool = True, progress: bool | None = None) -> Prepared:
+def prepare(
+    config: DataConfig, *, use_cache: bool = True, progress: bool | None = None
+) -> Prepared:
     """Read the files of ``config``, split, fit the transform on train, transform every split.
 
     Args:
@@ -179,7 +184,11 @@ def prepare(config: DataConfig, *, use_cache: bool = True, progress: bool | None
         test_table = _read(config.test_files, config, progress)
         group_train = train_table.group.codes
         train_rows, val_rows = carve_validation(
-            np.arange(len(train_table)), group_train, config.val_fraction, config.seed, by_time=False
+            np.arange(len(train_table)),
+            group_train,
+            config.val_fraction,
+            config.seed,
+            by_time=False,
         )
         parts = {"train": (train_table, train_rows), "val": (train_table, val_rows)}
         parts["test"] = (test_table, np.arange(len(test_table)))
@@ -203,6 +212,7 @@ def prepare(config: DataConfig, *, use_cache: bool = True, progress: bool | None
         classes=_present_classes(tables.values(), config.label_kind),
         label_kind=config.label_kind,
         log_scale=config.log_scale,
+        exclude=tuple(config.exclude_features),
     )
     x, y = {}, {}
     for name in SPLIT_NAMES:

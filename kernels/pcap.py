@@ -1,0 +1,279 @@
+"""Packet captures to flow records with the Argus flow meter, the tool BoT-IoT was built with.
+
+A capture (pcap or pcapng, recognised by its magic number, never by its name) goes through two
+real, maintained Argus programs, run as separate processes with argument lists (never a shell):
+
+1. ``argus -r CAPTURE -w FILE.argus`` -- the flow meter: packets to bidirectional flow
+   status records;
+2. ``racluster -r FILE.argus -n -u -c , -L-1 -s FIELDS - not man`` -- merges each flow's
+   status records into one record, as the BoT-IoT authors did (their ``mean``/``stddev``/
+   ``sum``/``min``/``max`` are statistics over a flow's aggregated records) and prints the
+   fields named exactly as BoT-IoT's full-schema columns (``ra`` field names *are* BoT-IoT's
+   column names).
+
+The result is written in the BoT-IoT full (35-column) layout with a header, so every tool that
+reads BoT-IoT records -- ``ltcn data summary``, ``ltcn predict``, ``ltcn detect``, training --
+reads it. The label columns are left empty: a capture carries no ground truth.
+
+For a live interface, :func:`live_flows` pipes ``argus -i IFACE -w -`` into ``ra`` and yields
+status records as Argus emits them (every ``ARGUS_FLOW_STATUS_INTERVAL`` seconds per active
+flow, 5 s in Debian's ``/etc/argus.conf``); these are not merged, so a long flow is reported
+as several records.
+
+Which model features Argus produces is in :data:`PRODUCIBLE` (used by the tests and printed by
+``ltcn flows --features``).
+
+Debian/Raspberry Pi OS: ``apt install argus-server argus-client``.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+from . import schema
+
+# First four bytes of a capture file. Classic pcap has four (byte order x time resolution).
+CAPTURE_MAGIC = {
+    b"\xd4\xc3\xb2\xa1": "pcap",  # little-endian, microseconds
+    b"\xa1\xb2\xc3\xd4": "pcap",  # big-endian, microseconds
+    b"\x4d\x3c\xb2\xa1": "pcap",  # little-endian, nanoseconds
+    b"\xa1\xb2\x3c\x4d": "pcap",  # big-endian, nanoseconds
+    b"\x0a\x0d\x0d\x0a": "pcapng",  # section header block
+}
+
+# BoT-IoT's full-schema columns in order; every one but the record number and the three label
+# columns is an ``ra`` field of the same name.
+BOT_IOT_COLUMNS: tuple[str, ...] = tuple(c.raw for c in schema.BOT_IOT_ENTIRE.columns)
+_RECORD_NUMBER = "pkSeqID"
+_LABELS = schema.BOT_IOT_ENTIRE.label_names
+ARGUS_FIELDS: tuple[str, ...] = tuple(
+    c for c in BOT_IOT_COLUMNS if c != _RECORD_NUMBER and c not in _LABELS
+)
+_FLAGS = ARGUS_FIELDS.index("flgs")
+_START = ARGUS_FIELDS.index("stime")
+MANAGEMENT_FILTER = ("-", "not", "man")  # drop Argus's own start/status records
+
+# What the Argus path gives each dataset's model features. BoT-IoT was extracted with Argus
+# itself, so every feature of its full schema is produced (same names, same definitions).
+# CICFlowMeter's features (CICIDS2017) and the KDD'99 connection features (NSL-KDD) are a
+# different feature set: a few have an Argus counterpart under another definition, most have
+# none, so models of those datasets are not deployable on captures through this path.
+PRODUCIBLE: dict[str, dict[str, str]] = {
+    "bot-iot": {
+        **{name: "produced (ra field of the same name)" for name in ARGUS_FIELDS},
+        "smac": "produced only when argus records MAC data (not a model feature)",
+        "dmac": "produced only when argus records MAC data (not a model feature)",
+        "soui": "needs an OUI database (not a model feature)",
+        "doui": "needs an OUI database (not a model feature)",
+        "sco": "needs a GeoIP database (not a model feature)",
+        "dco": "needs a GeoIP database (not a model feature)",
+        "N_IN_Conn_P_SrcIP": "10-best schema only: a count over a time window that BoT-IoT "
+        "computed after Argus; not produced",
+        "N_IN_Conn_P_DstIP": "10-best schema only: as N_IN_Conn_P_SrcIP; not produced",
+        "state_number": "10-best schema only: BoT-IoT's numbering of `state`; not produced",
+    },
+    "cicids2017": {
+        "*": "not produced: CICFlowMeter features (inter-arrival-time, active/idle, bulk and "
+        "flag-count statistics over unidirectional sub-flows) have no Argus equivalent; "
+        "packet and byte totals exist under other definitions (Argus counts a bidirectional "
+        "flow with its own time-outs)",
+    },
+    "nsl-kdd": {
+        "*": "not produced: KDD'99 content features (hot, num_failed_logins, ...) need "
+        "payload inspection and the host/time-window counts a post-processing step",
+    },
+}
+
+
+class FlowMeterError(RuntimeError):
+    """The flow meter is missing or failed on a capture (one line, names the capture)."""
+
+
+def capture_kind(head: bytes) -> str | None:
+    """``"pcap"`` or ``"pcapng"`` when ``head`` starts with a capture's magic number, else None."""
+    return CAPTURE_MAGIC.get(bytes(head[:4]))
+
+
+def is_capture(path: str | os.PathLike) -> bool:
+    """Whether the file at ``path`` is a packet capture (by magic number)."""
+    try:
+        with open(path, "rb") as f:
+            return capture_kind(f.read(4)) is not None
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class ArgusTools:
+    """Paths of the Argus programs (``argus`` from argus-server, ``ra``/``racluster`` from
+    argus-client)."""
+
+    argus: str
+    ra: str
+    racluster: str
+
+    @classmethod
+    def find(cls) -> ArgusTools:
+        """Locate the programs on PATH (and /usr/sbin, where Debian puts ``argus``).
+
+        Raises:
+            FlowMeterError: a program is missing, naming the Debian packages to install.
+        """
+        path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+        found = {name: shutil.which(name, path=path) for name in ("argus", "ra", "racluster")}
+        missing = [name for name, where in found.items() if where is None]
+        if missing:
+            raise FlowMeterError(
+                f"packet captures need the Argus flow meter ({', '.join(missing)} not found); "
+                "install it with `apt install argus-server argus-client`"
+            )
+        return cls(**found)
+
+
+def argus_available() -> bool:
+    """Whether :meth:`ArgusTools.find` succeeds."""
+    try:
+        ArgusTools.find()
+    except FlowMeterError:
+        return False
+    return True
+
+
+def _record_line(number: int, line: str) -> str | None:
+    fields = [f.strip() for f in line.rstrip("\r\n").split(",")]
+    if len(fields) != len(ARGUS_FIELDS):
+        return None
+    return ",".join([str(number), *fields, *([""] * len(_LABELS))])
+
+
+def header_line() -> str:
+    """The BoT-IoT full-schema header line the converted records carry."""
+    return ",".join(BOT_IOT_COLUMNS)
+
+
+def _run(argv: list[str], capture: str) -> str:
+    proc = subprocess.run(argv, capture_output=True, shell=False, check=False)
+    if proc.returncode != 0:
+        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        why = detail[-1] if detail else f"exit status {proc.returncode}"
+        raise FlowMeterError(f"{capture}: {os.path.basename(argv[0])} failed: {why}")
+    return proc.stdout.decode("utf-8", "replace")
+
+
+def capture_to_flows(
+    capture: str | os.PathLike, out: str | os.PathLike, *, tools: ArgusTools | None = None
+) -> int:
+    """Convert a pcap/pcapng file into BoT-IoT full-schema flow records.
+
+    Args:
+        capture: the packet capture (pcap or pcapng; gzip is not accepted by Argus).
+        out: the CSV file to write (header + one line per flow, in start-time order).
+        tools: the Argus programs (default: :meth:`ArgusTools.find`).
+
+    Returns:
+        The number of flow records written.
+
+    Raises:
+        FlowMeterError: Argus is missing, the file is not a capture, or a program failed.
+    """
+    capture = str(capture)
+    with open(capture, "rb") as f:
+        if capture_kind(f.read(4)) is None:
+            raise FlowMeterError(f"{capture}: not a pcap or pcapng capture (magic number)")
+    tools = tools or ArgusTools.find()
+    with tempfile.TemporaryDirectory(prefix="ltcn-argus-") as tmp:
+        records = os.path.join(tmp, "flows.argus")
+        _run([tools.argus, "-r", capture, "-w", records], capture)
+        if not os.path.exists(records):
+            raise FlowMeterError(f"{capture}: argus wrote no flow records")
+        text = _run(
+            [tools.racluster, "-r", records, "-n", "-u", "-c", ",", "-L-1", "-s",
+             *ARGUS_FIELDS, *MANAGEMENT_FILTER],
+            capture,
+        )  # fmt: skip
+    lines = [line for line in text.splitlines() if line.strip()]
+    n = 0
+    with open(out, "w", encoding="utf-8", newline="\n") as f:
+        f.write(header_line() + "\n")
+        for _, line in sorted(
+            ((_start_time(line), i), line) for i, line in enumerate(lines)
+        ):  # fmt: skip
+            record = _record_line(n + 1, line)
+            if record is not None:
+                f.write(record + "\n")
+                n += 1
+    return n
+
+
+def _start_time(line: str) -> float:
+    try:
+        return float(line.split(",", 1)[0])
+    except ValueError:
+        return float("inf")  # a malformed record sorts last; the reader reports it
+
+
+class LiveFlows:
+    """Flow status records from a network interface: ``argus -i IFACE -w - | ra -r - ...``.
+
+    :meth:`read` returns BoT-IoT full-schema CSV bytes (the header first), ``None`` when
+    nothing arrived within the poll time and ``b""`` once the flow meter has exited.
+    :meth:`close` stops both processes. Needs the capture privilege (root or CAP_NET_RAW).
+    """
+
+    def __init__(self, interface: str, *, tools: ArgusTools | None = None):
+        if not interface or interface.startswith("-") or "/" in interface:
+            raise FlowMeterError(f"not an interface name: {interface!r}")
+        self.interface = interface
+        tools = tools or ArgusTools.find()
+        self._meter = subprocess.Popen(
+            [tools.argus, "-i", interface, "-w", "-"], stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, shell=False,
+        )  # fmt: skip
+        self._printer = subprocess.Popen(
+            [tools.ra, "-r", "-", "-n", "-u", "-c", ",", "-L-1", "-s", *ARGUS_FIELDS,
+             *MANAGEMENT_FILTER],
+            stdin=self._meter.stdout, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            shell=False,
+        )  # fmt: skip
+        self._meter.stdout.close()  # ra owns the pipe now; argus sees SIGPIPE if ra exits
+        self._fd = self._printer.stdout.fileno()
+        self._partial = b""
+        self._header_sent = False
+        self.records = 0
+
+    def read(self, poll: float) -> bytes | None:
+        """Complete records available now (bytes), None if none within ``poll`` s, b"" at end."""
+        if not self._header_sent:
+            self._header_sent = True
+            return header_line().encode() + b"\n"
+        ready, _, _ = select.select([self._fd], [], [], poll)
+        if not ready:
+            return None
+        data = os.read(self._fd, 1 << 16)
+        if not data:
+            return b""
+        *complete, self._partial = (self._partial + data).split(b"\n")
+        out = []
+        for raw in complete:
+            record = _record_line(self.records + 1, raw.decode("utf-8", "replace"))
+            if record is not None:
+                self.records += 1
+                out.append(record.encode() + b"\n")
+        return b"".join(out) if out else None
+
+    def close(self) -> None:
+        for proc in (self._meter, self._printer):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in (self._meter, self._printer):
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._printer.stdout.close()

@@ -1,0 +1,235 @@
+"""Packet captures through the Argus flow meter (`ltcn flows`, `ltcn detect --source X.pcap`).
+
+The captures in tests/fixtures/pcap are real (see PROVENANCE.md there). Tests that run Argus
+skip with the reason when it is not installed (`make test` installs it where it can).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import struct
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_export_predict import _run, nsl_run  # noqa: F401  (a fixture)
+
+from conftest import BOT_ENTIRE, FIXTURES
+from ltcn_jax.data.prepare import DataConfig
+from ltcn_jax.export import export_run
+from ltcn_kernels import schema
+from ltcn_kernels.errors import DataFormatError
+from ltcn_kernels.flows import read_flows
+from ltcn_kernels.gateway import GatewayError, run_detect
+from ltcn_kernels.pcap import (
+    ARGUS_FIELDS,
+    CAPTURE_MAGIC,
+    PRODUCIBLE,
+    FlowMeterError,
+    argus_available,
+    capture_kind,
+    capture_to_flows,
+    header_line,
+    is_capture,
+)
+from ltcn_kernels.predict import classify_files, load_model
+
+PCAP = FIXTURES / "pcap"
+needs_argus = pytest.mark.skipif(
+    not argus_available(),
+    reason="Argus is not installed (apt install argus-server argus-client; `make test` does it "
+    "as root)",
+)
+
+
+# ------------------------------------------------------------------ magic numbers (no Argus)
+def test_capture_kind_recognises_every_magic_and_the_fixtures():
+    assert {capture_kind(m + b"rest") for m in CAPTURE_MAGIC} == {"pcap", "pcapng"}
+    for path in PCAP.glob("*.pcap"):
+        assert is_capture(path), path
+    assert not is_capture(BOT_ENTIRE)
+    assert not is_capture(PCAP / "missing.pcap")
+
+
+@given(st.binary(max_size=64))
+def test_capture_kind_is_none_unless_the_first_four_bytes_are_a_magic(head):
+    assert capture_kind(head) == CAPTURE_MAGIC.get(head[:4])
+
+
+def test_a_capture_given_to_the_flow_readers_says_what_to_do():
+    with pytest.raises(DataFormatError, match="pcap capture: `ltcn flows` or `ltcn detect`"):
+        read_flows(PCAP / "teardrop.pcap", progress=False)
+
+
+def test_argus_field_names_are_the_bot_iot_columns():
+    columns = [c.raw for c in schema.BOT_IOT_ENTIRE.columns]
+    assert header_line().split(",") == columns
+    assert columns == ["pkSeqID", *ARGUS_FIELDS, "attack", "category", "subcategory"]
+    # Every model input of a BoT-IoT full-schema model is an Argus field.
+    lay = schema.BOT_IOT_ENTIRE
+    inputs = (*lay.feature_names, *lay.categorical_names, *lay.bucketed_ports)
+    assert set(inputs) <= set(ARGUS_FIELDS)
+    assert all(PRODUCIBLE["bot-iot"][n].startswith("produced") for n in inputs)
+
+
+def test_missing_argus_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(shutil, "which", lambda name, path=None: None)
+    with pytest.raises(FlowMeterError, match="apt install argus-server argus-client"):
+        capture_to_flows(PCAP / "trickbot.pcap", tmp_path / "f.csv")
+
+
+def test_a_non_capture_is_refused_before_argus_runs(tmp_path):
+    with pytest.raises(FlowMeterError, match="not a pcap or pcapng capture"):
+        capture_to_flows(BOT_ENTIRE, tmp_path / "f.csv")
+
+
+# ------------------------------------------------------------------ Argus itself
+def _nfstream(name: str) -> Counter:
+    lines = (PCAP / f"{name}.nfstream.csv").read_text().splitlines()[1:]
+    return Counter((int(s.split(",")[1]), int(s.split(",")[2])) for s in lines)
+
+
+@needs_argus
+@pytest.mark.parametrize(
+    "name", ["synscan.pcap", "WebattackSQLinj.pcap", "trickbot.pcap", "ftp_failed.pcap"]
+)
+def test_argus_flows_match_an_independent_flow_meter(tmp_path, name):
+    """Flow count and each flow's (packets, bytes) equal nfstream's own test oracle."""
+    out = tmp_path / "flows.csv"
+    n = capture_to_flows(PCAP / name, out)
+    table = read_flows(out, "bot-iot", drop_duplicates=False, unknown_label="keep", progress=False)
+    assert len(table) == n == sum(_nfstream(name).values())
+    pkts = table.features[:, table.feature_names.index("pkts")].astype(int)
+    size = table.features[:, table.feature_names.index("bytes")].astype(int)
+    assert Counter(zip(pkts.tolist(), size.tolist(), strict=True)) == _nfstream(name)
+
+
+@needs_argus
+def test_converted_records_carry_every_model_input(tmp_path):
+    out = tmp_path / "flows.csv"
+    capture_to_flows(PCAP / "synscan.pcap", out)
+    text = out.read_text().splitlines()
+    assert text[0] == header_line()
+    table = read_flows(out, "bot-iot", drop_duplicates=False, unknown_label="keep", progress=False)
+    assert table.layouts == ["entire"] or set(table.layouts) == {"entire"}
+    assert np.isfinite(table.features).all()  # every numeric model feature was produced
+    assert set(table.strings["proto"].vocab) >= {"tcp"}
+    assert set(table.strings["state"].vocab) & {"REQ", "RST", "CON"}
+    assert all(v == v.strip() for v in table.strings["flgs"].vocab)  # Argus pads flags
+    stime = table.aux_column("stime")
+    assert np.all(np.diff(stime) >= 0)  # written in start-time order
+    assert np.isfinite(table.aux_column("dport")).all()
+    # All 1,994 probes come from the scanner.
+    assert set(table.strings["saddr"].vocab) == {"172.16.0.8"}
+
+
+@needs_argus
+def test_a_damaged_capture_is_an_error_naming_it(tmp_path):
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"\xd4\xc3\xb2\xa1" + b"\x00" * 3)  # the file header cut short
+    with pytest.raises(FlowMeterError, match=r"bad\.pcap"):
+        capture_to_flows(bad, tmp_path / "f.csv")
+
+
+@needs_argus
+def test_a_capture_cut_mid_packet_keeps_the_complete_packets(tmp_path):
+    whole = (PCAP / "WebattackSQLinj.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(whole[: len(whole) - 100])  # the last packet is truncated
+    n = capture_to_flows(cut, tmp_path / "f.csv")
+    assert n == 9  # the same 9 TCP connections, the last one a few bytes short
+    table = read_flows(tmp_path / "f.csv", "bot-iot", drop_duplicates=False, unknown_label="keep",
+                       progress=False)  # fmt: skip
+    size = table.features[:, table.feature_names.index("bytes")]
+    assert size.sum() < sum(b * c for (_, b), c in _nfstream("WebattackSQLinj.pcap").items())
+
+
+@needs_argus
+def test_cli_flows_and_features(tmp_path, capsys):
+    from ltcn_jax.cli import main
+
+    assert (
+        main(
+            [
+                "flows",
+                str(PCAP / "trickbot.pcap"),
+                str(PCAP / "ftp_failed.pcap"),
+                "-o",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    made = sorted(p.name for p in tmp_path.glob("*.flows.csv"))
+    assert made == ["ftp_failed.pcap.flows.csv", "trickbot.pcap.flows.csv"]
+    assert main(["flows", str(PCAP / "trickbot.pcap"), str(BOT_ENTIRE), "-o", str(tmp_path)]) == 2
+    assert "not a pcap or pcapng capture" in capsys.readouterr().err
+    assert main(["flows", "--features"]) == 0
+    listing = capsys.readouterr().out
+    assert "bot-iot:" in listing and "N_IN_Conn_P_SrcIP" in listing and "cicids2017:" in listing
+
+
+# ------------------------------------------------------------------ detection on a capture
+@pytest.fixture(scope="module")
+def deployable(tmp_path_factory):
+    """A per-flow model without the aggregate-statistics features (as the gateway config)."""
+    dropped = ("mean", "stddev", "sum", "min", "max")
+    data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block", sequence="flows",
+                      window=1, fractions=(0.5, 0.2, 0.3), drop_duplicates=False, log_scale=True,
+                      exclude_features=dropped)  # fmt: skip
+    run = _run(tmp_path_factory, "deploy", data, channels=(6, 6), dilations=(1, 2), k=2)
+    path = tmp_path_factory.mktemp("deploym") / "m.ltcn"
+    export_run(run, path)
+    _, pre = load_model(path)
+    assert not set(dropped) & set(pre.feature_names)
+    assert "pkts" in pre.feature_names
+    return path
+
+
+@needs_argus
+def test_detect_on_a_capture_equals_batch_predictions_on_its_flows(deployable, tmp_path):
+    capture = PCAP / "synscan.pcap"
+    flows = tmp_path / "flows.csv"
+    capture_to_flows(capture, flows)
+    pred = classify_files(deployable, [flows])
+    normal = pred.classes.index("Normal")
+    p_attack = 1.0 - pred.probs[:, normal]
+    threshold = float(np.median(p_attack))
+    if threshold <= 0:
+        threshold = 0.5
+    expect = [(int(pred.table.line[pred.order[i]]), float(p_attack[i]))
+              for i in np.flatnonzero(p_attack >= threshold)]  # fmt: skip
+    alerts_path = tmp_path / "alerts.jsonl"
+    fw_out = io.StringIO()
+    res = run_detect(deployable, str(capture), alerts=str(alerts_path), threshold=threshold,
+                     firewall="nftables", out=fw_out, stats_every=0, err=io.StringIO())  # fmt: skip
+    alerts = [json.loads(s) for s in alerts_path.read_text().splitlines()]
+    assert res["captures"] == 1 and res["flows"] == len(pred.order) == 1994 and res["skipped"] == 0
+    assert [(a["ltcn"]["line"], a["ltcn"]["p_attack"]) for a in alerts] == [
+        (line, pytest.approx(p, abs=2e-6)) for line, p in expect
+    ]
+    assert all(a["src_ip"] == "172.16.0.8" and a["dest_ip"] == "64.13.134.52" for a in alerts)
+    assert all(a["proto"] == "TCP" and a["ltcn"]["source_file"] == "synscan.pcap" for a in alerts)
+    commands = [json.loads(s) for s in fw_out.getvalue().splitlines()]
+    adds = [c for c in commands if c[:3] == ["nft", "add", "element"]]
+    if alerts:  # one timed entry for the one scanning source, however many flows alerted
+        assert adds == [["nft", "add", "element", "inet", "ltcn", "blocklist", "{", "172.16.0.8",
+                         "timeout", "10m", "}"]]  # fmt: skip
+
+
+def test_capture_needs_a_bot_iot_model(nsl_run, tmp_path):  # noqa: F811
+    model = tmp_path / "nsl.ltcn"
+    export_run(nsl_run, model)
+    with pytest.raises(GatewayError, match="trained on nsl-kdd, whose features Argus does not"):
+        run_detect(model, str(PCAP / "trickbot.pcap"), stats_every=0, err=io.StringIO())
+
+
+def test_pcap_header_struct_is_what_magic_detection_reads():
+    # A nanosecond-resolution little-endian header, as `tcpdump --time-stamp-precision=nano`.
+    head = struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 1)
+    assert capture_kind(head) == "pcap"
