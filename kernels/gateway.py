@@ -313,7 +313,7 @@ class _Reader:
     def __init__(self, name: str, f, follow: bool, poll: float):
         self.name, self.f, self.follow, self.poll = name, f, follow, poll
         self.fd = None
-        self.live = isinstance(f, LiveFlows)  # it polls by itself
+        self.live = isinstance(f, (LiveFlows, _TeeLive))  # it polls by itself
         if self.live:
             return
         try:
@@ -339,6 +339,44 @@ class _Reader:
     def close(self) -> None:
         if self.live or (self.fd is None and self.name != "-"):
             self.f.close()
+
+
+class _FlowLog:
+    """``--save-flows``: the flow records the flow meter produced, one CSV with one header."""
+
+    def __init__(self, path: str | None):
+        self._f = None if path is None else open(path, "ab")
+        self._header = self._f is not None and self._f.tell() > 0
+
+    def write(self, data: bytes) -> bytes:
+        """Append ``data`` (a header line first, then records) and return it unchanged."""
+        if self._f is not None and data:
+            body = data
+            if not self._header:
+                self._header = True
+            elif data.startswith(b"pkSeqID,"):
+                body = data[data.find(b"\n") + 1 :]
+            self._f.write(body)
+            self._f.flush()
+        return data
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+
+
+class _TeeLive:
+    """A :class:`LiveFlows` whose records are also appended to a :class:`_FlowLog`."""
+
+    def __init__(self, live: LiveFlows, log: _FlowLog):
+        self.live, self.log = live, log
+
+    def read(self, poll: float) -> bytes | None:
+        data = self.live.read(poll)
+        return None if data is None else self.log.write(data)
+
+    def close(self) -> None:
+        self.live.close()
 
 
 def _source_files(source: str) -> list[str]:
@@ -711,6 +749,7 @@ def run_detect(
     follow: bool = False, max_seconds: float | None = None, poll: float = 0.1,
     alerts_max_bytes: int = 0, alerts_keep: int = 5, block_timeout: int = 600,
     block_rate: float = 10.0, backend: str = "sparse", mode: str = "auto", stdin=None,
+    save_flows: str | None = None,
     out=None, err=None, clock=time.monotonic, runner=None,
 ) -> dict:  # fmt: skip
     """Classify a stream of flow records; write alerts; optionally block sources.
@@ -718,7 +757,8 @@ def run_detect(
     ``source`` is a flow-record file, a directory, ``-`` (standard input) or a packet capture
     (pcap/pcapng, by magic number: converted to BoT-IoT records by Argus, see
     :mod:`ltcn_kernels.pcap`); ``interface`` instead reads live Argus status records from a
-    network interface.
+    network interface. ``save_flows`` appends the flow meter's records (captures and
+    interfaces) to a CSV, for forensics or re-training.
 
     Returns the final statistics (also printed to ``err`` as one ``ltcn detect final:`` line).
     SIGINT/SIGTERM (main thread) stop the stream cleanly: alerts are flushed and the
@@ -742,6 +782,7 @@ def run_detect(
         fw = Firewall(apply=apply, timeout_s=block_timeout, rate=block_rate, out=out, clock=clock,
                       runner=runner)  # fmt: skip
     writer = AlertWriter(alerts, alerts_max_bytes, alerts_keep, stream=out)
+    flow_log = _FlowLog(save_flows)
     gw = None
     old = {}
     try:
@@ -768,7 +809,8 @@ def run_detect(
                 "(see `ltcn flows --features`)"
             )
         if interface is not None:
-            gw.run_source(f"argus:{interface}", LiveFlows(interface), True, deadline, poll)
+            live = _TeeLive(LiveFlows(interface), flow_log)
+            gw.run_source(f"argus:{interface}", live, True, deadline, poll)
         for path in files:
             if gw.stop or (deadline is not None and time.monotonic() >= deadline):
                 break
@@ -778,6 +820,8 @@ def run_detect(
                     gw.stats.captures += 1
                     capture_to_flows(path, flows)
                     with open(flows, "rb") as f:
+                        flow_log.write(f.read())
+                        f.seek(0)
                         gw.run_source(path, f, False, deadline, poll)
                 continue
             if path == "-":
@@ -794,6 +838,7 @@ def run_detect(
         return result
     finally:
         writer.close()
+        flow_log.close()
         if gw is not None:
             gw.close()
         for sig, handler in old.items():

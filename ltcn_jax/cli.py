@@ -143,7 +143,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         micro_batch=args.micro_batch, stats_every=args.stats_every, follow=args.follow,
         max_seconds=args.max_seconds, alerts_max_bytes=args.alerts_max_bytes,
         alerts_keep=args.alerts_keep, block_timeout=args.block_timeout,
-        block_rate=args.block_rate, backend=args.backend,
+        block_rate=args.block_rate, backend=args.backend, save_flows=args.save_flows,
     )  # fmt: skip
     return 0
 
@@ -270,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(through Argus) or - for standard input",
     )  # fmt: skip
     where.add_argument("--interface", help="live: Argus flow records from this network interface")
+    detect.add_argument(
+        "--save-flows", help="append the flow meter's records (captures, --interface) to this CSV"
+    )
     detect.add_argument("--alerts", help="alert JSON-lines file (default: standard output)")
     detect.add_argument(
         "--alerts-max-bytes", type=int, default=0, help="rotate above this size (0 = never)"
