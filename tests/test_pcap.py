@@ -342,3 +342,26 @@ def test_live_interface_flows_and_alerts(deployable, veth_pair, tmp_path):
     )
     got = sorted((a["ltcn"]["line"], round(a["ltcn"]["p_attack"], 5)) for a in alerts)
     assert got == expect
+
+
+@needs_argus
+def test_the_cli_gateway_runs_without_the_training_stack(deployable, tmp_path):
+    """On the Pi only numpy and numba are installed: `ltcn flows` and `ltcn detect` on a capture
+    must work with jax, flax, optax and scikit-learn unimportable."""
+    code = (
+        "import sys\n"
+        "for name in ('jax', 'jaxlib', 'flax', 'optax', 'sklearn', 'pandas'):\n"
+        "    sys.modules[name] = None  # any import of them now fails\n"
+        "from ltcn_jax.cli import main\n"
+        f"assert main(['flows', {str(PCAP / 'trickbot.pcap')!r}, '-o', {str(tmp_path / 'f.csv')!r}]) == 0\n"
+        f"sys.exit(main(['detect', '--model', {str(deployable)!r}, '--source', "
+        f"{str(PCAP / 'synscan.pcap')!r}, '--alerts', {str(tmp_path / 'a.jsonl')!r}, "
+        "'--stats-every', '0']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    final = json.loads(done.stderr.split("ltcn detect final: ")[-1])
+    assert final["flows"] == 1994 and final["captures"] == 1
+    assert (tmp_path / "f.csv").read_text().startswith(header_line())
