@@ -35,7 +35,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-from . import schema
+from . import labels, schema
 
 # First four bytes of a capture file. Classic pcap has four (byte order x time resolution).
 CAPTURE_MAGIC = {
@@ -144,11 +144,31 @@ def argus_available() -> bool:
     return True
 
 
-def _record_line(number: int, line: str) -> str | None:
+def label_columns(label: str | None) -> tuple[str, str, str]:
+    """BoT-IoT's (attack, category, subcategory) for ``Normal`` or ``Category/Subcategory``
+    (e.g. ``DoS/TCP``, ``Reconnaissance/Service_Scan``); empty for None.
+
+    Raises:
+        ValueError: not a BoT-IoT class (the message lists them).
+    """
+    if label is None:
+        return ("", "", "")
+    category, _, sub = label.partition("/")
+    columns = ("0" if category.strip().lower() == "normal" else "1", category, sub or category)
+    if labels.normalize_bot_iot(*columns) is None:
+        raise ValueError(
+            f"unknown BoT-IoT label {label!r}; expected Normal or CATEGORY/SUBCATEGORY with "
+            f"CATEGORY one of {', '.join(labels.BOT_IOT_GROUPS[1:])} and SUBCATEGORY one of "
+            f"{', '.join(labels.BOT_IOT_SUBCATEGORIES[1:])}"
+        )
+    return columns
+
+
+def _record_line(number: int, line: str, label: tuple[str, str, str] = ("", "", "")) -> str | None:
     fields = [f.strip() for f in line.rstrip("\r\n").split(",")]
     if len(fields) != len(ARGUS_FIELDS):
         return None
-    return ",".join([str(number), *fields, *([""] * len(_LABELS))])
+    return ",".join([str(number), *fields, *label])
 
 
 def header_line() -> str:
@@ -166,7 +186,11 @@ def _run(argv: list[str], capture: str) -> str:
 
 
 def capture_to_flows(
-    capture: str | os.PathLike, out: str | os.PathLike, *, tools: ArgusTools | None = None
+    capture: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    tools: ArgusTools | None = None,
+    label: str | None = None,
 ) -> int:
     """Convert a pcap/pcapng file into BoT-IoT full-schema flow records.
 
@@ -174,6 +198,8 @@ def capture_to_flows(
         capture: the packet capture (pcap or pcapng; gzip is not accepted by Argus).
         out: the CSV file to write (header + one line per flow, in start-time order).
         tools: the Argus programs (default: :meth:`ArgusTools.find`).
+        label: one class for every flow (see :func:`label_columns`), e.g. ``Normal`` for a
+            capture of known-benign traffic to train on; default: label columns left empty.
 
     Returns:
         The number of flow records written.
@@ -182,6 +208,7 @@ def capture_to_flows(
         FlowMeterError: Argus is missing, the file is not a capture, or a program failed.
     """
     capture = str(capture)
+    label_values = label_columns(label)
     with open(capture, "rb") as f:
         if capture_kind(f.read(4)) is None:
             raise FlowMeterError(f"{capture}: not a pcap or pcapng capture (magic number)")
@@ -203,7 +230,7 @@ def capture_to_flows(
         for _, line in sorted(
             ((_start_time(line), i), line) for i, line in enumerate(lines)
         ):  # fmt: skip
-            record = _record_line(n + 1, line)
+            record = _record_line(n + 1, line, label_values)
             if record is not None:
                 f.write(record + "\n")
                 n += 1

@@ -167,7 +167,7 @@ def _cmd_flows(args: argparse.Namespace) -> int:
         out = args.out
         if os.path.isdir(out):
             out = os.path.join(out, os.path.basename(capture) + ".flows.csv")
-        n = capture_to_flows(capture, out)
+        n = capture_to_flows(capture, out, label=args.label)
         print(f"{capture}: {n:,} flow records -> {out}", file=sys.stderr)
     return 0
 
@@ -308,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     flows.add_argument("captures", nargs="*", help="pcap or pcapng files")
     flows.add_argument("-o", "--out", help="output CSV (or a directory for several captures)")
+    flows.add_argument(
+        "--label", help="one class for every flow, e.g. Normal or DoS/TCP (training data)"
+    )
     flows.add_argument("--features", action="store_true",
                        help="list which model features Argus produces, per dataset")  # fmt: skip
     flows.set_defaults(func=_cmd_flows)

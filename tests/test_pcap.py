@@ -365,3 +365,44 @@ def test_the_cli_gateway_runs_without_the_training_stack(deployable, tmp_path):
     final = json.loads(done.stderr.split("ltcn detect final: ")[-1])
     assert final["flows"] == 1994 and final["captures"] == 1
     assert (tmp_path / "f.csv").read_text().startswith(header_line())
+
+
+@needs_argus
+def test_labelled_captures_become_training_records(tmp_path, capsys):
+    from ltcn_jax.cli import main
+
+    benign, attack = tmp_path / "benign.csv", tmp_path / "attack.csv"
+    assert main(["flows", str(PCAP / "no_flood.pcap"), "--label", "Normal", "-o", str(benign)]) == 0
+    assert (
+        main(
+            [
+                "flows",
+                str(PCAP / "synscan.pcap"),
+                "--label",
+                "Reconnaissance/Service_Scan",
+                "-o",
+                str(attack),
+            ]
+        )
+        == 0
+    )
+    table = read_flows(
+        [benign, attack], "bot-iot", drop_duplicates=False, progress=False
+    )  # labels required
+    groups = np.asarray(table.group.vocab)[table.group.codes]
+    assert Counter(groups.tolist()) == {"Normal": 20, "Reconnaissance": 1994}
+    assert (
+        main(
+            [
+                "flows",
+                str(PCAP / "trickbot.pcap"),
+                "--label",
+                "Botnet",
+                "-o",
+                str(tmp_path / "x.csv"),
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "unknown BoT-IoT label 'Botnet'" in err and "Reconnaissance" in err
