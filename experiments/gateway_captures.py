@@ -213,9 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"run": run, "local_benign": list(args.local_benign), "threshold": args.threshold, "model_bytes": os.path.getsize(model),
             "command": command}  # fmt: skip
     (out / "results.json").write_text(json.dumps({"meta": meta, "captures": rows}, indent=1))
-    (out / "command.txt").write_text(
-        "LTCN_DATA=DATA ltcn run experiments/bot_iot_gateway.py\n" + command + "\n"
+    trained_by = (
+        "" if args.local_benign else "LTCN_DATA=DATA ltcn run experiments/bot_iot_gateway.py\n"
     )
+    (out / "command.txt").write_text(trained_by + "LTCN_DATA=DATA " + command + "\n")
     write_table(rows, out / "table.md", meta)
     print((out / "table.md").read_text())
     return 0
