@@ -179,10 +179,14 @@ def _single_step(values, indices, indptr, bias, dense, src, dst, c_in, c_out, k,
 
 
 @njit(cache=True)
-def _layer(meta, r, values, indices, indptr, bias, dense, src, dst, nb, L, P, T, t0, init, relu):
+def _layer(meta, r, values, indices, indptr, bias, dense, src, dst, nb, L, P, T, t0, init, relu,
+           zero_pad):  # fmt: skip
     """One weighted layer of row ``r`` over steps ``t0..T-1`` of ``nb`` sequences.
 
     ``init``: write the bias first (else add it to what ``dst`` holds); ``relu``: clamp after.
+    ``zero_pad``: the ``P`` columns before each sequence are zeros (independent windows, no
+    carried state), so a tap that reaches only into them adds nothing and is skipped -- for
+    short windows (per-flow models: T = 1) that is all taps but the last.
     """
     c_in = meta[r, M_CIN]
     c_out = meta[r, M_COUT]
@@ -195,6 +199,7 @@ def _layer(meta, r, values, indices, indptr, bias, dense, src, dst, nb, L, P, T,
     uk1 = np.uint64(k - 1)
     ud = np.uint64(meta[r, M_DIL])
     uL = np.uint64(L)
+    uT = np.uint64(T)
     first = np.uint64(P + t0)
     n = np.uint64(T - t0)
     single = nb == 1 and n == _U1  # one output step (streaming a flow at a time)
@@ -223,6 +228,8 @@ def _layer(meta, r, values, indices, indptr, bias, dense, src, dst, nb, L, P, T,
             while col >= tap_end:
                 tap_end += uc_in
                 shift -= ud
+            if zero_pad and shift >= uT:
+                continue  # this tap reads only the zero padding of every window
             c = col + uc_in - tap_end
             for s in range(nb):
                 base = np.uint64(s) * uL + first
@@ -275,7 +282,7 @@ def _network(meta, values, indices, indptr, bias, dense, buf, nb, L, P, T, start
                         row[P - pad + q] = state[so + c * pad + q]
             _layer(
                 meta, r, values, indices, indptr, bias, dense, buf[src], buf[dst],
-                nb, L, P, T, t0, True, True,
+                nb, L, P, T, t0, True, True, not use_state,
             )
             if use_state and pad > 0:
                 for c in range(c_in):
@@ -286,7 +293,7 @@ def _network(meta, values, indices, indptr, bias, dense, buf, nb, L, P, T, start
         elif role == ROLE_RESIDUAL:
             _layer(
                 meta, r, values, indices, indptr, bias, dense, buf[xin], buf[cur],
-                nb, L, P, T, t0, False, True,
+                nb, L, P, T, t0, False, True, not use_state,
             )
             xin = cur
         elif role == ROLE_IDENTITY:
@@ -296,7 +303,7 @@ def _network(meta, values, indices, indptr, bias, dense, buf, nb, L, P, T, start
             dst = _other(xin, xin)
             _layer(
                 meta, r, values, indices, indptr, bias, dense, buf[xin], buf[dst],
-                nb, L, P, T, t0, True, False,
+                nb, L, P, T, t0, True, False, not use_state,
             )
             return dst
     return -1
