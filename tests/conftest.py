@@ -37,3 +37,21 @@ def shared(path: str) -> Path:
     if not full.is_file():
         pytest.skip(f"staged data {full} not present")
     return full
+
+
+@pytest.fixture(scope="session")
+def bot_window_model(tmp_path_factory):
+    """A tiny BoT-IoT L-TCN on 8-flow windows exported to a ``.ltcn`` file (the gateway and the
+    serving tests share it). Window 8 >= receptive field 1 + (2-1)*(1+2)*2 = 7, so the stateful
+    Stream is exact."""
+    from test_export_predict import _run
+
+    from ltcn_jax.data.prepare import DataConfig
+    from ltcn_jax.export import export_run
+
+    data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block", sequence="flows",
+                      window=8, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)  # fmt: skip
+    run = _run(tmp_path_factory, "gw", data, channels=(6, 6), dilations=(1, 2), k=2)
+    path = tmp_path_factory.mktemp("gwm") / "m.ltcn"
+    export_run(run, path)
+    return path

@@ -17,11 +17,8 @@ import time
 
 import numpy as np
 import pytest
-from test_export_predict import _run
 
 from conftest import BOT_ENTIRE
-from ltcn_jax.data.prepare import DataConfig
-from ltcn_jax.export import export_run
 from ltcn_kernels.flows import read_flows
 from ltcn_kernels.gateway import Firewall, GatewayError, run_detect
 from ltcn_kernels.predict import classify_files
@@ -30,14 +27,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    # window 8 >= receptive field 1 + (2-1)*(1+2)*2 = 7: the stateful Stream is exact.
-    data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block", sequence="flows",
-                      window=8, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)  # fmt: skip
-    run = _run(tmp_path_factory, "gw", data, channels=(6, 6), dilations=(1, 2), k=2)
-    path = tmp_path_factory.mktemp("gwm") / "m.ltcn"
-    export_run(run, path)
-    return path
+def model(bot_window_model):
+    return bot_window_model
 
 
 @pytest.fixture(scope="module")
