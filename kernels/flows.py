@@ -341,46 +341,22 @@ def _column_tables(layout: schema.Layout, plan: _Plan):
     slots = np.zeros(n, np.int64)
     dedup = np.zeros(n, np.int64)
     features = {name: i for i, name in enumerate(plan.feature_names)}
+    # fmt: off
     for j, c in enumerate(layout.columns):
         if c.role == schema.FEATURE:
-            kinds[j], dests[j], slots[j], dedup[j] = (
-                _csv.KIND_NUMBER,
-                _csv.DEST_FEATURE,
-                features[c.name],
-                1,
-            )
+            kinds[j], dests[j], slots[j], dedup[j] = _csv.KIND_NUMBER, _csv.DEST_FEATURE, features[c.name], 1
         elif c.role in (schema.CATEGORY, schema.LABEL):
-            kinds[j], dests[j], slots[j], dedup[j] = (
-                _csv.KIND_STRING,
-                _csv.DEST_STRING,
-                plan.string_names.index(c.name),
-                1,
-            )
+            kinds[j], dests[j], slots[j], dedup[j] = _csv.KIND_STRING, _csv.DEST_STRING, plan.string_names.index(c.name), 1
         elif c.role == schema.META_TEXT:
-            kinds[j], dests[j], slots[j] = (
-                _csv.KIND_STRING,
-                _csv.DEST_STRING,
-                plan.string_names.index(c.name),
-            )
+            kinds[j], dests[j], slots[j] = _csv.KIND_STRING, _csv.DEST_STRING, plan.string_names.index(c.name)
         elif c.role == schema.PORT:
-            kinds[j], dests[j], slots[j] = (
-                _csv.KIND_PORT,
-                _csv.DEST_AUX,
-                plan.aux_names.index(c.name),
-            )
+            kinds[j], dests[j], slots[j] = _csv.KIND_PORT, _csv.DEST_AUX, plan.aux_names.index(c.name)
             dedup[j] = 1 if c.bucket else 0
         elif c.role == schema.TIME:
-            kinds[j], dests[j], slots[j] = (
-                _csv.KIND_TIME,
-                _csv.DEST_AUX,
-                plan.aux_names.index(c.name),
-            )
+            kinds[j], dests[j], slots[j] = _csv.KIND_TIME, _csv.DEST_AUX, plan.aux_names.index(c.name)
         elif c.role == schema.META:
-            kinds[j], dests[j], slots[j] = (
-                _csv.KIND_NUMBER,
-                _csv.DEST_AUX,
-                plan.aux_names.index(c.name),
-            )
+            kinds[j], dests[j], slots[j] = _csv.KIND_NUMBER, _csv.DEST_AUX, plan.aux_names.index(c.name)
+    # fmt: on
     return kinds, dests, slots, dedup  # fmt: skip
 
 

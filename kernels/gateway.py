@@ -38,7 +38,7 @@ import numpy as np
 from .errors import DataFormatError
 from .flows import FlowTable, detect, read_flows
 from .labels import normal_index
-from .pcap import LiveFlows, capture_to_flows, is_capture
+from .pcap import LiveFlows, capture_to_flows, header_line, is_capture
 from .predict import engine_for, load_model
 
 READ_BYTES = 1 << 16
@@ -189,23 +189,8 @@ class Firewall:
         t = list(self.TABLE)
         cmds = [["nft", "add", "table", *t]]
         for name, kind in (("blocklist", "ipv4_addr"), ("blocklist6", "ipv6_addr")):
-            cmds.append(
-                [
-                    "nft",
-                    "add",
-                    "set",
-                    *t,
-                    name,
-                    "{",
-                    "type",
-                    kind,
-                    ";",
-                    "flags",
-                    "timeout",
-                    ";",
-                    "}",
-                ]
-            )
+            cmds.append(["nft", "add", "set", *t, name, "{", "type", kind, ";", "flags", "timeout",
+                         ";", "}"])  # fmt: skip
         for chain, hook in (("input", "input"), ("forward", "forward")):
             cmds.append(["nft", "add", "chain", *t, chain, "{", "type", "filter", "hook", hook,
                          "priority", "-10", ";", "policy", "accept", ";", "}"])  # fmt: skip
@@ -341,6 +326,9 @@ class _Reader:
             self.f.close()
 
 
+_FLOW_HEADER = header_line().encode()
+
+
 class _FlowLog:
     """``--save-flows``: the flow records the flow meter produced, one CSV with one header."""
 
@@ -354,7 +342,7 @@ class _FlowLog:
             body = data
             if not self._header:
                 self._header = True
-            elif data.startswith(b"pkSeqID,"):
+            elif data.startswith(_FLOW_HEADER):
                 body = data[data.find(b"\n") + 1 :]
             self._f.write(body)
             self._f.flush()
@@ -743,7 +731,8 @@ class Gateway:
 
 
 def run_detect(
-    model, source: str | None = None, *, interface: str | None = None, alerts: str | None = None, firewall: str = "none",
+    model, source: str | None = None, *, interface: str | None = None,
+    alerts: str | None = None, firewall: str = "none",
     apply: bool = False, realtime: bool = False, speed: float = 1.0, max_gap: float = 5.0,
     threshold: float = 0.5, micro_batch: int = 256, stats_every: float = 10.0,
     follow: bool = False, max_seconds: float | None = None, poll: float = 0.1,
@@ -819,9 +808,10 @@ def run_detect(
                     flows = os.path.join(tmp, "flows.csv")
                     gw.stats.captures += 1
                     capture_to_flows(path, flows)
+                    if save_flows is not None:  # (the file is read a second time only then)
+                        with open(flows, "rb") as f:
+                            flow_log.write(f.read())
                     with open(flows, "rb") as f:
-                        flow_log.write(f.read())
-                        f.seek(0)
                         gw.run_source(path, f, False, deadline, poll)
                 continue
             if path == "-":

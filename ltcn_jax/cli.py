@@ -138,7 +138,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from ltcn_kernels.gateway import run_detect
 
     run_detect(
-        args.model, args.source, interface=args.interface, alerts=args.alerts, firewall=args.firewall, apply=args.apply,
+        args.model, args.source, interface=args.interface, alerts=args.alerts,
+        firewall=args.firewall, apply=args.apply,
         realtime=args.realtime, speed=args.speed, max_gap=args.max_gap, threshold=args.threshold,
         micro_batch=args.micro_batch, stats_every=args.stats_every, follow=args.follow,
         max_seconds=args.max_seconds, alerts_max_bytes=args.alerts_max_bytes,
