@@ -120,7 +120,7 @@ def test_converted_records_carry_every_model_input(tmp_path):
     text = out.read_text().splitlines()
     assert text[0] == header_line()
     table = read_flows(out, "bot-iot", drop_duplicates=False, unknown_label="keep", progress=False)
-    assert table.layouts == ["entire"] or set(table.layouts) == {"entire"}
+    assert set(table.layouts) == {"entire"}
     assert np.isfinite(table.features).all()  # every numeric model feature was produced
     assert set(table.strings["proto"].vocab) >= {"tcp"}
     assert set(table.strings["state"].vocab) & {"REQ", "RST", "CON"}
