@@ -4,7 +4,7 @@ Run:  LTCN_DATA=DATA ltcn run experiments/bot_iot_gateway.py   (about 1 min)
 Then: python experiments/gateway_captures.py --run results/bot_iot_gateway --captures DATA/pcap
 
 ``ltcn detect`` turns packet captures (and live interfaces) into BoT-IoT full-schema records
-with Argus (``ltcn_kernels.pcap``; ``ltcn flows --features`` lists what is produced). Every
+with Argus (``ltcn_kernels.io.pcap``; ``ltcn flows --features`` lists what is produced). Every
 input of a BoT-IoT full-schema model is an Argus field, but five of them -- ``mean``,
 ``stddev``, ``sum``, ``min``, ``max`` -- are statistics over the status records that
 ``racluster`` merged into one flow. A live interface yields unmerged status records, for which

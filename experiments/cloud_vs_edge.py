@@ -11,14 +11,14 @@ serves the model with uvicorn on 127.0.0.1 and times requests directly and throu
 user-space WAN proxy at each ``--rtt``. Writes ``results.json``, ``table.md``, ``latency.png``
 and ``command.txt`` to ``--out`` (default ``results/cloud-vs-edge``). Requires the ``serve``
 extra (uvicorn, starlette) and the training install (export, matplotlib). The logic lives in
-:mod:`ltcn_jax.cloud_vs_edge`.
+:mod:`cloud_edge.measure` (beside this launcher).
 """
 
 from __future__ import annotations
 
 import sys
 
-from ltcn_kernels.bench import pin_threads
+from ltcn_kernels.bench.harness import pin_threads
 
 
 def _threads(argv: list[str]) -> int:
@@ -33,6 +33,6 @@ def _threads(argv: list[str]) -> int:
 if __name__ == "__main__":
     # Thread counts are read when numba / BLAS load: set them and re-execute once.
     pin_threads(_threads(sys.argv[1:]), [sys.executable, *sys.argv])
-    from ltcn_jax.cloud_vs_edge import main
+    from cloud_edge.measure import main
 
     sys.exit(main())

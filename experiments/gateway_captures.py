@@ -35,9 +35,9 @@ import numpy as np
 from ltcn_jax.config import load_config
 from ltcn_jax.experiment import run_experiment
 from ltcn_jax.export import export_run
-from ltcn_kernels.flows import read_flows
 from ltcn_kernels.gateway import run_detect
-from ltcn_kernels.pcap import capture_to_flows, is_capture
+from ltcn_kernels.io.flows import read_flows
+from ltcn_kernels.io.pcap import capture_to_flows, is_capture
 
 # capture -> (what it holds, attacking host or None for benign, "attack"/"benign"/"unclear")
 TRUTH = {

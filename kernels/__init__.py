@@ -5,9 +5,9 @@ imports jax, flax, optax, pandas or scikit-learn, so it installs on a Raspberry 
 """
 
 from .errors import DataFormatError
-from .flows import Categorical, FlowTable, detect, read_flows
-from .preprocess import Preprocessor
-from .windows import causal_windows, feature_sequence, make_sequences
+from .features.preprocess import Preprocessor
+from .features.windows import causal_windows, feature_sequence, make_sequences
+from .io.flows import Categorical, FlowTable, detect, read_flows
 
 __all__ = [
     "Categorical",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ltcn_kernels import bench as KB
+from ltcn_kernels.bench import harness as KB
 
 SPARSITIES = (0, 40, 60, 80, 90, 95)
 SCALES = {
@@ -87,8 +87,8 @@ def magnitude_prune(flat: Mapping[str, np.ndarray], sparsity: float) -> dict[str
 
 def artifact_bytes(flat: Mapping[str, np.ndarray], arch: Mapping, fmt: str = "csr") -> int:
     """Size of the ``.ltcn`` file these weights export to (CSR conv kernels)."""
-    from ltcn_kernels.artifact import write_artifact
-    from ltcn_kernels.csr import csr_from_dense, kernel_matrix
+    from ltcn_kernels.engine.artifact import write_artifact
+    from ltcn_kernels.engine.csr import csr_from_dense, kernel_matrix
 
     arrays = {}
     for name, value in flat.items():

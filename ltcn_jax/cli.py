@@ -18,7 +18,7 @@ EXIT_BAD_INPUT = 2
 
 def _cmd_data_summary(args: argparse.Namespace) -> int:
     from ltcn_kernels import read_flows
-    from ltcn_kernels.summary import format_summary, summarize
+    from ltcn_kernels.io.summary import format_summary, summarize
 
     table = read_flows(
         args.paths,
@@ -80,7 +80,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _predictions(args: argparse.Namespace):
-    from ltcn_kernels.predict import classify_files, load_model
+    from ltcn_kernels.engine.predict import classify_files, load_model
 
     proba = None
     if args.backend == "jax":
@@ -94,7 +94,7 @@ def _predictions(args: argparse.Namespace):
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ltcn_kernels.predict import write_predictions
+    from ltcn_kernels.engine.predict import write_predictions
 
     pred = _predictions(args)
     n = write_predictions(args.out, pred)
@@ -106,7 +106,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _normal_index(pred) -> int:
-    from ltcn_kernels.labels import normal_index
+    from ltcn_kernels.io.labels import normal_index
 
     index = normal_index(pred.table.dataset, pred.classes)
     return -1 if index is None else index
@@ -150,7 +150,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
 
 def _cmd_flows(args: argparse.Namespace) -> int:
-    from ltcn_kernels.pcap import PRODUCIBLE, capture_to_flows
+    from ltcn_kernels.io.pcap import PRODUCIBLE, capture_to_flows
 
     if args.features:
         for dataset, features in PRODUCIBLE.items():
@@ -174,7 +174,7 @@ def _cmd_flows(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from ltcn_kernels.bench import pin_threads
+    from ltcn_kernels.bench.harness import pin_threads
 
     argv = list(getattr(args, "argv", None) or sys.argv[1:])
     if not args.no_pin:
@@ -349,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from ltcn_kernels.errors import DataFormatError
-    from ltcn_kernels.pcap import FlowMeterError
+    from ltcn_kernels.io.pcap import FlowMeterError
 
     args = build_parser().parse_args(argv)
     try:

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from ltcn_kernels import read_flows
-from ltcn_kernels.summary import summarize
+from ltcn_kernels.io.summary import summarize
 
 from .config import load_config, override
 from .data.prepare import DataConfig, resolve
@@ -92,8 +92,8 @@ def _short_bench(model: Path) -> None:
 def _edge_check(out: Path, flax_result: dict) -> Path:
     """Export the pruned quickstart, classify KDDTest+ with the CSR engine, compare with Flax."""
     from ltcn_kernels.engine import compile_times
-    from ltcn_kernels.labels import normal_index
-    from ltcn_kernels.predict import classify_files
+    from ltcn_kernels.engine.predict import classify_files
+    from ltcn_kernels.io.labels import normal_index
 
     from .export import export_run
     from .metrics import evaluate

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ltcn_kernels import labels
-from ltcn_kernels.windows import make_sequences
+from ltcn_kernels.features.windows import make_sequences
+from ltcn_kernels.io import labels
 
 from . import complexity, metrics, report
 from .config import ExperimentConfig, ModelConfig, to_dict
@@ -347,7 +347,7 @@ def storage_mb(params, masks) -> dict[str, float]:
     indices) and everything else dense."""
     import jax
 
-    from ltcn_kernels.csr import csr_bytes
+    from ltcn_kernels.engine.csr import csr_bytes
 
     dense = sparse = 0
     leaves = jax.tree_util.tree_leaves_with_path(params)

@@ -1,7 +1,7 @@
 """``ltcn export``: a trained (and pruned) run folder -> one deployable ``.ltcn`` file.
 
 Training side: it reads Flax msgpack checkpoints. The file it writes is read on the edge by
-``ltcn_kernels.artifact`` with numpy alone.
+``ltcn_kernels.engine.artifact`` with numpy alone.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ltcn_kernels.artifact import write_artifact
-from ltcn_kernels.csr import csr_from_dense, kernel_matrix
 from ltcn_kernels.engine import flat_params_from_tree
-from ltcn_kernels.preprocess import Preprocessor
+from ltcn_kernels.engine.artifact import write_artifact
+from ltcn_kernels.engine.csr import csr_from_dense, kernel_matrix
+from ltcn_kernels.features.preprocess import Preprocessor
 
 FORMATS = ("csr", "dense")
 MODEL_FORMAT = "ltcn-model"

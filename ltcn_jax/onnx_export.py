@@ -89,7 +89,7 @@ def export_onnx(artifact_or_path, out) -> dict:
     :func:`ltcn_jax.export.export_run` first) to ``out``."""
     import onnx
 
-    from ltcn_kernels.artifact import Artifact, dense_params, read_artifact
+    from ltcn_kernels.engine.artifact import Artifact, dense_params, read_artifact
 
     art = artifact_or_path if isinstance(artifact_or_path, Artifact) else read_artifact(artifact_or_path)
     arch = art.manifest["architecture"]

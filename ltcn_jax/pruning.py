@@ -11,7 +11,7 @@ Design (in the style of google-research/jaxpruner)
   (an Adam update is ``m / (sqrt(v) + eps)``: not zero whenever a moment is non-zero, e.g.
   for a weight pruned after some training), so ``optax.apply_updates`` keeps every pruned
   weight exactly 0 forever, provided the params were masked once with `apply_masks`.
-* The masks live in the optimizer state, ``MaskedState(inner_state, masks)``, and the update
+* The masks live in the optimizer state, ``PruningState(inner_state, masks)``, and the update
   function reads them from there, never from its closure: `update_masks` swaps them between
   steps without recompiling a jitted train step (same tree, shapes and dtypes). The masks
   given to `wrap_optax` are only what ``init`` puts in a fresh state.
@@ -175,8 +175,11 @@ def _as_bool_masks(masks: Masks) -> Masks:
     return jax.tree.map(lambda m: jnp.asarray(m, dtype=jnp.bool_), masks)
 
 
-class MaskedState(NamedTuple):
-    """Optimizer state of `wrap_optax`: the inner transform's state and the current masks."""
+class PruningState(NamedTuple):
+    """Optimizer state of `wrap_optax`: the inner transform's state and the current masks.
+
+    (Not optax's ``MaskedState``, which belongs to ``optax.masked`` and means "which leaves a
+    transform touches"; these masks say which weights are pruned.)"""
 
     inner_state: optax.OptState
     masks: Masks
@@ -191,20 +194,20 @@ def wrap_optax(tx: optax.GradientTransformation, masks: Masks) -> optax.Gradient
             `update_masks`; ``update`` only ever reads the masks of the state it is given.
 
     Returns:
-        A transform whose state is `MaskedState`. Its ``update`` masks the gradients, runs
+        A transform whose state is `PruningState`. Its ``update`` masks the gradients, runs
         ``tx`` and masks the resulting updates, so pruned (already zero) params stay exactly 0.
     """
     inner = optax.with_extra_args_support(tx)
     initial = _as_bool_masks(masks)
 
-    def init_fn(params: Params) -> MaskedState:
-        return MaskedState(inner.init(params), initial)
+    def init_fn(params: Params) -> PruningState:
+        return PruningState(inner.init(params), initial)
 
-    def update_fn(updates, state: MaskedState, params=None, **extra_args):
+    def update_fn(updates, state: PruningState, params=None, **extra_args):
         grads = apply_masks(updates, state.masks)
         new_updates, inner_state = inner.update(grads, state.inner_state, params, **extra_args)
         # Masked again: Adam turns a zero gradient with non-zero moments into a non-zero step.
-        return apply_masks(new_updates, state.masks), MaskedState(inner_state, state.masks)
+        return apply_masks(new_updates, state.masks), PruningState(inner_state, state.masks)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -227,21 +230,21 @@ def update_masks(opt_state: Any, new_masks: Masks) -> Any:
     they are: the masked updates never touch those weights again.
 
     Args:
-        opt_state: a `MaskedState`, or a tuple (e.g. of ``optax.chain``) containing one.
+        opt_state: a `PruningState`, or a tuple (e.g. of ``optax.chain``) containing one.
         new_masks: masks with the same tree and shapes as the current ones; cast to ``bool``.
 
     Returns:
-        ``opt_state`` with the masks of every `MaskedState` in it replaced.
+        ``opt_state`` with the masks of every `PruningState` in it replaced.
 
     Raises:
-        ValueError: no `MaskedState` found, or the new masks have another layout.
+        ValueError: no `PruningState` found, or the new masks have another layout.
     """
     new_masks = _as_bool_masks(new_masks)
     found = False
 
     def replace(node: Any) -> Any:
         nonlocal found
-        if isinstance(node, MaskedState):
+        if isinstance(node, PruningState):
             _check_same_layout(node.masks, new_masks)
             found = True
             return node._replace(masks=new_masks)
@@ -252,13 +255,13 @@ def update_masks(opt_state: Any, new_masks: Masks) -> Any:
 
     out = replace(opt_state)
     if not found:
-        raise ValueError("no MaskedState in opt_state: build the optimizer with wrap_optax")
+        raise ValueError("no PruningState in opt_state: build the optimizer with wrap_optax")
     return out
 
 
 def get_masks(opt_state: Any) -> Masks:
-    """The masks of the first `MaskedState` found in ``opt_state``."""
-    if isinstance(opt_state, MaskedState):
+    """The masks of the first `PruningState` found in ``opt_state``."""
+    if isinstance(opt_state, PruningState):
         return opt_state.masks
     if isinstance(opt_state, tuple):
         for child in opt_state:
@@ -266,7 +269,7 @@ def get_masks(opt_state: Any) -> Masks:
                 return get_masks(child)
             except ValueError:
                 continue
-    raise ValueError("no MaskedState in opt_state: build the optimizer with wrap_optax")
+    raise ValueError("no PruningState in opt_state: build the optimizer with wrap_optax")
 
 
 def set_state_masks(state: train.TrainState, masks: Masks) -> train.TrainState:
@@ -671,10 +674,10 @@ __all__ = [
     "CRITERIA",
     "SCHEDULES",
     "Iterative",
-    "MaskedState",
     "OneShot",
     "Polynomial",
     "PruneResult",
+    "PruningState",
     "apply_masks",
     "compute_masks",
     "get_masks",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ltcn_kernels.artifact import Artifact, dense_params
+from ltcn_kernels.engine.artifact import Artifact, dense_params
 
 
 def unflatten(flat: dict[str, np.ndarray]) -> dict:

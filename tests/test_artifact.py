@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ltcn_kernels import DataFormatError
-from ltcn_kernels.artifact import MAGIC, read_artifact, write_artifact
-from ltcn_kernels.csr import csr_from_dense, index_dtype, kernel_matrix
+from ltcn_kernels.engine.artifact import MAGIC, read_artifact, write_artifact
+from ltcn_kernels.engine.csr import csr_from_dense, index_dtype, kernel_matrix
 
 
 def _arrays(rng):

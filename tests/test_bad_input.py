@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from conftest import BOT_ENTIRE, CIC_IMPROVED, CIC_MLCVE, CIC_TRAFFIC, NSL_TEST
 from ltcn_kernels import DataFormatError, read_flows
-from ltcn_kernels._csv import parse_number, parse_time
+from ltcn_kernels.io._csv import parse_number, parse_time
 
 
 def _write(tmp_path, name, data: bytes):

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from ltcn_kernels import bench as KB
 from ltcn_kernels import engine as E
+from ltcn_kernels.bench import harness as KB
 
 TINY = {"model": "ltcn", "channels": [4, 6], "dilations": [1, 2], "kernel_size": 3,
         "convs_per_block": 2, "num_classes": 3, "input_channels": 5, "sequence": "flows",
@@ -92,8 +92,8 @@ def test_bench_end_to_end_json_schema(tmp_path, capsys):
         assert r["stream_us_p50"] > 0 and r["stream_us_p99"] >= r["stream_us_p50"]
     # The CLI on an exported model: --json prints the schema of the issue.
     from ltcn_jax.export import export_run  # noqa: F401  (the training install is here)
-    from ltcn_kernels.artifact import write_artifact
-    from ltcn_kernels.csr import csr_from_dense, kernel_matrix
+    from ltcn_kernels.engine.artifact import write_artifact
+    from ltcn_kernels.engine.csr import csr_from_dense, kernel_matrix
 
     arrays, layers = {}, []
     for name, v in flat.items():

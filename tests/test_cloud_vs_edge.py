@@ -10,10 +10,10 @@ import time
 
 import numpy as np
 import pytest
+from cloud_edge.wan import LinkConfig, WanProxy, measure_rtt
 
 from conftest import BOT_ENTIRE
-from ltcn_jax.wan import LinkConfig, WanProxy, measure_rtt
-from ltcn_kernels.predict import classify_files
+from ltcn_kernels.engine.predict import classify_files
 
 
 # ------------------------------------------------------------------------------ proxy
@@ -111,7 +111,7 @@ def server(model):
     """uvicorn serving the model in a thread on an ephemeral loopback port."""
     uvicorn = pytest.importorskip("uvicorn", reason="uvicorn not installed (the 'serve' extra)")
     pytest.importorskip("starlette", reason="starlette not installed (the 'serve' extra)")
-    from ltcn_jax.serving import bind, create_app
+    from cloud_edge.serving import bind, create_app
 
     sock = bind("127.0.0.1", 0)
     srv = uvicorn.Server(uvicorn.Config(create_app(model), log_level="warning"))

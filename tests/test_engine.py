@@ -11,7 +11,7 @@ import pytest
 
 from ltcn_jax.reference import unflatten
 from ltcn_kernels import engine as E
-from ltcn_kernels._engine_kernels import M_NNZ, M_PTR_OFF, M_VAL_OFF
+from ltcn_kernels.engine._kernels import M_NNZ, M_PTR_OFF, M_VAL_OFF
 
 # --------------------------------------------------------------------------- helpers
 
@@ -350,7 +350,7 @@ def test_engine_import_is_edge_only():
     code = (
         "import sys\n"
         "import ltcn_kernels.engine as e\n"
-        "import ltcn_kernels._engine_kernels as k\n"
+        "import ltcn_kernels.engine._kernels as k\n"
         "bad = [m for m in ('jax', 'flax', 'optax', 'pandas', 'sklearn', 'ltcn_jax') "
         "if m in sys.modules]\n"
         "assert not bad, bad\n"

@@ -17,8 +17,8 @@ from ltcn_jax.data.prepare import DataConfig
 from ltcn_jax.experiment import run_experiment
 from ltcn_jax.export import export_run
 from ltcn_jax.reference import flax_proba
-from ltcn_kernels.artifact import read_artifact
-from ltcn_kernels.predict import classify_files, load_model
+from ltcn_kernels.engine.artifact import read_artifact
+from ltcn_kernels.engine.predict import classify_files, load_model
 
 
 def _run(tmp_path_factory, name, data, channels=(4, 8), dilations=(1, 2), k=3):

@@ -21,7 +21,7 @@ from conftest import (
     shared,
 )
 from ltcn_kernels import DataFormatError, detect, read_flows, schema
-from ltcn_kernels.labels import NSL_KDD_CATEGORIES, normalize_cicids
+from ltcn_kernels.io.labels import NSL_KDD_CATEGORIES, normalize_cicids
 
 
 def _reference_rows(path, delimiter=","):

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from conftest import BOT_ENTIRE
-from ltcn_kernels.flows import read_flows
+from ltcn_kernels.engine.predict import classify_files
 from ltcn_kernels.gateway import Firewall, GatewayError, run_detect
-from ltcn_kernels.predict import classify_files
+from ltcn_kernels.io.flows import read_flows
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

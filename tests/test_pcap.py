@@ -25,11 +25,12 @@ from test_export_predict import _run, nsl_run  # noqa: F401  (a fixture)
 from conftest import BOT_ENTIRE, FIXTURES
 from ltcn_jax.data.prepare import DataConfig
 from ltcn_jax.export import export_run
-from ltcn_kernels import schema
+from ltcn_kernels.engine.predict import classify_files, load_model
 from ltcn_kernels.errors import DataFormatError
-from ltcn_kernels.flows import read_flows
 from ltcn_kernels.gateway import GatewayError, run_detect
-from ltcn_kernels.pcap import (
+from ltcn_kernels.io import schema
+from ltcn_kernels.io.flows import read_flows
+from ltcn_kernels.io.pcap import (
     ARGUS_FIELDS,
     CAPTURE_MAGIC,
     PRODUCIBLE,
@@ -40,7 +41,6 @@ from ltcn_kernels.pcap import (
     header_line,
     is_capture,
 )
-from ltcn_kernels.predict import classify_files, load_model
 
 PCAP = FIXTURES / "pcap"
 needs_argus = pytest.mark.skipif(

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from conftest import BOT_ENTIRE, CIC_IMPROVED, NSL_TEST, NSL_TRAIN
 from ltcn_kernels import DataFormatError, Preprocessor, read_flows
-from ltcn_kernels.preprocess import port_buckets
-from ltcn_kernels.schema import WELL_KNOWN_PORTS
+from ltcn_kernels.features.preprocess import port_buckets
+from ltcn_kernels.io.schema import WELL_KNOWN_PORTS
 
 
 @pytest.fixture(scope="module")

@@ -232,9 +232,9 @@ def test_update_masks_rejects_other_layout(params):
     other = P.init_masks(params, P.prunable_mask_tree(params, include_head=True))
     with pytest.raises(ValueError, match="structure"):
         P.update_masks(opt_state, other)
-    with pytest.raises(ValueError, match="MaskedState"):
+    with pytest.raises(ValueError, match="PruningState"):
         P.update_masks(optax.sgd(0.1).init(params), masks)
-    # A MaskedState nested in a chain is found.
+    # A PruningState nested in a chain is found.
     chained = optax.chain(P.wrap_optax(optax.sgd(0.1), masks)).init(params)
     new = P.compute_masks(params, 0.5)
     assert _leaves_equal(P.get_masks(P.update_masks(chained, new)), new)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ltcn_kernels import FlowTable, Preprocessor, make_sequences, read_flows
-from ltcn_kernels.labels import GROUPS
-from ltcn_kernels.summary import summarize
-from ltcn_kernels.windows import SEQUENCE_MODES
+from ltcn_kernels.features.windows import SEQUENCE_MODES
+from ltcn_kernels.io.labels import GROUPS
+from ltcn_kernels.io.summary import summarize
 
 from .splits import (
     SPLITS,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import DataFormatError
+from ..errors import DataFormatError
 
 UNKNOWN_POLICIES = ("error", "drop", "keep")
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import DataFormatError
+from ..features.preprocess import Preprocessor
+from ..features.windows import make_sequences
+from ..io.flows import FlowTable, read_flows
 from .artifact import Artifact, dense_params, read_artifact
-from .errors import DataFormatError
-from .flows import FlowTable, read_flows
-from .preprocess import Preprocessor
-from .windows import make_sequences
 
 BACKENDS = ("sparse", "dense")
 BLOCK = 4096  # sequences per engine call: bounds the memory of the gathered windows
@@ -49,7 +49,7 @@ def load_model(path: str | os.PathLike | Artifact) -> tuple[Artifact, Preprocess
 
 def engine_for(artifact: Artifact, backend: str = "sparse"):
     """The Numba engine for an artifact: ``sparse`` (CSR kernels) or ``dense``."""
-    from .engine import EngineModel
+    from .model import EngineModel
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
@@ -64,7 +64,7 @@ def engine_for(artifact: Artifact, backend: str = "sparse"):
 
 
 def engine_proba(engine) -> Callable[[np.ndarray], np.ndarray]:
-    from .engine import predict_proba_windows
+    from .run import predict_proba_windows
 
     return lambda x: predict_proba_windows(engine, x)
 

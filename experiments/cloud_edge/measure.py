@@ -4,8 +4,8 @@ The paper's Table V: a cloud LSTM answers 1,000 flows in 145.2 ms, the L-TCN on 
 (Raspberry Pi 4) in 12.8 ms, an 82 % reduction. This experiment tests the shape of that claim
 with what can be measured here:
 
-* **cloud**: the exported model served by :mod:`ltcn_jax.serving` (Starlette + uvicorn, a
-  separate process, one Numba thread) on 127.0.0.1, reached through :class:`ltcn_jax.wan.WanProxy`
+* **cloud**: the exported model served by :mod:`cloud_edge.serving` (Starlette + uvicorn, a
+  separate process, one Numba thread) on 127.0.0.1, reached through :class:`cloud_edge.wan.WanProxy`
   emulating a WAN link (RTT, jitter, bandwidth per direction; user space, because this
   kernel has no ``netem``). The client uploads CSV text (header + records, what a gateway
   would send) and reads the JSON answer; timed end to end, with a persistent keep-alive
@@ -13,7 +13,7 @@ with what can be measured here:
   Bytes up/down per request come from the proxy's counters; the server reports its compute
   time. An RTT = 0 row goes to the server directly (no proxy).
 * **edge**: the same records classified in this process by the same code the server runs
-  (:func:`ltcn_jax.serving.classify_csv`: parse + preprocess + classify from CSV bytes), the
+  (:func:`cloud_edge.serving.classify_csv`: parse + preprocess + classify from CSV bytes), the
   engine call alone, and per flow the gateway's own classifier
   (:class:`ltcn_kernels.gateway._Classifier`, one flow per call).
 
@@ -142,7 +142,7 @@ def _progress(total: int, desc: str):
 
 # ------------------------------------------------------------------------------ server
 class ServerProcess:
-    """``python -m ltcn_jax.serving`` as a child process on an ephemeral loopback port.
+    """``python -m cloud_edge.serving`` (run from ``experiments/``) as a child process on an ephemeral loopback port.
 
     Args:
         model: the ``.ltcn`` file to serve.
@@ -163,11 +163,14 @@ class ServerProcess:
         Returns:
             The port.
         """
-        from ltcn_kernels.bench import THREAD_ENV, xla_flags
+        from ltcn_kernels.bench.harness import THREAD_ENV, xla_flags
 
+        # The server is this package's sibling module: put experiments/ on its import path.
+        experiments = str(Path(__file__).resolve().parents[1])
+        path = os.pathsep.join(p for p in (experiments, os.environ.get("PYTHONPATH")) if p)
         env = {**os.environ, **{k: str(self.threads) for k in THREAD_ENV},
-               "XLA_FLAGS": xla_flags(self.threads)}  # fmt: skip
-        self.command = [sys.executable, "-m", "ltcn_jax.serving", "--model", self.model,
+               "XLA_FLAGS": xla_flags(self.threads), "PYTHONPATH": path}  # fmt: skip
+        self.command = [sys.executable, "-m", "cloud_edge.serving", "--model", self.model,
                         "--host", HOST, "--port", "0", "--backend", self.backend]  # fmt: skip
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
@@ -307,11 +310,11 @@ def measure_local(model_path: str | os.PathLike, batches: Sequence[bytes], singl
 
     Returns:
         Latency statistics (ms) of: the batch from CSV bytes (parse + preprocess + classify,
-        :func:`ltcn_jax.serving.classify_csv`), its parse alone, its engine call alone; one
+        :func:`cloud_edge.serving.classify_csv`), its parse alone, its engine call alone; one
         flow from CSV bytes; one flow through the gateway's classifier (preprocessed input).
     """
+    from ltcn_kernels.engine.predict import model_inputs
     from ltcn_kernels.gateway import _Classifier
-    from ltcn_kernels.predict import model_inputs
 
     from .serving import classify_csv, load
 
@@ -322,7 +325,7 @@ def measure_local(model_path: str | os.PathLike, batches: Sequence[bytes], singl
         pred = classify_csv(model, b)
         _, x, seqs = model_inputs(model.artifact, model.pre, pred.table)
         inputs.append((x, seqs))
-    from ltcn_kernels.flows import read_flows
+    from ltcn_kernels.io.flows import read_flows
 
     for i in range(warmup + reps):
         b = batches[i % len(batches)]
@@ -375,7 +378,7 @@ def measure_local(model_path: str | os.PathLike, batches: Sequence[bytes], singl
 # ------------------------------------------------------------------------------ run
 def run(args: argparse.Namespace) -> dict:
     """The whole experiment; returns the results document."""
-    from ltcn_kernels.bench import machine_info, peak_rss_bytes, thread_report
+    from ltcn_kernels.bench.harness import machine_info, peak_rss_bytes, thread_report
 
     rng = np.random.default_rng(args.seed)
     if args.flows:
@@ -396,7 +399,7 @@ def run(args: argparse.Namespace) -> dict:
         model = Path(args.model) if args.model else Path(tmp) / "model.ltcn"
         export = None
         if not args.model:
-            from .export import export_run
+            from ltcn_jax.export import export_run
 
             export = export_run(args.run, model, sparsity=args.sparsity)
         print(f"cloud-vs-edge: model {model} ({model.stat().st_size:,} bytes), {len(lines):,} records "
@@ -534,7 +537,7 @@ def write_markdown(path: Path, doc: dict) -> None:
         f"{rec['distinct_single_flows']} single-flow requests ({rec['single_csv_bytes_median']:,} bytes: "
         f"header {rec['header_bytes']:,} + one record). One Numba thread in server and client.",
         "",
-        f"WAN emulation: user-space proxy (`ltcn_jax.wan`), one-way delay RTT/2 + normal jitter "
+        f"WAN emulation: user-space proxy (`cloud_edge.wan`), one-way delay RTT/2 + normal jitter "
         f"(sd {100 * s['jitter_frac']:.0f} % of the one-way delay, truncated at 0, FIFO), "
         f"{s['up_mbps']} Mbit/s up / {s['down_mbps']} Mbit/s down, a new connection's first data held "
         f"back one RTT (TCP handshake). RTT 0 = direct to the server, no proxy. "

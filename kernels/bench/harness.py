@@ -353,7 +353,7 @@ def make_workload(arch: Mapping, batch: int, seed: int = 0) -> Workload:
 
 
 def engine_runtime(name: str, model, wl: Workload) -> Runtime:
-    from . import engine as E
+    from .. import engine as E
 
     x = wl.x
     if wl.mode == "flows":
@@ -397,7 +397,7 @@ def layer_macs_np(net: NumpyLTCN) -> int:
 def engine_runtimes(flat, arch, wl: Workload, threads: int,
                     only: Sequence[str] = RUNTIMES) -> tuple[list[Runtime], dict]:
     """The numpy + numba runtimes (``sparse-csr``, ``dense-numba``, ``numpy``)."""
-    from .engine import EngineModel, warmup
+    from ..engine import EngineModel, warmup
 
     out, skipped = [], {}
     kw = {"dilations": arch["dilations"], "kernel_size": arch["kernel_size"],
@@ -545,12 +545,12 @@ def run_bench(
 
 
 def load_flat(path: str) -> tuple[dict, dict, int]:
-    from .artifact import dense_params, read_artifact
+    from ..engine.artifact import dense_params, read_artifact
 
     art = read_artifact(path)
     arch = arch_of(art)
     if arch.get("sequence") == "features":
-        from .preprocess import Preprocessor
+        from ..features.preprocess import Preprocessor
 
         arch["time_steps"] = Preprocessor.from_dict(art.manifest["preprocess"], path).width
     return dense_params(art), arch, os.path.getsize(path)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DataFormatError
-from .flows import FlowTable
-from .schema import WELL_KNOWN_PORTS
+from ..errors import DataFormatError
+from ..io.flows import FlowTable
+from ..io.schema import WELL_KNOWN_PORTS
 
 SPEC_FORMAT = "ltcn-preprocess"
 SPEC_VERSION = 1
@@ -75,7 +75,7 @@ class Preprocessor:
             ValueError: an unknown label kind, no training rows, or an ``exclude`` name that is
                 not an input of this table (the message lists the inputs).
         """
-        from .labels import GROUPS
+        from ..io.labels import GROUPS
 
         inputs = (*table.feature_names, *table.categorical_names, *table.port_names)
         unknown = [n for n in exclude if n not in inputs]

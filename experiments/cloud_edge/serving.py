@@ -1,9 +1,9 @@
 """An HTTP inference server for an exported ``.ltcn`` model: Starlette, run by uvicorn.
 
-    python -m ltcn_jax.serving --model model.ltcn [--host 127.0.0.1] [--port 8000]
+    python -m cloud_edge.serving --model model.ltcn [--host 127.0.0.1] [--port 8000]
                                [--backend sparse|dense|xla]
 
-This is the "cloud" side of the cloud-vs-edge experiment (:mod:`ltcn_jax.cloud_vs_edge`): the
+This is the "cloud" side of the cloud-vs-edge experiment (:mod:`cloud_edge.measure`): the
 same model the gateway runs, behind HTTP. Endpoints:
 
 * ``POST /v1/detect`` -- body: flow records as CSV text, exactly what a gateway would upload
@@ -22,9 +22,9 @@ same model the gateway runs, behind HTTP. Endpoints:
 * ``GET /healthz`` -- ``{"status": "ok", "model": ..., "backend": ..., "classes": [...]}``.
 
 The records are parsed, preprocessed and classified by the edge code itself
-(:func:`ltcn_kernels.flows.read_flows` over a temporary file, as the gateway parses its
-micro-batches, then :func:`ltcn_kernels.predict.classify_table`), so for the same records the
-server returns exactly what :func:`ltcn_kernels.predict.classify_files` computes. Requests are
+(:func:`ltcn_kernels.io.flows.read_flows` over a temporary file, as the gateway parses its
+micro-batches, then :func:`ltcn_kernels.engine.predict.classify_table`), so for the same records the
+server returns exactly what :func:`ltcn_kernels.engine.predict.classify_files` computes. Requests are
 classified one at a time (a lock), off the event loop.
 """
 
@@ -44,11 +44,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ltcn_kernels.engine.predict import (
+    Predictions,
+    classify_table,
+    engine_for,
+    engine_proba,
+    load_model,
+)
 from ltcn_kernels.errors import DataFormatError
-from ltcn_kernels.flows import read_flows
-from ltcn_kernels.labels import normal_index
-from ltcn_kernels.predict import Predictions, classify_table, engine_for, engine_proba, load_model
-from ltcn_kernels.windows import make_sequences
+from ltcn_kernels.features.windows import make_sequences
+from ltcn_kernels.io.flows import read_flows
+from ltcn_kernels.io.labels import normal_index
 
 BACKENDS = ("sparse", "dense", "xla")
 MAX_BODY_MB = 64
@@ -61,7 +67,7 @@ class LoadedModel:
 
     Attributes:
         path: the ``.ltcn`` file.
-        artifact: the artifact (:func:`ltcn_kernels.predict.load_model`).
+        artifact: the artifact (:func:`ltcn_kernels.engine.predict.load_model`).
         pre: its frozen preprocessing.
         proba: ``(n, time, channels)`` inputs -> class probabilities.
         backend: ``sparse`` / ``dense`` (Numba engine) or ``xla`` (the Flax model under jax.jit).
@@ -95,7 +101,7 @@ def load(model_path: str | os.PathLike, backend: str = "sparse") -> LoadedModel:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     artifact, pre = load_model(model_path)
     if backend == "xla":
-        from .reference import flax_proba
+        from ltcn_jax.reference import flax_proba
 
         proba = flax_proba(artifact)
     else:
@@ -107,7 +113,7 @@ def load(model_path: str | os.PathLike, backend: str = "sparse") -> LoadedModel:
 def classify_csv(model: LoadedModel, data: bytes, tmp_dir: str | None = _TMP_DIR) -> Predictions:
     """Classify flow records given as CSV bytes (header + lines).
 
-    The bytes go to a temporary file read by :func:`~ltcn_kernels.flows.read_flows` (every
+    The bytes go to a temporary file read by :func:`~ltcn_kernels.io.flows.read_flows` (every
     record classified, duplicates included, like ``classify_files``; records with NaN or
     infinite features are dropped and counted in ``table.drops``).
 
@@ -249,7 +255,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ltcn_jax.serving", description=__doc__.split("\n")[0]
+        prog="python -m cloud_edge.serving", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--model", required=True, help="an exported .ltcn file")
     parser.add_argument("--host", default="127.0.0.1")

@@ -35,11 +35,11 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .errors import DataFormatError
-from .flows import FlowTable, detect, read_flows
-from .labels import normal_index
-from .pcap import LiveFlows, capture_to_flows, header_line, is_capture
-from .predict import engine_for, load_model
+from ..engine.predict import engine_for, load_model
+from ..errors import DataFormatError
+from ..io.flows import FlowTable, detect, read_flows
+from ..io.labels import normal_index
+from ..io.pcap import LiveFlows, capture_to_flows, header_line, is_capture
 
 READ_BYTES = 1 << 16
 MAX_LINE_BYTES = 1 << 20  # a longer "line" is skipped (bounded memory on garbage input)
@@ -394,7 +394,7 @@ class _Classifier:
     """
 
     def __init__(self, artifact, backend: str = "sparse", mode: str = "auto"):
-        from .engine import Stream, predict_proba_windows
+        from ..engine import Stream, predict_proba_windows
 
         arch = artifact.manifest["architecture"]
         self.engine = engine_for(artifact, backend)
@@ -817,7 +817,7 @@ def run_detect(
             if path == "-":
                 f = stdin if stdin is not None else sys.stdin.buffer
             else:
-                from .flows import _open
+                from ..io.flows import _open
 
                 f = _open(path)
             gw.run_source(path, f, follow, deadline, poll)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DataFormatError
+from ..errors import DataFormatError
 
 MAGIC = b"LTCNMDL\n"
 SCHEMA_VERSION = 1

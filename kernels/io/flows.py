@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import DataFormatError
 from . import _csv, labels, schema
-from .errors import DataFormatError
 from .pcap import capture_kind
 
 CHUNK_BYTES = 8 << 20

@@ -1,0 +1,3 @@
+"""Harness of the cloud-vs-edge experiment (paper Table V): an HTTP inference server
+(``serving``), a user-space WAN emulator (``wan``) and the measurement (``measure``). Run by
+``experiments/cloud_vs_edge.py``; an experiment, not part of either installed package."""

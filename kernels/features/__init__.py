@@ -1,0 +1,1 @@
+"""From flow tables to model inputs: the frozen preprocessing and causal windows."""
