@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ltcn demo
+	$(BIN)/ltcn demo --stored results
 
 # The gateway's system tools: the Argus flow meter (captures -> flow records), nftables and
 # iproute2 (the --apply test in a network namespace). apt-get installs them when running as root

@@ -11,31 +11,9 @@ features are log-scaled (sign * log1p) before Min-Max: byte counts span nine ord
 magnitude (``nsl_kdd_quickstart_minmax.py`` is the paper's plain Min-Max, for comparison).
 """
 
-from ltcn_jax.config import ExperimentConfig, ModelConfig, TrainConfig
-from ltcn_jax.data.prepare import DataConfig
-
-LTCN_DEFAULT = {
-    "channels": (16, 32, 64, 64),
-    "dilations": (1, 2, 4, 8),
-    "kernel_size": 5,
-    "convs_per_block": 2,
-    "dropout_rate": 0.1,
-}
+from ltcn_jax.config import ExperimentConfig
+from ltcn_jax.presets import default_config
 
 
 def get_config() -> ExperimentConfig:
-    return ExperimentConfig(
-        name="default",
-        description="L-TCN on NSL-KDD (official KDDTest+ split), features as the sequence.",
-        data=DataConfig(
-            dataset="nsl-kdd",
-            train_files=("embedded:KDDTrain+_20Percent.txt",),
-            test_files=("embedded:KDDTest+.txt",),
-            split="official",
-            sequence="features",
-            val_fraction=0.1,
-            log_scale=True,
-        ),
-        model=ModelConfig("ltcn", dict(LTCN_DEFAULT)),
-        train=TrainConfig(epochs=20, batch_size=256, learning_rate=1e-3, patience=5),
-    )
+    return default_config()  # written once, in the package (``ltcn demo`` runs it anywhere)

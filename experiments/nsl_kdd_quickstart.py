@@ -3,16 +3,8 @@
 Run:  ltcn run experiments/nsl_kdd_quickstart.py      (target <= 3 min on 2 CPU cores)
 """
 
-import dataclasses
-
-import default
+from ltcn_jax.presets import quickstart_config
 
 
 def get_config():
-    config = default.get_config()
-    return dataclasses.replace(
-        config,
-        name="nsl_kdd_quickstart",
-        description="Quickstart: L-TCN on embedded NSL-KDD, official KDDTest+ test set, short schedule.",
-        train=dataclasses.replace(config.train, epochs=4, patience=2),
-    )
+    return quickstart_config()  # written once, in the package (``ltcn demo`` trains it)

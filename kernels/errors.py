@@ -1,14 +1,23 @@
-"""The one error type for bad input files: it always names the file, line and column."""
+"""The project's input-error types.
+
+:class:`InputError` is every problem caused by what a user gave us (a file, an option, a
+config value): the command line prints it as one line and exits 2. Anything else that is
+raised is a bug and surfaces as one (a traceback), never as "bad input".
+"""
 
 from __future__ import annotations
 
 
-class DataFormatError(ValueError):
+class InputError(Exception):
+    """Bad input from the user; ``str(err)`` is the one line the command line prints."""
+
+
+class DataFormatError(InputError, ValueError):
     """A problem with an input file, located to the line and column (both 1-based).
 
     ``line`` or ``column`` may be 0 when the problem is the whole file or the whole line.
     ``str(err)`` is one line in the ``file:line:column: message`` form that editors and
-    compilers use.
+    compilers use. (Also a ``ValueError``, so callers of the readers may catch either.)
     """
 
     def __init__(self, path: str, line: int, column: int, message: str):

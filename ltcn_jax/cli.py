@@ -1,7 +1,9 @@
 """The ``ltcn`` command line: a thin launcher; the logic lives in testable modules.
 
-Sub-commands import what they need when they run, so the edge-only commands work where only
-numpy and numba are installed.
+Sub-commands import what they need when they run (the function-level imports below), so the
+edge-only commands work where only numpy and numba are installed. Errors: the project's
+:class:`~ltcn_kernels.errors.InputError` (bad files, options, config values) and missing files
+print one line and exit 2; any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -36,19 +41,26 @@ def _cmd_data_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    import shlex
-    from pathlib import Path
-
+def _user_config(path: str, sets: list[str]):
+    """The config file with the ``--set`` overrides: its ValueErrors are the user's input
+    errors (unknown keys, bad values), so they become one line naming the file."""
     from ltcn_jax.config import load_config, override
-    from ltcn_jax.experiment import run_experiment
+    from ltcn_kernels.errors import InputError
 
-    config = override(load_config(args.config), args.set or [])
+    try:
+        return override(load_config(path), sets)
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}") from exc
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ltcn_jax.experiment import run_experiment
+    from ltcn_jax.report import headline
+
+    config = _user_config(args.config, args.set or [])
     out = Path(args.out) if args.out else Path("results") / config.name
     command = "ltcn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = run_experiment(config, out, command=command, use_cache=not args.no_cache)
-    from ltcn_jax.report import headline
-
     print(f"{headline(result)}  -> {out}")
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
@@ -59,9 +71,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from ltcn_jax.export import export_run
 
     if args.format == "onnx":
-        import tempfile
-        from pathlib import Path
-
         from ltcn_jax.onnx_export import export_onnx
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -187,15 +196,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ltcn_jax.demo import run_demo
 
-    return run_demo(quick=args.quick)
+    return run_demo(quick=args.quick, out=args.out, stored=args.stored)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ltcn", description="Edge-native intrusion detection with a pruned L-TCN."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_data_parser(sub) -> None:
     data = sub.add_parser("data", help="inspect flow-record files")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     summary = data_sub.add_parser(
@@ -219,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summary.set_defaults(func=_cmd_data_summary)
 
+
+def _add_run_parser(sub) -> None:
     run = sub.add_parser("run", help="run one experiment config end to end into results/")
     run.add_argument("config", help="a config file, e.g. experiments/nsl_kdd_quickstart.py")
     run.add_argument(
@@ -229,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="do not reuse prepared arrays")
     run.set_defaults(func=_cmd_run)
 
+
+def _add_export_parser(sub) -> None:
     export = sub.add_parser("export", help="write a run's model to one deployable .ltcn file")
     export.add_argument("run_dir", help="an `ltcn run` output folder")
     export.add_argument("--out", required=True, help="the .ltcn file to write")
@@ -244,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     export.set_defaults(func=_cmd_export)
 
+
+def _add_predict_evaluate_parser(sub) -> None:
     for name, helptext in (
         ("predict", "classify flow files with an exported model -> CSV"),
         ("evaluate", "metrics of an exported model on labelled flow files"),
@@ -260,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true")
             p.set_defaults(func=_cmd_evaluate)
 
+
+def _add_detect_parser(sub) -> None:
     detect = sub.add_parser(
         "detect", help="stream flow records through a model: EVE alerts, optional nftables blocks"
     )
@@ -304,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--backend", default="sparse", choices=["sparse", "dense"])
     detect.set_defaults(func=_cmd_detect)
 
+
+def _add_flows_parser(sub) -> None:
     flows = sub.add_parser(
         "flows", help="packet captures -> BoT-IoT flow records with the Argus flow meter"
     )
@@ -316,6 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="list which model features Argus produces, per dataset")  # fmt: skip
     flows.set_defaults(func=_cmd_flows)
 
+
+def _add_bench_parser(sub) -> None:
     bench = sub.add_parser(
         "bench", help="latency / throughput / memory / energy of every runtime (and the sweep)"
     )
@@ -341,33 +357,52 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     bench.set_defaults(func=_cmd_bench)
 
+
+def _add_demo_parser(sub) -> None:
     demo = sub.add_parser("demo", help="the main job on the embedded NSL-KDD data")
     demo.add_argument("--quick", action="store_true", help="a shorter run (smoke test)")
+    demo.add_argument("--out", default="runs/demo", help="folder for the runs (default runs/demo)")
+    demo.add_argument(
+        "--stored", metavar="RESULTS",
+        help="a results/ folder: print its stored deep baselines beside (make demo: results)",
+    )  # fmt: skip
     demo.set_defaults(func=_cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ltcn", description="Edge-native intrusion detection with a pruned L-TCN."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_data_parser(sub)
+    _add_run_parser(sub)
+    _add_export_parser(sub)
+    _add_predict_evaluate_parser(sub)
+    _add_detect_parser(sub)
+    _add_flows_parser(sub)
+    _add_bench_parser(sub)
+    _add_demo_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ltcn_kernels.errors import DataFormatError
-    from ltcn_kernels.io.pcap import FlowMeterError
+    from ltcn_kernels.errors import InputError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataFormatError, FlowMeterError) as exc:
+    except InputError as exc:  # the project's own input errors: one line, exit 2
         print(f"ltcn: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         print(f"ltcn: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ValueError as exc:  # bad config values and overrides: the message says which
-        print(f"ltcn: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `ltcn data summary ... | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    # Anything else is a bug in ltcn, not bad input: it surfaces with its traceback.
 
 
 if __name__ == "__main__":

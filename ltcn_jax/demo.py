@@ -12,24 +12,26 @@ engine (numpy + numba only): its metrics must equal the Flax model's. Outputs go
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from ltcn_kernels import read_flows
 from ltcn_kernels.io.summary import summarize
 
-from .config import load_config, override
+from .config import override
 from .data.prepare import DataConfig, resolve
 from .experiment import run_experiment
+from .presets import quickstart_config, random_forest_config
 from .report import headline
 
 EMBEDDED_TRAIN = "embedded:KDDTrain+_20Percent.txt"
 EMBEDDED_TEST = "embedded:KDDTest+.txt"
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 STORED_BASELINES = ("nsl_kdd_lstm", "nsl_kdd_transformer", "nsl_kdd_cnn")
 
 
 def quickstart_data_config() -> DataConfig:
-    return load_config(EXPERIMENTS / "nsl_kdd_quickstart.py").data
+    return quickstart_config().data
 
 
 def _describe_data() -> None:
@@ -43,18 +45,22 @@ def _describe_data() -> None:
         )
 
 
-def run_demo(quick: bool = False, out: str | Path = "runs/demo") -> int:
+def run_demo(
+    quick: bool = False, out: str | Path = "runs/demo", stored: str | Path | None = None
+) -> int:
     """Train and evaluate the quickstart and the forest; print them beside stored baselines.
 
     Args:
         quick: one epoch instead of the quickstart schedule (a smoke test).
         out: where the run folders go.
+        stored: a ``results/`` folder whose ``nsl_kdd_{lstm,transformer,cnn}`` runs are printed
+            beside (``make demo`` passes the repository's); None prints none.
     """
     _describe_data()
     print()
     results = []
-    for name in ("nsl_kdd_quickstart", "nsl_kdd_random_forest"):
-        config = load_config(EXPERIMENTS / f"{name}.py")
+    for config in (quickstart_config(), random_forest_config()):
+        name = config.name
         sets = ["train.epochs=1"] if quick else []
         if name == "nsl_kdd_quickstart":
             sets += ["prune.targets=(0.6,)", "prune.rounds=2"]
@@ -67,11 +73,10 @@ def run_demo(quick: bool = False, out: str | Path = "runs/demo") -> int:
     print("Test metrics on KDDTest+ (22,544 records; 17 attack names never seen in training):")
     for result in results:
         print("  " + headline(result))
-    repo_results = EXPERIMENTS.parent / "results"
-    for name in STORED_BASELINES:
-        path = repo_results / name / "metrics.json"
+    for name in STORED_BASELINES if stored is not None else ():
+        path = Path(stored) / name / "metrics.json"
         if path.is_file():
-            print("  " + headline(json.loads(path.read_text())) + "   [stored: " + str(path.relative_to(EXPERIMENTS.parent)) + "]")
+            print("  " + headline(json.loads(path.read_text())) + f"   [stored: {path}]")
     model = _edge_check(Path(out), results[0])
     _short_bench(model)
     print(f"\nReports and plots: {out}/<name>/report.md; full benchmark: `ltcn bench --sweep`")
@@ -80,9 +85,6 @@ def run_demo(quick: bool = False, out: str | Path = "runs/demo") -> int:
 
 def _short_bench(model: Path) -> None:
     """A short version of the benchmark on the demo's model (edge-only entry point, one thread)."""
-    import subprocess
-    import sys
-
     print("\n== short benchmark of the exported model (1 thread, 3 timed rounds; `ltcn bench` has the full one)")
     cmd = [sys.executable, "-m", "ltcn_kernels.bench", "--model", str(model), "--batch", "1000",
            "--threads", "1", "--repeats", "3", "--warmup", "1", "--stream-flows", "100"]  # fmt: skip

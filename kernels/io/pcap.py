@@ -35,6 +35,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
+from ..errors import InputError
 from . import labels, schema
 
 # First four bytes of a capture file. Classic pcap has four (byte order x time resolution).
@@ -90,7 +91,7 @@ PRODUCIBLE: dict[str, dict[str, str]] = {
 }
 
 
-class FlowMeterError(RuntimeError):
+class FlowMeterError(InputError, RuntimeError):
     """The flow meter is missing or failed on a capture (one line, names the capture)."""
 
 
