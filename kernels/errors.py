@@ -12,6 +12,11 @@ class InputError(Exception):
     """Bad input from the user; ``str(err)`` is the one line the command line prints."""
 
 
+class UsageError(InputError, ValueError):
+    """A bad option, argument or config value (not a file's content). Also a ``ValueError``:
+    API callers that pass a bad value get the exception they expect."""
+
+
 class DataFormatError(InputError, ValueError):
     """A problem with an input file, located to the line and column (both 1-based).
 

@@ -45,12 +45,12 @@ def _user_config(path: str, sets: list[str]):
     """The config file with the ``--set`` overrides: its ValueErrors are the user's input
     errors (unknown keys, bad values), so they become one line naming the file."""
     from ltcn_jax.config import load_config, override
-    from ltcn_kernels.errors import InputError
+    from ltcn_kernels.errors import UsageError
 
     try:
         return override(load_config(path), sets)
     except ValueError as exc:
-        raise InputError(f"{path}: {exc}") from exc
+        raise UsageError(f"{path}: {exc}") from exc
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

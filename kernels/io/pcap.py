@@ -35,7 +35,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from . import labels, schema
 
 # First four bytes of a capture file. Classic pcap has four (byte order x time resolution).
@@ -157,7 +157,7 @@ def label_columns(label: str | None) -> tuple[str, str, str]:
     category, _, sub = label.partition("/")
     columns = ("0" if category.strip().lower() == "normal" else "1", category, sub or category)
     if labels.normalize_bot_iot(*columns) is None:
-        raise ValueError(
+        raise UsageError(
             f"unknown BoT-IoT label {label!r}; expected Normal or CATEGORY/SUBCATEGORY with "
             f"CATEGORY one of {', '.join(labels.BOT_IOT_GROUPS[1:])} and SUBCATEGORY one of "
             f"{', '.join(labels.BOT_IOT_SUBCATEGORIES[1:])}"
