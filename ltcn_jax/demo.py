@@ -17,11 +17,16 @@ import sys
 from pathlib import Path
 
 from ltcn_kernels import read_flows
+from ltcn_kernels.engine import compile_times
+from ltcn_kernels.engine.predict import classify_files
+from ltcn_kernels.io.labels import normal_index
 from ltcn_kernels.io.summary import summarize
 
 from .config import override
 from .data.prepare import DataConfig, resolve
 from .experiment import run_experiment
+from .export import export_run
+from .metrics import evaluate
 from .presets import quickstart_config, random_forest_config
 from .report import headline
 
@@ -93,13 +98,6 @@ def _short_bench(model: Path) -> None:
 
 def _edge_check(out: Path, flax_result: dict) -> Path:
     """Export the pruned quickstart, classify KDDTest+ with the CSR engine, compare with Flax."""
-    from ltcn_kernels.engine import compile_times
-    from ltcn_kernels.engine.predict import classify_files
-    from ltcn_kernels.io.labels import normal_index
-
-    from .export import export_run
-    from .metrics import evaluate
-
     model = out / "nsl_kdd_quickstart.ltcn"
     info = export_run(out / "nsl_kdd_quickstart", model, fmt="csr")
     print(
