@@ -2,7 +2,8 @@
 write ``results/<name>/``.
 
 Metrics always come from the test split (never from training rows); the validation split only
-drives early stopping.
+drives early stopping. Pruning a run's network (``config.prune``) and the sparsity ablation live
+in `ltcn_jax.experiment_pruning`.
 """
 
 from __future__ import annotations
@@ -14,14 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
+from sklearn.ensemble import RandomForestClassifier
 
 from ltcn_kernels.features.windows import make_sequences
 from ltcn_kernels.io import labels
 
-from . import complexity, metrics, report
+from . import complexity, metrics, models, report
+from . import train as trainer
 from .config import ExperimentConfig, ModelConfig, to_dict
 from .data.prepare import Prepared, prepare
+from .experiment_pruning import predict_test, prune_trained, pruning_info, run_ablation, save_pruned
 
 
 class Sequences:
@@ -52,8 +57,6 @@ class Sequences:
 
 def build_model(config: ModelConfig, num_classes: int):
     """The Flax module (or scikit-learn estimator) a model config names."""
-    from . import models
-
     kwargs = dict(config.kwargs)
     for key in ("channels", "dilations", "hidden_sizes"):
         if key in kwargs:
@@ -67,8 +70,6 @@ def build_model(config: ModelConfig, num_classes: int):
     if config.kind == "cnn":
         return models.HeavyCNN(num_classes=num_classes, **kwargs)
     if config.kind == "random-forest":
-        from sklearn.ensemble import RandomForestClassifier
-
         defaults = {"n_estimators": 100, "n_jobs": -1, "class_weight": "balanced"}
         return RandomForestClassifier(**{**defaults, **kwargs})
     raise ValueError(f"unknown model {config.kind!r}")
@@ -128,8 +129,6 @@ def fit_predict(
             "train_seconds": round(train_seconds, 2),
             "history": [],
         }, None
-    from . import train as trainer
-
     mode, window = config.data.sequence, config.data.window
     seq = _sequences(config, splits)
     result = trainer.fit(
@@ -183,60 +182,6 @@ def _sequences(config: ExperimentConfig, splits: dict[str, SplitData]) -> dict[s
     }
 
 
-def _predict(config: ExperimentConfig, trained: Trained, params) -> np.ndarray:
-    from . import train as trainer
-
-    return trainer.predict_proba(
-        trained.model.apply, params, trained.seq["test"], config.train.eval_batch_size
-    )
-
-
-def prune_trained(
-    config: ExperimentConfig,
-    trained: Trained,
-    splits: dict[str, SplitData],
-    num_classes: int,
-    target: float,
-    *,
-    from_scratch: bool = False,
-    progress: bool | None = None,
-):
-    """Prune ``trained.params`` to ``target`` with fine-tuning (``config.prune``); with
-    ``from_scratch`` the rounds train an untrained model while the sparsity ramps up from a
-    dense first round (train-and-prune)."""
-    from . import pruning
-
-    p = config.prune
-    schedule: Any = p.schedule
-    epochs = p.finetune_epochs
-    rounds = 1 if p.schedule == "one-shot" and not from_scratch else p.rounds
-    if from_scratch:
-        rounds = max(p.rounds, 2)
-        schedule = pruning.Polynomial(final_sparsity=target, end_step=rounds, begin_step=1)
-        epochs = max(1, config.train.epochs // rounds)
-    return pruning.prune_and_finetune(
-        trained.model,
-        trained.params,
-        trained.seq["train"],
-        splits["train"].y[splits["train"].rows],
-        trained.seq["val"],
-        splits["val"].y[splits["val"].rows],
-        num_classes=num_classes,
-        target=target,
-        schedule=schedule,
-        rounds=rounds,
-        criterion=p.criterion,
-        include_head=p.include_head,
-        finetune_epochs=epochs,
-        batch_size=config.train.batch_size,
-        learning_rate=config.train.learning_rate,
-        class_weight_mode=config.train.class_weights,
-        seed=config.train.seed,
-        progress=sys.stderr.isatty() if progress is None else progress,
-        eval_batch_size=config.train.eval_batch_size,
-    )
-
-
 def run_experiment(
     config: ExperimentConfig,
     out_dir: str | Path | None = None,
@@ -254,78 +199,21 @@ def run_experiment(
     prepared = prepare(config.data, use_cache=use_cache, progress=progress)
     classes = list(prepared.classes)
     normal = normal_index(prepared)
-    seq_len = _sequence_length(prepared)
-    width = prepared.preprocessor.width
     out = Path(out_dir) if out_dir is not None else None
-    warnings = list(prepared.info.get("warnings", []))
     train_rows = _subsample(prepared.labelled("train"), config.train.max_train_rows, config.train.seed)
     splits = {
         "train": SplitData(prepared.x["train"], prepared.y["train"], train_rows),
         "val": SplitData(prepared.x["val"], prepared.y["val"], prepared.labelled("val")),
         "test": SplitData(prepared.x["test"], prepared.y["test"], prepared.labelled("test")),
     }
-    targets = config.prune.targets
-    if targets and config.model.kind == "random-forest":
-        raise ValueError("pruning applies to the neural models, not to the random forest")
-    checkpoint = out / "params.msgpack" if out is not None else None
+    _check_prune_config(config)
     ablation = None
-    if targets and config.prune.mode == "during-training":
-        if len(targets) != 1:
-            raise ValueError("during-training pruning takes exactly one target")
-        from . import train as trainer
-
-        model = build_model(config.model, len(classes))
-        seq = _sequences(config, splits)
-        init = trainer.create_train_state(model, jax_key(config.train.seed), seq["train"][:1]).params
-        t0 = time.perf_counter()
-        pruned = prune_trained(config, Trained(model, init, seq), splits, len(classes), targets[0],
-                               from_scratch=True, progress=progress)  # fmt: skip
-        trained = Trained(model, pruned.params, seq)
-        probs = _predict(config, trained, pruned.params)
-        n_params = complexity.param_count(pruned.params)
-        run = {"params": n_params, "param_kind": "weights",
-               "fp32_mb": round(complexity.fp32_megabytes(n_params), 4),
-               "train_seconds": round(time.perf_counter() - t0, 2), "history": [],
-               "receptive_field": getattr(model, "receptive_field", None)}  # fmt: skip
-        run["pruning"] = _pruning_info(config, targets[0], pruned)
-        _save_pruned(out, pruned)
+    if config.prune.targets and config.prune.mode == "during-training":
+        probs, run = _train_while_pruning(config, splits, len(classes), out, progress)
     else:
-        probs, run, trained = fit_predict(
-            config, len(classes), width, splits, checkpoint=checkpoint, progress=progress
-        )
-        if len(targets) == 1:
-            dense = metrics.evaluate(splits["test"].y[splits["test"].rows], probs, classes, normal)
-            t0 = time.perf_counter()
-            pruned = prune_trained(config, trained, splits, len(classes), targets[0], progress=progress)
-            probs = _predict(config, trained, pruned.params)
-            run["pruning"] = _pruning_info(config, targets[0], pruned, seconds=time.perf_counter() - t0)
-            run["dense_test"] = {k: dense[k] for k in ("accuracy", "balanced_accuracy", "f1_macro")}
-            _save_pruned(out, pruned)
-        elif len(targets) > 1:
-            ablation = run_ablation(config, trained, splits, classes, normal, probs, out, progress)
-    receptive = run.get("receptive_field")
-    if receptive is not None and receptive < seq_len:
-        warnings.append(
-            f"receptive field {receptive} < sequence length {seq_len}: the first "
-            f"{seq_len - receptive} steps never reach the output"
-        )
+        probs, run, ablation = _train_then_prune(config, splits, classes, normal, prepared, out, progress)
     y_test = splits["test"].y[splits["test"].rows]
-    test = metrics.evaluate(y_test, probs, classes, normal)
-    test["roc_auc"] = (test.get("binary") or {}).get("roc_auc")
-    result_dict: dict[str, Any] = {
-        "name": config.name,
-        "dataset": prepared.preprocessor.dataset,
-        "model": config.model.kind,
-        "split": config.data.split,
-        "sequence": {"mode": config.data.sequence, "length": seq_len},
-        "classes": classes,
-        "test": test,
-        **run,
-        "total_seconds": 0.0,
-        "train_rows": len(train_rows),
-        "data": prepared.info["splits"],
-        "warnings": warnings,
-    }
+    result_dict = _result_dict(config, prepared, run, probs, y_test, len(train_rows))
     if ablation is not None:
         result_dict["ablation"] = ablation
     if config.train.folds > 1:
@@ -336,93 +224,107 @@ def run_experiment(
     return result_dict
 
 
-def jax_key(seed: int):
-    import jax
-
-    return jax.random.key(seed)
-
-
-def storage_mb(params, masks) -> dict[str, float]:
-    """Dense fp32 size, and the size with pruned kernels stored as CSR (fp32 values, narrow
-    indices) and everything else dense."""
-    import jax
-
-    from ltcn_kernels.engine.csr import csr_bytes
-
-    dense = sparse = 0
-    leaves = jax.tree_util.tree_leaves_with_path(params)
-    mask_leaves = dict(jax.tree_util.tree_leaves_with_path(masks)) if masks is not None else {}
-    for path, leaf in leaves:
-        array = np.asarray(leaf)
-        dense += array.size * 4
-        sparse += csr_bytes(array) if mask_leaves.get(path) is not None else array.size * 4
-    return {"dense_mb": round(dense / 1e6, 4), "csr_mb": round(sparse / 1e6, 4)}
+def _check_prune_config(config: ExperimentConfig) -> None:
+    targets = config.prune.targets
+    if targets and config.model.kind == "random-forest":
+        raise ValueError("pruning applies to the neural models, not to the random forest")
+    if targets and config.prune.mode == "during-training" and len(targets) != 1:
+        raise ValueError("during-training pruning takes exactly one target")
 
 
-def _pruning_info(config, target, pruned, seconds: float | None = None) -> dict:
-    info = {
-        "target": target,
-        "mode": config.prune.mode,
-        "schedule": config.prune.schedule,
-        "criterion": config.prune.criterion,
-        "rounds": [
-            {k: r[k] for k in ("round", "target_sparsity", "sparsity", "best_val_macro_f1")}
-            for r in pruned.history
-        ],
-        "report": pruned.report,
-        **storage_mb(pruned.params, pruned.masks),
-    }
-    if seconds is not None:
-        info["seconds"] = round(seconds, 2)
-    return info
+def _train_while_pruning(
+    config: ExperimentConfig,
+    splits: dict[str, SplitData],
+    num_classes: int,
+    out: Path | None,
+    progress: bool | None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """``prune.mode == "during-training"``: train a fresh model while its sparsity ramps up
+    to the one target; the test probabilities and what the run reports."""
+    target = config.prune.targets[0]
+    model = build_model(config.model, num_classes)
+    seq = _sequences(config, splits)
+    init_key = jax.random.key(config.train.seed)
+    init = trainer.create_train_state(model, init_key, seq["train"][:1]).params
+    t0 = time.perf_counter()
+    pruned = prune_trained(config, Trained(model, init, seq), splits, num_classes, target,
+                           from_scratch=True, progress=progress)  # fmt: skip
+    trained = Trained(model, pruned.params, seq)
+    probs = predict_test(config, trained, pruned.params)
+    n_params = complexity.param_count(pruned.params)
+    run = {"params": n_params, "param_kind": "weights",
+           "fp32_mb": round(complexity.fp32_megabytes(n_params), 4),
+           "train_seconds": round(time.perf_counter() - t0, 2), "history": [],
+           "receptive_field": getattr(model, "receptive_field", None)}  # fmt: skip
+    run["pruning"] = pruning_info(config, target, pruned)
+    save_pruned(out, pruned)
+    return probs, run
 
 
-def _save_pruned(out: Path | None, pruned, stem: str = "") -> None:
-    if out is None:
-        return
-    from . import pruning, train
-
-    out.mkdir(parents=True, exist_ok=True)
-    train.save_params(out / f"{stem}params.msgpack", pruned.params)
-    pruning.save_masks(out / f"{stem}masks.msgpack", pruned.masks)
-
-
-# Quoted from the source paper (Table VII): accuracy of the pruned L-TCN, not measured here.
-PAPER_TABLE_VII = {0.0: 99.12, 0.8: 88.40}
-
-
-def run_ablation(config, trained, splits, classes, normal, dense_probs, out, progress) -> list[dict]:
-    """Prune the same trained model to every target; one Table VII row per target."""
-    from . import pruning
-
-    y_test = splits["test"].y[splits["test"].rows]
-    rows = []
-    for target in config.prune.targets:
+def _train_then_prune(
+    config: ExperimentConfig,
+    splits: dict[str, SplitData],
+    classes: list[str],
+    normal: int | None,
+    prepared: Prepared,
+    out: Path | None,
+    progress: bool | None,
+) -> tuple[np.ndarray, dict[str, Any], list[dict] | None]:
+    """Train (``params.msgpack`` when ``out`` is given), then prune to one target (the run's
+    model becomes the pruned one) or to each of several (the ablation, returned third)."""
+    targets = config.prune.targets
+    checkpoint = out / "params.msgpack" if out is not None else None
+    width = prepared.preprocessor.width
+    probs, run, trained = fit_predict(
+        config, len(classes), width, splits, checkpoint=checkpoint, progress=progress
+    )
+    if len(targets) > 1:
+        return probs, run, run_ablation(config, trained, splits, classes, normal, probs, out, progress)
+    if len(targets) == 1:
+        dense = metrics.evaluate(splits["test"].y[splits["test"].rows], probs, classes, normal)
         t0 = time.perf_counter()
-        if target == 0:
-            probs, params = dense_probs, trained.params
-            masks = pruning.init_masks(params, pruning.prunable_mask_tree(params, config.prune.include_head))
-            achieved = 0.0
-        else:
-            pruned = prune_trained(config, trained, splits, len(classes), target, progress=progress)
-            probs, params, masks = _predict(config, trained, pruned.params), pruned.params, pruned.masks
-            achieved = pruned.report["prunable"]["sparsity"]
-            _save_pruned(out, pruned, stem=f"sparsity_{round(100 * target)}_")
-        m = metrics.evaluate(y_test, probs, classes, normal)
-        rows.append({
-            "target": target,
-            "sparsity": achieved,
-            **storage_mb(params, masks),
-            "accuracy": m["accuracy"],
-            "balanced_accuracy": m["balanced_accuracy"],
-            "f1_macro": m["f1_macro"],
-            "binary_accuracy": (m.get("binary") or {}).get("accuracy"),
-            "roc_auc": (m.get("binary") or {}).get("roc_auc"),
-            "seconds": round(time.perf_counter() - t0, 2),
-            "inference_ms": None,  # filled by the benchmark (edge engine)
-            "paper_accuracy": PAPER_TABLE_VII.get(target),
-        })  # fmt: skip
-    return rows
+        pruned = prune_trained(config, trained, splits, len(classes), targets[0], progress=progress)
+        probs = predict_test(config, trained, pruned.params)
+        run["pruning"] = pruning_info(config, targets[0], pruned, seconds=time.perf_counter() - t0)
+        run["dense_test"] = {k: dense[k] for k in ("accuracy", "balanced_accuracy", "f1_macro")}
+        save_pruned(out, pruned)
+    return probs, run, None
+
+
+def _result_dict(
+    config: ExperimentConfig,
+    prepared: Prepared,
+    run: dict[str, Any],
+    probs: np.ndarray,
+    y_test: np.ndarray,
+    train_rows: int,
+) -> dict[str, Any]:
+    """The metrics dict of a run (``total_seconds`` is filled in by the caller)."""
+    classes = list(prepared.classes)
+    seq_len = _sequence_length(prepared)
+    warnings = list(prepared.info.get("warnings", []))
+    receptive = run.get("receptive_field")
+    if receptive is not None and receptive < seq_len:
+        warnings.append(
+            f"receptive field {receptive} < sequence length {seq_len}: the first "
+            f"{seq_len - receptive} steps never reach the output"
+        )
+    test = metrics.evaluate(y_test, probs, classes, normal_index(prepared))
+    test["roc_auc"] = (test.get("binary") or {}).get("roc_auc")
+    return {
+        "name": config.name,
+        "dataset": prepared.preprocessor.dataset,
+        "model": config.model.kind,
+        "split": config.data.split,
+        "sequence": {"mode": config.data.sequence, "length": seq_len},
+        "classes": classes,
+        "test": test,
+        **run,
+        "total_seconds": 0.0,
+        "train_rows": train_rows,
+        "data": prepared.info["splits"],
+        "warnings": warnings,
+    }
 
 
 CV_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc")

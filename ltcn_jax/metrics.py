@@ -110,20 +110,17 @@ def evaluate(
         "confusion_matrix": cm.astype(int).tolist(),
     }
     if normal_index is not None:
-        out["binary"] = _binary_metrics(y_true, probs, y_pred, normal_index)
+        out["binary"] = _binary_metrics(y_true, probs, normal_index)
     return out
 
 
-def _binary_metrics(
-    y_true: np.ndarray, probs: np.ndarray, y_pred: np.ndarray, normal_index: int
-) -> dict[str, Any]:
+def _binary_metrics(y_true: np.ndarray, probs: np.ndarray, normal_index: int) -> dict[str, Any]:
     is_attack = y_true != normal_index
     scores = attack_scores(probs, normal_index)
     # A flow is flagged when P(attack) = 1 - P(normal) >= 0.5, the binary Bayes decision.
     # (The multi-class argmax can pick "normal" at p = 0.4 while the attack classes share
     # 0.6 between them.)
     flagged = scores >= 0.5
-    del y_pred
     tp = int(np.sum(is_attack & flagged))
     fp = int(np.sum(~is_attack & flagged))
     tn = int(np.sum(~is_attack & ~flagged))

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    return plt
+def _subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float]):
+    """``pyplot.subplots`` without pyplot: a `Figure` tied to no GUI backend (files only), so
+    plotting never switches the caller's backend and needs no ``close``."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols)
 
 
 def write_plots(out: Path, result: dict, curves: dict | None) -> list[str]:
     """ROC and PR curves (attack vs normal), the confusion matrix and training curves."""
-    plt = _pyplot()
     written = []
     title = f"{result['name']} ({result['model']}, {result['dataset']} test split)"
     if curves is not None:
         auc = result["test"]["binary"]["roc_auc"]
         ap = result["test"]["binary"]["average_precision"]
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+        fig, axes = _subplots(1, 2, figsize=(10, 4.2))
         axes[0].plot(curves["roc_fpr"], curves["roc_tpr"], lw=2, label=f"AUC {auc:.4f}")
         axes[0].plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
         axes[0].set(xlabel="false alarm rate (normal flagged)", ylabel="detection rate",
@@ -38,13 +37,12 @@ def write_plots(out: Path, result: dict, curves: dict | None) -> list[str]:
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
         fig.savefig(out / "roc_pr.png", dpi=110)
-        plt.close(fig)
         written.append("roc_pr.png")
 
     cm = np.asarray(result["test"]["confusion_matrix"], dtype=float)
     names = result["classes"]
     share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(names), 0.8 + 0.65 * len(names)))
+    fig, ax = _subplots(figsize=(1.0 + 0.75 * len(names), 0.8 + 0.65 * len(names)))
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(names)):
         for j in range(len(names)):
@@ -56,13 +54,12 @@ def write_plots(out: Path, result: dict, curves: dict | None) -> list[str]:
     ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix (row share)")
     fig.tight_layout()
     fig.savefig(out / "confusion.png", dpi=110)
-    plt.close(fig)
     written.append("confusion.png")
 
     history = result.get("history") or []
     if history:
         epochs = [h["epoch"] + 1 for h in history]
-        fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+        fig, ax = _subplots(1, 2, figsize=(10, 3.8))
         ax[0].plot(epochs, [h["train_loss"] for h in history], marker="o", label="train (class-weighted)")
         ax[0].plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation")
         ax[0].set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
@@ -74,7 +71,6 @@ def write_plots(out: Path, result: dict, curves: dict | None) -> list[str]:
             a.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(out / "training.png", dpi=110)
-        plt.close(fig)
         written.append("training.png")
     return written
 
@@ -179,8 +175,6 @@ def markdown(result: dict, config: Any, command: str) -> str:
 def write_ablation(out: Path, result: dict, command: str) -> None:
     """The sparsity ablation as the source paper's Table VII (plus our extra columns), its JSON
     and a plot of macro-F1 and accuracy against sparsity."""
-    import json
-
     rows = result["ablation"]
     dense = rows[0] if rows and rows[0]["target"] == 0 else None
     lines = [
@@ -216,9 +210,8 @@ def write_ablation(out: Path, result: dict, command: str) -> None:
     (out / "ablation.md").write_text("\n".join(line for line in lines if line is not None))
     (out / "ablation.json").write_text(json.dumps({"command": command, "rows": rows}, indent=1) + "\n")
 
-    plt = _pyplot()
     x = [100 * r["sparsity"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _subplots(figsize=(6, 4))
     ax.plot(x, [100 * r["f1_macro"] for r in rows], marker="o", label="macro-F1 (ours)")
     ax.plot(x, [100 * r["accuracy"] for r in rows], marker="s", label="accuracy (ours)")
     paper = [(100 * r["target"], r["paper_accuracy"]) for r in rows if r.get("paper_accuracy")]
@@ -229,4 +222,3 @@ def write_ablation(out: Path, result: dict, command: str) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "ablation.png", dpi=110)
-    plt.close(fig)

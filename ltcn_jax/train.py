@@ -8,6 +8,10 @@ Data parallelism uses `jax.sharding`: a 1-D `Mesh` over the local devices with a
 the train state is replicated and batches are split on their leading axis. The same code runs
 on one CPU, one GPU or several devices (the batch size is rounded up to a multiple of the
 device count).
+
+One file (~580 lines) on purpose: the pure step, the batch padding, the mesh helpers and the
+`fit` loop (split into private helpers at the end) share one batch layout and one sharding
+contract, and callers import all of them from here (sections in that order).
 """
 
 from __future__ import annotations
@@ -108,7 +112,11 @@ def weighted_loss_and_metrics(
 
 
 def _train_step(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, dict]:
-    """Un-jitted body of `train_step` (see there)."""
+    """One optimizer step on a padded batch: ``(new_state, metrics)``.
+
+    Pure (``rng`` is the dropout key of this step); `make_sharded_train_step` jits it with
+    pinned shardings, and that jitted step is what `fit` runs.
+    """
 
     def loss_fn(params):
         logits = state.apply_fn({"params": params}, batch["x"], train=True, rngs={"dropout": rng})
@@ -116,22 +124,6 @@ def _train_step(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainS
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
     return state.apply_gradients(grads=grads), metrics
-
-
-#: ``train_step(state, batch, rng) -> (state, metrics)``: one optimizer step, jitted. Follows
-#: the shardings of its inputs; `fit` uses `make_sharded_train_step` for pinned shardings.
-train_step = jax.jit(_train_step)
-
-
-def _eval_step(apply_fn: Callable, params: Params, x: jax.Array) -> jax.Array:
-    logits = apply_fn({"params": params}, x, train=False)
-    return jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
-
-
-#: ``eval_step(apply_fn, params, x) -> f32[b, num_classes]`` class probabilities, jitted.
-#: ``apply_fn`` (e.g. ``state.apply_fn`` or ``model.apply``) is static: Flax modules hash by
-#: their configuration, so the same model never recompiles.
-eval_step = jax.jit(_eval_step, static_argnums=0)
 
 
 def _eval_loss_step(
@@ -205,7 +197,11 @@ def round_batch_size(batch_size: int, num_devices: int) -> int:
 
 
 def make_sharded_train_step(mesh: Mesh) -> Callable:
-    """`train_step` jitted with pinned shardings for ``mesh``.
+    """`_train_step` jitted with pinned shardings for ``mesh``: the step `fit` runs.
+
+    ``step(state, batch, rng) -> (state, metrics)``; host (numpy) batches are placed by the
+    pinned input shardings. Place the state with ``replicated(mesh)`` first, as `fit` does: a
+    state that was never placed makes the second step compile once more.
 
     Pinning ``out_shardings`` to the input shardings guarantees that the state coming out of
     one step is accepted by the next without a new compilation.
@@ -381,15 +377,12 @@ def fit(
         num_classes: number of classes.
         epochs: maximum number of epochs.
         batch_size: global batch size (rounded up to a multiple of the device count).
-        learning_rate: Adam learning rate (ignored when ``tx`` is given).
-        tx: optional custom optax transform.
+        learning_rate, tx: Adam learning rate, or a custom optax transform that replaces Adam.
         class_weight_mode: ``"balanced"`` or ``"none"`` (see `class_weights`).
-        patience: stop after this many epochs without a macro-F1 gain ``> min_delta``.
-        min_delta: minimum macro-F1 improvement that resets patience.
+        patience, min_delta: stop after ``patience`` epochs without a macro-F1 gain ``> min_delta``.
         seed: seed for init, shuffling and dropout.
         eval_batch_size: rows per validation call.
-        checkpoint_path: if given, the best params are also written there (msgpack) whenever
-            they improve.
+        checkpoint_path: if given, the best params are also written there (msgpack) on a gain.
         progress: show a tqdm bar with the running loss and validation macro-F1.
         devices: devices of the data-parallel mesh (default: all local devices).
         init_params: start from these params instead of a fresh init (e.g. fine-tuning after
@@ -408,101 +401,181 @@ def fit(
     if epochs < 1:
         raise ValueError("epochs must be >= 1")
     mesh = make_mesh(devices)
-    rep, dat = replicated(mesh), data_sharded(mesh)
-    bs = round_batch_size(batch_size, mesh.size)
-    n = len(x_train)
-    steps_per_epoch = math.ceil(n / bs)
-
     y_train = np.asarray(y_train, dtype=np.int32)
-    per_class = class_weights(y_train, num_classes, class_weight_mode)
-    example_weight = per_class[y_train]
-
+    example_weight = class_weights(y_train, num_classes, class_weight_mode)[y_train]
+    bs = round_batch_size(batch_size, mesh.size)
+    data = _FitData(x_train, y_train, example_weight, x_val, y_val, num_classes, bs, mesh)
     init_key, dropout_key = jax.random.split(jax.random.key(seed))
-    state = create_train_state(model, init_key, x_train[:1], learning_rate, tx)
+    state = _initial_state(
+        model, init_key, x_train[:1], learning_rate, tx, init_params, init_opt_state
+    )
+    step_fn = make_sharded_train_step(mesh)
+    cache_before = _cache_size(step_fn)
+    stopper = _EarlyStopping(patience, min_delta, checkpoint_path)
+    history, stopped_early = _train_epochs(
+        jax.device_put(state, replicated(mesh)), step_fn, data, stopper, dropout_key,
+        np.random.default_rng(seed), epochs, eval_batch_size, progress,
+    )  # fmt: skip
+    compilations = None if cache_before is None else _cache_size(step_fn) - cache_before
+    return FitResult(
+        stopper.params, history, stopper.epoch, stopper.f1, stopped_early, compilations
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _FitData:
+    """The host arrays of one `fit` call and how its training batches are cut."""
+
+    x: np.ndarray  # [n, time, features], host (numpy or memmap)
+    y: np.ndarray  # int32 [n]
+    weight: np.ndarray  # f32 [n], per-example class weight
+    x_val: np.ndarray
+    y_val: np.ndarray
+    num_classes: int
+    batch_size: int  # global, a multiple of the mesh size
+    mesh: Mesh
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+
+def _initial_state(
+    model: nn.Module,
+    key: jax.Array,
+    example_input: np.ndarray,
+    learning_rate: float,
+    tx: optax.GradientTransformation | None,
+    init_params: Params | None,
+    init_opt_state: Any | None,
+) -> TrainState:
+    """A fresh `TrainState`, optionally starting from given params and/or optimizer state."""
+    state = create_train_state(model, key, example_input, learning_rate, tx)
     if init_params is not None:
         state = state.replace(params=init_params, opt_state=state.tx.init(init_params))
     if init_opt_state is not None:
         state = state.replace(opt_state=init_opt_state)
-    state = jax.device_put(state, rep)
-    step_fn = make_sharded_train_step(mesh)
-    # Private jax API (optional). jit caches are shared by every jit of `_train_step` with
-    # the same shardings, hence the difference before/after.
-    cache_size = getattr(step_fn, "_cache_size", None)
-    cache_before = cache_size() if callable(cache_size) else None
-    shuffle_rng = np.random.default_rng(seed)
+    return state
 
+
+def _cache_size(step_fn: Callable) -> int | None:
+    """Compilations in ``step_fn``'s jit cache, or None where jax does not expose it.
+
+    Private jax API (optional). The cache is shared by every jit of `_train_step` with the
+    same shardings, so callers count compilations as a difference before/after.
+    """
+    size = getattr(step_fn, "_cache_size", None)
+    return size() if callable(size) else None
+
+
+@dataclasses.dataclass
+class _EarlyStopping:
+    """Early stopping on validation macro-F1: the best epoch so far and its params."""
+
+    patience: int
+    min_delta: float
+    checkpoint_path: str | os.PathLike | None
+    f1: float = -math.inf
+    epoch: int = -1
+    params: Params | None = None
+    epochs_without_gain: int = 0
+
+    def update(self, epoch: int, val_f1: float, params: Params) -> bool:
+        """Record one epoch; True when ``patience`` epochs passed without a gain."""
+        if val_f1 > self.f1 + self.min_delta or self.params is None:
+            self.f1, self.epoch = val_f1, epoch
+            self.params = jax.device_get(params)
+            self.epochs_without_gain = 0
+            if self.checkpoint_path is not None:
+                save_params(self.checkpoint_path, self.params)
+            return False
+        self.epochs_without_gain += 1
+        return self.epochs_without_gain >= self.patience
+
+
+def _train_epochs(
+    state: TrainState,
+    step_fn: Callable,
+    data: _FitData,
+    stopper: _EarlyStopping,
+    dropout_key: jax.Array,
+    shuffle_rng: np.random.Generator,
+    epochs: int,
+    eval_batch_size: int,
+    progress: bool,
+) -> tuple[list[dict[str, float]], bool]:
+    """The epoch loop of `fit`: train, validate, record; ``(history, stopped_early)``."""
     history: list[dict[str, float]] = []
-    best_f1, best_epoch, best_params = -math.inf, -1, None
-    epochs_without_gain = 0
-    stopped_early = False
-    global_step = 0
-    bar = tqdm(total=epochs * steps_per_epoch, disable=not progress, desc="train", unit="step")
+    steps = data.steps_per_epoch
+    bar = tqdm(total=epochs * steps, disable=not progress, desc="train", unit="step")
     try:
         for epoch in range(epochs):
             t0 = time.perf_counter()
-            perm = shuffle_rng.permutation(n)
-            step_metrics = []
-            for i in range(steps_per_epoch):
-                # Sorting the indices of a batch makes memmap reads sequential; the order of
-                # rows inside a batch does not matter to a mean loss.
-                idx = np.sort(perm[i * bs : (i + 1) * bs])
-                host = pad_batch(x_train[idx], y_train[idx], example_weight[idx], bs)
-                batch = jax.device_put(host, dat)
-                rng = jax.random.fold_in(dropout_key, global_step)
-                state, metrics = step_fn(state, batch, rng)
-                # Keep metrics on device: fetching them every step would serialise the host
-                # gather with the device computation.
-                step_metrics.append(metrics)
-                global_step += 1
-                bar.update(1)
-            m = jax.device_get(step_metrics)
-            wsum = np.array([s["weight_sum"] for s in m], dtype=np.float64)
-            denom = max(wsum.sum(), 1e-12)
-            train_loss = float(np.sum(wsum * [s["loss"] for s in m]) / denom)
-            train_acc = float(np.sum(wsum * [s["accuracy"] for s in m]) / denom)
-
-            probs, val_loss = _predict_with_loss(
-                state.apply_fn, state.params, x_val, y_val, eval_batch_size, mesh
+            perm = shuffle_rng.permutation(len(data.x))
+            state, train_loss, train_acc = _train_epoch(
+                state, step_fn, data, perm, dropout_key, epoch * steps, bar
             )
-            val_f1 = float(
-                f1_score(
-                    np.asarray(y_val),
-                    probs.argmax(axis=-1) if len(probs) else np.zeros(0, int),
-                    labels=np.arange(num_classes),
-                    average="macro",
-                    zero_division=0,
-                )
-            )
-            record = {
+            val_loss, val_f1 = _validate(state, data, eval_batch_size)
+            history.append({
                 "epoch": epoch,
                 "train_loss": train_loss,
                 "train_accuracy": train_acc,
                 "val_loss": val_loss,
                 "val_macro_f1": val_f1,
                 "seconds": time.perf_counter() - t0,
-            }
-            history.append(record)
+            })  # fmt: skip
             bar.set_postfix(loss=f"{train_loss:.4f}", val_f1=f"{val_f1:.4f}", epoch=epoch)
-
-            if val_f1 > best_f1 + min_delta or best_params is None:
-                best_f1, best_epoch = val_f1, epoch
-                best_params = jax.device_get(state.params)
-                epochs_without_gain = 0
-                if checkpoint_path is not None:
-                    save_params(checkpoint_path, best_params)
-            else:
-                epochs_without_gain += 1
-                if epochs_without_gain >= patience:
-                    stopped_early = epoch < epochs - 1
-                    break
+            if stopper.update(epoch, val_f1, state.params):
+                return history, epoch < epochs - 1
     finally:
         bar.close()
+    return history, False
 
-    return FitResult(
-        params=best_params,
-        history=history,
-        best_epoch=best_epoch,
-        best_val_macro_f1=best_f1,
-        stopped_early=stopped_early,
-        num_compilations=None if cache_before is None else cache_size() - cache_before,
+
+def _train_epoch(
+    state: TrainState,
+    step_fn: Callable,
+    data: _FitData,
+    perm: np.ndarray,
+    dropout_key: jax.Array,
+    first_step: int,
+    bar: tqdm,
+) -> tuple[TrainState, float, float]:
+    """One pass over ``perm``: ``(state, class-weighted train loss, train accuracy)``.
+
+    The dropout key of global step ``s`` is ``fold_in(dropout_key, s)``.
+    """
+    bs, sharding = data.batch_size, data_sharded(data.mesh)
+    step_metrics = []
+    for i in range(data.steps_per_epoch):
+        # Sorting the indices of a batch makes memmap reads sequential; the order of rows
+        # inside a batch does not matter to a mean loss.
+        idx = np.sort(perm[i * bs : (i + 1) * bs])
+        host = pad_batch(data.x[idx], data.y[idx], data.weight[idx], bs)
+        batch = jax.device_put(host, sharding)
+        state, metrics = step_fn(state, batch, jax.random.fold_in(dropout_key, first_step + i))
+        # Keep metrics on device: fetching them every step would serialise the host gather
+        # with the device computation.
+        step_metrics.append(metrics)
+        bar.update(1)
+    m = jax.device_get(step_metrics)
+    wsum = np.array([s["weight_sum"] for s in m], dtype=np.float64)
+    denom = max(wsum.sum(), 1e-12)
+    train_loss = float(np.sum(wsum * [s["loss"] for s in m]) / denom)
+    train_acc = float(np.sum(wsum * [s["accuracy"] for s in m]) / denom)
+    return state, train_loss, train_acc
+
+
+def _validate(state: TrainState, data: _FitData, eval_batch_size: int) -> tuple[float, float]:
+    """``(mean validation cross-entropy, validation macro-F1)`` of ``state.params``."""
+    probs, val_loss = _predict_with_loss(
+        state.apply_fn, state.params, data.x_val, data.y_val, eval_batch_size, data.mesh
     )
+    val_f1 = f1_score(
+        np.asarray(data.y_val),
+        probs.argmax(axis=-1) if len(probs) else np.zeros(0, int),
+        labels=np.arange(data.num_classes),
+        average="macro",
+        zero_division=0,
+    )
+    return val_loss, float(val_f1)

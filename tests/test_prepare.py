@@ -12,7 +12,7 @@ import pytest
 from conftest import BOT_ENTIRE, CIC_IMPROVED, CIC_MLCVE, NSL_TEST, NSL_TRAIN
 from ltcn_jax.data.prepare import DataConfig, cache_dir, prepare, resolve
 from ltcn_jax.demo import quickstart_data_config
-from ltcn_kernels import Preprocessor, read_flows
+from ltcn_kernels import Preprocessor, make_sequences, read_flows
 
 
 def test_embedded_data_is_the_published_nsl_kdd():
@@ -29,7 +29,7 @@ def test_official_split_fits_on_train_only():
     assert prepared.info["splits"]["train"]["rows"] + prepared.info["splits"]["val"]["rows"] == len(train)
     # Refit on the training rows alone reproduces the frozen bounds: test rows played no part.
     assert max(prepared.preprocessor.maximum) <= train.features.max()
-    seq = prepared.sequences("test")
+    seq = make_sequences(prepared.x["test"], config.sequence, config.window)
     assert seq.shape == (prepared.info["splits"]["test"]["rows"], prepared.preprocessor.width, 1)
     assert set(np.unique(prepared.y["test"])) <= set(range(len(prepared.classes)))
 
@@ -41,7 +41,7 @@ def test_time_block_split_windows(tmp_path):
     )  # fmt: skip
     prepared = prepare(config, use_cache=False)
     for split in ("train", "val", "test"):
-        seq = prepared.sequences(split)
+        seq = make_sequences(prepared.x[split], config.sequence, config.window)
         assert seq.shape == (len(prepared.y[split]), 8, prepared.preprocessor.width)
         np.testing.assert_array_equal(seq[:, -1], prepared.x[split])
         assert prepared.info["splits"][split]["rows"] > 0

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from ltcn_jax import pruning as P
 from ltcn_jax import train
 from ltcn_jax.models import LTCN
+from ltcn_jax.pruning._masks import _path_str
 
 TARGETS = (0.0, 0.4, 0.6, 0.8, 0.9)
 
@@ -72,7 +73,7 @@ def test_patterns_and_predicate_never_select_biases(params):
     for tree in (by_glob, by_pred):
         flat = jax.tree_util.tree_flatten_with_path(tree)[0]
         for path, sel in flat:
-            assert sel == (P._path_str(path).split("/")[-1] == "kernel")
+            assert sel == (_path_str(path).split("/")[-1] == "kernel")
     only_head = P.prunable_mask_tree(params, patterns=["head/*"])
     assert only_head["head"]["kernel"] and not only_head["block_0"]["conv_0"]["kernel"]
 
@@ -214,14 +215,18 @@ def test_train_step_does_not_recompile_when_masks_change(params):
     state = train.create_train_state(
         model, jax.random.key(0), x[:1], tx=P.wrap_optax(optax.adam(1e-3), masks)
     )
-    state, _ = train.train_step(state, batch, jax.random.key(1))  # compiles once
-    before = train.train_step._cache_size()
+    # The step `fit` runs, fed as `fit` feeds it (state replicated over the mesh first).
+    mesh = train.make_mesh()
+    train_step = train.make_sharded_train_step(mesh)
+    state = jax.device_put(state, train.replicated(mesh))
+    state, _ = train_step(state, batch, jax.random.key(1))  # compiles once
+    before = train_step._cache_size()
     for r, target in enumerate((0.3, 0.6, 0.9)):
         masks = P.compute_masks(state.params, target, prev_masks=masks)
         state = P.set_state_masks(state, masks)
-        state, _ = train.train_step(state, batch, jax.random.key(2 + r))
+        state, _ = train_step(state, batch, jax.random.key(2 + r))
         assert _leaves_equal(P.get_masks(state.opt_state), masks)
-    assert train.train_step._cache_size() == before
+    assert train_step._cache_size() == before
     for w, m in _pruned_leaves(state.params, masks):
         assert (~m).sum() == round(0.9 * m.size) and np.all(w[~m] == 0.0)
 

@@ -19,13 +19,14 @@ from ltcn_jax.train import (
     _train_step,
     class_weights,
     create_train_state,
-    eval_step,
     fit,
     load_params,
+    make_mesh,
+    make_sharded_train_step,
     pad_batch,
     predict_proba,
+    replicated,
     round_batch_size,
-    train_step,
     weighted_loss_and_metrics,
 )
 
@@ -52,6 +53,11 @@ def make_batch(seed: int, n_real: int = BATCH) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def state():
     return create_train_state(MODEL, jax.random.key(0), np.zeros((1, T, F), np.float32))
+
+
+# The jitted step `fit` runs (pinned shardings on a mesh of the local devices).
+MESH = make_mesh()
+train_step = make_sharded_train_step(MESH)
 
 
 def _leaves(tree):
@@ -119,9 +125,12 @@ def test_no_retrace_after_first_call(state):
     for i in range(4):
         s, _ = step(s, make_batch(10 + i), jax.random.key(i))
     assert len(traces) == 1
-    # The public jitted step as well (private jax API, present in jax 0.10).
+    # The jitted step `fit` runs as well (private jax API, present in jax 0.10).
     if hasattr(train_step, "_cache_size"):
-        s, _ = train_step(state, make_batch(20), jax.random.key(0))
+        # Fed as `fit` feeds it: the state is replicated over the mesh before the first step.
+        s, _ = train_step(
+            jax.device_put(state, replicated(MESH)), make_batch(20), jax.random.key(0)
+        )
         before = train_step._cache_size()
         for i in range(3):
             s, _ = train_step(s, make_batch(21 + i), jax.random.key(i))
@@ -151,9 +160,9 @@ def test_round_batch_and_pad():
     np.testing.assert_array_equal(b["weight"], [1, 1, 1, 0, 0])
 
 
-def test_eval_step_and_predict_proba(state):
+def test_predict_proba_one_call_and_padded_batches(state):
     x, _ = separable(37, 5)
-    probs = np.asarray(eval_step(state.apply_fn, state.params, x))
+    probs = predict_proba(state.apply_fn, state.params, x)  # one call on all 37 rows
     assert probs.shape == (37, NUM_CLASSES)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     # Fixed-size padded batches (37 = 16 + 16 + 5) give the same probabilities.

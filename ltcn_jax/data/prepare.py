@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ltcn_kernels import FlowTable, Preprocessor, make_sequences, read_flows
+from ltcn_kernels import FlowTable, Preprocessor, read_flows
 from ltcn_kernels.features.windows import SEQUENCE_MODES
 from ltcn_kernels.io.labels import GROUPS
 from ltcn_kernels.io.summary import summarize
@@ -105,10 +105,6 @@ class Prepared:
     @property
     def classes(self) -> tuple[str, ...]:
         return self.preprocessor.classes
-
-    def sequences(self, split: str) -> np.ndarray:
-        """``(n, time, channels)`` model inputs of a split (a view: no copy per window)."""
-        return make_sequences(self.x[split], self.config.sequence, self.config.window)
 
     def labelled(self, split: str) -> np.ndarray:
         """Indices of the rows of a split that have a modelled class."""
