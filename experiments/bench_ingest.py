@@ -55,7 +55,7 @@ def measure(path: str, warmup: str, drop_duplicates: bool) -> dict:
     import numpy as np
 
     from ltcn_kernels import Preprocessor, read_flows
-    from ltcn_kernels.bench.harness import peak_rss_bytes
+    from ltcn_kernels.bench.machine import peak_rss_bytes
 
     # Warm-up: compile (or load from cache) every kernel on the small real file.
     table = read_flows(warmup, progress=False)

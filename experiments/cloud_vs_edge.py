@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 
-from ltcn_kernels.bench.harness import pin_threads
+from ltcn_kernels.bench.machine import pin_threads
 
 
 def _threads(argv: list[str]) -> int:

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ltcn_kernels.arch import LTCNArch, is_conv_kernel
 from ltcn_kernels.bench import harness as KB
+from ltcn_kernels.bench import machine as KM
 
 SPARSITIES = (0, 40, 60, 80, 90, 95)
 SCALES = {
@@ -40,35 +42,21 @@ ABLATION_RUN = "results/nsl_kdd_ablation"
 
 
 def sweep_arch(scale: str, features: int = 118, classes: int = 5) -> dict:
-    return {"model": "ltcn", "channels": list(SCALES[scale]["channels"]), "dilations": [1, 2, 4, 8],
-            "kernel_size": 3, "convs_per_block": 2, "num_classes": classes,
-            "input_channels": features, "sequence": "flows", "window": 61,
-            "receptive_field": 61}
+    """The manifest-style architecture dict of a sweep scale, fed a window of its receptive
+    field (LTCNArch's defaults for everything but the channels)."""
+    arch = LTCNArch(features, classes, channels=SCALES[scale]["channels"])
+    return {**arch.to_dict(), "sequence": "flows", "window": arch.receptive_field}
 
 
 def random_params(arch: Mapping, seed: int = 0) -> dict[str, np.ndarray]:
     """Flat L-TCN params with Flax's names, shapes and default init scale."""
     rng = np.random.default_rng(seed)
-    k, J = int(arch["kernel_size"]), int(arch["convs_per_block"])
     flat = {}
-    c_prev = int(arch["input_channels"])
-
-    def kernel(shape):
-        fan_in = int(np.prod(shape[:-1]))
-        return (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
-
-    for i, c in enumerate(arch["channels"]):
-        c_in = c_prev
-        for j in range(J):
-            flat[f"block_{i}/conv_{j}/kernel"] = kernel((k, c_in, c))
-            flat[f"block_{i}/conv_{j}/bias"] = np.zeros(c, np.float32)
-            c_in = c
-        if c_prev != c:
-            flat[f"block_{i}/residual/kernel"] = kernel((1, c_prev, c))
-            flat[f"block_{i}/residual/bias"] = np.zeros(c, np.float32)
-        c_prev = c
-    flat["head/kernel"] = kernel((c_prev, int(arch["num_classes"])))
-    flat["head/bias"] = np.zeros(int(arch["num_classes"]), np.float32)
+    for path, shape in LTCNArch.from_dict(arch).param_shapes().items():
+        if path.endswith("/bias"):
+            flat[path] = np.zeros(shape, np.float32)
+        else:  # lecun_normal-like: N(0, 1/fan_in)
+            flat[path] = (rng.standard_normal(shape) / np.sqrt(np.prod(shape[:-1]))).astype(np.float32)
     return flat
 
 
@@ -77,7 +65,7 @@ def magnitude_prune(flat: Mapping[str, np.ndarray], sparsity: float) -> dict[str
     out = {}
     for path, w in flat.items():
         w = np.array(w, np.float32)
-        if path.startswith("block_") and path.endswith("/kernel") and sparsity > 0:
+        if is_conv_kernel(path) and sparsity > 0:
             n = round(sparsity * w.size)
             order = np.argsort(np.abs(w).ravel(), kind="stable")[:n]
             w.ravel()[order] = 0
@@ -88,16 +76,10 @@ def magnitude_prune(flat: Mapping[str, np.ndarray], sparsity: float) -> dict[str
 def artifact_bytes(flat: Mapping[str, np.ndarray], arch: Mapping, fmt: str = "csr") -> int:
     """Size of the ``.ltcn`` file these weights export to (CSR conv kernels)."""
     from ltcn_kernels.engine.artifact import write_artifact
-    from ltcn_kernels.engine.csr import csr_from_dense, kernel_matrix
 
-    arrays = {}
-    for name, value in flat.items():
-        if fmt == "csr" and name.startswith("block_") and name.endswith("/kernel"):
-            csr = csr_from_dense(kernel_matrix(value))
-            arrays[f"{name}/values"], arrays[f"{name}/indices"], arrays[f"{name}/indptr"] = (
-                csr.values, csr.indices, csr.indptr)
-        else:
-            arrays[name] = value
+    from .export import stored_arrays
+
+    arrays, _ = stored_arrays(dict(flat), fmt)
     with tempfile.TemporaryDirectory() as tmp:
         return write_artifact(Path(tmp) / "m.ltcn", {"format": "ltcn-model",
                                                      "architecture": dict(arch)}, arrays)
@@ -111,22 +93,19 @@ def _windowed(x: np.ndarray, rf: int) -> np.ndarray:
     return np.concatenate([np.zeros((rf - 1, x.shape[1]), np.float32), x])
 
 
-def xla_runtime(flat, arch, wl: KB.Workload, threads: int) -> KB.Runtime:
+def xla_runtime(flat, arch: LTCNArch, wl: KB.Workload, threads: int) -> KB.Runtime:
     import jax
     import jax.numpy as jnp
 
     from .models import LTCN
     from .reference import unflatten
 
-    kw = {"num_classes": int(arch["num_classes"]), "channels": tuple(arch["channels"]),
-          "dilations": tuple(arch["dilations"]), "kernel_size": int(arch["kernel_size"]),
-          "convs_per_block": int(arch["convs_per_block"])}
     params = jax.tree_util.tree_map(jnp.asarray, unflatten(dict(flat)))
-    last = jax.jit(lambda p, x: LTCN(**kw).apply({"params": p}, x))
-    seq = jax.jit(lambda p, x: LTCN(**kw, return_sequence=True).apply({"params": p}, x))
+    last = jax.jit(lambda p, x: LTCN.from_arch(arch).apply({"params": p}, x))
+    seq = jax.jit(lambda p, x: LTCN.from_arch(arch, return_sequence=True).apply({"params": p}, x))
     x = wl.x
     nbytes = int(sum(np.asarray(v).nbytes for v in flat.values()))
-    macs = KB.layer_macs(flat)
+    macs = arch.macs_per_step()
     if wl.mode == "flows":
         xs = jnp.asarray(x[None])
         xp = _windowed(x, wl.receptive_field)
@@ -155,13 +134,12 @@ def xla_runtime(flat, arch, wl: KB.Workload, threads: int) -> KB.Runtime:
     return KB.Runtime("xla", batch_w, step_w, lambda: None, "one record per call", nbytes, macs)
 
 
-def onnx_runtime(flat, arch, wl: KB.Workload, threads: int) -> KB.Runtime:
+def onnx_runtime(flat, arch: LTCNArch, wl: KB.Workload, threads: int) -> KB.Runtime:
     import onnxruntime as ort
 
     from .onnx_export import build_onnx
 
-    model = build_onnx(flat, dilations=arch["dilations"], kernel_size=arch["kernel_size"],
-                       convs_per_block=arch["convs_per_block"])
+    model = build_onnx(flat, arch)
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -170,7 +148,7 @@ def onnx_runtime(flat, arch, wl: KB.Workload, threads: int) -> KB.Runtime:
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     x = wl.x
     nbytes = int(sum(np.asarray(v).nbytes for v in flat.values()))
-    macs = KB.layer_macs(flat)
+    macs = arch.macs_per_step()
     if wl.mode == "flows":
         xs = x[None]
         rf = wl.receptive_field
@@ -194,7 +172,9 @@ def onnx_runtime(flat, arch, wl: KB.Workload, threads: int) -> KB.Runtime:
     )
 
 
-def extra_runtimes(flat, arch, wl, threads) -> tuple[list[KB.Runtime], dict[str, str]]:
+def extra_runtimes(
+    flat, arch: LTCNArch, wl: KB.Workload, threads: int
+) -> tuple[list[KB.Runtime], dict[str, str]]:
     out, skipped = [], {}
     try:
         import jax  # noqa: F401
@@ -297,27 +277,27 @@ def evaluate_targets(reports, peak: float) -> list[dict]:
     """The issue's targets, computed from this run's numbers (ratios within one run)."""
     out = []
     for scale in ("default", "paper"):
-        csr60 = _get(reports, scale, 0.6, "sparse-csr")
-        d60 = _get(reports, scale, 0.6, "dense-numba")
+        sparse60 = _get(reports, scale, 0.6, "sparse")
+        d60 = _get(reports, scale, 0.6, "dense")
         fastest = [(v, n) for n in ("onnxruntime", "xla", "numpy")
                    if (v := _get(reports, scale, 0.6, n)) is not None]
-        if csr60 and d60:
-            out.append({"target": f"{scale}: sparse 60% <= 0.8x dense-numba",
-                        "value": csr60 / d60, "met": csr60 / d60 <= 0.8})
-        if csr60 and fastest:
+        if sparse60 and d60:
+            out.append({"target": f"{scale}: sparse 60% <= 0.8x dense",
+                        "value": sparse60 / d60, "met": sparse60 / d60 <= 0.8})
+        if sparse60 and fastest:
             v, n = min(fastest)
             out.append({"target": f"{scale}: sparse 60% <= 1.0x fastest dense runtime ({n})",
-                        "value": csr60 / v, "met": csr60 / v <= 1.0})
-        csr90 = _get(reports, scale, 0.9, "sparse-csr")
-        d90 = _get(reports, scale, 0.9, "dense-numba")
-        if csr90 and d90:
-            out.append({"target": f"{scale}: sparse 90% <= 0.35x dense-numba",
-                        "value": csr90 / d90, "met": csr90 / d90 <= 0.35})
-    p50 = _get(reports, "default", 0.6, "sparse-csr", "stream_us_p50")
+                        "value": sparse60 / v, "met": sparse60 / v <= 1.0})
+        sparse90 = _get(reports, scale, 0.9, "sparse")
+        d90 = _get(reports, scale, 0.9, "dense")
+        if sparse90 and d90:
+            out.append({"target": f"{scale}: sparse 90% <= 0.35x dense",
+                        "value": sparse90 / d90, "met": sparse90 / d90 <= 0.35})
+    p50 = _get(reports, "default", 0.6, "sparse", "stream_us_p50")
     if p50 is not None:
-        out.append({"target": "default: streaming p50 <= 20 us per flow (sparse-csr, 60%)",
+        out.append({"target": "default: streaming p50 <= 20 us per flow (sparse, 60%)",
                     "value": p50, "met": p50 <= 20})
-    g = [_get(reports, "paper", s / 100, "sparse-csr", "gflops") for s in (60, 90)]
+    g = [_get(reports, "paper", s / 100, "sparse", "gflops") for s in (60, 90)]
     if g[0] is not None:
         out.append({"target": "paper: sparse kernel >= 25% of measured FMA peak (60%)",
                     "value": g[0] / peak, "met": g[0] / peak >= 0.25})
@@ -395,13 +375,13 @@ def plot(path: Path, reports) -> None:
             pts = sorted((r["sparsity"], r["batch_ms_median"]) for r in rows if r["runtime"] == name)
             if pts:
                 ax.plot([100 * p[0] for p in pts], [p[1] for p in pts], "o-", label=name)
-        csr = dict(sorted((r["sparsity"], r["batch_ms_median"]) for r in rows
-                          if r["runtime"] == "sparse-csr"))
+        sparse = dict(sorted((r["sparsity"], r["batch_ms_median"]) for r in rows
+                             if r["runtime"] == "sparse"))
         dense = {}
         for r in rows:
-            if r["runtime"] not in ("sparse-csr",):
+            if r["runtime"] != "sparse":
                 dense[r["sparsity"]] = min(dense.get(r["sparsity"], np.inf), r["batch_ms_median"])
-        cross = next((s for s in sorted(csr) if csr[s] <= dense.get(s, np.inf)), None)
+        cross = next((s for s in sorted(sparse) if sparse[s] <= dense.get(s, np.inf)), None)
         if cross is not None:
             ax.axvline(100 * cross, color="grey", ls="--", lw=1)
             ax.annotate(f"sparse beats every dense runtime from {100 * cross:.0f} %",
@@ -423,8 +403,8 @@ def main_bench(args, argv: Sequence[str]) -> int:
 
     out_dir = Path(args.out)
     command = "ltcn " + " ".join(shlex.quote(a) for a in argv)
-    machine = KB.machine_info()  # load average at the START of the run
-    peak = KB.fma_peak_gflops()
+    machine = KM.machine_info()  # load average at the START of the run
+    peak = KM.fma_peak_gflops()
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     if args.sweep:
         reports = run_sweep(batch=args.batch, threads=args.threads, repeats=args.repeats,
@@ -442,10 +422,10 @@ def main_bench(args, argv: Sequence[str]) -> int:
     doc = {
         "batch": args.batch, "threads": args.threads, "results": summary_rows(reports),
         "command": command, "machine": machine, "loadavg_at_end": list(os.getloadavg()),
-        "threads_in_force": KB.thread_report(), "fma_peak_gflops_per_core": peak,
-        "peak_rss_bytes": KB.peak_rss_bytes(),
+        "threads_in_force": KM.thread_report(), "fma_peak_gflops_per_core": peak,
+        "peak_rss_bytes": KM.peak_rss_bytes(),
         "energy": {"estimate_watts_assumed": args.watts,
-                   "rapl": "available" if KB.rapl_files() else "not available on this machine"},
+                   "rapl": "available" if KM.rapl_files() else "not available on this machine"},
         "paper_quoted": PAPER, "targets": evaluate_targets(reports, peak), "details": reports,
     }
     if args.out:

@@ -183,7 +183,7 @@ def _cmd_flows(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from ltcn_kernels.bench.harness import pin_threads
+    from ltcn_kernels.bench.machine import pin_threads
 
     argv = list(getattr(args, "argv", None) or sys.argv[1:])
     if not args.no_pin:

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from ltcn_jax.models import LTCN, HeavyCNN, LSTMClassifier, TransformerClassifier
+from ltcn_kernels.arch import LTCNArch
 
 BYTES_FP32 = 4
 
@@ -61,23 +62,32 @@ def ltcn_param_count(
     kernel_size: int,
     convs_per_block: int,
 ) -> int:
-    """Closed-form L-TCN parameter count (matches the param tree documented in `models`)."""
-    total, c_in = 0, num_features
-    for c in channels:
-        total += kernel_size * c_in * c + c  # conv_0
-        total += (convs_per_block - 1) * (kernel_size * c * c + c)  # conv_1..
-        if c_in != c:
-            total += c_in * c + c  # 1x1 residual projection
-        c_in = c
-    return total + c_in * num_classes + num_classes
+    """Closed-form L-TCN parameter count (`ltcn_kernels.arch.LTCNArch.param_count`)."""
+    # Dilations change no shape; one per block only to make the architecture complete.
+    arch = LTCNArch(num_features, num_classes, tuple(channels), (1,) * len(channels),
+                    kernel_size, convs_per_block)  # fmt: skip
+    return arch.param_count()
 
 
-def _ltcn_layers(model: LTCN, num_features: int):
-    """Yield ``(block, c_in, c_out, dilation)`` for each block of ``model``."""
-    c_in = num_features
-    for i, (c, d) in enumerate(zip(model.channels, model.dilations, strict=True)):
-        yield i, c_in, c, d
-        c_in = c
+def _last_output_macs(arch: LTCNArch, window: int) -> int:
+    """MACs of the LAST output step only: walk back from ``{window - 1}``, tracking which
+    positions each layer must produce, and count only taps that land inside the window."""
+    needed = {window - 1}
+    total = arch.head.macs
+    for i in reversed(range(arch.n_blocks)):
+        *convs, residual = arch.block_layers(i)
+        block_out = set(needed)
+        total += len(block_out) * residual.macs  # 1x1 conv at the output positions (or 0)
+        for conv in reversed(convs):
+            inputs = set()
+            for s in needed:
+                taps = [s - m * conv.dilation for m in range(conv.k) if s - m * conv.dilation >= 0]
+                total += len(taps) * conv.c_in * conv.c_out
+                inputs.update(taps)
+            needed = inputs
+        # The residual reads the block input at the output positions, already included.
+        needed |= block_out
+    return total
 
 
 def ltcn_macs(model: LTCN, num_features: int, window: int | None = None) -> dict[str, int]:
@@ -92,44 +102,17 @@ def ltcn_macs(model: LTCN, num_features: int, window: int | None = None) -> dict
     Returns:
         ``{"per_flow", "full_window", "per_step", "window", "receptive_field"}``.
     """
-    k, convs = model.kernel_size, model.convs_per_block
-    window = model.receptive_field if window is None else int(window)
-    layers = list(_ltcn_layers(model, num_features))
-    head = layers[-1][2] * model.num_classes
-
+    arch = model.arch(num_features)
+    window = arch.receptive_field if window is None else int(window)
     # Streaming and dense costs: one output position per layer, resp. `window` of them.
-    step = 0
-    for _, c_in, c, _ in layers:
-        step += k * c_in * c + (convs - 1) * k * c * c
-        step += c_in * c if c_in != c else 0
-    full_window = step * window + head
-    per_step = step + head
-
-    # Last-output cost: walk backwards from {window-1}, tracking which positions each layer
-    # must produce, and count only taps that land inside the window.
-    needed = {window - 1}
-    last = 0
-    for _, c_in, c, d in reversed(layers):
-        block_out = set(needed)
-        if c_in != c:
-            last += len(block_out) * c_in * c  # residual 1x1 at the block's output positions
-        for j in reversed(range(convs)):
-            conv_in = c_in if j == 0 else c
-            inputs = set()
-            for s in needed:
-                taps = [s - m * d for m in range(k) if s - m * d >= 0]
-                last += len(taps) * conv_in * c
-                inputs.update(taps)
-            needed = inputs
-        # The residual reads the block input at the output positions, already included.
-        needed |= block_out
-    last += head
+    per_step = arch.macs_per_step()
+    head = arch.head.macs
     return {
-        "per_flow": int(last),
-        "full_window": int(full_window),
+        "per_flow": int(_last_output_macs(arch, window)),
+        "full_window": int((per_step - head) * window + head),
         "per_step": int(per_step),
         "window": window,
-        "receptive_field": model.receptive_field,
+        "receptive_field": arch.receptive_field,
     }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ltcn_kernels.arch import LTCNArch, is_conv_kernel
 from ltcn_kernels.engine import flat_params_from_tree
 from ltcn_kernels.engine.artifact import write_artifact
 from ltcn_kernels.engine.csr import csr_from_dense, kernel_matrix
@@ -21,15 +22,35 @@ FORMATS = ("csr", "dense")
 MODEL_FORMAT = "ltcn-model"
 
 
-def _is_conv_kernel(name: str) -> bool:
-    return name.startswith("block_") and name.endswith("/kernel")
-
-
 def _conv_sparsity(layers: list[dict]) -> float:
     """Share of zero weights over all convolution kernels (residual 1x1 included)."""
-    convs = [x for x in layers if _is_conv_kernel(x["name"])]
+    convs = [x for x in layers if is_conv_kernel(x["name"])]
     size = sum(int(np.prod(x["shape"])) for x in convs)
     return round(1 - sum(x["nnz"] for x in convs) / max(size, 1), 6)
+
+
+def stored_arrays(
+    params: dict[str, np.ndarray], fmt: str = "csr"
+) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """The artifact's arrays and per-layer records: with ``fmt="csr"`` the conv kernels are
+    stored as ``<path>/values``, ``/indices``, ``/indptr``; everything else stays dense."""
+    arrays: dict[str, np.ndarray] = {}
+    layers = []
+    for name, value in params.items():
+        nnz = int(np.count_nonzero(value))
+        storage = "csr" if fmt == "csr" and is_conv_kernel(name) else "dense"
+        if storage == "csr":
+            csr = csr_from_dense(kernel_matrix(value))
+            arrays[f"{name}/values"], arrays[f"{name}/indices"], arrays[f"{name}/indptr"] = (
+                csr.values, csr.indices, csr.indptr,
+            )  # fmt: skip
+            nbytes = csr.nbytes
+        else:
+            arrays[name] = value
+            nbytes = value.nbytes
+        layers.append({"name": name, "shape": list(value.shape), "storage": storage, "nnz": nnz,
+                       "sparsity": round(1 - nnz / value.size, 6), "bytes": nbytes})  # fmt: skip
+    return arrays, layers
 
 
 def _params_file(run_dir: Path, sparsity: int | None) -> Path:
@@ -66,35 +87,15 @@ def export_run(
         raise ValueError(f"{run_dir}: only L-TCN runs can be exported (this is {config['model']['kind']})")
     pre = Preprocessor.from_json((run_dir / "preprocess.json").read_text(), str(run_dir / "preprocess.json"))
     params = flat_params_from_tree(msgpack_restore(_params_file(run_dir, sparsity).read_bytes()))
-    kwargs = config["model"]["kwargs"]
     data = config["data"]
-    kernel_size = int(kwargs.get("kernel_size", 3))
-    dilations = [int(d) for d in kwargs.get("dilations", (1, 2, 4, 8))]
-    convs = int(kwargs.get("convs_per_block", 2))
-    channels = [int(c) for c in kwargs.get("channels", (16, 32, 64, 64))]
-    arrays: dict[str, np.ndarray] = {}
-    layers = []
-    dense_bytes = stored = 0
-    for name, value in params.items():
-        is_conv = _is_conv_kernel(name)
-        nnz = int(np.count_nonzero(value))
-        dense_bytes += value.nbytes
-        storage = "csr" if fmt == "csr" and is_conv else "dense"
-        if storage == "csr":
-            csr = csr_from_dense(kernel_matrix(value))
-            arrays[f"{name}/values"], arrays[f"{name}/indices"], arrays[f"{name}/indptr"] = (
-                csr.values, csr.indices, csr.indptr,
-            )  # fmt: skip
-            nbytes = csr.nbytes
-        else:
-            arrays[name] = value
-            nbytes = value.nbytes
-        stored += nbytes
-        layers.append({"name": name, "shape": list(value.shape), "storage": storage, "nnz": nnz,
-                       "sparsity": round(1 - nnz / value.size, 6), "bytes": nbytes})  # fmt: skip
-    width = pre.width
     sequence = data["sequence"]
-    receptive = 1 + convs * (kernel_size - 1) * sum(dilations)
+    # The run's model kwargs name the layout; LTCNArch's defaults fill what they leave out.
+    arch = LTCNArch.from_kwargs(1 if sequence == "features" else pre.width, len(pre.classes),
+                                config["model"]["kwargs"])  # fmt: skip
+    arch.check_params(params)
+    arrays, layers = stored_arrays(params, fmt)
+    dense_bytes = sum(int(v.nbytes) for v in params.values())
+    stored = sum(x["bytes"] for x in layers)
     metrics_path = run_dir / "metrics.json"
     source_metrics = {}
     if metrics_path.is_file():
@@ -103,18 +104,7 @@ def export_run(
     manifest = {
         "format": MODEL_FORMAT,
         "storage": fmt,
-        "architecture": {
-            "model": "ltcn",
-            "channels": channels,
-            "dilations": dilations,
-            "kernel_size": kernel_size,
-            "convs_per_block": convs,
-            "num_classes": len(pre.classes),
-            "input_channels": 1 if sequence == "features" else width,
-            "receptive_field": receptive,
-            "sequence": sequence,
-            "window": int(data["window"]),
-        },
+        "architecture": {**arch.to_dict(), "sequence": sequence, "window": int(data["window"])},
         "classes": list(pre.classes),
         "preprocess": pre.to_dict(),
         "layers": layers,

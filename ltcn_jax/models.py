@@ -7,7 +7,10 @@ only when ``train=True``, which then needs a ``"dropout"`` rng) and returns LOGI
 L-TCN parameter tree
 --------------------
 The edge engine exports the L-TCN weights by name, so the names below are part of the
-interface. With ``B = len(channels)`` blocks, ``C_i = channels[i]``, ``C_{-1} = features``,
+interface. They, the layer order and the receptive field are owned by
+:class:`ltcn_kernels.arch.LTCNArch` (numpy only, shared with the engine, the exporter and
+the complexity counts); this module builds its Flax modules from that description. With
+``B = len(channels)`` blocks, ``C_i = channels[i]``, ``C_{-1} = features``,
 ``k = kernel_size`` and ``J = convs_per_block``::
 
     params
@@ -42,42 +45,35 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 from flax import linen as nn
 
-from ltcn_jax.architecture import receptive_field
+from ltcn_kernels import arch as A
 
 
-def _causal_conv(features: int, kernel_size: int, dilation: int, name: str) -> nn.Conv:
-    """An ``nn.Conv`` configured as a dilated causal convolution (flat param names)."""
-    pad = dilation * (kernel_size - 1)
+def _causal_conv(layer: A.Layer) -> nn.Conv:
+    """An ``nn.Conv`` configured as the dilated causal convolution ``layer``."""
     return nn.Conv(
-        features=features,
-        kernel_size=(kernel_size,),
-        kernel_dilation=(dilation,),
-        padding=((pad, 0),),
-        name=name,
+        features=layer.c_out,
+        kernel_size=(layer.k,),
+        kernel_dilation=(layer.dilation,),
+        padding=((layer.pad, 0),),
+        name=layer.module,
     )
 
 
 class TemporalBlock(nn.Module):
-    """One L-TCN residual block (see the module docstring for its param names)."""
+    """One L-TCN residual block, running the layers `LTCNArch.block_layers` lists for it."""
 
-    features: int
-    kernel_size: int
-    dilation: int
-    convs_per_block: int = 2
+    layers: tuple[A.Layer, ...]
     dropout_rate: float = 0.1
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, *, train: bool = False) -> jnp.ndarray:
-        h = x
-        for j in range(self.convs_per_block):
-            h = _causal_conv(self.features, self.kernel_size, self.dilation, f"conv_{j}")(h)
-            h = nn.relu(h)
-            h = nn.Dropout(rate=self.dropout_rate, deterministic=not train)(h)
-        if x.shape[-1] == self.features:
-            residual = x
-        else:
-            # 1x1 conv only where the channel count changes: identity is free at the edge.
-            residual = nn.Conv(self.features, kernel_size=(1,), name="residual")(x)
+        h, residual = x, x  # the identity unless the block has a 1x1 residual conv
+        for layer in self.layers:
+            if layer.role == A.CONV:
+                h = nn.relu(_causal_conv(layer)(h))
+                h = nn.Dropout(rate=self.dropout_rate, deterministic=not train)(h)
+            elif layer.role == A.RESIDUAL:
+                residual = nn.Conv(layer.c_out, kernel_size=(1,), name=layer.module)(x)
         return nn.relu(residual + h)
 
 
@@ -96,40 +92,44 @@ class LTCN(nn.Module):
     """
 
     num_classes: int
-    channels: Sequence[int] = (16, 32, 64, 64)
-    dilations: Sequence[int] = (1, 2, 4, 8)
-    kernel_size: int = 3
-    convs_per_block: int = 2
+    channels: Sequence[int] = A.DEFAULT_CHANNELS
+    dilations: Sequence[int] = A.DEFAULT_DILATIONS
+    kernel_size: int = A.DEFAULT_KERNEL_SIZE
+    convs_per_block: int = A.DEFAULT_CONVS_PER_BLOCK
     dropout_rate: float = 0.1
     return_sequence: bool = False
 
+    @classmethod
+    def from_arch(cls, arch: A.LTCNArch, **kwargs) -> LTCN:
+        """The module of an architecture (``kwargs``: dropout_rate, return_sequence)."""
+        return cls(num_classes=arch.num_classes, channels=arch.channels,
+                   dilations=arch.dilations, kernel_size=arch.kernel_size,
+                   convs_per_block=arch.convs_per_block, **kwargs)  # fmt: skip
+
+    def arch(self, n_features: int) -> A.LTCNArch:
+        """This model's layout for inputs of ``n_features`` channels per step."""
+        return A.LTCNArch(n_features, self.num_classes, tuple(self.channels),
+                          tuple(self.dilations), self.kernel_size, self.convs_per_block)  # fmt: skip
+
     @property
     def receptive_field(self) -> int:
-        """Input steps that influence one output step (see `architecture.receptive_field`)."""
-        return receptive_field(self.kernel_size, self.dilations, self.convs_per_block)
+        """Input steps that influence one output step (`ltcn_kernels.arch.receptive_field`)."""
+        return A.receptive_field(self.kernel_size, self.dilations, self.convs_per_block)
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, *, train: bool = False) -> jnp.ndarray:
-        if len(self.channels) != len(self.dilations):
-            raise ValueError(
-                f"channels {tuple(self.channels)} and dilations {tuple(self.dilations)} "
-                "must have the same length (one dilation per block)"
-            )
         if x.ndim != 3:
             raise ValueError(f"expected x of shape (batch, time, features), got {x.shape}")
+        arch = self.arch(x.shape[-1])
         h = x
-        for i, (c, d) in enumerate(zip(self.channels, self.dilations, strict=True)):
-            h = TemporalBlock(
-                features=c,
-                kernel_size=self.kernel_size,
-                dilation=d,
-                convs_per_block=self.convs_per_block,
-                dropout_rate=self.dropout_rate,
-                name=f"block_{i}",
-            )(h, train=train)
+        for i in range(arch.n_blocks):
+            block = TemporalBlock(
+                layers=arch.block_layers(i), dropout_rate=self.dropout_rate, name=A.block_name(i)
+            )
+            h = block(h, train=train)
         if not self.return_sequence:
             h = h[:, -1, :]
-        return nn.Dense(self.num_classes, name="head")(h)
+        return nn.Dense(arch.head.c_out, name=arch.head.name)(h)
 
 
 class LSTMClassifier(nn.Module):

@@ -14,62 +14,59 @@ exactly the Flax model (``return_sequence=True`` for ``logits_seq``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
+
+from ltcn_kernels.arch import CONV, IDENTITY, RESIDUAL, Layer, LTCNArch, block_name
 
 OPSET = 17
 
 
-def build_onnx(
-    flat: Mapping[str, np.ndarray], *, dilations: Sequence[int], kernel_size: int,
-    convs_per_block: int,
-):
-    """An ``onnx.ModelProto`` of the L-TCN with the given flat Flax params."""
+def build_onnx(flat: Mapping[str, np.ndarray], arch: LTCNArch):
+    """An ``onnx.ModelProto`` of the L-TCN ``arch`` with the given flat Flax params."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    arch.check_params(flat)
     nodes, inits = [], []
 
     def init(name: str, arr: np.ndarray) -> str:
         inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, np.float32), name))
         return name
 
-    def conv(name: str, x: str, kernel: np.ndarray, bias: np.ndarray, d: int) -> str:
-        k = kernel.shape[0]
-        w = init(f"{name}/W", np.transpose(kernel, (2, 1, 0)))  # (k, in, out) -> (out, in, k)
-        b = init(f"{name}/B", bias)
+    def conv(layer: Layer, x: str) -> str:
+        kernel = np.asarray(flat[layer.kernel_path], np.float32)
+        if kernel.ndim == 2:  # the head's Dense kernel as a 1x1 conv: (1, C, classes)
+            kernel = kernel[None]
+        w = init(f"{layer.name}/W", np.transpose(kernel, (2, 1, 0)))  # (k, in, out) -> (out, in, k)
+        b = init(f"{layer.name}/B", np.asarray(flat[layer.bias_path]))
         nodes.append(helper.make_node(
-            "Conv", [x, w, b], [name], name=name, kernel_shape=[k], dilations=[d],
-            pads=[d * (k - 1), 0], strides=[1],
+            "Conv", [x, w, b], [layer.name], name=layer.name, kernel_shape=[layer.k],
+            dilations=[layer.dilation], pads=[layer.pad, 0], strides=[1],
         ))  # fmt: skip
-        return name
+        return layer.name
 
     nodes.append(helper.make_node("Transpose", ["x"], ["x_nft"], perm=[0, 2, 1]))
-    h = "x_nft"
-    for i, d in enumerate(dilations):
-        block_in = h
-        for j in range(convs_per_block):
-            p = f"block_{i}/conv_{j}"
-            c = conv(p, h, np.asarray(flat[f"{p}/kernel"]), np.asarray(flat[f"{p}/bias"]), int(d))
-            nodes.append(helper.make_node("Relu", [c], [f"{p}/relu"]))
-            h = f"{p}/relu"
-        if f"block_{i}/residual/kernel" in flat:
-            res = conv(f"block_{i}/residual", block_in, np.asarray(flat[f"block_{i}/residual/kernel"]),
-                       np.asarray(flat[f"block_{i}/residual/bias"]), 1)
+    h = block_in = "x_nft"
+    for layer in arch.layers:
+        if layer.role == CONV:
+            relu = f"{layer.name}/relu"
+            nodes.append(helper.make_node("Relu", [conv(layer, h)], [relu]))
+            h = relu
+        elif layer.role in (RESIDUAL, IDENTITY):
+            res = conv(layer, block_in) if layer.role == RESIDUAL else block_in
+            block = block_name(layer.block)
+            nodes.append(helper.make_node("Add", [h, res], [f"{block}/add"]))
+            nodes.append(helper.make_node("Relu", [f"{block}/add"], [f"{block}/out"]))
+            h = block_in = f"{block}/out"
         else:
-            res = block_in
-        nodes.append(helper.make_node("Add", [h, res], [f"block_{i}/add"]))
-        nodes.append(helper.make_node("Relu", [f"block_{i}/add"], [f"block_{i}/out"]))
-        h = f"block_{i}/out"
-    head_w = np.asarray(flat["head/kernel"], np.float32)[None]  # (1, C, classes)
-    conv("head", h, head_w, np.asarray(flat["head/bias"]), 1)
-    nodes.append(helper.make_node("Transpose", ["head"], ["logits_seq"], perm=[0, 2, 1]))
+            conv(layer, h)
+    nodes.append(helper.make_node("Transpose", [arch.head.name], ["logits_seq"], perm=[0, 2, 1]))
     inits.append(numpy_helper.from_array(np.array(-1, np.int64), "last"))
     nodes.append(helper.make_node("Gather", ["logits_seq", "last"], ["logits"], axis=1))
     nodes.append(helper.make_node("Softmax", ["logits"], ["proba"], axis=-1))
-    F = int(np.asarray(flat["block_0/conv_0/kernel"]).shape[1])
-    classes = int(head_w.shape[2])
+    F, classes = arch.n_features, arch.num_classes
     graph = helper.make_graph(
         nodes, "ltcn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "T", F])],
         [helper.make_tensor_value_info("logits_seq", TensorProto.FLOAT, ["N", "T", classes]),
@@ -92,9 +89,7 @@ def export_onnx(artifact_or_path, out) -> dict:
     from ltcn_kernels.engine.artifact import Artifact, dense_params, read_artifact
 
     art = artifact_or_path if isinstance(artifact_or_path, Artifact) else read_artifact(artifact_or_path)
-    arch = art.manifest["architecture"]
-    model = build_onnx(dense_params(art), dilations=arch["dilations"],
-                       kernel_size=arch["kernel_size"], convs_per_block=arch["convs_per_block"])
+    model = build_onnx(dense_params(art), art.arch)
     onnx.save(model, str(out))
     import os
 

@@ -25,15 +25,7 @@ def flax_model(artifact: Artifact):
     """(LTCN module, params) rebuilt from an artifact's architecture and weights."""
     from .models import LTCN
 
-    arch = artifact.manifest["architecture"]
-    model = LTCN(
-        num_classes=arch["num_classes"],
-        channels=tuple(arch["channels"]),
-        dilations=tuple(arch["dilations"]),
-        kernel_size=arch["kernel_size"],
-        convs_per_block=arch["convs_per_block"],
-    )
-    return model, unflatten(dense_params(artifact))
+    return LTCN.from_arch(artifact.arch), unflatten(dense_params(artifact))
 
 
 def flax_proba(artifact: Artifact) -> Callable[[np.ndarray], np.ndarray]:

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 from ltcn_kernels import engine as E
+from ltcn_kernels.arch import LTCNArch
 from ltcn_kernels.bench import harness as KB
+from ltcn_kernels.bench.machine import fma_peak_gflops
+from ltcn_kernels.bench.reference import NumpyLTCN
 
 TINY = {"model": "ltcn", "channels": [4, 6], "dilations": [1, 2], "kernel_size": 3,
         "convs_per_block": 2, "num_classes": 3, "input_channels": 5, "sequence": "flows",
@@ -27,14 +30,14 @@ def tiny_params(sparsity=0.5):
     return magnitude_prune(flat, sparsity)
 
 
-def engine(flat, fmt="csr"):
+def engine(flat, fmt="sparse"):
     return E.EngineModel.from_params(flat, dilations=TINY["dilations"], kernel_size=3,
                                      convs_per_block=2, format=fmt)
 
 
 def test_numpy_runtime_equals_engine():
     flat = tiny_params()
-    net = KB.NumpyLTCN(flat, TINY["dilations"], 3, 2)
+    net = NumpyLTCN(flat, LTCNArch.from_dict(TINY))
     x = np.random.default_rng(3).standard_normal((40, 5)).astype(np.float32)
     np.testing.assert_allclose(net.forward(x[None], last_only=False)[0],
                                E.logits_sequence(engine(flat), x), rtol=0, atol=1e-5)
@@ -49,7 +52,7 @@ def test_onnx_export_equals_engine():
     from ltcn_jax.onnx_export import build_onnx
 
     flat = tiny_params(0.4)
-    model = build_onnx(flat, dilations=TINY["dilations"], kernel_size=3, convs_per_block=2)
+    model = build_onnx(flat, LTCNArch.from_dict(TINY))
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(5).standard_normal((3, 30, 5)).astype(np.float32)
     seq, last, proba = sess.run(["logits_seq", "logits", "proba"], {"x": x})
@@ -61,13 +64,13 @@ def test_onnx_export_equals_engine():
 
 
 def test_fma_probe_is_positive():
-    assert KB.fma_peak_gflops(seconds=0.02, repeats=2) > 0
+    assert fma_peak_gflops(seconds=0.02, repeats=2) > 0
 
 
 def test_stream_fast_path_is_bitwise_the_sequence():
     flat = tiny_params(0.6)
     x = np.random.default_rng(6).standard_normal((50, 5)).astype(np.float32)
-    for fmt in ("csr", "dense"):
+    for fmt in ("sparse", "dense"):
         eng = engine(flat, fmt)
         stream = E.Stream(eng, output="logits")
         got = np.stack([stream.push(x[i]) for i in range(50)])

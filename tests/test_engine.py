@@ -95,7 +95,7 @@ def test_parity_with_numpy_reference(cfg):
     features, channels, dilations, k, J, sparsity = cfg
     rng = np.random.default_rng(len(channels) * 100 + k)
     params = random_params(rng, features, channels, k, J, classes=4, sparsity=sparsity)
-    csr, dense = build(params, dilations, k, J, "csr"), build(params, dilations, k, J, "dense")
+    csr, dense = build(params, dilations, k, J, "sparse"), build(params, dilations, k, J, "dense")
     assert csr.nnz < dense.nnz or sparsity == 0
     for T in (1, 7, 40):  # shorter and longer than the receptive field
         x = rng.standard_normal((5, T, features)).astype(np.float32)
@@ -121,7 +121,7 @@ def test_empty_row_and_all_zero_layer():
     params["block_0/conv_0/kernel"][:, :, 2] = 0  # output channel 2: an empty CSR row
     params["block_1/conv_1/kernel"][:] = 0  # a layer without any non-zero
     params["block_1/residual/kernel"][:, :, 0] = 0
-    csr = build(params, dilations, k, J, "csr")
+    csr = build(params, dilations, k, J, "sparse")
     conv00, conv11 = csr.layer("block_0/conv_0"), csr.layer("block_1/conv_1")
     ptr = csr.indptr[conv00["ptr_off"] : conv00["ptr_off"] + conv00["c_out"] + 1]
     assert ptr[2] == ptr[3]
@@ -137,7 +137,7 @@ def test_empty_row_and_all_zero_layer():
 def test_all_zero_model_gives_head_bias():
     rng = np.random.default_rng(4)
     params = random_params(rng, 4, (4, 6), 2, 1, classes=3, sparsity=1.0)
-    model = build(params, (1, 2), 2, 1, "csr")
+    model = build(params, (1, 2), 2, 1, "sparse")
     assert model.nnz == 0 and model.values.shape == (0,)
     x = rng.standard_normal((2, 5, 4)).astype(np.float32)
     want = reference_forward(params, x, (1, 2), 2, 1)
@@ -148,7 +148,7 @@ def test_windows_last_step_equals_sequence_and_grouping_is_exact():
     rng = np.random.default_rng(5)
     dilations, k, J = (1, 2, 4), 3, 2
     params = random_params(rng, 7, (8, 16, 16), k, J, classes=5, sparsity=0.6)
-    model = build(params, dilations, k, J, "csr")
+    model = build(params, dilations, k, J, "sparse")
     x = rng.standard_normal((60, 7)).astype(np.float32)
     seq = E.logits_sequence(model, x)
     # A window that starts at the stream's start sees the same zero history.
@@ -183,7 +183,7 @@ def test_parity_with_flax_model(prune):
         params = unflatten(flat)
     want = np.asarray(LTCN(**kw).apply({"params": params}, x))
     want_seq = np.asarray(LTCN(**kw, return_sequence=True).apply({"params": params}, x[:1]))[0]
-    for fmt in ("csr", "dense"):
+    for fmt in ("sparse", "dense"):
         model = E.EngineModel.from_params(
             flat, dilations=kw["dilations"], kernel_size=3, convs_per_block=2, format=fmt
         )
@@ -200,7 +200,7 @@ def test_stream_equals_sequence_in_any_chunks():
     rng = np.random.default_rng(7)
     dilations, k, J = (1, 2, 4), 3, 2
     params = random_params(rng, 6, (8, 12, 12), k, J, classes=4, sparsity=0.5)
-    model = build(params, dilations, k, J, "csr")
+    model = build(params, dilations, k, J, "sparse")
     x = rng.standard_normal((500, 6)).astype(np.float32)
     want = E.logits_sequence(model, x)
     stream = E.Stream(model, output="logits", chunk=16)
@@ -240,7 +240,7 @@ def test_stream_equals_sequence_in_any_chunks():
 def test_csr_invariants():
     rng = np.random.default_rng(8)
     params = random_params(rng, 118, (16, 32, 64, 64), 3, 2, classes=5, sparsity=0.7)
-    model = build(params, (1, 2, 4, 8), 3, 2, "csr")
+    model = build(params, (1, 2, 4, 8), 3, 2, "sparse")
     assert model.indices.dtype.kind == "u" and model.indptr.dtype.kind == "u"
     assert model.indices.dtype == np.uint16  # column 3 * 118 - 1 = 353
     assert model.values.dtype == np.float32 and model.meta.dtype == np.int64

@@ -7,7 +7,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ltcn_jax.architecture import receptive_field
 from ltcn_jax.complexity import (
     complexity_table,
     fp32_megabytes,
@@ -24,6 +23,7 @@ from ltcn_jax.models import (
     TransformerClassifier,
     paper_scale_ltcn_kwargs,
 )
+from ltcn_kernels.arch import receptive_field
 
 # Tiny L-TCN used for the hand counts: 3 features, 2 blocks (4 then 6 channels), k=2.
 TINY = {"channels": (4, 6), "dilations": (1, 2), "kernel_size": 2, "convs_per_block": 2}

@@ -22,25 +22,21 @@ warm-up, medians over ``--repeats`` rounds:
   Raspberry Pi 4's ~6.4 W under load; ``--watts``) and, where the kernel exposes it, a real
   reading from Intel RAPL (``/sys/class/powercap/intel-rapl*/energy_uj``).
 
-Runtimes here: ``sparse-csr`` and ``dense-numba`` (the engine on CSR / dense weights) and
-``numpy`` (a plain NumPy forward: im2col + one matmul per layer, float32). ``ltcn bench``
-(training side, :mod:`ltcn_jax.bench`) adds ``xla`` and ``onnxruntime`` and the sparsity sweep.
+Runtimes here: ``sparse`` and ``dense`` (the engine on CSR / dense weights) and ``numpy`` (a
+plain NumPy forward, :mod:`ltcn_kernels.bench.reference`). ``ltcn bench`` (training side,
+:mod:`ltcn_jax.bench`) adds ``xla`` and ``onnxruntime`` and the sparsity sweep.
 
-Threads: the thread count of numba / OpenMP / OpenBLAS is fixed when those libraries load, so
-the command line sets ``NUMBA_NUM_THREADS``, ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
-``MKL_NUM_THREADS`` and ``XLA_FLAGS`` and RE-EXECUTES itself once when they differ
-(:func:`pin_threads`); the library calls (:func:`run_bench`) use the process as it is and
-report the thread counts they find. The engine kernels are single-threaded either way.
+Threads: the command line pins the thread variables and re-executes itself
+(:func:`ltcn_kernels.bench.machine.pin_threads`); the library calls (:func:`run_bench`) use
+the process as it is and report the thread counts they find. The engine kernels are
+single-threaded either way.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
-import platform
-import resource
 import shlex
 import sys
 import time
@@ -49,256 +45,44 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-THREAD_ENV = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+from ..arch import LTCNArch, is_conv_kernel
+from .machine import (
+    blas_limit,
+    fma_peak_gflops,
+    machine_info,
+    peak_rss_bytes,
+    pin_threads,
+    rapl_files,
+    rapl_read,
+    thread_report,
+)
+from .reference import NumpyLTCN
+
 PI4_WATTS = 6.4  # Raspberry Pi 4 under load: an ASSUMPTION used for the energy estimate
-RUNTIMES = ("sparse-csr", "dense-numba", "numpy", "xla", "onnxruntime")
-REEXEC_MARK = "LTCN_BENCH_PINNED"
-
-
-# --------------------------------------------------------------------------- threads
-
-
-def xla_flags(threads: int) -> str:
-    base = os.environ.get("XLA_FLAGS", "")
-    keep = [f for f in base.split() if "multi_thread_eigen" not in f and "intra_op" not in f]
-    if threads == 1:
-        keep.append("--xla_cpu_multi_thread_eigen=false")
-    return " ".join([*keep, f"intra_op_parallelism_threads={threads}"])
-
-
-def pin_threads(threads: int, argv: Sequence[str]) -> None:
-    """Set the thread variables to ``threads``; re-execute ``argv`` (a full command line:
-    ``[python, -m, module, ...]``) once if they were not already set, because numpy / numba
-    read them when they are imported."""
-    want = {k: str(threads) for k in THREAD_ENV}
-    if all(os.environ.get(k) == v for k, v in want.items()) or os.environ.get(REEXEC_MARK):
-        return
-    os.environ.update(want)
-    os.environ["XLA_FLAGS"] = xla_flags(threads)
-    os.environ[REEXEC_MARK] = "1"
-    sys.stdout.flush()
-    os.execv(argv[0], list(argv))
-
-
-def thread_report() -> dict:
-    """The thread counts in force (env, numba, BLAS pools via threadpoolctl if installed)."""
-    out = {k: os.environ.get(k) for k in (*THREAD_ENV, "XLA_FLAGS")}
-    try:
-        import numba
-
-        out["numba_threads"] = int(numba.get_num_threads())
-    except Exception:  # pragma: no cover - numba missing
-        out["numba_threads"] = None
-    try:
-        from threadpoolctl import threadpool_info
-
-        out["blas_pools"] = [
-            {"api": p.get("internal_api"), "threads": p.get("num_threads")}
-            for p in threadpool_info()
-        ]
-    except Exception:
-        out["blas_pools"] = "threadpoolctl not installed"
-    return out
-
-
-def blas_limit(threads: int):
-    """A context manager limiting BLAS / OpenMP pools (threadpoolctl), or a no-op."""
-    try:
-        from threadpoolctl import threadpool_limits
-
-        return threadpool_limits(limits=threads)
-    except Exception:  # pragma: no cover
-        import contextlib
-
-        return contextlib.nullcontext()
-
-
-# --------------------------------------------------------------------------- machine
-
-
-def machine_info() -> dict:
-    cpu = platform.processor() or platform.machine()
-    flags: set[str] = set()
-    mhz = None
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key, value = key.strip(), value.strip()
-                if key == "model name" and cpu in ("", platform.machine(), platform.processor()):
-                    cpu = value
-                elif key == "flags" and not flags:
-                    flags = set(value.split())
-                elif key == "cpu MHz" and mhz is None:
-                    mhz = float(value)
-    except OSError:
-        pass
-    versions = {"python": platform.python_version(), "numpy": np.__version__}
-    for mod in ("numba", "jax", "jaxlib", "flax", "onnx", "onnxruntime", "threadpoolctl"):
-        m = sys.modules.get(mod)
-        if m is not None:
-            versions[mod] = getattr(m, "__version__", "?")
-    try:
-        load = os.getloadavg()
-    except OSError:  # pragma: no cover
-        load = None
-    return {
-        "cpu": cpu,
-        "cpu_mhz_reported": mhz,
-        "simd": sorted(f for f in flags if f in ("avx2", "fma", "avx512f", "neon", "asimd")),
-        "logical_cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "versions": versions,
-        "loadavg_at_start": list(load) if load else None,
-    }
-
-
-def rapl_files() -> list[str]:
-    return sorted(glob.glob("/sys/class/powercap/intel-rapl*/energy_uj"))
-
-
-def rapl_read(files: Sequence[str]) -> float | None:
-    """Joules summed over the RAPL packages, or None."""
-    if not files:
-        return None
-    try:
-        return sum(int(open(p).read()) for p in files) / 1e6
-    except (OSError, ValueError):
-        return None
-
-
-def peak_rss_bytes() -> int:
-    ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(ru if sys.platform == "darwin" else ru * 1024)
-
-
-# --------------------------------------------------------------------------- FMA probe
-
-_PROBE = None
-
-
-def _probe_kernel():
-    global _PROBE
-    if _PROBE is None:
-        from numba import njit
-
-        width = 128  # float32 lanes: 8-16 independent vector FMA chains, L1 resident
-
-        @njit(fastmath=True, cache=True)
-        def fma_probe(n, m, a, acc):
-            for _ in range(n):
-                for j in range(width):
-                    acc[j] = acc[j] * m + a
-            return acc.sum()
-
-        _PROBE = (fma_probe, width)
-    return _PROBE
-
-
-def fma_peak_gflops(seconds: float = 0.3, repeats: int = 5) -> float:
-    """Measured single-core float32 FMA peak (GFLOP/s, 1 FMA = 2 FLOP): a Numba loop of
-    independent, vectorisable accumulator chains in L1. Best of ``repeats`` timings."""
-    fn, width = _probe_kernel()
-    acc = np.ones(width, np.float32)
-    m, a = np.float32(0.9999), np.float32(1e-4)
-    fn(10, m, a, acc)
-    n = 1000
-    while True:  # calibrate
-        t0 = time.perf_counter()
-        fn(n, m, a, acc)
-        dt = time.perf_counter() - t0
-        if dt > seconds / 10 or n > 1 << 30:
-            break
-        n *= 4
-    n = max(1000, int(n * (seconds / 3) / max(dt, 1e-9)))
-    best = 0.0
-    for _ in range(repeats):
-        acc[:] = 1
-        t0 = time.perf_counter()
-        fn(n, m, a, acc)
-        dt = time.perf_counter() - t0
-        best = max(best, 2.0 * width * n / dt / 1e9)
-    return best
+# The engine formats (`ltcn_kernels.engine.FORMATS`, not imported here: numba must load
+# after `pin_threads`), then the reference runtimes.
+RUNTIMES = ("sparse", "dense", "numpy", "xla", "onnxruntime")
 
 
 # --------------------------------------------------------------------------- model helpers
 
 
 def arch_of(artifact) -> dict:
-    return dict(artifact.manifest["architecture"])
+    """The manifest's architecture dict, checked and normalised by `LTCNArch` (plus the keys
+    that say how data is fed: ``sequence``, ``window``)."""
+    return {**artifact.manifest["architecture"], **artifact.arch.to_dict()}
 
 
-def layer_macs(flat: Mapping[str, np.ndarray]) -> int:
-    """Dense multiply-adds per time step: every kernel entry of every layer, head included."""
-    return int(sum(v.size for p, v in flat.items() if p.endswith("/kernel")))
-
-
-def nonzero_macs(flat: Mapping[str, np.ndarray]) -> int:
-    return int(sum(np.count_nonzero(v) for p, v in flat.items() if p.endswith("/kernel")))
+def nonzero_macs(flat: Mapping[str, np.ndarray], arch: LTCNArch) -> int:
+    """Multiply-adds per step that a sparse kernel cannot skip: the non-zero weights."""
+    return int(sum(np.count_nonzero(flat[layer.kernel_path]) for layer in arch.layers
+                   if layer.kernel_shape is not None))  # fmt: skip
 
 
 def conv_sparsity(flat: Mapping[str, np.ndarray]) -> float:
-    ks = [v for p, v in flat.items() if p.startswith("block_") and p.endswith("/kernel")]
+    ks = [v for p, v in flat.items() if is_conv_kernel(p)]
     size = sum(v.size for v in ks)
     return 1.0 - sum(np.count_nonzero(v) for v in ks) / max(size, 1)
-
-
-class NumpyLTCN:
-    """A plain NumPy L-TCN forward (float32): im2col + ONE matmul per layer."""
-
-    def __init__(self, flat: Mapping[str, np.ndarray], dilations, kernel_size, convs_per_block):
-        self.k = int(kernel_size)
-        self.blocks = []
-        for i, d in enumerate(dilations):
-            convs = []
-            for j in range(convs_per_block):
-                w = np.asarray(flat[f"block_{i}/conv_{j}/kernel"], np.float32)
-                k, c_in, c_out = w.shape
-                convs.append((np.ascontiguousarray(w.reshape(k * c_in, c_out)),
-                              np.asarray(flat[f"block_{i}/conv_{j}/bias"], np.float32), int(d)))
-            res = None
-            if f"block_{i}/residual/kernel" in flat:
-                res = (np.ascontiguousarray(np.asarray(flat[f"block_{i}/residual/kernel"],
-                                                       np.float32)[0]),
-                       np.asarray(flat[f"block_{i}/residual/bias"], np.float32))
-            self.blocks.append((convs, res))
-        self.head = (np.asarray(flat["head/kernel"], np.float32),
-                     np.asarray(flat["head/bias"], np.float32))
-        self.nbytes = int(sum(w.nbytes + b.nbytes for convs, _ in self.blocks for w, b, _ in convs)
-                          + sum(r[0].nbytes + r[1].nbytes for _, r in self.blocks if r)
-                          + self.head[0].nbytes + self.head[1].nbytes)
-
-    def forward(self, x: np.ndarray, last_only: bool) -> np.ndarray:
-        """``x f32[n, T, F]`` -> logits ``[n, classes]`` (last step) or ``[n, T, classes]``."""
-        n, T, _ = x.shape
-        h = x
-        k = self.k
-        for convs, res in self.blocks:
-            block_in = h
-            for w, b, d in convs:
-                pad = d * (k - 1)
-                c = h.shape[2]
-                hp = np.zeros((n, pad + T, c), np.float32)
-                hp[:, pad:] = h
-                cols = np.empty((n, T, k * c), np.float32)
-                for tap in range(k):
-                    cols[:, :, tap * c : (tap + 1) * c] = hp[:, tap * d : tap * d + T]
-                h = cols.reshape(n * T, k * c) @ w
-                h += b
-                np.maximum(h, 0, out=h)
-                h = h.reshape(n, T, -1)
-            if res is not None:
-                r = block_in.reshape(n * T, -1) @ res[0]
-                r += res[1]
-                r = r.reshape(n, T, -1)
-            else:
-                r = block_in
-            h = h + r
-            np.maximum(h, 0, out=h)
-        hw, hb = self.head
-        if last_only:
-            return h[:, -1] @ hw + hb
-        return (h.reshape(n * T, -1) @ hw + hb).reshape(n, T, -1)
 
 
 # --------------------------------------------------------------------------- runtimes
@@ -341,14 +125,14 @@ class Workload:
 
 def make_workload(arch: Mapping, batch: int, seed: int = 0) -> Workload:
     rng = np.random.default_rng(seed)
-    k, J = int(arch["kernel_size"]), int(arch["convs_per_block"])
-    rf = 1 + J * (k - 1) * sum(int(d) for d in arch["dilations"])
+    net = LTCNArch.from_dict(arch)
+    rf, F = net.receptive_field, net.n_features
     if arch.get("sequence", "flows") == "features":
         T = int(arch["time_steps"])  # the preprocessed record width (see load_flat)
         # features mode: a record of W features is a 1-channel sequence of W steps
-        x = rng.standard_normal((batch, T, int(arch["input_channels"]))).astype(np.float32)
+        x = rng.standard_normal((batch, T, F)).astype(np.float32)
         return Workload("features", x, rf, T)
-    x = rng.standard_normal((batch, int(arch["input_channels"]))).astype(np.float32)
+    x = rng.standard_normal((batch, F)).astype(np.float32)
     return Workload("flows", x, rf, 1)
 
 
@@ -369,8 +153,8 @@ def engine_runtime(name: str, model, wl: Workload) -> Runtime:
     )
 
 
-def numpy_runtime(flat, arch, wl: Workload, threads: int) -> Runtime:
-    net = NumpyLTCN(flat, arch["dilations"], arch["kernel_size"], arch["convs_per_block"])
+def numpy_runtime(flat, arch: LTCNArch, wl: Workload, threads: int) -> Runtime:
+    net = NumpyLTCN(flat, arch)
     x = wl.x
     if wl.mode == "flows":
         seq = x[None]
@@ -378,35 +162,26 @@ def numpy_runtime(flat, arch, wl: Workload, threads: int) -> Runtime:
         return Runtime(
             "numpy", lambda: net.forward(seq, last_only=False)[0],
             lambda i: net.forward(x[None, max(0, i - rf + 1) : i + 1], last_only=True)[0],
-            lambda: None, f"window recompute ({rf} flows per new flow)", net.nbytes,
-            layer_macs_np(net),
+            lambda: None, f"window recompute ({rf} flows per new flow)", net.nbytes, net.macs,
         )
     return Runtime(
         "numpy", lambda: net.forward(x, last_only=True),
         lambda i: net.forward(x[i : i + 1], last_only=True)[0], lambda: None,
-        "one record per call", net.nbytes, layer_macs_np(net),
+        "one record per call", net.nbytes, net.macs,
     )
 
 
-def layer_macs_np(net: NumpyLTCN) -> int:
-    total = sum(w.size for convs, _ in net.blocks for w, _, _ in convs)
-    total += sum(r[0].size for _, r in net.blocks if r)
-    return int(total + net.head[0].size)
-
-
-def engine_runtimes(flat, arch, wl: Workload, threads: int,
+def engine_runtimes(flat, arch: LTCNArch, wl: Workload, threads: int,
                     only: Sequence[str] = RUNTIMES) -> tuple[list[Runtime], dict]:
-    """The numpy + numba runtimes (``sparse-csr``, ``dense-numba``, ``numpy``)."""
-    from ..engine import EngineModel, warmup
+    """The numpy + numba runtimes (``sparse``, ``dense``: the engine formats; ``numpy``)."""
+    from ..engine import FORMATS, EngineModel, warmup
 
     out, skipped = [], {}
-    kw = {"dilations": arch["dilations"], "kernel_size": arch["kernel_size"],
-          "convs_per_block": arch["convs_per_block"]}
-    for name, fmt in (("sparse-csr", "csr"), ("dense-numba", "dense")):
-        if name in only:
-            model = EngineModel.from_params(flat, format=fmt, **kw)
+    for fmt in FORMATS:
+        if fmt in only:
+            model = EngineModel.from_arch(arch, flat, format=fmt)
             warmup(model)
-            out.append(engine_runtime(name, model, wl))
+            out.append(engine_runtime(fmt, model, wl))
     if "numpy" in only:
         out.append(numpy_runtime(flat, arch, wl, threads))
     return out, skipped
@@ -502,19 +277,22 @@ def check_outputs(runtimes: Sequence[Runtime], atol: float = 1e-4) -> dict[str, 
 def run_bench(
     flat: Mapping[str, np.ndarray], arch: Mapping, *, batch: int = 1000, threads: int = 1,
     repeats: int = 7, warmup: int = 2, stream_flows: int = 300, watts: float = PI4_WATTS,
-    extra_runtimes: Callable[[Mapping, Mapping, Workload, int], tuple[list, dict]] | None = None,
+    extra_runtimes: Callable[[Mapping, LTCNArch, Workload, int], tuple[list, dict]] | None = None,
     only: Sequence[str] = RUNTIMES, artifact_bytes: int | None = None, seed: int = 0,
     label: Mapping | None = None,
 ) -> dict:
-    """Benchmark one model (flat Flax params + architecture dict); see the module docstring.
+    """Benchmark one model (flat Flax params + a manifest-style architecture dict, see
+    :func:`arch_of`); see the module docstring. ``extra_runtimes(flat, arch, workload,
+    threads)`` gets the parsed :class:`~ltcn_kernels.arch.LTCNArch`.
 
     Returns ``{"workload": ..., "runtimes": [per-runtime dicts], "skipped": {name: reason},
     "max_abs_diff": {name: float}, "model": {...}}``.
     """
+    net = LTCNArch.from_dict(arch)
     wl = make_workload(arch, batch, seed)
-    runtimes, skipped = engine_runtimes(flat, arch, wl, threads, only)
+    runtimes, skipped = engine_runtimes(flat, net, wl, threads, only)
     if extra_runtimes is not None:
-        more, why = extra_runtimes(flat, arch, wl, threads)
+        more, why = extra_runtimes(flat, net, wl, threads)
         runtimes += [r for r in more if r.name in only]
         skipped.update(why)
     for name in RUNTIMES:
@@ -526,7 +304,7 @@ def run_bench(
         diffs = check_outputs(runtimes)
         results = measure(runtimes, wl, repeats=repeats, warmup=warmup,
                           stream_flows=stream_flows, watts=watts)
-    dense_macs = layer_macs(flat)
+    dense_macs = net.macs_per_step()
     for r in results:
         r.update(label or {})
         r["dense_macs_per_flow"] = dense_macs * wl.steps_per_flow
@@ -534,7 +312,8 @@ def run_bench(
     return {
         "workload": {"mode": wl.mode, "batch": wl.batch, "steps_per_flow": wl.steps_per_flow,
                      "receptive_field": wl.receptive_field, "input": "seeded N(0,1) floats"},
-        "model": {"dense_macs_per_step": dense_macs, "nonzero_macs_per_step": nonzero_macs(flat),
+        "model": {"dense_macs_per_step": dense_macs,
+                  "nonzero_macs_per_step": nonzero_macs(flat, net),
                   "params": int(sum(v.size for v in flat.values())),
                   "conv_sparsity": round(conv_sparsity(flat), 4),
                   "artifact_bytes": artifact_bytes},

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..arch import LTCNArch
 from ..errors import DataFormatError
 
 MAGIC = b"LTCNMDL\n"
@@ -38,6 +39,12 @@ class Artifact:
     manifest: dict
     arrays: dict[str, np.ndarray]
     path: str = ""
+
+    @property
+    def arch(self) -> LTCNArch:
+        """The model's layout, from the manifest's ``"architecture"`` entry (the one place the
+        edge reads it; ``sequence`` and ``window`` there say how data is fed, not the model)."""
+        return LTCNArch.from_dict(self.manifest["architecture"])
 
 
 def _digest(data: bytes) -> str:

@@ -16,8 +16,8 @@ and the softmax. Nothing here imports jax/flax, and nothing compiles at import.
 
 Model layout (:class:`EngineModel`)
 -----------------------------------
-Layers, in execution order, are rows of the int64 table ``meta[n_layers, N_META]``
-(columns ``M_*`` in :mod:`ltcn_kernels._engine_kernels`)::
+Layers, in the execution order of :attr:`ltcn_kernels.arch.LTCNArch.layers`, are rows of the
+int64 table ``meta[n_layers, N_META]`` (columns ``M_*`` in :mod:`ltcn_kernels.engine._kernels`)::
 
     block 0: conv_0 .. conv_{J-1} (ROLE_CONV), then ROLE_RESIDUAL (1x1 conv) or ROLE_IDENTITY
     block 1: ...
@@ -28,7 +28,7 @@ bias_off, state_off. Every weighted layer is the ``c_out x (k*c_in)`` matrix of
 :func:`ltcn_kernels.csr.kernel_matrix` (column = ``tap * c_in + c``; tap ``k-1`` is the
 current step, tap ``0`` the oldest) stored in concatenated arrays:
 
-* ``format="csr"``: ``values`` f32 (non-zeros of all layers), ``indices`` (column of each
+* ``format="sparse"`` (CSR): ``values`` f32 (non-zeros of all layers), ``indices`` (column of each
   value; ONE unsigned dtype, the smallest that holds every layer's columns), ``indptr``
   (``c_out + 1`` row pointers per layer, relative to the layer's ``val_off``; the smallest
   unsigned dtype that holds the largest layer's nnz);
@@ -42,18 +42,20 @@ the head look at the current step only and need no history.)
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..arch import CONV, HEAD, IDENTITY, RESIDUAL, Layer, LTCNArch
 from . import _kernels as _k
 from .csr import csr_from_dense, index_dtype, kernel_matrix
 
 __all__ = ["FORMATS", "EngineModel", "flat_params_from_tree"]
 
-FORMATS = ("csr", "dense")
+FORMATS = ("sparse", "dense")  # the engine axis: CSR weights (non-zeros only) or every entry
+_ROLES = {CONV: _k.ROLE_CONV, RESIDUAL: _k.ROLE_RESIDUAL, IDENTITY: _k.ROLE_IDENTITY,
+          HEAD: _k.ROLE_HEAD}  # fmt: skip
 
 
 def flat_params_from_tree(tree: Mapping) -> dict[str, np.ndarray]:
@@ -78,29 +80,100 @@ def flat_params_from_tree(tree: Mapping) -> dict[str, np.ndarray]:
     return flat
 
 
-def _shape_error(path: str, got: tuple, want: tuple, why: str = "") -> ValueError:
-    extra = f" ({why})" if why else ""
-    return ValueError(f"parameter {path!r} has shape {tuple(got)}, expected {tuple(want)}{extra}")
+def _load(params: Mapping[str, np.ndarray], path: str) -> np.ndarray:
+    """``params[path]`` as float32, refusing integer arrays and NaN / infinite weights."""
+    arr = params[path]
+    if not np.issubdtype(arr.dtype, np.floating) and arr.size:
+        raise ValueError(f"parameter {path!r} is {arr.dtype}, expected floats")
+    arr = arr.astype(np.float32)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"parameter {path!r} holds NaN or infinite values")
+    return arr
+
+
+def _weights(
+    layer: Layer, params: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """(``c_out x (k*c_in)`` matrix or None for an identity, bias) of one layer."""
+    if layer.role == IDENTITY:
+        return None, np.zeros(0, np.float32)
+    return kernel_matrix(_load(params, layer.kernel_path)), _load(params, layer.bias_path)
+
+
+def _packed(arch: LTCNArch, params: Mapping[str, np.ndarray], format: str) -> dict:
+    """The concatenated arrays and the ``meta`` table of the module docstring."""
+    layers = [(layer, *_weights(layer, params)) for layer in arch.layers]
+    sparse = format == "sparse"
+    csrs = {r: csr_from_dense(mat) for r, (_, mat, _) in enumerate(layers)
+            if sparse and mat is not None}  # fmt: skip
+    max_col = max((layers[r][1].shape[1] - 1 for r in csrs), default=0)
+    idx_dt = index_dtype(max_col)
+    ptr_dt = index_dtype(max((c.nnz for c in csrs.values()), default=0))
+    meta = np.zeros((len(layers), _k.N_META), np.int64)
+    vals, idxs, ptrs, biases = [], [], [], []
+    voff = poff = boff = soff = 0
+    for r, (layer, mat, b) in enumerate(layers):
+        row = meta[r]
+        row[_k.M_ROLE], row[_k.M_BLOCK], row[_k.M_J] = _ROLES[layer.role], layer.block, layer.j
+        row[_k.M_CIN], row[_k.M_COUT] = layer.c_in, layer.c_out
+        row[_k.M_K], row[_k.M_DIL], row[_k.M_PAD] = layer.k, layer.dilation, layer.pad
+        row[_k.M_VAL_OFF], row[_k.M_BIAS_OFF], row[_k.M_PTR_OFF] = voff, boff, -1
+        row[_k.M_STATE_OFF] = soff
+        if layer.role == CONV:
+            soff += layer.c_in * layer.pad
+        if mat is None:
+            continue
+        if sparse:
+            csr = csrs[r]
+            vals.append(csr.values)
+            idxs.append(csr.indices.astype(idx_dt))
+            ptrs.append(csr.indptr.astype(ptr_dt))
+            row[_k.M_NNZ], row[_k.M_PTR_OFF] = csr.nnz, poff
+            poff += layer.c_out + 1
+        else:
+            vals.append(mat.ravel())
+            row[_k.M_NNZ] = mat.size
+        voff += int(row[_k.M_NNZ])
+        biases.append(b)
+        boff += layer.c_out
+
+    def cat(parts, dtype):
+        return np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0, dtype),
+                                    dtype=dtype)
+
+    empty = np.zeros(0, np.uint8)
+    return {
+        "meta": meta,
+        "values": cat(vals, np.float32),
+        "indices": cat(idxs, idx_dt) if sparse else empty,
+        "indptr": cat(ptrs, ptr_dt) if sparse else empty.copy(),
+        "bias": cat(biases, np.float32),
+        "pad_max": max(layer.pad for layer, _, _ in layers),
+        "state_size": soff,
+    }
+
+
+def _as_params(flat_params: Mapping[str, np.ndarray], format: str) -> dict[str, np.ndarray]:
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    if not isinstance(flat_params, Mapping):
+        raise ValueError("flat_params must be a dict of path -> array")
+    return {str(p): np.asarray(v) for p, v in flat_params.items()}
 
 
 @dataclass(frozen=True, eq=False)
 class EngineModel:
     """A flattened L-TCN ready for the compiled engine (see the module docstring)."""
 
-    format: str
+    format: str  # "sparse" (CSR weights) or "dense"
+    arch: LTCNArch
     meta: np.ndarray  # int64 [n_layers, N_META]
     values: np.ndarray  # float32
     indices: np.ndarray  # unsigned (empty for dense)
     indptr: np.ndarray  # unsigned (empty for dense)
     bias: np.ndarray  # float32
-    n_features: int
-    n_classes: int
-    channels: tuple[int, ...]
-    dilations: tuple[int, ...]
-    kernel_size: int
-    convs_per_block: int
     pad_max: int  # largest d * (k - 1): the causal padding columns of the buffers
-    c_max: int  # rows of the activation buffers
+    c_max: int  # rows of the activation buffers: the widest layer input or output
     state_size: int  # floats of stream state
     layer_names: tuple[str, ...] = field(default=())
 
@@ -112,201 +185,47 @@ class EngineModel:
         dilations: Sequence[int],
         kernel_size: int,
         convs_per_block: int,
-        format: str = "csr",
+        format: str = "sparse",
     ) -> EngineModel:
-        """Build from flat Flax param paths (see :func:`flat_params_from_tree`).
+        """Build from flat Flax param paths (see :func:`flat_params_from_tree`); channels,
+        features and classes are read off the shapes (:meth:`LTCNArch.from_params`).
 
         Raises:
             ValueError: unknown format, bad architecture ints, missing / unexpected
                 parameters, shapes that do not chain, or non-finite weights.
         """
-        if format not in FORMATS:
-            raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-        if not isinstance(flat_params, Mapping):
-            raise ValueError("flat_params must be a dict of path -> array")
-        dilations = tuple(int(d) for d in dilations)
-        kernel_size = int(kernel_size)
-        convs_per_block = int(convs_per_block)
-        if not dilations:
-            raise ValueError("dilations is empty: the L-TCN needs at least one block")
-        if any(d < 1 for d in dilations):
-            raise ValueError(f"dilations must be >= 1, got {dilations}")
-        if kernel_size < 1 or convs_per_block < 1:
-            raise ValueError(
-                f"kernel_size and convs_per_block must be >= 1, got {kernel_size} and "
-                f"{convs_per_block}"
-            )
-        params = {str(p): np.asarray(v) for p, v in flat_params.items()}
-        block_ids = {
-            int(m.group(1)) for p in params if (m := re.match(r"block_(\d+)/", p)) is not None
-        }
-        n_blocks = len(dilations)
-        if block_ids != set(range(n_blocks)):
-            raise ValueError(
-                f"dilations has {n_blocks} entries (one per block) but the params hold blocks "
-                f"{sorted(block_ids)}; expected block_0 .. block_{n_blocks - 1}"
-            )
-
-        def get(path: str) -> np.ndarray:
-            if path not in params:
-                raise ValueError(f"missing parameter {path!r}")
-            arr = params[path]
-            if not np.issubdtype(arr.dtype, np.floating) and arr.size:
-                raise ValueError(f"parameter {path!r} is {arr.dtype}, expected floats")
-            arr = arr.astype(np.float32)
-            if not np.all(np.isfinite(arr)):
-                raise ValueError(f"parameter {path!r} holds NaN or infinite values")
-            return arr
-
-        layers: list[tuple[str, int, int, int, int, int, int, np.ndarray | None, np.ndarray]] = []
-        # (name, role, block, j, k, dil, c_out, matrix [c_out, k*c_in] or None, bias)
-        used: set[str] = set()
-        k = kernel_size
-        c_prev = None
-        channels = []
-        for i, d in enumerate(dilations):
-            c_block_in = c_prev
-            c_in = c_prev
-            c_out = None
-            for j in range(convs_per_block):
-                pk, pb = f"block_{i}/conv_{j}/kernel", f"block_{i}/conv_{j}/bias"
-                w, b = get(pk), get(pb)
-                used.update((pk, pb))
-                if w.ndim != 3:
-                    raise ValueError(
-                        f"parameter {pk!r} has shape {w.shape}, expected (k, C_in, C_out)"
-                    )
-                if w.shape[0] != k:
-                    raise _shape_error(pk, w.shape, (k, *w.shape[1:]), f"kernel_size={k}")
-                if c_in is not None and w.shape[1] != c_in:
-                    raise _shape_error(
-                        pk, w.shape, (k, c_in, w.shape[2]), "input channels must match the "
-                        "previous layer's output channels",
-                    )
-                if c_out is not None and w.shape[2] != c_out:
-                    raise _shape_error(
-                        pk, w.shape, (k, w.shape[1], c_out), "all convs of a block share C_out"
-                    )
-                if c_block_in is None:
-                    c_block_in = int(w.shape[1])
-                c_in, c_out = int(w.shape[1]), int(w.shape[2])
-                if b.shape != (c_out,):
-                    raise _shape_error(pb, b.shape, (c_out,))
-                layers.append(
-                    (f"block_{i}/conv_{j}", _k.ROLE_CONV, i, j, k, d, c_out, kernel_matrix(w), b)
-                )
-                c_in = c_out
-            c_in = c_out
-            pk, pb = f"block_{i}/residual/kernel", f"block_{i}/residual/bias"
-            if c_block_in != c_out:
-                w, b = get(pk), get(pb)
-                used.update((pk, pb))
-                if w.shape != (1, c_block_in, c_out):
-                    raise _shape_error(pk, w.shape, (1, c_block_in, c_out), "1x1 residual conv")
-                if b.shape != (c_out,):
-                    raise _shape_error(pb, b.shape, (c_out,))
-                layers.append(
-                    (f"block_{i}/residual", _k.ROLE_RESIDUAL, i, -1, 1, 1, c_out,
-                     kernel_matrix(w), b)
-                )
-            else:
-                if pk in params or pb in params:
-                    raise ValueError(
-                        f"block_{i} keeps {c_out} channels, so its residual is the identity, "
-                        f"but the params hold {pk!r}"
-                    )
-                layers.append(
-                    (f"block_{i}/identity", _k.ROLE_IDENTITY, i, -1, 1, 1, c_out, None,
-                     np.zeros(0, np.float32))
-                )
-            channels.append(c_out)
-            c_prev = c_out
-        hw, hb = get("head/kernel"), get("head/bias")
-        used.update(("head/kernel", "head/bias"))
-        if hw.ndim != 2 or hw.shape[0] != c_prev:
-            raise _shape_error(
-                "head/kernel", hw.shape, (c_prev, "classes"), "last block's channels x classes"
-            )
-        n_classes = int(hw.shape[1])
-        if n_classes < 1:
-            raise ValueError("head/kernel has no output classes")
-        if hb.shape != (n_classes,):
-            raise _shape_error("head/bias", hb.shape, (n_classes,))
-        layers.append(("head", _k.ROLE_HEAD, -1, -1, 1, 1, n_classes, kernel_matrix(hw), hb))
-        extra = sorted(set(params) - used)
-        if extra:
-            raise ValueError(
-                f"unexpected parameters {extra} (convs_per_block={convs_per_block}, "
-                f"{n_blocks} blocks)"
-            )
-        n_features = int(layers[0][7].shape[1] // k)
-
-        # Flatten.
-        meta = np.zeros((len(layers), _k.N_META), np.int64)
-        csr_parts = {}
-        max_col = 0
-        max_nnz = 0
-        if format == "csr":
-            for r, (_, _, _, _, _, _, _, mat, _) in enumerate(layers):
-                if mat is not None:
-                    csr = csr_from_dense(mat)
-                    csr_parts[r] = csr
-                    max_col = max(max_col, mat.shape[1] - 1)
-                    max_nnz = max(max_nnz, csr.nnz)
-        idx_dt, ptr_dt = index_dtype(max_col), index_dtype(max_nnz)
-        vals, idxs, ptrs, biases = [], [], [], []
-        voff = poff = boff = soff = 0
-        c_max = max(n_features, n_classes, *channels)
-        pad_max = 0
-        for r, (_, role, blk, j, kk, d, c_out, mat, b) in enumerate(layers):
-            c_in = int(mat.shape[1] // kk) if mat is not None else c_out
-            pad = d * (kk - 1)
-            pad_max = max(pad_max, pad)
-            row = meta[r]
-            row[_k.M_ROLE], row[_k.M_BLOCK], row[_k.M_J] = role, blk, j
-            row[_k.M_CIN], row[_k.M_COUT], row[_k.M_K], row[_k.M_DIL] = c_in, c_out, kk, d
-            row[_k.M_PAD] = pad
-            row[_k.M_VAL_OFF], row[_k.M_BIAS_OFF], row[_k.M_PTR_OFF] = voff, boff, -1
-            row[_k.M_STATE_OFF] = soff
-            if role == _k.ROLE_CONV:
-                soff += c_in * pad
-            if mat is not None:
-                if format == "csr":
-                    csr = csr_parts[r]
-                    vals.append(csr.values)
-                    idxs.append(csr.indices.astype(idx_dt))
-                    ptrs.append(csr.indptr.astype(ptr_dt))
-                    row[_k.M_NNZ], row[_k.M_PTR_OFF] = csr.nnz, poff
-                    poff += c_out + 1
-                else:
-                    vals.append(mat.ravel())
-                    row[_k.M_NNZ] = mat.size
-                voff += int(row[_k.M_NNZ])
-                biases.append(b)
-                boff += c_out
-
-        def cat(parts, dtype):
-            return np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0, dtype),
-                                        dtype=dtype)
-
-        return cls(
-            format=format,
-            meta=meta,
-            values=cat(vals, np.float32),
-            indices=cat(idxs, idx_dt) if format == "csr" else np.zeros(0, np.uint8),
-            indptr=cat(ptrs, ptr_dt) if format == "csr" else np.zeros(0, np.uint8),
-            bias=cat(biases, np.float32),
-            n_features=n_features,
-            n_classes=n_classes,
-            channels=tuple(channels),
-            dilations=dilations,
-            kernel_size=k,
-            convs_per_block=convs_per_block,
-            pad_max=pad_max,
-            c_max=c_max,
-            state_size=soff,
-            layer_names=tuple(name for name, *_ in layers),
+        params = _as_params(flat_params, format)
+        arch = LTCNArch.from_params(
+            params, dilations=dilations, kernel_size=kernel_size, convs_per_block=convs_per_block
         )
+        return cls._build(arch, params, format)
+
+    @classmethod
+    def from_arch(
+        cls, arch: LTCNArch, flat_params: Mapping[str, np.ndarray], *, format: str = "sparse"
+    ) -> EngineModel:
+        """Build a known architecture (e.g. an artifact's manifest) from its flat params.
+
+        Raises:
+            ValueError: as :meth:`from_params`, or params that do not fit ``arch``.
+        """
+        params = _as_params(flat_params, format)
+        arch.check_params(params)
+        return cls._build(arch, params, format)
+
+    @classmethod
+    def _build(cls, arch: LTCNArch, params: Mapping[str, np.ndarray], format: str) -> EngineModel:
+        return cls(format=format, arch=arch, **_packed(arch, params, format),
+                   c_max=max(arch.n_features, arch.num_classes, *arch.channels),
+                   layer_names=tuple(layer.name for layer in arch.layers))  # fmt: skip
+
+    # The architecture facts the runners read.
+    n_features = property(lambda self: self.arch.n_features)
+    n_classes = property(lambda self: self.arch.num_classes)
+    channels = property(lambda self: self.arch.channels)
+    dilations = property(lambda self: self.arch.dilations)
+    kernel_size = property(lambda self: self.arch.kernel_size)
+    convs_per_block = property(lambda self: self.arch.convs_per_block)
 
     @property
     def dense(self) -> bool:
@@ -324,7 +243,7 @@ class EngineModel:
 
     @property
     def receptive_field(self) -> int:
-        return 1 + int(self.meta[:, _k.M_PAD].sum())
+        return self.arch.receptive_field
 
     def macs_per_step(self) -> int:
         """Multiply-adds the engine performs per time step (stored weights)."""

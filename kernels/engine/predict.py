@@ -20,8 +20,9 @@ from ..features.preprocess import Preprocessor
 from ..features.windows import make_sequences
 from ..io.flows import FlowTable, read_flows
 from .artifact import Artifact, dense_params, read_artifact
+from .model import FORMATS, EngineModel
 
-BACKENDS = ("sparse", "dense")
+BACKENDS = FORMATS  # the engine axis: "sparse" (CSR kernels) or "dense"
 BLOCK = 4096  # sequences per engine call: bounds the memory of the gathered windows
 
 
@@ -49,18 +50,9 @@ def load_model(path: str | os.PathLike | Artifact) -> tuple[Artifact, Preprocess
 
 def engine_for(artifact: Artifact, backend: str = "sparse"):
     """The Numba engine for an artifact: ``sparse`` (CSR kernels) or ``dense``."""
-    from .model import EngineModel
-
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-    arch = artifact.manifest["architecture"]
-    return EngineModel.from_params(
-        dense_params(artifact),
-        dilations=tuple(arch["dilations"]),
-        kernel_size=arch["kernel_size"],
-        convs_per_block=arch["convs_per_block"],
-        format="csr" if backend == "sparse" else "dense",
-    )
+    return EngineModel.from_arch(artifact.arch, dense_params(artifact), format=backend)
 
 
 def engine_proba(engine) -> Callable[[np.ndarray], np.ndarray]:
