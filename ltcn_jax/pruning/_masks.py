@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ltcn_jax import train
+from ltcn_kernels.arch import kernel_predicate
 
 Params = Any
 #: Params-shaped tree: ``bool`` array (True = kept) on prunable leaves, ``None`` elsewhere.
@@ -29,18 +30,6 @@ def _is_none(x: Any) -> bool:
 def _path_str(path: Sequence[Any]) -> str:
     """``block_0/conv_0/kernel`` for a jax key path."""
     return jax.tree_util.keystr(tuple(path), simple=True, separator="/")
-
-
-def _default_predicate(include_head: bool, include_residual: bool) -> Callable[[str], bool]:
-    def predicate(name: str) -> bool:
-        parts = name.split("/")
-        if parts[-1] != "kernel":
-            return False
-        if parts[0].startswith("block_"):
-            return include_residual or "residual" not in parts
-        return include_head and parts[0] == "head"
-
-    return predicate
 
 
 def prunable_mask_tree(
@@ -71,7 +60,7 @@ def prunable_mask_tree(
         A tree of the structure of ``params`` with a Python ``bool`` per leaf.
     """
     if patterns is None and predicate is None:
-        select = _default_predicate(include_head, include_residual)
+        select = kernel_predicate(include_residual=include_residual, include_head=include_head)
     else:
         globs = tuple(patterns or ())
 
