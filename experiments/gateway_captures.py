@@ -35,7 +35,7 @@ import numpy as np
 from ltcn_jax.config import load_config
 from ltcn_jax.experiment import run_experiment
 from ltcn_jax.export import export_run
-from ltcn_kernels.gateway import run_detect
+from ltcn_kernels.gateway import DetectOptions, run_detect
 from ltcn_kernels.io.flows import read_flows
 from ltcn_kernels.io.pcap import capture_to_flows, is_capture
 
@@ -61,11 +61,11 @@ def evaluate_capture(model: Path, capture: Path, threshold: float) -> dict:
         alerts_path, flows_path = Path(tmp) / "alerts.jsonl", Path(tmp) / "flows.csv"
         firewall = io.StringIO()
         t0 = time.perf_counter()
-        stats = run_detect(
-            model, str(capture), alerts=str(alerts_path), save_flows=str(flows_path),
-            threshold=threshold, firewall="nftables", out=firewall, stats_every=0,
-            err=io.StringIO(),
+        options = DetectOptions(
+            source=str(capture), alerts=str(alerts_path), save_flows=str(flows_path),
+            threshold=threshold, firewall="nftables", stats_every=0,
         )  # fmt: skip
+        stats = run_detect(model, options, out=firewall, err=io.StringIO())
         seconds = time.perf_counter() - t0
         table = read_flows(flows_path, "bot-iot", drop_duplicates=False, unknown_label="keep",
                            progress=False)  # fmt: skip

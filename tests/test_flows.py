@@ -6,21 +6,27 @@ import csv
 import datetime as dt
 import gzip
 import io
+import itertools
 import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import (
     BOT_ENTIRE,
     CIC_IMPROVED,
     CIC_MLCVE,
     CIC_TRAFFIC,
+    FIXTURES,
     NSL_TEST,
     NSL_TRAIN,
     shared,
 )
-from ltcn_kernels import DataFormatError, detect, read_flows, schema
+from ltcn_kernels import DataFormatError, detect, read_flows
+from ltcn_kernels.io import schema
+from ltcn_kernels.io.flows import read_flows_bytes
 from ltcn_kernels.io.labels import NSL_KDD_CATEGORIES, normalize_cicids
 
 
@@ -66,7 +72,10 @@ def test_leak_columns_are_never_features():
 
 
 def test_cicids_layouts_share_one_canonical_feature_order():
-    names = {lay.feature_names for lay in (schema.CICIDS_MLCVE, schema.CICIDS_TRAFFIC, schema.CICIDS_IMPROVED)}
+    names = {
+        lay.feature_names
+        for lay in (schema.CICIDS_MLCVE, schema.CICIDS_TRAFFIC, schema.CICIDS_IMPROVED)
+    }
     assert len(names) == 1
     (features,) = names
     assert len(features) == 76  # 78 features - duplicated Fwd Header Length - Destination Port
@@ -158,7 +167,14 @@ def test_cicids_label_spellings(raw, label, group):
 
 def test_improved_labels_and_microsecond_timestamps():
     table = read_flows(CIC_IMPROVED, drop_duplicates=False)
-    assert set(table.label.counts()) == {"BENIGN", "Bot", "DDoS", "FTP-Patator", "PortScan", "SSH-Patator"}
+    assert set(table.label.counts()) == {
+        "BENIGN",
+        "Bot",
+        "DDoS",
+        "FTP-Patator",
+        "PortScan",
+        "SSH-Patator",
+    }
     rows = _reference_rows(CIC_IMPROVED[1])[1:]  # Botnet
     first = table.file_index == 1
     want = dt.datetime.fromisoformat(rows[0][7]).replace(tzinfo=dt.UTC).timestamp()
@@ -243,7 +259,11 @@ def _published_bot_iot(rows, quote=True):
         for j, v in enumerate(r):
             role = schema.BOT_IOT_ENTIRE.columns[j].role
             text = v
-            if quote and role in (schema.CATEGORY, schema.META_TEXT, schema.LABEL, schema.SKIP) and j not in (32,):
+            if (
+                quote
+                and role in (schema.CATEGORY, schema.META_TEXT, schema.LABEL, schema.SKIP)
+                and j not in (32,)
+            ):
                 text = f'"{v}"'
             fields.append(text)
         out.append(",".join(fields))
@@ -344,6 +364,127 @@ def test_staged_files_parse_with_published_counts(path, rows, labels, n_labels):
 
 
 def test_staged_cicids_sample_has_20_infinity_and_2_nan_cells():
-    table = read_flows(shared("cicids2017/cicids_sample.csv"), drop_duplicates=False, drop_nonfinite=False)
+    table = read_flows(
+        shared("cicids2017/cicids_sample.csv"), drop_duplicates=False, drop_nonfinite=False
+    )
     assert int(np.isinf(table.features).sum()) == 20
     assert int(np.isnan(table.features).sum()) == 2
+
+
+# ------------------------------------------------------------------- bytes in memory
+def _variants(tmp_path):
+    """Every layout the fixtures have, plus the published variants built from them."""
+    nsl = NSL_TEST.read_bytes().splitlines()
+    header = ",".join([*schema._NSL_NAMES, "label", "difficulty"]).encode()
+    bot = _reference_rows(BOT_ENTIRE)
+    made = {
+        "nsl-header.csv": b"\n".join([header, *nsl]) + b"\n",
+        "nsl-crlf.txt": b"\r\n".join(nsl),  # CRLF and no final newline
+        "kdd42.txt": b"\n".join(line.rsplit(b",", 1)[0] for line in nsl) + b"\n",
+        "bot.tsv": "\r\n".join("\t".join(r) for r in bot).encode(),
+        "bot-published.csv": _published_bot_iot(bot[1:]),
+    }
+    for name, data in made.items():
+        (tmp_path / name).write_bytes(data)
+    return [NSL_TEST, NSL_TRAIN, CIC_MLCVE, CIC_TRAFFIC, *CIC_IMPROVED, BOT_ENTIRE,
+            *(tmp_path / name for name in made)]  # fmt: skip
+
+
+def _assert_same_table(got, want):
+    """Every array and field of two tables equal, except the input names."""
+    for name in ("dataset", "layouts", "feature_names", "aux_names", "categorical_names",
+                 "port_names", "order_by", "excluded", "drops", "rows_read", "negative_cells"):  # fmt: skip
+        assert getattr(got, name) == getattr(want, name), name
+    for name in ("features", "aux", "file_index", "line"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.dtype == b.dtype, name
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert list(got.strings) == list(want.strings)
+    for k in ("label", "group", *got.strings):
+        a = getattr(got, k) if k in ("label", "group") else got.strings[k]
+        b = getattr(want, k) if k in ("label", "group") else want.strings[k]
+        assert a.vocab == b.vocab, k
+        np.testing.assert_array_equal(a.codes, b.codes, err_msg=k)
+
+
+@pytest.mark.parametrize("options", [{}, {"drop_duplicates": False, "drop_nonfinite": False},
+                                     {"unknown_label": "keep", "chunk_bytes": 4096}])  # fmt: skip
+def test_bytes_and_file_give_the_same_table_for_every_layout(tmp_path, options):
+    for path in _variants(tmp_path):
+        want = read_flows(path, progress=False, **options)
+        data = path.read_bytes()
+        got = read_flows_bytes(data, name="upload.csv", **options)
+        assert got.files == ["upload.csv"] and want.files == [str(path)]
+        _assert_same_table(got, want)
+        # Gzipped bytes (decided by the magic number, as for files).
+        _assert_same_table(read_flows_bytes(gzip.compress(data), **options), want)
+        assert read_flows_bytes(bytearray(data), **options).features.shape == want.features.shape
+
+
+def test_bytes_errors_name_the_input_line_and_column(tmp_path):
+    lines = BOT_ENTIRE.read_bytes().splitlines()
+    fields = lines[7].split(b",")
+    fields[8] = b"abc"  # pkts is not a number
+    bad = b"\n".join([*lines[:7], b",".join(fields), *lines[8:]]) + b"\n"
+    ragged = b"\n".join([*lines[:4], lines[4][:40], *lines[5:]]) + b"\n"
+    nfstream = (FIXTURES / "pcap/synscan.pcap.nfstream.csv").read_bytes()
+    for data in (bad, ragged, nfstream, b"", b"\x00\x01binary", gzip.compress(bad)):
+        path = tmp_path / "f.csv"
+        path.write_bytes(data)
+        with pytest.raises(DataFormatError) as from_file:
+            read_flows(path, progress=False)
+        with pytest.raises(DataFormatError) as from_bytes:
+            read_flows_bytes(data, name="upload")
+        e, f = from_bytes.value, from_file.value
+        assert (e.path, e.line, e.column, e.message) == ("upload", f.line, f.column, f.message)
+        assert str(e).startswith("upload")
+    with pytest.raises(DataFormatError, match="not a number in column 'pkts': 'abc'"):
+        read_flows_bytes(bad)
+    with pytest.raises(DataFormatError, match="this is a bot-iot file"):
+        read_flows_bytes(BOT_ENTIRE.read_bytes(), "nsl-kdd")
+
+
+_BAD_LINES = [b"this is not a flow record", b"1,2,3", b""]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    source=st.sampled_from(["bot", "nsl"]),
+    cuts=st.lists(st.integers(0, 300), max_size=12),
+    bad=st.lists(st.tuples(st.integers(0, 300), st.sampled_from(range(len(_BAD_LINES)))), max_size=6),
+    chunk=st.sampled_from([64, 4096, 1 << 20]),
+)  # fmt: skip
+def test_micro_batches_from_bytes_lose_no_good_record(source, cuts, bad, chunk):
+    """The gateway's path: a stream cut into micro-batches of lines, each parsed from bytes
+    (the header first where the file has one), bad lines skipped. Together the batches hold
+    every good record of the whole file, in order, with its line number."""
+    path = BOT_ENTIRE if source == "bot" else NSL_TEST
+    raw = path.read_bytes().splitlines()
+    header, records = (raw[0], raw[1:]) if source == "bot" else (None, raw)
+    whole = read_flows(path, drop_duplicates=False, drop_nonfinite=False, progress=False)
+    # Bad lines anywhere (but first in a headerless stream: there they would be its format).
+    stream = [(ln, True) for ln in records]
+    for where, which in sorted(bad, reverse=True):
+        stream.insert(
+            max(where % (len(stream) + 1), 0 if header else 1), (_BAD_LINES[which], False)
+        )
+    bounds = sorted({0, len(stream), *(c % (len(stream) + 1) for c in cuts)})
+    if header is None:  # a headerless batch's first line is its format: the gateway's business
+        bounds = [b for b in bounds if b == len(stream) or stream[b][1]]
+    tables, skipped, good_lines = [], 0, []
+    for lo, hi in itertools.pairwise(bounds):
+        batch = stream[lo:hi]
+        data = (
+            (b"" if header is None else header + b"\n") + b"\n".join(ln for ln, _ in batch) + b"\n"
+        )
+        t = read_flows_bytes(data, skip_bad_lines=True, drop_duplicates=False, drop_nonfinite=False,
+                             unknown_label="keep", chunk_bytes=chunk)  # fmt: skip
+        skipped += sum(n for reason, n in t.drops.items() if reason.startswith("bad line"))
+        tables.append(t)
+        # Line numbers in the batch -> positions in the stream.
+        good_lines += [lo + int(n) - (2 if header else 1) for n in t.line]
+    assert skipped == sum(1 for ln, ok in stream if not ok and ln.strip())
+    assert [stream[i][1] for i in good_lines] == [True] * len(whole)  # only good records kept
+    np.testing.assert_array_equal(np.concatenate([t.features for t in tables]), whole.features)
+    np.testing.assert_array_equal(np.concatenate([t.aux for t in tables]), whole.aux)
+    assert [v for t in tables for v in t.label.values().tolist()] == whole.label.values().tolist()

@@ -20,7 +20,7 @@ import pytest
 
 from conftest import BOT_ENTIRE
 from ltcn_kernels.engine.predict import classify_files
-from ltcn_kernels.gateway import Firewall, GatewayError, run_detect
+from ltcn_kernels.gateway import DetectOptions, Firewall, GatewayError, run_detect
 from ltcn_kernels.io.flows import read_flows
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -82,8 +82,10 @@ def _check(alerts, expected, lines=None):
             assert lines[a["ltcn"]["line"]] == lines["expected"][line]
 
 
-def _quiet(**kw):
-    return {"stats_every": 0, "err": io.StringIO(), **kw}
+def _detect(model, source, *, out=None, stdin=None, **options):
+    """`run_detect` with quiet statistics; ``options`` are :class:`DetectOptions` fields."""
+    options = DetectOptions(source=source, stats_every=0, **options)
+    return run_detect(model, options, out=out, stdin=stdin, err=io.StringIO())
 
 
 def test_alerts_equal_the_batch_predictions_for_any_micro_batch(model, replay, expected, tmp_path):
@@ -91,9 +93,7 @@ def test_alerts_equal_the_batch_predictions_for_any_micro_batch(model, replay, e
     first = None
     for mb in (1, 7, 64, 10_000):
         out = tmp_path / f"a{mb}.jsonl"
-        res = run_detect(
-            model, str(replay), alerts=str(out), threshold=threshold, micro_batch=mb, **_quiet()
-        )
+        res = _detect(model, str(replay), alerts=str(out), threshold=threshold, micro_batch=mb)
         assert res["engine_mode"] == "stream"
         _check(_alerts(out), expected)
         text = out.read_text()
@@ -102,15 +102,15 @@ def test_alerts_equal_the_batch_predictions_for_any_micro_batch(model, replay, e
         assert res["alerts"] == len(expected[1]) and res["skipped"] == 0
     # The window-buffer engine (used when the receptive field exceeds the window) agrees too.
     out = tmp_path / "w.jsonl"
-    res = run_detect(model, str(replay), alerts=str(out), threshold=threshold, micro_batch=13,
-                     mode="windows", **_quiet())  # fmt: skip
+    res = _detect(model, str(replay), alerts=str(out), threshold=threshold, micro_batch=13,
+                  mode="windows")  # fmt: skip
     assert res["engine_mode"] == "windows"
     _check(_alerts(out), expected)
 
 
 def test_eve_fields_are_present_and_typed(model, replay, expected, tmp_path):
     out = tmp_path / "a.jsonl"
-    run_detect(model, str(replay), alerts=str(out), threshold=expected[0], **_quiet())
+    _detect(model, str(replay), alerts=str(out), threshold=expected[0])
     for a in _alerts(out):
         assert a["event_type"] == "alert"
         assert isinstance(a["timestamp"], str) and a["timestamp"].startswith("2018-")
@@ -150,9 +150,7 @@ def test_bad_lines_are_skipped_counted_and_do_not_change_alerts(model, replay, e
     path.write_bytes(b"\n".join(out_lines) + b"\n")
     for mb in (1, 32):
         out = tmp_path / f"a{mb}.jsonl"
-        res = run_detect(
-            model, str(path), alerts=str(out), threshold=expected[0], micro_batch=mb, **_quiet()
-        )
+        res = _detect(model, str(path), alerts=str(out), threshold=expected[0], micro_batch=mb)
         assert res["skipped"] == 4, res["skipped_by_reason"]
         alerts = _alerts(out)
         _check(alerts, expected, lines={**{k: out_lines[k - 1] for k in where},
@@ -162,8 +160,8 @@ def test_bad_lines_are_skipped_counted_and_do_not_change_alerts(model, replay, e
 
 def test_stdin_source_in_process(model, replay, expected, tmp_path):
     out = tmp_path / "a.jsonl"
-    run_detect(model, "-", alerts=str(out), threshold=expected[0], micro_batch=9,
-               stdin=io.BytesIO(replay.read_bytes()), **_quiet())  # fmt: skip
+    _detect(model, "-", alerts=str(out), threshold=expected[0], micro_batch=9,
+            stdin=io.BytesIO(replay.read_bytes()))  # fmt: skip
     _check(_alerts(out), expected)
 
 
@@ -174,8 +172,8 @@ def test_directory_source_and_realtime_replay(model, replay, expected, tmp_path)
     (d / "a.csv").write_bytes(b"\n".join(raw[:100]) + b"\n")
     (d / "b.csv").write_bytes(b"\n".join([raw[0], *raw[100:]]) + b"\n")
     out = tmp_path / "a.jsonl"
-    res = run_detect(model, str(d), alerts=str(out), threshold=expected[0], realtime=True,
-                     speed=1e6, max_gap=0.001, **_quiet())  # fmt: skip
+    res = _detect(model, str(d), alerts=str(out), threshold=expected[0], realtime=True,
+                  speed=1e6, max_gap=0.001)  # fmt: skip
     alerts = _alerts(out)
     assert res["alerts"] == len(expected[1]) and res["latency_us_p50"] is not None
     got = [(a["ltcn"]["source_file"], a["ltcn"]["line"]) for a in alerts]
@@ -199,8 +197,8 @@ def test_follow_mode_reads_a_growing_file(model, replay, expected, tmp_path):
     t = threading.Thread(target=writer)
     t.start()
     out = tmp_path / "a.jsonl"
-    res = run_detect(model, str(path), alerts=str(out), threshold=expected[0], follow=True,
-                     max_seconds=2.5, poll=0.02, micro_batch=50, **_quiet())  # fmt: skip
+    res = _detect(model, str(path), alerts=str(out), threshold=expected[0], follow=True,
+                  max_seconds=2.5, poll=0.02, micro_batch=50)  # fmt: skip
     t.join()
     _check(_alerts(out), expected)
     assert res["skipped"] == 0
@@ -250,8 +248,8 @@ def test_firewall_dry_run_validates_and_rate_limits(model, replay, expected, tmp
     path.write_bytes(b"\n".join(lines) + b"\n")
     buf = io.StringIO()
     alerts_path = tmp_path / "a.jsonl"
-    res = run_detect(model, str(path), alerts=str(alerts_path), threshold=expected[0],
-                     firewall="nftables", block_rate=1000, out=buf, **_quiet())  # fmt: skip
+    res = _detect(model, str(path), alerts=str(alerts_path), threshold=expected[0],
+                  firewall="nftables", block_rate=1000, out=buf)  # fmt: skip
     alerts = _alerts(alerts_path)
     _check(alerts, expected)
     cmds = [json.loads(s) for s in buf.getvalue().splitlines()]
@@ -327,7 +325,7 @@ def test_apply_needs_root_and_nft(model, replay):
         pytest.skip("root with nft: --apply is allowed here (test_apply_in_a_network_namespace "
                     "runs it for real)")  # fmt: skip
     with pytest.raises(GatewayError, match="--apply needs"):
-        run_detect(model, str(replay), firewall="nftables", apply=True, **_quiet())
+        _detect(model, str(replay), firewall="nftables", apply=True)
 
 
 @pytest.fixture
@@ -388,19 +386,19 @@ def test_apply_in_a_network_namespace(model, replay, expected, netns, tmp_path):
 
 def test_alert_rotation_by_size(model, replay, expected, tmp_path):
     whole = tmp_path / "whole.jsonl"
-    run_detect(model, str(replay), alerts=str(whole), threshold=expected[0], **_quiet())
+    _detect(model, str(replay), alerts=str(whole), threshold=expected[0])
     size = max(len(s) + 1 for s in whole.read_text().splitlines())
     limit = 3 * size
     out = tmp_path / "r.jsonl"
-    res = run_detect(model, str(replay), alerts=str(out), threshold=expected[0],
-                     alerts_max_bytes=limit, alerts_keep=1000, **_quiet())  # fmt: skip
+    res = _detect(model, str(replay), alerts=str(out), threshold=expected[0],
+                  alerts_max_bytes=limit, alerts_keep=1000)  # fmt: skip
     parts = sorted(tmp_path.glob("r.jsonl.*"), key=lambda p: -int(p.suffix[1:]))
     assert res["alert_rotations"] == len(parts) > 1
     assert all(p.stat().st_size <= limit for p in [*parts, out])
     assert "".join(p.read_text() for p in [*parts, out]) == whole.read_text()
     out2 = tmp_path / "k.jsonl"
-    run_detect(model, str(replay), alerts=str(out2), threshold=expected[0],
-               alerts_max_bytes=limit, alerts_keep=2, **_quiet())  # fmt: skip
+    _detect(model, str(replay), alerts=str(out2), threshold=expected[0],
+            alerts_max_bytes=limit, alerts_keep=2)  # fmt: skip
     assert sorted(p.name for p in tmp_path.glob("k.jsonl*")) == [
         "k.jsonl",
         "k.jsonl.1",
@@ -416,3 +414,46 @@ def test_cli_errors_are_one_line(tmp_path, model):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
     assert main(["detect", "--model", str(model), "--source", str(bad), "--stats-every", "0"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"source": "x", "firewall": "iptables"}, "unknown firewall 'iptables'; expected none or nftables"),
+        ({"source": "x", "apply": True}, "--apply needs --firewall nftables"),
+        ({}, "give one of --source or --interface"),
+        ({"source": "x", "interface": "eth0"}, "give one of --source or --interface"),
+        ({"source": "x", "firewall": "nftables", "block_timeout": 0}, "--block-timeout must be at least 1 second"),
+        ({"source": "x", "firewall": "nftables", "block_rate": 0}, "--block-rate must be positive"),
+        ({"source": "x", "threshold": 0.0}, r"--threshold must be in \(0, 1\]"),
+        ({"source": "x", "threshold": 1.5}, r"--threshold must be in \(0, 1\]"),
+        ({"source": "x", "micro_batch": 0}, "--micro-batch must be in 1..65536"),
+        ({"source": "x", "micro_batch": 65_537}, "--micro-batch must be in 1..65536"),
+        ({"source": "x", "speed": 0}, "--speed must be positive"),
+    ],
+)  # fmt: skip
+def test_options_are_checked_when_made(options, message):
+    with pytest.raises(GatewayError, match=message):
+        DetectOptions(**options)
+
+
+def test_options_that_need_the_file_system(tmp_path):
+    (tmp_path / "a.csv").write_text("x\n")
+    (tmp_path / "b.csv").write_text("x\n")
+    with pytest.raises(GatewayError, match="--follow takes one file"):
+        DetectOptions(source=str(tmp_path), follow=True).source_files()
+    assert DetectOptions(source=str(tmp_path)).source_files() == [
+        str(tmp_path / "a.csv"),
+        str(tmp_path / "b.csv"),
+    ]
+    assert DetectOptions(source="-", follow=True).source_files() == ["-"]  # stdin: followed anyway
+    # The firewall's limits matter only with a firewall.
+    assert DetectOptions(source="-", block_timeout=0, block_rate=0).block_timeout == 0
+
+
+def test_cli_usage_errors_are_one_line(model, replay, capsys):
+    from ltcn_jax.cli import main
+
+    assert main(["detect", "--model", str(model), "--source", str(replay), "--threshold", "2",
+                 "--stats-every", "0"]) == 2  # fmt: skip
+    assert capsys.readouterr().err == "ltcn: error: --threshold must be in (0, 1]\n"

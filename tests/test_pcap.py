@@ -27,7 +27,7 @@ from ltcn_jax.data.prepare import DataConfig
 from ltcn_jax.export import export_run
 from ltcn_kernels.engine.predict import classify_files, load_model
 from ltcn_kernels.errors import DataFormatError
-from ltcn_kernels.gateway import GatewayError, run_detect
+from ltcn_kernels.gateway import DetectOptions, GatewayError, run_detect
 from ltcn_kernels.io import schema
 from ltcn_kernels.io.flows import read_flows
 from ltcn_kernels.io.pcap import (
@@ -210,8 +210,9 @@ def test_detect_on_a_capture_equals_batch_predictions_on_its_flows(deployable, t
               for i in np.flatnonzero(p_attack >= threshold)]  # fmt: skip
     alerts_path = tmp_path / "alerts.jsonl"
     fw_out = io.StringIO()
-    res = run_detect(deployable, str(capture), alerts=str(alerts_path), threshold=threshold,
-                     firewall="nftables", out=fw_out, stats_every=0, err=io.StringIO())  # fmt: skip
+    options = DetectOptions(str(capture), alerts=str(alerts_path), threshold=threshold,
+                            firewall="nftables", stats_every=0)  # fmt: skip
+    res = run_detect(deployable, options, out=fw_out, err=io.StringIO())
     alerts = [json.loads(s) for s in alerts_path.read_text().splitlines()]
     assert res["captures"] == 1 and res["flows"] == len(pred.order) == 1994 and res["skipped"] == 0
     assert [(a["ltcn"]["line"], a["ltcn"]["p_attack"]) for a in alerts] == [
@@ -230,7 +231,9 @@ def test_capture_needs_a_bot_iot_model(nsl_run, tmp_path):  # noqa: F811
     model = tmp_path / "nsl.ltcn"
     export_run(nsl_run, model)
     with pytest.raises(GatewayError, match="trained on nsl-kdd, whose features Argus does not"):
-        run_detect(model, str(PCAP / "trickbot.pcap"), stats_every=0, err=io.StringIO())
+        run_detect(
+            model, DetectOptions(str(PCAP / "trickbot.pcap"), stats_every=0), err=io.StringIO()
+        )
 
 
 def test_pcap_header_struct_is_what_magic_detection_reads():

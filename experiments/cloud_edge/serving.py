@@ -22,7 +22,7 @@ same model the gateway runs, behind HTTP. Endpoints:
 * ``GET /healthz`` -- ``{"status": "ok", "model": ..., "backend": ..., "classes": [...]}``.
 
 The records are parsed, preprocessed and classified by the edge code itself
-(:func:`ltcn_kernels.io.flows.read_flows` over a temporary file, as the gateway parses its
+(:func:`ltcn_kernels.io.flows.read_flows_bytes` on the body, as the gateway parses its
 micro-batches, then :func:`ltcn_kernels.engine.predict.classify_table`), so for the same records the
 server returns exactly what :func:`ltcn_kernels.engine.predict.classify_files` computes. Requests are
 classified one at a time (a lock), off the event loop.
@@ -35,7 +35,6 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -53,12 +52,11 @@ from ltcn_kernels.engine.predict import (
 )
 from ltcn_kernels.errors import DataFormatError
 from ltcn_kernels.features.windows import make_sequences
-from ltcn_kernels.io.flows import read_flows
+from ltcn_kernels.io.flows import read_flows_bytes
 from ltcn_kernels.io.labels import normal_index
 
 BACKENDS = ("sparse", "dense", "xla")
 MAX_BODY_MB = 64
-_TMP_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 @dataclass
@@ -110,35 +108,29 @@ def load(model_path: str | os.PathLike, backend: str = "sparse") -> LoadedModel:
                        normal_index(pre.dataset, tuple(pre.classes)))  # fmt: skip
 
 
-def classify_csv(model: LoadedModel, data: bytes, tmp_dir: str | None = _TMP_DIR) -> Predictions:
+def classify_csv(model: LoadedModel, data: bytes, name: str = "body") -> Predictions:
     """Classify flow records given as CSV bytes (header + lines).
 
-    The bytes go to a temporary file read by :func:`~ltcn_kernels.io.flows.read_flows` (every
-    record classified, duplicates included, like ``classify_files``; records with NaN or
-    infinite features are dropped and counted in ``table.drops``).
+    The bytes are read by :func:`~ltcn_kernels.io.flows.read_flows_bytes` (every record
+    classified, duplicates included, like ``classify_files``; records with NaN or infinite
+    features are dropped and counted in ``table.drops``).
 
     Args:
         model: from :func:`load`.
         data: the CSV text.
-        tmp_dir: folder of the temporary file (``/dev/shm`` where it exists).
+        name: what error messages call the records.
 
     Returns:
         The predictions (``order`` = table rows in capture order, ``probs`` in that order).
 
     Raises:
-        DataFormatError: unparseable records, naming the temporary file.
+        DataFormatError: unparseable records, naming ``name``, the line and the column.
     """
-    fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="ltcn-serve-", dir=tmp_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        table = read_flows(
-            tmp, model.pre.dataset, drop_duplicates=False, unknown_label="keep",
-            progress=False, chunk_bytes=1 << 20,
-        )  # fmt: skip
-        return classify_table(model.artifact, model.pre, table, model.proba)
-    finally:
-        os.remove(tmp)
+    table = read_flows_bytes(
+        data, model.pre.dataset, name=name, drop_duplicates=False, unknown_label="keep",
+        chunk_bytes=1 << 20,
+    )  # fmt: skip
+    return classify_table(model.artifact, model.pre, table, model.proba)
 
 
 def p_attack(model: LoadedModel, probs: np.ndarray) -> np.ndarray:
@@ -166,11 +158,6 @@ def response_body(model: LoadedModel, pred: Predictions, compute_ms: float, prob
     if probs:
         body["probabilities"] = by_row.astype(np.float64).tolist()
     return body
-
-
-def _client_error(exc: DataFormatError) -> str:
-    """The error as one line naming the request body instead of the temporary file."""
-    return str(exc).replace(exc.path, "body", 1) if exc.path else str(exc)
 
 
 def create_app(model_path: str | os.PathLike, *, backend: str = "sparse",
@@ -227,7 +214,7 @@ def create_app(model_path: str | os.PathLike, *, backend: str = "sparse",
         try:
             body = await run_in_threadpool(_classify, data, probs)
         except DataFormatError as exc:
-            return JSONResponse({"error": _client_error(exc)}, status_code=400)
+            return JSONResponse({"error": str(exc)}, status_code=400)  # names "body"
         except UnicodeDecodeError as exc:
             return JSONResponse({"error": f"body is not text: {exc.reason}"}, status_code=400)
         return JSONResponse(body, headers={"Server-Timing": f"compute;dur={body['compute_ms']}"})

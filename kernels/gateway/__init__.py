@@ -1,5 +1,32 @@
-"""The gateway (``ltcn detect``): flow records in, EVE alerts and nftables blocks out."""
+"""The gateway (``ltcn detect``): flow records in, EVE alerts and nftables blocks out.
 
-from .detect import AlertWriter, Firewall, Gateway, GatewayError, Stats, run_detect
+One module per pipeline stage: :mod:`.sources` (files, directories, follow, standard input,
+captures, interfaces), :mod:`.flowlog` (``--save-flows``), :mod:`.classifier` (the stateful
+engine), :mod:`.eve` (alert events and the alert file), :mod:`.firewall` (nftables),
+:mod:`.stats` (counters), :mod:`.loop` (the loop and :func:`run_detect`) and
+:mod:`.options` (:class:`DetectOptions`, every option checked in one place).
 
-__all__ = ["AlertWriter", "Firewall", "Gateway", "GatewayError", "Stats", "run_detect"]
+Needs numpy and numba only.
+"""
+
+from .classifier import Classifier
+from .eve import AlertColumns, AlertWriter, alert_event
+from .firewall import Firewall
+from .flowlog import FlowLog
+from .loop import Gateway, run_detect
+from .options import DetectOptions, GatewayError
+from .stats import Stats
+
+__all__ = [
+    "AlertColumns",
+    "AlertWriter",
+    "Classifier",
+    "DetectOptions",
+    "Firewall",
+    "FlowLog",
+    "Gateway",
+    "GatewayError",
+    "Stats",
+    "alert_event",
+    "run_detect",
+]

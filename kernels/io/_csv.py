@@ -2,10 +2,14 @@
 
 The kernels take raw byte buffers, small integer tables and preallocated output arrays and
 return counts; every check that needs Python (which file, which column name) lives in the
-wrapper in :mod:`ltcn_kernels.flows`. One pass over the bytes does everything: field
+wrapper in :mod:`ltcn_kernels.io.flows`. One pass over the bytes does everything: field
 splitting, number / port / timestamp parsing, FNV-1a hashing of string fields (so strings are
 decoded once per distinct value, not once per row) and a per-row hash used to drop exact
 duplicates. Nothing here compiles at import; ``cache=True`` keeps the machine code on disk.
+
+Why one file of ~560 lines: these are the Numba kernels of one pass (the field splitter calls
+the number, port and time parsers inline), and Numba compiles and caches a module's kernels
+together; splitting them would only add cross-module dispatch to the hot loop.
 """
 
 from __future__ import annotations

@@ -1,0 +1,147 @@
+"""Blocking alert sources: timed entries in an nftables set of our own ``inet ltcn`` table.
+
+Nothing from the input ever reaches a shell: every command is an argument list run with
+``shell=False`` (or printed as JSON in a dry run), and every address is parsed by
+:func:`ipaddress.ip_address` first; only its normalised text reaches a command.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter, OrderedDict
+
+from .options import GatewayError, check_block_limits
+
+
+def nft_time(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
+
+
+class Firewall:
+    """Timed nftables blocklist entries for alert sources, in our own ``inet ltcn`` table.
+
+    Dry run (default) prints each command as a JSON argument list; ``apply`` runs it with
+    ``subprocess.run(argv, shell=False)``. At most one add per address per timeout window
+    and at most ``rate`` adds per second (a token bucket); every address is parsed by
+    :func:`ipaddress.ip_address` and only its normalised text reaches a command.
+    """
+
+    TABLE = ("inet", "ltcn")
+
+    def __init__(
+        self, *, apply: bool = False, timeout_s: int = 600, rate: float = 10.0, out=None,
+        clock=time.monotonic, runner=None, max_tracked: int = 65_536,
+    ):  # fmt: skip
+        check_block_limits(timeout_s, rate)
+        self.apply = apply
+        self.timeout_s = int(timeout_s)
+        self.rate = float(rate)
+        self.out = out if out is not None else sys.stdout
+        self.clock = clock
+        self.runner = runner or (
+            lambda argv: subprocess.run(
+                argv, shell=False, capture_output=True, text=True, timeout=10, check=False
+            )
+        )
+        self.max_tracked = max_tracked
+        self._recent: OrderedDict[str, float] = OrderedDict()
+        self._tokens = self.rate
+        self._last = clock()
+        self.counts: Counter[str] = Counter()
+        self.commands: list[list[str]] = []
+        if apply and runner is None:  # (a given runner executes the commands itself)
+            if not hasattr(os, "geteuid") or os.geteuid() != 0:
+                raise GatewayError(
+                    "--apply needs root (run as root or without --apply for a dry run)"
+                )
+            if shutil.which("nft") is None:
+                raise GatewayError("--apply needs the nft program on PATH (nftables)")
+
+    def setup_commands(self) -> list[list[str]]:
+        t = list(self.TABLE)
+        cmds = [["nft", "add", "table", *t]]
+        for name, kind in (("blocklist", "ipv4_addr"), ("blocklist6", "ipv6_addr")):
+            cmds.append(["nft", "add", "set", *t, name, "{", "type", kind, ";", "flags", "timeout",
+                         ";", "}"])  # fmt: skip
+        for chain, hook in (("input", "input"), ("forward", "forward")):
+            cmds.append(["nft", "add", "chain", *t, chain, "{", "type", "filter", "hook", hook,
+                         "priority", "-10", ";", "policy", "accept", ";", "}"])  # fmt: skip
+            cmds.append(["nft", "add", "rule", *t, chain, "ip", "saddr", "@blocklist", "drop"])
+            cmds.append(["nft", "add", "rule", *t, chain, "ip6", "saddr", "@blocklist6", "drop"])
+        return cmds
+
+    def start(self) -> None:
+        for argv in self.setup_commands():
+            self._emit(argv)
+
+    def _emit(self, argv: list[str]) -> bool:
+        self.commands.append(argv)
+        if not self.apply:
+            print(json.dumps(argv), file=self.out, flush=True)
+            return True
+        try:
+            proc = self.runner(argv)
+        except (OSError, subprocess.SubprocessError) as exc:
+            self.counts["nft errors"] += 1
+            print(f"ltcn detect: nft failed: {exc}", file=sys.stderr)
+            return False
+        if proc.returncode != 0:
+            self.counts["nft errors"] += 1
+            print(f"ltcn detect: nft failed ({proc.returncode}): {proc.stderr.strip()[:200]}",
+                  file=sys.stderr)  # fmt: skip
+            return False
+        return True
+
+    @staticmethod
+    def validate(text: str):
+        try:
+            addr = ipaddress.ip_address(str(text).strip())
+        except ValueError:
+            return None
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        return addr
+
+    def block(self, text: str) -> str:
+        """Block one address; returns ``added``, ``recent``, ``rate-limited``, ``invalid`` or
+        ``not blockable`` (each also counted)."""
+        addr = self.validate(text)
+        if addr is None:
+            outcome = "invalid address"
+        elif addr.is_unspecified or addr.is_loopback or addr.is_multicast:
+            outcome = "not blockable"
+        else:
+            outcome = self._add(addr)
+        self.counts[outcome] += 1
+        return outcome
+
+    def _add(self, addr) -> str:
+        now = self.clock()
+        while self._recent:  # forget entries whose timeout has passed (bounded memory)
+            key, t = next(iter(self._recent.items()))
+            if now - t < self.timeout_s and len(self._recent) <= self.max_tracked:
+                break
+            self._recent.pop(key)
+        key = str(addr)
+        if key in self._recent:
+            return "recent"
+        self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens < 1.0:
+            return "rate-limited"
+        self._tokens -= 1.0
+        self._recent[key] = now
+        name = "blocklist" if addr.version == 4 else "blocklist6"
+        argv = ["nft", "add", "element", *self.TABLE, name,
+                "{", key, "timeout", nft_time(self.timeout_s), "}"]  # fmt: skip
+        return "added" if self._emit(argv) else "failed"

@@ -1,0 +1,300 @@
+"""The detection loop: records in micro-batches through the classifier, alerts out.
+
+:func:`run_detect` (``ltcn detect``) wires the stages together -- the sources
+(:mod:`.sources`), the flow log (:mod:`.flowlog`), the classifier (:mod:`.classifier`), the
+alerts (:mod:`.eve`), the firewall (:mod:`.firewall`) and the counters (:mod:`.stats`) -- and
+:class:`Gateway` runs them. Records are read in micro-batches of complete lines and parsed
+from memory with the batch tools' own reader (:func:`~ltcn_kernels.io.flows.read_flows_bytes`
+over the header and the batch), ordered by capture time within the batch, preprocessed with
+the model's frozen preprocessing and classified by a stateful engine whose state carries
+across batches -- so the alerts equal the batch computation over the whole stream (for a
+stream already in capture order).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+from ..engine.predict import load_model
+from ..errors import DataFormatError
+from ..io.flows import detect, read_flows_bytes
+from ..io.labels import normal_index
+from ..io.pcap import LiveFlows, is_capture
+from ..io.table import FlowTable
+from .classifier import Classifier
+from .eve import TIME_COLUMNS, AlertColumns, AlertWriter, alert_event, column
+from .firewall import Firewall
+from .flowlog import FlowLog
+from .options import DetectOptions, GatewayError
+from .sources import Lines, Reader, TeeLive, capture_flows, open_source
+from .stats import Stats
+
+
+class Gateway:
+    """The detection loop over one or more sources; see :func:`run_detect`.
+
+    Args:
+        model: an exported ``.ltcn`` file (or a loaded artifact).
+        options: the settings (threshold, micro-batch, replay pace, engine, statistics).
+        alerts: where alerts go.
+        firewall: blocks alert sources (None: no blocking).
+        err: where statistics lines go (default: standard error).
+    """
+
+    def __init__(self, model, options: DetectOptions, *, alerts: AlertWriter,
+                 firewall: Firewall | None = None, err=None):  # fmt: skip
+        self.artifact, self.pre = load_model(model)
+        self.classify = Classifier(self.artifact, options.backend, options.mode)
+        self.flows_mode = self.artifact.manifest["architecture"]["sequence"] == "flows"
+        self.classes = tuple(self.pre.classes)
+        normal = normal_index(self.pre.dataset, self.classes)
+        self.normal = [] if normal is None else [normal]
+        self.attack = [i for i in range(len(self.classes)) if i not in self.normal]
+        self.alerts, self.firewall = alerts, firewall
+        self.threshold, self.micro_batch = float(options.threshold), int(options.micro_batch)
+        self.realtime, self.speed = options.realtime, float(options.speed)
+        self.max_gap, self.stats_every = float(options.max_gap), float(options.stats_every)
+        self.err = err if err is not None else sys.stderr
+        self.stats = Stats()
+        self.stop = False
+        self._last_stats = time.monotonic()
+        self._replay: tuple[float, float] | None = None  # (wall, record time) of the last flow
+
+    # ---------------------------------------------------------------- reading
+    def run_source(self, name: str, f, follow: bool, deadline: float | None, poll: float) -> None:
+        """Read ``f`` (reported as ``name``) to its end, ``deadline`` or a stop."""
+        reader, lines = Reader(name, f, follow, poll), Lines()
+        header: bytes | None = None
+        detected = False
+        pending: list[bytes] = []
+        first = 0
+        lineno = 0
+        try:
+            while not self.stop:
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                data = reader.read()
+                if data is None:  # nothing new yet: classify what we have, then wait
+                    if pending:
+                        self._batch(name, header, first, pending)
+                        pending = []
+                    self._maybe_stats()
+                    if reader.fd is None and not reader.live:
+                        time.sleep(poll)
+                    continue
+                eof = data == b""
+                got = lines.finish() if eof else lines.feed(data)
+                if lines.too_long:
+                    self.stats.skipped["line too long"] += lines.too_long
+                    lineno += lines.too_long
+                    lines.too_long = 0
+                for ln in got:
+                    lineno += 1
+                    if not detected:
+                        if not ln.strip():
+                            continue
+                        det = detect(name, head=ln + b"\n", dataset=self.pre.dataset)
+                        detected = True
+                        if det.has_header:
+                            header = ln
+                            continue
+                    if not pending:
+                        first = lineno
+                    pending.append(ln)
+                    if len(pending) >= self.micro_batch:
+                        self._batch(name, header, first, pending)
+                        pending = []
+                        if self.stop:
+                            break
+                if eof:
+                    break
+            if pending:
+                self._batch(name, header, first, pending)
+        finally:
+            reader.close()
+
+    def _parse(self, name, header, first, lines) -> list[FlowTable]:
+        """Tables of the batch's good records (bad lines skipped and counted)."""
+        data = (b"" if header is None else header + b"\n") + b"\n".join(lines) + b"\n"
+        try:
+            table = read_flows_bytes(
+                data, self.pre.dataset, name=name, skip_bad_lines=True, drop_duplicates=False,
+                unknown_label="keep", chunk_bytes=1 << 20,
+            )  # fmt: skip
+        except DataFormatError as exc:
+            if len(lines) == 1:
+                reason = exc.message.split(" for ")[0].split(":")[0][:60]
+                key = f"bad line: {reason}"
+                if key not in self.stats.skipped and len(self.stats.skipped) >= 64:
+                    key = "bad line: other"  # bounded: reasons, not values, are the keys
+                self.stats.skipped[key] += 1
+                return []
+            half = len(lines) // 2  # split to keep the good records around the bad one
+            return self._parse(name, header, first, lines[:half]) + self._parse(
+                name, header, first + half, lines[half:]
+            )
+        for reason, n in table.drops.items():
+            self.stats.skipped[reason] += n
+        table.line = first + table.line - (2 if header is not None else 1)
+        return [table]
+
+    # ---------------------------------------------------------------- classifying
+    def _batch(self, name: str, header, first: int, lines: list[bytes]) -> None:
+        self.stats.lines += len(lines)
+        t0 = time.perf_counter()
+        for table in self._parse(name, header, first, lines):
+            if len(table) == 0:
+                continue
+            order = table.capture_order() if self.flows_mode else np.arange(len(table))
+            x = self.pre.transform(table, order)
+            if self.realtime:
+                times = column(table, TIME_COLUMNS, "aux")
+                for i in range(len(order)):
+                    if times is not None:
+                        self._sleep_until(float(times[order[i]]))
+                    t1 = time.perf_counter()
+                    probs = self.classify(x[i : i + 1])
+                    self.stats.add_latency(time.perf_counter() - t1, 1)
+                    self._report(table, order[i : i + 1], probs)
+                    if self.stop:
+                        break
+            else:
+                probs = self.classify(x)
+                self.stats.add_latency(time.perf_counter() - t0, len(order))
+                self._report(table, order, probs)
+            t0 = time.perf_counter()
+        self._maybe_stats()
+
+    def _sleep_until(self, ts: float) -> None:
+        now = time.monotonic()
+        if not math.isfinite(ts):
+            return
+        if self._replay is not None:
+            wall, prev = self._replay
+            delay = min(max(ts - prev, 0.0), self.max_gap) / self.speed
+            wait = wall + delay - now
+            while wait > 0 and not self.stop:
+                time.sleep(min(wait, 0.2))
+                wait = wall + delay - time.monotonic()
+            now = wall + delay
+        self._replay = (now, ts)
+
+    def _report(self, table: FlowTable, order: np.ndarray, probs: np.ndarray) -> None:
+        """Count the flows; alert (and maybe block) those at or above the threshold."""
+        self.stats.flows += len(order)
+        p_attack = 1.0 - probs[:, self.normal].sum(axis=1) if self.normal else np.ones(len(order))
+        hits = np.flatnonzero(p_attack >= self.threshold)
+        if not hits.size:
+            return
+        cols = AlertColumns(table)
+        for h, row in zip(hits.tolist(), order[hits].tolist(), strict=True):
+            p = probs[h]
+            cls = self.attack[int(np.argmax(p[self.attack]))] if self.attack else int(np.argmax(p))
+            action = "allowed"
+            if self.firewall is not None and cols.src is not None:
+                if self.firewall.block(cols.src[row]) == "added" and self.firewall.apply:
+                    action = "blocked"
+            self.alerts.write(alert_event(cols, row, p, float(p_attack[h]), cls, self.classes,
+                                          action))  # fmt: skip
+            self.stats.alerts += 1
+
+    def _maybe_stats(self) -> None:
+        if self.stats_every > 0 and time.monotonic() - self._last_stats >= self.stats_every:
+            self._last_stats = time.monotonic()
+            self.print_stats()
+
+    def print_stats(self, final: bool = False) -> None:
+        line = json.dumps(self.stats.snapshot(self.firewall), separators=(",", ":"))
+        print(f"ltcn detect {'final' if final else 'stats'}: {line}", file=self.err, flush=True)
+
+
+def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
+               clock=time.monotonic, runner=None) -> dict:  # fmt: skip
+    """Classify a stream of flow records; write alerts; optionally block sources.
+
+    Args:
+        model: an exported ``.ltcn`` file (or a loaded artifact).
+        options: what to read and how (:class:`DetectOptions`, already checked).
+        stdin: the binary stream read for source ``-`` (default: standard input).
+        out: where alerts go without an alert file, and firewall commands in a dry run
+            (default: standard output).
+        err: where the statistics lines go (default: standard error).
+        clock, runner: the firewall's clock and command runner (for tests).
+
+    Returns the final statistics (also printed to ``err`` as one ``ltcn detect final:`` line).
+    SIGINT/SIGTERM (main thread) stop the stream cleanly: alerts are flushed and the
+    statistics printed.
+    """
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    files = options.source_files()
+    fw = None
+    if options.firewall == "nftables":
+        fw = Firewall(apply=options.apply, timeout_s=options.block_timeout,
+                      rate=options.block_rate, out=out, clock=clock, runner=runner)  # fmt: skip
+    writer = AlertWriter(options.alerts, options.alerts_max_bytes, options.alerts_keep, stream=out)
+    flow_log = FlowLog(options.save_flows)
+    old: dict = {}
+    try:
+        gw = Gateway(model, options, alerts=writer, firewall=fw, err=err)
+        _stop_on_signals(gw, old)
+        if fw is not None:
+            fw.start()
+        _run_sources(gw, options, files, flow_log, stdin)
+        result = gw.stats.snapshot(fw)
+        result["engine_mode"] = gw.classify.mode
+        result["alert_rotations"] = writer.rotations
+        gw.print_stats(final=True)
+        return result
+    finally:
+        writer.close()
+        flow_log.close()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _stop_on_signals(gw: Gateway, old: dict) -> None:
+    """SIGINT/SIGTERM set ``gw.stop`` (main thread only); the old handlers go to ``old``."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def _stop(signum, frame):
+        gw.stop = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        old[sig] = signal.signal(sig, _stop)
+
+
+def _run_sources(gw: Gateway, options: DetectOptions, files: list[str], flow_log: FlowLog,
+                 stdin) -> None:  # fmt: skip
+    """Run the interface, then each file (captures through the flow meter), in order."""
+    deadline = (
+        None if options.max_seconds is None else time.monotonic() + float(options.max_seconds)
+    )
+    captures = [p for p in files if p != "-" and is_capture(p)]
+    if (captures or options.interface is not None) and gw.pre.dataset != "bot-iot":
+        raise GatewayError(
+            "packet captures become BoT-IoT (Argus) flow records, and this model was "
+            f"trained on {gw.pre.dataset}, whose features Argus does not produce "
+            "(see `ltcn flows --features`)"
+        )
+    poll = options.poll
+    if options.interface is not None:
+        live = TeeLive(LiveFlows(options.interface), flow_log)
+        gw.run_source(f"argus:{options.interface}", live, True, deadline, poll)
+    for path in files:
+        if gw.stop or (deadline is not None and time.monotonic() >= deadline):
+            break
+        if path in captures:
+            gw.stats.captures += 1
+            with capture_flows(path, flow_log) as f:
+                gw.run_source(path, f, False, deadline, poll)
+            continue
+        gw.run_source(path, open_source(path, stdin), options.follows, deadline, poll)

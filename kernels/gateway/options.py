@@ -1,0 +1,115 @@
+"""What ``ltcn detect`` can be asked to do: :class:`DetectOptions`, checked in one place.
+
+Every option is checked when the options are made (a :class:`GatewayError` naming the
+command-line flag); :meth:`DetectOptions.source_files` adds the checks that need the file
+system. The engine's ``backend`` and ``mode`` are checked by the engine and the
+:class:`~ltcn_kernels.gateway.classifier.Classifier`, which also take them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import InputError
+from .sources import source_files
+
+MAX_MICRO_BATCH = 65_536
+FIREWALLS = ("none", "nftables")
+
+
+class GatewayError(InputError, ValueError):
+    """A usage problem of the gateway (the CLI prints it as one line and exits 2)."""
+
+
+def check_block_limits(timeout_s: float, rate: float) -> None:
+    """The firewall's limits: at least one second per entry, a positive rate of adds."""
+    if timeout_s < 1:
+        raise GatewayError("--block-timeout must be at least 1 second")
+    if rate <= 0:
+        raise GatewayError("--block-rate must be positive")
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    """The settings of one :func:`~ltcn_kernels.gateway.run_detect` (``ltcn detect`` flags).
+
+    Attributes:
+        source: a flow-record file, a directory of them (sorted), ``-`` (standard input) or a
+            packet capture (pcap/pcapng, by magic number: converted to BoT-IoT records by
+            Argus). Exactly one of ``source`` and ``interface``.
+        interface: read live Argus status records from this network interface.
+        alerts: the EVE JSON-lines file (None or ``-``: the output stream).
+        alerts_max_bytes: rotate the alert file above this size (0: never).
+        alerts_keep: rotated alert files kept.
+        firewall: ``none`` or ``nftables`` (timed blocklist entries for alert sources).
+        apply: run the nft commands (root) instead of printing them (dry run).
+        block_timeout: seconds an address stays blocked.
+        block_rate: most addresses added per second.
+        threshold: alert when P(attack) >= this, in (0, 1].
+        micro_batch: flows per engine call, 1 .. ``MAX_MICRO_BATCH``.
+        realtime: replay at the records' own pace (their time stamps).
+        speed: replay speed-up with ``realtime``.
+        max_gap: longest replayed pause (seconds).
+        follow: keep reading a file being written (one file).
+        max_seconds: stop after this long (None: at the end of the input).
+        poll: seconds between looks at a source with nothing new.
+        stats_every: seconds between statistics lines (0: only the final one).
+        backend: ``sparse`` or ``dense`` engine.
+        mode: engine mode, ``auto``, ``stream``, ``windows`` or ``records``.
+        save_flows: append the flow meter's records (captures, interfaces) to this CSV.
+    """
+
+    source: str | None = None
+    interface: str | None = None
+    alerts: str | None = None
+    alerts_max_bytes: int = 0
+    alerts_keep: int = 5
+    firewall: str = "none"
+    apply: bool = False
+    block_timeout: int = 600
+    block_rate: float = 10.0
+    threshold: float = 0.5
+    micro_batch: int = 256
+    realtime: bool = False
+    speed: float = 1.0
+    max_gap: float = 5.0
+    follow: bool = False
+    max_seconds: float | None = None
+    poll: float = 0.1
+    stats_every: float = 10.0
+    backend: str = "sparse"
+    mode: str = "auto"
+    save_flows: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.firewall not in FIREWALLS:
+            raise GatewayError(f"unknown firewall {self.firewall!r}; expected none or nftables")
+        if self.apply and self.firewall != "nftables":
+            raise GatewayError("--apply needs --firewall nftables")
+        if (self.source is None) == (self.interface is None):
+            raise GatewayError("give one of --source or --interface")
+        if self.firewall == "nftables":
+            check_block_limits(self.block_timeout, self.block_rate)
+        if not 0.0 < self.threshold <= 1.0:
+            raise GatewayError("--threshold must be in (0, 1]")
+        if not 1 <= self.micro_batch <= MAX_MICRO_BATCH:
+            raise GatewayError(f"--micro-batch must be in 1..{MAX_MICRO_BATCH}")
+        if self.speed <= 0:
+            raise GatewayError("--speed must be positive")
+
+    @property
+    def follows(self) -> bool:
+        """``follow``, except for standard input (followed anyway until it closes)."""
+        return self.follow and self.source != "-"
+
+    def source_files(self) -> list[str]:
+        """The inputs ``source`` names, in reading order (none for an interface).
+
+        Raises:
+            DataFormatError: no such file or directory, or an empty directory.
+            GatewayError: ``follow`` with more than one file.
+        """
+        files = [] if self.source is None else source_files(self.source)
+        if self.follows and len(files) != 1:
+            raise GatewayError("--follow takes one file")
+        return files

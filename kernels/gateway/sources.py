@@ -1,0 +1,139 @@
+"""Where the gateway's records come from: files, directories, a followed file, standard input,
+packet captures (through the Argus flow meter) and live interfaces.
+
+:func:`source_files` expands ``--source``; :func:`open_source` opens one of its files (gzipped
+or not) or standard input; :func:`capture_flows` converts a capture to flow records;
+:class:`TeeLive` is a live interface whose records are also saved (``--save-flows``).
+:class:`Reader` turns any of them into byte chunks (``None``: nothing new yet) and
+:class:`Lines` the chunks into complete lines, bounded in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import stat
+import sys
+import tempfile
+from contextlib import contextmanager
+
+from ..errors import DataFormatError
+from ..io.inputs import open_binary
+from ..io.pcap import LiveFlows, capture_to_flows
+from .flowlog import FlowLog
+
+READ_BYTES = 1 << 16
+MAX_LINE_BYTES = 1 << 20  # a longer "line" is skipped (bounded memory on garbage input)
+
+
+def source_files(source: str) -> list[str]:
+    """``-``, the files of a directory (sorted, no hidden ones) or the one file ``source``."""
+    if source == "-":
+        return ["-"]
+    if os.path.isdir(source):
+        files = sorted(
+            os.path.join(source, n) for n in os.listdir(source)
+            if not n.startswith(".") and os.path.isfile(os.path.join(source, n))
+        )  # fmt: skip
+        if not files:
+            raise DataFormatError(source, 0, 0, "no files in this directory")
+        return files
+    if not os.path.exists(source):
+        raise DataFormatError(source, 0, 0, "no such file or directory")
+    return [source]
+
+
+def open_source(path: str, stdin=None):
+    """A binary stream of ``path`` (gunzipped by magic number), or of standard input for
+    ``-`` (``stdin`` if given)."""
+    if path == "-":
+        return stdin if stdin is not None else sys.stdin.buffer
+    return open_binary(path)
+
+
+@contextmanager
+def capture_flows(path: str, flow_log: FlowLog):
+    """The flow records of a packet capture (Argus), as an open file; appended to
+    ``flow_log`` first when it saves flows."""
+    with tempfile.TemporaryDirectory(prefix="ltcn-detect-") as tmp:
+        flows = os.path.join(tmp, "flows.csv")
+        capture_to_flows(path, flows)
+        if flow_log.enabled:  # (the file is read a second time only then)
+            with open(flows, "rb") as f:
+                flow_log.write(f.read())
+        with open(flows, "rb") as f:
+            yield f
+
+
+class TeeLive:
+    """A :class:`LiveFlows` whose records are also appended to a :class:`FlowLog`."""
+
+    def __init__(self, live: LiveFlows, log: FlowLog):
+        self.live, self.log = live, log
+
+    def read(self, poll: float) -> bytes | None:
+        data = self.live.read(poll)
+        return None if data is None else self.log.write(data)
+
+    def close(self) -> None:
+        self.live.close()
+
+
+class Lines:
+    """Split a byte stream into complete lines (without the newline), bounded in memory."""
+
+    def __init__(self):
+        self.carry = b""
+        self.too_long = 0
+        self._skipping = False
+
+    def feed(self, data: bytes) -> list[bytes]:
+        parts = (self.carry + data).split(b"\n")
+        self.carry = parts.pop()
+        if self._skipping and parts:  # the tail of an over-long line
+            parts.pop(0)
+            self._skipping = False
+        if len(self.carry) > MAX_LINE_BYTES:
+            self.carry = b""
+            if not self._skipping:
+                self.too_long += 1
+            self._skipping = True
+        return parts
+
+    def finish(self) -> list[bytes]:
+        rest, self.carry = self.carry, b""
+        return [rest] if rest.strip() and not self._skipping else []
+
+
+class Reader:
+    """Bytes from a file, a growing file (follow) or standard input; ``None`` = none now."""
+
+    def __init__(self, name: str, f, follow: bool, poll: float):
+        self.name, self.f, self.follow, self.poll = name, f, follow, poll
+        self.fd = None
+        self.live = isinstance(f, (LiveFlows, TeeLive))  # it polls by itself
+        if self.live:
+            return
+        try:
+            fd = f.fileno()
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                self.fd = fd
+        except (AttributeError, OSError, ValueError):
+            pass
+
+    def read(self) -> bytes | None:
+        if self.live:
+            return self.f.read(self.poll)
+        if self.fd is not None:
+            ready, _, _ = select.select([self.fd], [], [], self.poll)
+            if not ready:
+                return None
+            return os.read(self.fd, READ_BYTES)
+        data = self.f.read(READ_BYTES)
+        if data:
+            return data
+        return None if self.follow else b""
+
+    def close(self) -> None:
+        if self.live or (self.fd is None and self.name != "-"):
+            self.f.close()
