@@ -22,5 +22,5 @@ def get_config():
         config,
         name="paper_scale",
         description="Paper-scale L-TCN (2.2 M parameters) on the CICIDS2017 samples.",
-        model=dataclasses.replace(config.model, kwargs={**config.model.kwargs, **paper_scale_ltcn_kwargs(118)}),
+        model=dataclasses.replace(config.model, kwargs={**config.model.kwargs, **paper_scale_ltcn_kwargs()}),
     )

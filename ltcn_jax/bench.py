@@ -26,6 +26,7 @@ import numpy as np
 from ltcn_kernels.arch import LTCNArch, is_conv_kernel
 from ltcn_kernels.bench import harness as KB
 from ltcn_kernels.bench import machine as KM
+from ltcn_kernels.errors import UsageError
 
 SPARSITIES = (0, 40, 60, 80, 90, 95)
 SCALES = {
@@ -37,8 +38,10 @@ PAPER = {  # quoted from the source paper, NOT measured here
     "table_vii": {"dense_ms": 24.5, "pruned_60_ms": 12.8, "speedup": 24.5 / 12.8,
                   "device": "Raspberry Pi 4", "batch": 1000},
 }
-TRAINED_RUNS = ("results/cicids2017_samples", "results/nsl_kdd_quickstart")
-ABLATION_RUN = "results/nsl_kdd_ablation"
+# Trained runs benchmarked beside the random weights, looked up in the folder the caller names
+# (``ltcn bench --sweep --runs results``).
+TRAINED_RUNS = ("cicids2017_samples", "nsl_kdd_quickstart")
+ABLATION_RUN = "nsl_kdd_ablation"
 
 
 def sweep_arch(scale: str, features: int = 118, classes: int = 5) -> dict:
@@ -204,30 +207,31 @@ def bench_model(flat, arch, *, label: Mapping, batch: int, threads: int, repeats
                         only=only, artifact_bytes=art_bytes, label=label)
 
 
-def trained_models(tmp: Path) -> list[tuple[str, str, dict, dict, int]]:
-    """(scale label, run, flat, arch, artifact bytes) of the trained runs that exist."""
+def trained_models(runs: Path, tmp: Path) -> list[tuple[str, str, dict, dict, int]]:
+    """(scale label, run, flat, arch, artifact bytes) of the trained runs under ``runs``."""
     from .export import export_run
 
     found = []
-    for run in TRAINED_RUNS:
+    for run in (str(runs / name) for name in TRAINED_RUNS):
         if Path(run, "params.msgpack").is_file():
             out = tmp / (Path(run).name + ".ltcn")
             export_run(run, out)
             flat, arch, nbytes = KB.load_flat(str(out))
             found.append((f"trained:{Path(run).name}", run, flat, arch, nbytes))
+    ablation = str(runs / ABLATION_RUN)
     for s in (40, 60, 80, 90):
-        if Path(ABLATION_RUN, f"sparsity_{s}_params.msgpack").is_file():
+        if Path(ablation, f"sparsity_{s}_params.msgpack").is_file():
             out = tmp / f"ablation_{s}.ltcn"
-            export_run(ABLATION_RUN, out, sparsity=s)
+            export_run(ablation, out, sparsity=s)
             flat, arch, nbytes = KB.load_flat(str(out))
-            found.append(("trained:nsl_kdd_ablation", ABLATION_RUN, flat, arch, nbytes))
+            found.append((f"trained:{ABLATION_RUN}", ablation, flat, arch, nbytes))
     return found
 
 
 def run_sweep(*, batch: int = 1000, threads: int = 1, repeats: int = 7, warmup: int = 2,
               stream_flows: int = 300, watts: float = KB.PI4_WATTS,
               scales: Sequence[str] = ("default", "paper"),
-              sparsities: Sequence[int] = SPARSITIES, trained: bool = True,
+              sparsities: Sequence[int] = SPARSITIES, runs: Path | None = None,
               log=print) -> dict:
     reports = []
     for scale in scales:
@@ -245,9 +249,9 @@ def run_sweep(*, batch: int = 1000, threads: int = 1, repeats: int = 7, warmup: 
             log(f"{scale} {s}%: " + ", ".join(
                 f"{r['runtime']} {r['batch_ms_median']:.2f} ms" for r in rep["runtimes"])
                 + f"  ({time.perf_counter() - t0:.0f} s)")
-    if trained:
+    if runs is not None:
         with tempfile.TemporaryDirectory() as tmp:
-            for label, run, flat, arch, nbytes in trained_models(Path(tmp)):
+            for label, run, flat, arch, nbytes in trained_models(Path(runs), Path(tmp)):
                 sp = round(KB.conv_sparsity(flat), 4)
                 rep = bench_model(flat, arch, label={"sparsity": sp, "scale": label,
                                                      "weights": f"trained ({run})"},
@@ -399,8 +403,6 @@ def plot(path: Path, reports) -> None:
 
 def main_bench(args, argv: Sequence[str]) -> int:
     """``ltcn bench`` (threads already pinned by the CLI)."""
-    import shutil
-
     out_dir = Path(args.out)
     command = "ltcn " + " ".join(shlex.quote(a) for a in argv)
     machine = KM.machine_info()  # load average at the START of the run
@@ -409,10 +411,10 @@ def main_bench(args, argv: Sequence[str]) -> int:
     if args.sweep:
         reports = run_sweep(batch=args.batch, threads=args.threads, repeats=args.repeats,
                             warmup=args.warmup, stream_flows=args.stream_flows, watts=args.watts,
-                            log=log)["reports"]
+                            runs=Path(args.runs) if args.runs else None, log=log)["reports"]
     else:
         if not args.model:
-            raise ValueError("ltcn bench needs --model (or --sweep)")
+            raise UsageError("ltcn bench needs --model (or --sweep)")
         flat, arch, nbytes = KB.load_flat(args.model)
         reports = [bench_model(flat, arch, label={"sparsity": round(KB.conv_sparsity(flat), 4),
                                                   "scale": os.path.basename(args.model)},
@@ -434,7 +436,6 @@ def main_bench(args, argv: Sequence[str]) -> int:
         write_markdown(out_dir / "bench.md", doc)
         if args.sweep:
             plot(out_dir / "bench.png", reports)
-        del shutil
     if args.json:
         print(json.dumps({k: doc[k] for k in ("batch", "threads", "results")}))
     else:

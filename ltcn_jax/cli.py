@@ -144,17 +144,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
-    from ltcn_kernels.gateway import run_detect
+    from ltcn_kernels.gateway import DetectOptions, run_detect
 
-    run_detect(
-        args.model, args.source, interface=args.interface, alerts=args.alerts,
-        firewall=args.firewall, apply=args.apply,
-        realtime=args.realtime, speed=args.speed, max_gap=args.max_gap, threshold=args.threshold,
-        micro_batch=args.micro_batch, stats_every=args.stats_every, follow=args.follow,
-        max_seconds=args.max_seconds, alerts_max_bytes=args.alerts_max_bytes,
-        alerts_keep=args.alerts_keep, block_timeout=args.block_timeout,
-        block_rate=args.block_rate, backend=args.backend, save_flows=args.save_flows,
+    options = DetectOptions(
+        source=args.source, interface=args.interface, alerts=args.alerts,
+        alerts_max_bytes=args.alerts_max_bytes, alerts_keep=args.alerts_keep,
+        firewall=args.firewall, apply=args.apply, block_timeout=args.block_timeout,
+        block_rate=args.block_rate, threshold=args.threshold, micro_batch=args.micro_batch,
+        realtime=args.realtime, speed=args.speed, max_gap=args.max_gap, follow=args.follow,
+        max_seconds=args.max_seconds, stats_every=args.stats_every, backend=args.backend,
+        save_flows=args.save_flows,
     )  # fmt: skip
+    run_detect(args.model, options)
     return 0
 
 
@@ -348,6 +349,10 @@ def _add_bench_parser(sub) -> None:
     bench.add_argument(
         "--sweep", action="store_true",
         help="sparsity 0-95 %% at the default and paper scales, plus the trained runs",
+    )  # fmt: skip
+    bench.add_argument(
+        "--runs", metavar="RESULTS",
+        help="with --sweep: a results/ folder whose trained runs are benchmarked too",
     )  # fmt: skip
     bench.add_argument("--out", default="results/bench", help="JSON/MD/PNG folder ('' = none)")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -84,7 +84,7 @@ def run_demo(
             print("  " + headline(json.loads(path.read_text())) + f"   [stored: {path}]")
     model = _edge_check(Path(out), results[0])
     _short_bench(model)
-    print(f"\nReports and plots: {out}/<name>/report.md; full benchmark: `ltcn bench --sweep`")
+    print(f"\nReports and plots: {out}/<name>/report.md; full benchmark: `ltcn bench --sweep --runs results`")
     return 0
 
 

@@ -260,7 +260,7 @@ class HeavyCNN(nn.Module):
         return nn.Dense(self.num_classes, name="head")(h)
 
 
-def paper_scale_ltcn_kwargs(num_features: int = 122) -> dict:
+def paper_scale_ltcn_kwargs() -> dict:
     """L-TCN configuration at the scale of the source paper's unpruned model.
 
     The paper reports an 8.8 MB fp32 model, i.e. about 2.2 M parameters. With the default
@@ -269,14 +269,11 @@ def paper_scale_ltcn_kwargs(num_features: int = 122) -> dict:
     (8.80 MB fp32) for 122 input features (NSL-KDD after one-hot encoding) and 2,198,373 for
     120 features. The receptive field is 61 steps.
 
-    Args:
-        num_features: input features per time step (only documented here; the conv kernels
-            infer it from the input, so it does not change the returned kwargs).
+    The input width is not an argument: the first convolution infers it from the data.
 
     Returns:
         Keyword arguments for `LTCN` (everything except ``num_classes``).
     """
-    del num_features  # The first conv infers its input width; see docstring for counts.
     return {
         "channels": (192, 288, 352, 352),
         "dilations": (1, 2, 4, 8),

@@ -120,7 +120,7 @@ def test_lstm_param_count_by_hand():
 
 
 def test_paper_scale_count():
-    kwargs = paper_scale_ltcn_kwargs(122)
+    kwargs = paper_scale_ltcn_kwargs()
     n = model_param_count(LTCN(num_classes=5, **kwargs), 122)
     assert n == 2_199_909
     assert abs(fp32_megabytes(n) - 8.8) < 0.05

@@ -6,6 +6,8 @@ split follow the traffic and never reach into another split.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 SPLITS = ("official", "time-block", "class-time-block", "stratified")
@@ -49,35 +51,33 @@ def class_time_block_split(
     Keeps every class in every split when attacks happened on different days (CICIDS2017),
     while a test flow still never precedes the training flows of its class.
     """
-    fractions = check_fractions(fractions)
-    pos = np.empty(len(order), np.int64)
-    pos[order] = np.arange(len(order))
-    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     ordered_y = y[order]
-    for cls in np.unique(y):
-        members = order[ordered_y == cls]
-        a, b = _cut(len(members), fractions)
-        parts["train"].append(members[:a])
-        parts["val"].append(members[a:b])
-        parts["test"].append(members[b:])
-    return {k: _in_order(np.concatenate(v), pos) for k, v in parts.items()}
+    return _cut_each_class(order, (order[ordered_y == c] for c in np.unique(y)), fractions)
 
 
 def stratified_split(
     order: np.ndarray, y: np.ndarray, fractions: tuple[float, float, float], seed: int
 ) -> dict[str, np.ndarray]:
     """Random split with every class in the same proportions (the usual, leakier protocol)."""
+    rng = np.random.default_rng(seed)
+    members = (rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y))
+    return _cut_each_class(order, members, fractions)
+
+
+def _cut_each_class(
+    order: np.ndarray, members: Iterable[np.ndarray], fractions: tuple[float, float, float]
+) -> dict[str, np.ndarray]:
+    """Cut each class's members (in the order given) by ``fractions``; each split comes back
+    in capture order."""
     fractions = check_fractions(fractions)
     pos = np.empty(len(order), np.int64)
     pos[order] = np.arange(len(order))
-    rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
-    for cls in np.unique(y):
-        members = rng.permutation(np.flatnonzero(y == cls))
-        a, b = _cut(len(members), fractions)
-        parts["train"].append(members[:a])
-        parts["val"].append(members[a:b])
-        parts["test"].append(members[b:])
+    for m in members:
+        a, b = _cut(len(m), fractions)
+        parts["train"].append(m[:a])
+        parts["val"].append(m[a:b])
+        parts["test"].append(m[b:])
     return {k: _in_order(np.concatenate(v), pos) for k, v in parts.items()}
 
 

@@ -1,0 +1,59 @@
+"""The two packages' public surfaces and the edge package's import boundary."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import ltcn_jax
+import ltcn_kernels
+
+
+@pytest.mark.parametrize("package", [ltcn_kernels, ltcn_jax], ids=lambda p: p.__name__)
+def test_all_is_sorted_unique_and_resolves(package):
+    names = list(package.__all__)
+    assert names == sorted(set(names))
+    for name in names:
+        assert getattr(package, name) is not None, name
+
+
+def test_every_edge_module_imports_only_numpy_numba_and_the_standard_library():
+    # In a fresh interpreter: what numpy, numba and tqdm (the edge install) import by
+    # themselves (numba pulls in scipy or yaml where they happen to be installed), then walk
+    # every module of ltcn_kernels; nothing new may appear but the standard library's.
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import numpy, numba, tqdm\n"
+        "base = {n.split('.')[0] for n in sys.modules}\n"
+        "import ltcn_kernels\n"
+        "mods = [m.name for m in pkgutil.walk_packages(ltcn_kernels.__path__, 'ltcn_kernels.')\n"
+        "        if not m.name.endswith('__main__')]\n"
+        "for m in mods: importlib.import_module(m)\n"
+        "tops = {n.split('.')[0] for n in sys.modules}\n"
+        "print(len(mods)); print(' '.join(sorted(tops - base - set(sys.stdlib_module_names))))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=True)  # fmt: skip
+    count, outside = proc.stdout.splitlines()
+    assert int(count) >= 30  # every subpackage was walked (io, features, engine, gateway, bench)
+    extra = set(outside.split()) - {"ltcn_kernels"}
+    assert not extra, f"the edge package imports {sorted(extra)}"
+
+
+def test_training_package_and_cli_import_no_jax():
+    # `ltcn detect` lives in ltcn_jax.cli; an edge install has no jax, so neither the package
+    # nor the command-line module may import it before a training command runs.
+    code = (
+        "import sys, ltcn_jax, ltcn_jax.cli\n"
+        "print(','.join(m for m in ('jax', 'flax', 'optax', 'sklearn') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)  # fmt: skip
+    assert proc.stdout.strip() == ""
+
+
+def test_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        ltcn_jax.nope  # noqa: B018
