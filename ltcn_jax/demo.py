@@ -23,7 +23,7 @@ from ltcn_kernels.io.labels import normal_index
 from ltcn_kernels.io.summary import summarize
 
 from .config import override
-from .data.prepare import DataConfig, resolve
+from .data.prepare import resolve
 from .experiment import run_experiment
 from .export import export_run
 from .metrics import evaluate
@@ -33,10 +33,6 @@ from .report import headline
 EMBEDDED_TRAIN = "embedded:KDDTrain+_20Percent.txt"
 EMBEDDED_TEST = "embedded:KDDTest+.txt"
 STORED_BASELINES = ("nsl_kdd_lstm", "nsl_kdd_transformer", "nsl_kdd_cnn")
-
-
-def quickstart_data_config() -> DataConfig:
-    return quickstart_config().data
 
 
 def _describe_data() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import BOT_ENTIRE, CIC_IMPROVED, CIC_MLCVE, NSL_TEST, NSL_TRAIN
 from ltcn_jax.data.prepare import DataConfig, cache_dir, prepare, resolve
-from ltcn_jax.demo import quickstart_data_config
+from ltcn_jax.presets import quickstart_config
 from ltcn_kernels import Preprocessor, make_sequences, read_flows
 
 
@@ -80,7 +80,7 @@ def test_config_errors_list_options():
 
 
 def test_quickstart_config_prepares_embedded_data():
-    prepared = prepare(quickstart_data_config(), use_cache=False)
+    prepared = prepare(quickstart_config().data, use_cache=False)
     assert prepared.info["splits"]["test"]["rows"] == 22544
     assert prepared.x["train"].dtype == np.float32
     spec = Preprocessor.from_json(prepared.preprocessor.to_json())
