@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import InputError
+from ..errors import UsageError
 from .sources import source_files
 
 MAX_MICRO_BATCH = 65_536
 FIREWALLS = ("none", "nftables")
 
 
-class GatewayError(InputError, ValueError):
+class GatewayError(UsageError):
     """A usage problem of the gateway (the CLI prints it as one line and exits 2)."""
 
 
