@@ -202,6 +202,9 @@ def _layer(meta, r, values, indices, indptr, bias, dense, src, dst, nb, L, P, T,
     uT = np.uint64(T)
     first = np.uint64(P + t0)
     n = np.uint64(T - t0)
+    if L == 1:  # one-step windows without padding (per-flow models): one contiguous block
+        n = np.uint64(nb)
+        nb = 1
     single = nb == 1 and n == _U1  # one output step (streaming a flow at a time)
     if single:
         _single_step(values, indices, indptr, bias, dense, src, dst, c_in, c_out, k, meta[r, M_DIL],
@@ -249,6 +252,9 @@ def _identity(src, dst, c, nb, L, P, T, t0):
     uL = np.uint64(L)
     first = np.uint64(P + t0)
     n = np.uint64(T - t0)
+    if L == 1:  # one contiguous block of one-step windows (see `_layer`)
+        n = np.uint64(nb)
+        nb = 1
     for o in range(c):
         orow = dst[o]
         irow = src[o]

@@ -1,8 +1,9 @@
 """Running an :class:`~ltcn_kernels.engine.model.EngineModel`: independent windows, one long
-causal sequence, and :class:`Stream` (flow by flow with history buffers).
+causal sequence, and :class:`Stream` (flow by flow with ring-buffer histories).
 
-Every call is ONE compiled Numba call (:mod:`ltcn_kernels.engine._kernels`) that runs all
-blocks, residual paths, ReLUs, the head and the softmax; nothing compiles at import.
+Every call is ONE compiled Numba call (:mod:`ltcn_kernels.engine._kernels`,
+:mod:`ltcn_kernels.engine._stream` for :class:`Stream`) that runs all blocks, residual paths,
+ReLUs, the head and the softmax; nothing compiles at import.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import _kernels as _k
+from . import _stream as _s
 from .model import EngineModel
 
 __all__ = [
@@ -99,13 +101,15 @@ def _windows(model: EngineModel, x, softmax: bool, group_columns: int) -> np.nda
         return out
     if T < 1:
         raise ValueError("sequences need at least one time step")
-    # One window per group when T == 1 (per-flow models): the kernel then takes its
-    # matrix-vector fast path, 4-6x faster than grouping one-step windows (measured on the
-    # 60 %-sparse CICIDS2017 per-flow model: 25 vs 160 ms per 1,000 flows).
-    nb = 1 if T == 1 else max(1, min(n, int(group_columns) // (model.pad_max + T)))
+    # Independent windows start from zeros, so a tap reaching further back than the window
+    # reads only zeros and is skipped: no window needs more than T - 1 padding columns. For
+    # per-flow models (T = 1) that is none, and a group of windows is one contiguous block of
+    # flows (columns): each layer is then one sparse-matrix x block product.
+    pad = min(model.pad_max, T - 1)
+    nb = max(1, min(n, int(group_columns) // (pad + T)))
     _timed(
         "run_windows", model, _k.run_windows, *model._args(), x, _window_starts(model, T),
-        model.pad_max, model.c_max, nb, softmax, out,
+        pad, model.c_max, nb, softmax, out,
     )
     return out
 
@@ -156,63 +160,73 @@ def predict_proba_sequence(model: EngineModel, x, *, chunk: int = SEQUENCE_CHUNK
 
 
 class Stream:
-    """Flow-by-flow inference with per-layer history (ring) buffers.
+    """Flow-by-flow inference with per-layer ring buffers (:mod:`~ltcn_kernels.engine._stream`).
 
     ``push`` takes one flow ``f32[F]`` (returns ``f32[classes]``) or a micro-batch
     ``f32[m, F]`` (returns ``f32[m, classes]``): PROBABILITIES by default, logits with
-    ``output="logits"``. After any sequence of pushes the outputs are bitwise identical to
-    :func:`logits_sequence` / :func:`predict_proba_sequence` over the concatenated flows
-    (a fresh or ``reset()`` stream has zero history, i.e. the causal zero padding). Each push
-    is one compiled call, O(nnz) per flow plus O(history) copies.
+    ``output="logits"``. After any sequence of pushes the outputs equal
+    :func:`logits_sequence` / :func:`predict_proba_sequence` over the concatenated flows to
+    the bit (a fresh or ``reset()`` stream has zero history, i.e. the causal zero padding).
+    Each push is one compiled call that runs the whole single-step network and allocates
+    nothing but the returned array; the histories are rings (one slot written per conv and
+    flow, nothing copied). ``chunk`` is accepted for compatibility and unused.
     """
 
     def __init__(self, model: EngineModel, *, output: str = "proba", chunk: int = 256):
         _check_model(model)
         if output not in ("proba", "logits"):
             raise ValueError(f"output must be 'proba' or 'logits', got {output!r}")
+        if int(chunk) < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
         self.model = model
         self.output = output
-        self._buf = _sequence_buffer(model, int(chunk))
-        self._state = np.zeros(model.state_size, np.float32)
-        self._steps = 0
-        # The one-flow fast path: no validation copies, no per-push Python work beyond one
-        # compiled call (the arguments are bound once here).
-        self._one = _k.run_sequence
-        self._one_args = (*model._args(),)
-        self._one_tail = (self._state, self._buf, model.pad_max, output == "proba")
+        self._plan, self._wts, self._st, self._idx = _s.pack_stream(model, output == "proba")
         self._F = model.n_features
         self._classes = model.n_classes
-        _sequence(model, np.zeros((1, model.n_features), np.float32), self._state.copy(),
-                  self._buf, output == "proba")  # compile / load now, not on the first push
+        # The one-flow fast path: the compiled step and its state bound once.
+        self._one = _s.stream_step
+        self._many = _s.stream_steps
+        self._args = (self._plan, self._wts, self._st, self._idx)
+        # Compile / load now, not on the first push; then back to the zero history.
+        x = np.zeros((1, model.n_features), np.float32)
+        _timed("stream_step", model, self._one, *self._args, x[0],
+               np.empty(model.n_classes, np.float32))
+        _timed("stream_steps", model, self._many, *self._args, x,
+               np.empty((1, model.n_classes), np.float32))
+        self.reset()
 
     @property
     def steps(self) -> int:
         """Flows pushed since the last reset."""
-        return self._steps
+        return int(self._plan[0, _s.H_STEPS])
 
     def push(self, x) -> np.ndarray:
         if (
             type(x) is np.ndarray and x.ndim == 1 and x.dtype == np.float32
             and x.shape[0] == self._F and x.flags.c_contiguous and x.flags.writeable
         ):
-            out = np.empty((1, self._classes), np.float32)
-            self._one(*self._one_args, x.reshape(1, self._F), *self._one_tail, out)
-            self._steps += 1
-            return out[0]
+            out = np.empty(self._classes, np.float32)
+            self._one(*self._args, x, out)
+            return out
         x = np.asarray(x)
         single = x.ndim == 1
         x = _as_input(self.model, x[None] if single else x, 2, "a flow (features,) or (m, features)")
-        out = _sequence(self.model, x, self._state, self._buf, self.output == "proba")
-        self._steps += x.shape[0]
+        out = np.empty((x.shape[0], self._classes), np.float32)
+        if x.shape[0]:
+            self._many(*self._args, x, out)
         return out[0] if single else out
 
     def reset(self) -> None:
-        self._state[:] = 0
-        self._steps = 0
+        _s.reset_stream(self._plan, self._st)
 
     def snapshot(self) -> dict[str, np.ndarray]:
-        """Copies of the stream state: ``{"state": f32[state_size], "steps": int64[()]}``."""
-        return {"state": self._state.copy(), "steps": np.array(self._steps, np.int64)}
+        """Copies of the stream state: ``{"state": f32[state_size], "steps": int64[()]}``;
+        ``state`` is each conv's history oldest first (``c_in x pad``, the layout of
+        ``EngineModel.state_size``), whatever the ring positions."""
+        return {
+            "state": _s.ring_to_state(self._plan, self._st, self.model.state_size),
+            "steps": np.array(self.steps, np.int64),
+        }
 
     def restore(self, snapshot: Mapping[str, np.ndarray]) -> None:
         try:
@@ -220,13 +234,13 @@ class Stream:
             steps = int(np.asarray(snapshot["steps"]))
         except (KeyError, TypeError) as exc:
             raise ValueError("snapshot must be a dict with 'state' and 'steps'") from exc
-        if state.shape != self._state.shape:
+        if state.shape != (self.model.state_size,):
             raise ValueError(
                 f"snapshot state has shape {state.shape}, this model's stream needs "
-                f"{self._state.shape}"
+                f"{(self.model.state_size,)}"
             )
-        self._state[:] = state.astype(np.float32)
-        self._steps = steps
+        _s.state_to_ring(self._plan, self._st, state.astype(np.float32))
+        self._plan[0, _s.H_STEPS] = steps
 
 
 def warmup(model: EngineModel | None = None) -> dict[str, float]:
