@@ -305,6 +305,19 @@ for port in range(1, 41):
 """
 
 
+def _wait_for_argus(iface: str, detect: subprocess.Popen, limit_s: float = 90.0) -> None:
+    """Until the flow meter listens on ``iface``: ``ltcn detect`` loads (and, on a cold cache,
+    compiles) the model first, which on a loaded machine takes longer than any fixed sleep."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and detect.poll() is None:
+        probe = subprocess.run(["pgrep", "-f", f"argus -i {iface} "], capture_output=True)
+        if probe.returncode == 0:
+            time.sleep(1.0)  # argus opens the capture just after it starts
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"argus never started on {iface} (detect exited {detect.poll()})")
+
+
 @needs_argus
 def test_live_interface_flows_and_alerts(deployable, veth_pair, tmp_path):
     """`ltcn detect --interface` on a real interface: Argus sees a connect scan from the peer
@@ -318,7 +331,7 @@ def test_live_interface_flows_and_alerts(deployable, veth_pair, tmp_path):
          "--stats-every", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    time.sleep(3)  # argus opens the interface
+    _wait_for_argus(iface, detect)
     subprocess.run(
         ["ip", "netns", "exec", peer, sys.executable, "-c", _CONNECT_SCAN], check=True, timeout=60
     )
