@@ -21,9 +21,15 @@ which is never negative, so no bounds juggling is needed in the inner loop:
 
 Inner loop
 ----------
-Every stored weight ``w`` (CSR non-zero, or every dense entry) of output row ``o``, input
-channel ``c`` and shift ``sh`` does ``out[o, base:base+n] += w * in[c, base-sh:base-sh+n]``
-over contiguous memory. Offsets are ``uint64``: with signed indices Numba emits a negative
+Each output row is computed in tiles of ``TILE_WIDTH`` columns held in registers
+(:mod:`ltcn_kernels.engine._tiles`: per stored weight one broadcast, contiguous input loads
+and fused multiply-adds, one store per tile); the last ``< TILE_WIDTH`` columns of a segment
+take the axpy loop: every stored weight ``w`` (CSR non-zero, or every dense entry) of output
+row ``o``, input channel ``c`` and shift ``sh`` does ``out[o, base:base+n] += w * in[c,
+base-sh:base-sh+n]`` over contiguous memory. Every path (tiles, axpy, the one-step path and
+the stream's kernel) computes ``acc = bias``, then ``acc = fma(w, x, acc)`` over the row's
+weights in ascending column order (``fastmath={"contract"}``), so a step's bits do not depend on
+which path or chunk computed it. Offsets are ``uint64``: with signed indices Numba emits a negative
 index wraparound check that keeps LLVM from vectorising the loop (measured ~10x). The bias is
 written first, the ReLU applied in place afterwards; the residual (1x1 conv or identity) is
 accumulated straight into the block's last activation, then ReLU. Nothing compiles at import.
@@ -31,8 +37,20 @@ accumulated straight into the block's last activation, then ReLU. Nothing compil
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from numba import njit
+from numba.core import config as _numba_config
+
+# LLVM's SLP vectorizer turns the tile kernels' scalar accumulators into vector registers;
+# Numba ships with it off. It changes no floating-point result (no reassociation), only how the
+# same operations are packed, and it is read at every compile: set it before ours compile, in
+# the environment too so that Numba's config reload keeps it.
+os.environ["NUMBA_SLP_VECTORIZE"] = "1"
+_numba_config.SLP_VECTORIZE = 1
+
+from . import _tiles  # noqa: E402  (after the flag: its kernels compile with it)
 
 # Layer roles (meta column M_ROLE).
 ROLE_CONV = 0  # dilated causal conv + ReLU
@@ -60,7 +78,22 @@ _U0 = np.uint64(0)
 _U1 = np.uint64(1)
 
 
-@njit(cache=True)
+def _tile_width() -> int:
+    """Columns per register tile for this CPU: 64 floats with AVX-512 (32 vector registers),
+    32 otherwise (AVX2's 16 ymm, NEON's 32 q registers on a Cortex-A72). Chosen from the host's
+    features, which are part of Numba's cache key, so a cached kernel always matches."""
+    from llvmlite import binding
+
+    features = binding.get_host_cpu_features()
+    return 64 if features.get("avx512f", False) else 32
+
+
+TILE_WIDTH = _tile_width()
+_UTW = np.uint64(TILE_WIDTH)
+_tile_row = getattr(_tiles, f"tile_row_tw{TILE_WIDTH}")
+
+
+@njit(cache=True, fastmath={"contract"})
 def _axpy(orow, src, c, w, o0, i0, n):
     """``orow[o0:o0+n] += w * src[c, i0:i0+n]``; unsigned offsets, so it vectorises."""
     for t in range(_U0, n):
@@ -76,7 +109,7 @@ def _other(a, b):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"contract"})
 def _dot_rows(values, indices, dense, xcol, a, e, j0, acc):
     """``acc += sum values[j] * xcol[col(j)]`` for ``j = a..e-1``, in order (one chain)."""
     if dense:
@@ -98,7 +131,7 @@ def _row_span(dense, indptr, voff, poff, kc, o):
     return voff + np.int64(indptr[poff + o]), voff + np.int64(indptr[poff + o + 1])
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"contract"})
 def _single_step(values, indices, indptr, bias, dense, src, dst, c_in, c_out, k, d, voff, poff,
                  boff, first, init, relu):
     """One output step of one layer (streaming a flow at a time).
@@ -113,8 +146,10 @@ def _single_step(values, indices, indptr, bias, dense, src, dst, c_in, c_out, k,
     xcol = np.empty(max(kc, 1), np.float32)
     for tap in range(k):
         col = first - (k - 1 - tap) * d
+        # Before column 0 is causal zero padding that an independent window does not store
+        # (it keeps at most T - 1 padding columns): those taps read zeros.
         for c in range(c_in):
-            xcol[tap * c_in + c] = src[c, col]
+            xcol[tap * c_in + c] = src[c, col] if col >= 0 else np.float32(0)
     o = 0
     while o < c_out:
         g = min(4, c_out - o)
@@ -210,17 +245,41 @@ def _layer(meta, r, values, indices, indptr, bias, dense, src, dst, nb, L, P, T,
         _single_step(values, indices, indptr, bias, dense, src, dst, c_in, c_out, k, meta[r, M_DIL],
                      voff, poff, boff, P + t0, init, relu)
         return 0
+    # Whole tiles of TILE_WIDTH columns with the output in registers; the rest of each
+    # segment (fewer than TILE_WIDTH columns) by the axpy loop below, same order per element.
+    n_tiles = n // _UTW
+    tiled = n_tiles * _UTW
+    rest = n - tiled
+    # Without carried state, taps older than the window read only zeros: the tiles start at
+    # the first tap whose shift (k-1-tap)*d is below T (columns are tap-major, so the taps
+    # they need are the last ones of every row).
+    tap_min = max(0, k - 1 - (T - 1) // meta[r, M_DIL]) if zero_pad else 0
+    col_min = np.uint64(tap_min * c_in)
+    tap_end0 = np.uint64((tap_min + 1) * c_in)
+    shift0 = np.uint64((k - 1 - tap_min) * meta[r, M_DIL])
     for o in range(c_out):
         orow = dst[o]
         b = bias[boff + o]
         j0, j1 = _row_span(dense, indptr, voff, poff, kc, o)
+        if n_tiles > 0:
+            js = j0
+            if dense:
+                js = j0 + np.int64(col_min)
+            else:
+                while js < j1 and np.uint64(indices[js]) < col_min:
+                    js += 1
+            for s in range(nb):
+                _tile_row(values, indices, js, j1, j0, dense, uc_in, ud, tap_end0, shift0, src,
+                          orow, np.uint64(s) * uL + first, n_tiles, b, init, relu)
+        if rest == 0:
+            continue
         for s in range(nb):
-            base = np.uint64(s) * uL + first
+            base = np.uint64(s) * uL + first + tiled
             if init:
-                for t in range(_U0, n):
+                for t in range(_U0, rest):
                     orow[base + t] = b
             else:
-                for t in range(_U0, n):
+                for t in range(_U0, rest):
                     orow[base + t] += b
         # Columns ascend within a row (tap-major): the tap is tracked without a division.
         tap_end = uc_in  # first column of the next tap
@@ -235,12 +294,12 @@ def _layer(meta, r, values, indices, indptr, bias, dense, src, dst, nb, L, P, T,
                 continue  # this tap reads only the zero padding of every window
             c = col + uc_in - tap_end
             for s in range(nb):
-                base = np.uint64(s) * uL + first
-                _axpy(orow, src, c, w, base, base - shift, n)
+                base = np.uint64(s) * uL + first + tiled
+                _axpy(orow, src, c, w, base, base - shift, rest)
         if relu:
             for s in range(nb):
-                base = np.uint64(s) * uL + first
-                for t in range(_U0, n):
+                base = np.uint64(s) * uL + first + tiled
+                for t in range(_U0, rest):
                     v = orow[base + t]
                     orow[base + t] = 0 if v < 0 else v  # NaN passes, like jnp.maximum
     return 0

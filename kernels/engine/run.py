@@ -180,13 +180,13 @@ class Stream:
             raise ValueError(f"chunk must be >= 1, got {chunk}")
         self.model = model
         self.output = output
-        self._plan, self._wts, self._st, self._idx = _s.pack_stream(model, output == "proba")
+        self._ib, self._fb = _s.pack_stream(model, output == "proba")
         self._F = model.n_features
         self._classes = model.n_classes
         # The one-flow fast path: the compiled step and its state bound once.
         self._one = _s.stream_step
         self._many = _s.stream_steps
-        self._args = (self._plan, self._wts, self._st, self._idx)
+        self._args = (self._ib, self._fb)
         # Compile / load now, not on the first push; then back to the zero history.
         x = np.zeros((1, model.n_features), np.float32)
         _timed("stream_step", model, self._one, *self._args, x[0],
@@ -198,7 +198,7 @@ class Stream:
     @property
     def steps(self) -> int:
         """Flows pushed since the last reset."""
-        return int(self._plan[0, _s.H_STEPS])
+        return int(self._ib[_s.H_STEPS])
 
     def push(self, x) -> np.ndarray:
         if (
@@ -217,14 +217,14 @@ class Stream:
         return out[0] if single else out
 
     def reset(self) -> None:
-        _s.reset_stream(self._plan, self._st)
+        _s.reset_stream(self._ib, self._fb)
 
     def snapshot(self) -> dict[str, np.ndarray]:
         """Copies of the stream state: ``{"state": f32[state_size], "steps": int64[()]}``;
         ``state`` is each conv's history oldest first (``c_in x pad``, the layout of
         ``EngineModel.state_size``), whatever the ring positions."""
         return {
-            "state": _s.ring_to_state(self._plan, self._st, self.model.state_size),
+            "state": _s.ring_to_state(self._ib, self._fb, self.model.state_size),
             "steps": np.array(self.steps, np.int64),
         }
 
@@ -239,8 +239,8 @@ class Stream:
                 f"snapshot state has shape {state.shape}, this model's stream needs "
                 f"{(self.model.state_size,)}"
             )
-        _s.state_to_ring(self._plan, self._st, state.astype(np.float32))
-        self._plan[0, _s.H_STEPS] = steps
+        _s.state_to_ring(self._ib, self._fb, state.astype(np.float32))
+        self._ib[_s.H_STEPS] = steps
 
 
 def warmup(model: EngineModel | None = None) -> dict[str, float]:
