@@ -8,6 +8,13 @@ N(0, 1/fan_in), biases 0), pruned layer by layer by magnitude (the block kernels
 depends on the structure and the number of non-zeros, not on what the weights learned, so
 random weights measure the same thing as trained ones; the trained runs in ``results/`` are
 benchmarked too where they exist.
+
+Fairness: every runtime runs in ONE process bound to one core before any library loads (the
+CLI: ``--core``, :func:`ltcn_kernels.bench.machine.pin_threads`), with one thread in each
+library (numba / OpenBLAS env vars, XLA's flags and affinity-sized pools, ONNX Runtime's
+session options). Each runtime's CPU time / wall time, core and achieved GFLOP/s against the
+FMA peak measured in the same run are recorded, and the run fails (exit 3) when one of them
+shows more than one core at work (:func:`ltcn_kernels.bench.harness.check_fair`).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -146,6 +154,7 @@ def onnx_runtime(flat, arch: LTCNArch, wl: KB.Workload, threads: int) -> KB.Runt
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-waiting pool
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
@@ -201,10 +210,18 @@ def extra_runtimes(
 
 def bench_model(flat, arch, *, label: Mapping, batch: int, threads: int, repeats: int,
                 warmup: int, stream_flows: int, watts: float, art_bytes: int | None,
-                only: Sequence[str] = KB.RUNTIMES) -> dict:
-    return KB.run_bench(flat, arch, batch=batch, threads=threads, repeats=repeats, warmup=warmup,
-                        stream_flows=stream_flows, watts=watts, extra_runtimes=extra_runtimes,
-                        only=only, artifact_bytes=art_bytes, label=label)
+                only: Sequence[str] = KB.RUNTIMES, peak: KB.PeakProbe | float | None = None,
+                ) -> dict:
+    """One model, every runtime; given ``peak`` (a :class:`~ltcn_kernels.bench.harness.PeakProbe`
+    or GFLOP/s), ``pct_peak`` is filled in and the fairness check runs on the spot (raising
+    :class:`~ltcn_kernels.bench.harness.UnfairBenchmark`), so a sweep fails at its first
+    unfair model rather than at the end."""
+    rep = KB.run_bench(flat, arch, batch=batch, threads=threads, repeats=repeats, warmup=warmup,
+                       stream_flows=stream_flows, watts=watts, extra_runtimes=extra_runtimes,
+                       only=only, artifact_bytes=art_bytes, label=label, peak=peak)
+    if peak is not None:
+        KB.check_fair(rep["runtimes"], peak, threads)
+    return rep
 
 
 def trained_models(runs: Path, tmp: Path) -> list[tuple[str, str, dict, dict, int]]:
@@ -232,7 +249,7 @@ def run_sweep(*, batch: int = 1000, threads: int = 1, repeats: int = 7, warmup: 
               stream_flows: int = 300, watts: float = KB.PI4_WATTS,
               scales: Sequence[str] = ("default", "paper"),
               sparsities: Sequence[int] = SPARSITIES, runs: Path | None = None,
-              log=print) -> dict:
+              log=print, peak: KB.PeakProbe | float | None = None) -> dict:
     reports = []
     for scale in scales:
         arch = sweep_arch(scale)
@@ -244,7 +261,7 @@ def run_sweep(*, batch: int = 1000, threads: int = 1, repeats: int = 7, warmup: 
                                                  "weights": "random init, magnitude-pruned"},
                               batch=batch, threads=threads, repeats=repeats, warmup=warmup,
                               stream_flows=stream_flows, watts=watts,
-                              art_bytes=artifact_bytes(flat, arch))
+                              art_bytes=artifact_bytes(flat, arch), peak=peak)
             reports.append(rep)
             log(f"{scale} {s}%: " + ", ".join(
                 f"{r['runtime']} {r['batch_ms_median']:.2f} ms" for r in rep["runtimes"])
@@ -256,7 +273,8 @@ def run_sweep(*, batch: int = 1000, threads: int = 1, repeats: int = 7, warmup: 
                 rep = bench_model(flat, arch, label={"sparsity": sp, "scale": label,
                                                      "weights": f"trained ({run})"},
                                   batch=batch, threads=threads, repeats=repeats, warmup=warmup,
-                                  stream_flows=stream_flows, watts=watts, art_bytes=nbytes)
+                                  stream_flows=stream_flows, watts=watts, art_bytes=nbytes,
+                                  peak=peak)
                 reports.append(rep)
                 log(f"{label} {100 * sp:.0f}%: " + ", ".join(
                     f"{r['runtime']} {r['batch_ms_median']:.2f} ms" for r in rep["runtimes"]))
@@ -264,9 +282,26 @@ def run_sweep(*, batch: int = 1000, threads: int = 1, repeats: int = 7, warmup: 
 
 
 def summary_rows(reports: Sequence[Mapping]) -> list[dict]:
-    keys = ("runtime", "sparsity", "scale", "batch_ms_median", "stream_us_p50", "stream_us_p99",
-            "flows_per_s")
-    return [{k: r[k] for k in keys} for rep in reports for r in rep["runtimes"]]
+    """The ``results`` rows of ``ltcn bench --json`` (:data:`~ltcn_kernels.bench.harness.RESULT_KEYS`)."""
+    return KB.result_rows(reports)
+
+
+def source_state() -> dict:
+    """The git commit of this checkout and whether the engine (``kernels/engine``) or the
+    benchmark had uncommitted changes when the numbers were taken (None outside git)."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*a):
+        return subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"),
+                "engine_uncommitted": bool(git("status", "--short", "kernels/engine")),
+                "bench_uncommitted": bool(git("status", "--short", "kernels/bench",
+                                              "ltcn_jax/bench.py"))}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "engine_uncommitted": None, "bench_uncommitted": None}
 
 
 def _get(reports, scale, sparsity, runtime, key="batch_ms_median"):
@@ -308,6 +343,58 @@ def evaluate_targets(reports, peak: float) -> list[dict]:
     return out
 
 
+def _probes(doc: Mapping) -> str:
+    p = doc.get("fma_peak_probes")
+    if not isinstance(p, Mapping):
+        return "the run's probes"
+    return (f"{p['probes']} probes taken through the run: first {p['first']:.1f}, median "
+            f"{p['median']:.1f}, last {p['last']:.1f}")
+
+
+def _core(r: Mapping) -> str:
+    """The core a runtime was bound to, and where its threads were seen if anywhere else."""
+    bound = str(r["core"]) if r.get("core") is not None else ",".join(map(str, r["affinity"]))
+    seen = ",".join(map(str, r.get("cpus_seen") or ()))
+    return bound if seen in ("", bound) else f"{bound} (ran on {seen})"
+
+
+def _fairness_lines(doc: Mapping) -> list[str]:
+    """The pinning and its proof, for the Markdown report."""
+    pin, t, src = doc.get("pinning") or {}, doc.get("threads_in_force") or {}, doc.get("source")
+    if not pin:
+        return []
+    blas = t.get("blas_pools")
+    blas = ", ".join(f"{b['api']} {b.get('version')} kernel {b.get('kernel')} ({b['threads']} "
+                     "thread(s))" for b in blas) if isinstance(blas, list) else str(blas)
+    removed = t.get("blas_overrides_removed") or {}
+    lines = [
+        "## One core, and the proof", "",
+        f"Every runtime ran in this one process, bound to CPU(s) **{pin['cores']}** "
+        + ("(`os.sched_setaffinity`, then a re-exec: before numpy, numba, XLA or ONNX Runtime "
+           "loaded" if pin.get("pinned_before_libraries_loaded") else
+           "(`os.sched_setaffinity` of every thread of an already running process, `--no-pin`")
+        + f"; one thread each: `NUMBA/OMP/OPENBLAS/MKL_NUM_THREADS={doc['threads']}`, "
+        f"`XLA_FLAGS={t.get('XLA_FLAGS')!r}` with XLA's pools sized by the affinity mask, ONNX "
+        "Runtime intra/inter-op threads 1). Their threads were seen running on CPU(s) "
+        f"{pin['cpus_seen']} (`/proc/self/task/*/stat`, sampled around every timed round).  ",
+        f"CPU time / wall time over the timed rounds (batch / stream, every thread of the "
+        f"process): {pin['cpu_wall_ratio_min']:.2f} to {pin['cpu_wall_ratio_max']:.2f} "
+        f"(one core busy = 1.0; the run fails above {KB.MAX_CPU_WALL}). Highest achieved "
+        f"GFLOP/s: {pin['pct_peak_max']:.1f} % of the measured single-core peak (the run "
+        f"fails above {100 * (1 + KB.PEAK_TOLERANCE):.0f} %).  ",
+        f"BLAS: {blas}; OpenBLAS overrides removed for this run: "
+        f"{', '.join(f'{k}={v}' for k, v in removed.items()) or 'none were set'}.  ",
+    ]
+    if pin.get("cpu_wall_ratio_min") is not None and pin["cpu_wall_ratio_min"] < 0.9:
+        lines.append("A ratio below ~0.9 means the core was shared (the process waited for "
+                     "it): those rounds are slower, not unfair.  ")
+    if src:
+        state = ("with uncommitted engine changes" if src.get("engine_uncommitted")
+                 else "engine as committed")
+        lines.append(f"Source: git `{src.get('commit')}` ({state}).  ")
+    return [*lines, ""]
+
+
 def write_markdown(path: Path, doc: Mapping) -> None:
     reports = doc["details"]
     peak = doc["fma_peak_gflops_per_core"]
@@ -319,11 +406,16 @@ def write_markdown(path: Path, doc: Mapping) -> None:
         f"{m['platform']}; threads used: {doc['threads']} ",
         f"(load average at start {m['loadavg_at_start']}, at end {doc['loadavg_at_end']}).  ",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".  ",
-        f"Measured FMA peak (Numba probe, float32, 1 core): **{peak:.1f} GFLOP/s**.  ",
+        f"Measured FMA peak (float32, 1 core; {doc.get('fma_probe', 'Numba probe')}; the best "
+        f"of {_probes(doc)}): "
+        f"**{peak:.1f} GFLOP/s**.  ",
         f"Batch = {doc['batch']} consecutive flows (flows mode: causal sequence, every flow "
-        "classified with its history). Medians over interleaved rounds after warm-up.", "",
+        "classified with its history). Medians over "
+        f"{doc.get('repeats', 'the')} interleaved rounds after {doc.get('warmup', 'the')} "
+        "warm-up rounds.", "",
         "Sweep weights are a seeded random init magnitude-pruned layer-wise; latency depends "
         "on structure and non-zeros, not on training.", "",
+        *_fairness_lines(doc),
         "## Paper figures (QUOTED from the source paper, not measured here)", "",
         "| source | figure |", "|---|---|",
         f"| Table V | cloud LSTM {PAPER['table_v']['cloud_lstm_ms']} ms vs edge L-TCN "
@@ -335,16 +427,19 @@ def write_markdown(path: Path, doc: Mapping) -> None:
         rows = [r for rep in reports for r in rep["runtimes"] if r["scale"] == scale]
         lines += [f"## Scale `{scale}`", "",
                   "| runtime | sparsity | batch ms | flows/s | stream p50 us | stream p99 us | "
-                  "MACs/flow exec (dense) | GFLOP/s | % peak | weights B | energy est. mJ/batch "
-                  "| stream mode |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "MACs/flow exec (dense) | GFLOP/s | % peak | CPU/wall | core | weights B | "
+                  "energy est. mJ/batch | stream mode |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             f = (lambda v: "-" if v is None else f"{v:.1f}")  # noqa: E731
+            f2 = (lambda v: "-" if v is None else f"{v:.2f}")  # noqa: E731
             lines.append(
                 f"| {r['runtime']} | {100 * r['sparsity']:.0f} % | {r['batch_ms_median']:.3f} | "
                 f"{r['flows_per_s']:,.0f} | {f(r['stream_us_p50'])} | {f(r['stream_us_p99'])} | "
                 f"{r['executed_macs_per_flow']:,} ({r['dense_macs_per_flow']:,}) | "
-                f"{r['gflops']:.2f} | {100 * r['gflops'] / peak:.1f} | {r['weight_bytes']:,} | "
+                f"{r['gflops']:.2f} | {100 * r['gflops'] / peak:.1f} | "
+                f"{r['cpu_wall_ratio']:.2f} / {f2(r.get('stream_cpu_wall_ratio'))} | "
+                f"{_core(r)} | {r['weight_bytes']:,} | "
                 f"{r['energy_estimate_mj_per_batch']:.2f} | {r['stream_mode']} |")
         lines.append("")
         for rep in reports:
@@ -406,25 +501,39 @@ def main_bench(args, argv: Sequence[str]) -> int:
     out_dir = Path(args.out)
     command = "ltcn " + " ".join(shlex.quote(a) for a in argv)
     machine = KM.machine_info()  # load average at the START of the run
-    peak = KM.fma_peak_gflops()
-    log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
-    if args.sweep:
-        reports = run_sweep(batch=args.batch, threads=args.threads, repeats=args.repeats,
-                            warmup=args.warmup, stream_flows=args.stream_flows, watts=args.watts,
-                            runs=Path(args.runs) if args.runs else None, log=log)["reports"]
-    else:
-        if not args.model:
-            raise UsageError("ltcn bench needs --model (or --sweep)")
-        flat, arch, nbytes = KB.load_flat(args.model)
-        reports = [bench_model(flat, arch, label={"sparsity": round(KB.conv_sparsity(flat), 4),
-                                                  "scale": os.path.basename(args.model)},
-                               batch=args.batch, threads=args.threads, repeats=args.repeats,
-                               warmup=args.warmup, stream_flows=args.stream_flows,
-                               watts=args.watts, art_bytes=nbytes)]
+    source = source_state()  # the code measured: as it was when the run started
+    if not args.sweep and not args.model:
+        raise UsageError("ltcn bench needs --model (or --sweep)")
+    probe = KB.PeakProbe()
+    def log(*a):
+        print(*a, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    try:
+        if args.sweep:
+            reports = run_sweep(batch=args.batch, threads=args.threads, repeats=args.repeats,
+                                warmup=args.warmup, stream_flows=args.stream_flows,
+                                watts=args.watts, runs=Path(args.runs) if args.runs else None,
+                                log=log, peak=probe)["reports"]
+        else:
+            flat, arch, nbytes = KB.load_flat(args.model)
+            reports = [bench_model(flat, arch,
+                                   label={"sparsity": round(KB.conv_sparsity(flat), 4),
+                                          "scale": os.path.basename(args.model)},
+                                   batch=args.batch, threads=args.threads, repeats=args.repeats,
+                                   warmup=args.warmup, stream_flows=args.stream_flows,
+                                   watts=args.watts, art_bytes=nbytes, peak=probe)]
+    except KB.UnfairBenchmark as exc:
+        print(f"ltcn bench: {exc}", file=sys.stderr)
+        return KB.EXIT_UNFAIR
+    probe.again()  # the peak at the end of the run too; pct_peak against the best probe
+    peak = probe.value
+    rows = [r for rep in reports for r in rep["runtimes"]]
+    KB.set_peak(rows, peak)
     doc = {
         "batch": args.batch, "threads": args.threads, "results": summary_rows(reports),
-        "command": command, "machine": machine, "loadavg_at_end": list(os.getloadavg()),
+        "repeats": args.repeats, "warmup": args.warmup, "command": command, "machine": machine, "loadavg_at_end": list(os.getloadavg()),
         "threads_in_force": KM.thread_report(), "fma_peak_gflops_per_core": peak,
+        "fma_peak_probes": probe.summary(), "fma_probe": KM.fma_probe_info(), "pinning": KB._pinning(rows), "source": source,
         "peak_rss_bytes": KM.peak_rss_bytes(),
         "energy": {"estimate_watts_assumed": args.watts,
                    "rapl": "available" if KM.rapl_files() else "not available on this machine"},
@@ -443,5 +552,9 @@ def main_bench(args, argv: Sequence[str]) -> int:
             print("\n".join(KB.summarise(rep, peak)))
         for t in doc["targets"]:
             print(f"target {t['target']}: {t['value']:.3f} {'met' if t['met'] else 'NOT met'}")
-        print(f"FMA peak {peak:.1f} GFLOP/s; wrote {out_dir}" if args.out else "")
+        pin = doc["pinning"]
+        print(f"FMA peak {peak:.1f} GFLOP/s (best of {_probes(doc)}); "
+              f"pinned to CPU(s) {pin['cores']}, threads seen on {pin['cpus_seen']}, CPU/wall "
+              f"{pin['cpu_wall_ratio_min']:.2f}-{pin['cpu_wall_ratio_max']:.2f}, at most "
+              f"{pin['pct_peak_max']:.1f} % of peak" + (f"; wrote {out_dir}" if args.out else ""))
     return 0

@@ -26,10 +26,14 @@ Runtimes here: ``sparse`` and ``dense`` (the engine on CSR / dense weights) and 
 plain NumPy forward, :mod:`ltcn_kernels.bench.reference`). ``ltcn bench`` (training side,
 :mod:`ltcn_jax.bench`) adds ``xla`` and ``onnxruntime`` and the sparsity sweep.
 
-Threads: the command line pins the thread variables and re-executes itself
-(:func:`ltcn_kernels.bench.machine.pin_threads`); the library calls (:func:`run_bench`) use
-the process as it is and report the thread counts they find. The engine kernels are
-single-threaded either way.
+Pinning, and its proof: the command line binds itself to ONE core (``--core``, default the
+last core it may use), sets the thread variables and re-executes itself before numpy / numba
+load (:func:`ltcn_kernels.bench.machine.pin_threads`); the library calls (:func:`run_bench`)
+use the process as it is. Every runtime's timed rounds record the proof: ``cpu_wall_ratio``
+(process CPU time, all threads, over wall time: ~1.0 on one core), the core it was bound to
+and the CPUs its threads actually ran on, and ``gflops`` / ``pct_peak`` against the FMA peak
+measured in the same run. :func:`check_fair` fails the run (exit 3, naming the runtime) when a
+runtime beats that peak by more than 5 % or keeps more than ~1.2 cores busy.
 """
 
 from __future__ import annotations
@@ -47,13 +51,20 @@ import numpy as np
 
 from ..arch import LTCNArch, is_conv_kernel
 from .machine import (
+    BLAS_OVERRIDES,
+    REEXEC_MARK,
+    allowed_cpus,
     blas_limit,
+    cpus_used,
     fma_peak_gflops,
+    fma_probe_info,
     machine_info,
+    parse_cores,
     peak_rss_bytes,
     pin_threads,
     rapl_files,
     rapl_read,
+    thread_cpus,
     thread_report,
 )
 from .reference import NumpyLTCN
@@ -62,6 +73,14 @@ PI4_WATTS = 6.4  # Raspberry Pi 4 under load: an ASSUMPTION used for the energy 
 # The engine formats (`ltcn_kernels.engine.FORMATS`, not imported here: numba must load
 # after `pin_threads`), then the reference runtimes.
 RUNTIMES = ("sparse", "dense", "numpy", "xla", "onnxruntime")
+# The fairness limits (check_fair): achieved GFLOP/s at most this much above the measured peak
+# (x threads), CPU time / wall time at most this (x threads).
+PEAK_TOLERANCE = 0.05
+MAX_CPU_WALL = 1.2
+EXIT_UNFAIR = 3
+# The per-runtime fields of the JSON `results` rows (`ltcn bench --json`, this tool's --json).
+RESULT_KEYS = ("runtime", "sparsity", "scale", "batch_ms_median", "stream_us_p50",
+               "stream_us_p99", "flows_per_s", "gflops", "pct_peak", "cpu_wall_ratio", "core")
 
 
 # --------------------------------------------------------------------------- model helpers
@@ -197,27 +216,51 @@ def _pct(values: Sequence[float], q: float) -> float | None:
 def measure(
     runtimes: Sequence[Runtime], wl: Workload, *, repeats: int = 7, warmup: int = 2,
     stream_flows: int = 300, stream_budget_s: float = 0.4, watts: float = PI4_WATTS,
+    peak: PeakProbe | float | None = None,
 ) -> list[dict]:
     """Interleaved timings: each round runs every runtime's batch once (the order rotates
-    each round), then streams flows through every runtime. Returns one dict per runtime."""
+    each round), then streams flows through every runtime. Returns one dict per runtime.
+
+    Besides the times, each runtime's timed rounds record the pinning proof: CPU time / wall
+    time (``time.process_time``: every thread of the process) of its batches and of its
+    stream loops, the CPUs the process was bound to, and the CPUs its threads ran on (sampled
+    from ``/proc/self/task`` around every timed batch and stream loop, outside the timings).
+    ``peak`` (this run's FMA peak: GFLOP/s, or a :class:`PeakProbe`, which then also probes
+    the core once every round, so the peak is sampled under the same conditions as the
+    runtimes) gives ``pct_peak``."""
     batch_t: dict[str, list[float]] = {r.name: [] for r in runtimes}
     batch_cpu: dict[str, list[float]] = {r.name: [] for r in runtimes}
+    batch_clock = {r.name: [0.0, 0.0] for r in runtimes}  # CPU s, wall s around the batches
     batch_j: dict[str, list[float]] = {r.name: [] for r in runtimes}
     stream_t: dict[str, list[float]] = {r.name: [] for r in runtimes}
+    stream_clock = {r.name: [0.0, 0.0] for r in runtimes}  # CPU s, wall s of the stream loops
+    seen: dict[str, set[int]] = {r.name: set() for r in runtimes}
+    affinity: dict[str, set[int]] = {r.name: set() for r in runtimes}
     rapl = rapl_files()
     n_rt = len(runtimes)
     for rnd in range(warmup + repeats):
         keep = rnd >= warmup
+        if isinstance(peak, PeakProbe):
+            peak.sample()
         order = [runtimes[(rnd + i) % n_rt] for i in range(n_rt)]
         for rt in order:
+            s0 = thread_cpus() if keep else None
             e0 = rapl_read(rapl)
+            # CPU window nested in a wall window (w0 < c0 < t0 .. t1 < c1 < w1): the clock
+            # calls cannot push CPU / wall above 1 on a microsecond batch
+            w0 = time.perf_counter()
             c0 = time.process_time()
             t0 = time.perf_counter()
             rt.batch()
             dt = time.perf_counter() - t0
             dc = time.process_time() - c0
+            dw = time.perf_counter() - w0
             e1 = rapl_read(rapl)
             if keep:
+                batch_clock[rt.name][0] += dc
+                batch_clock[rt.name][1] += dw
+                seen[rt.name] |= cpus_used(s0, thread_cpus())
+                affinity[rt.name] |= set(allowed_cpus() or ())
                 batch_t[rt.name].append(dt)
                 batch_cpu[rt.name].append(dc)
                 if e0 is not None and e1 is not None:
@@ -225,7 +268,10 @@ def measure(
         for rt in order:
             rt.reset()
             limit = min(stream_flows, wl.batch)
-            t_start = time.perf_counter()
+            s0 = thread_cpus() if keep else None
+            w_start = time.perf_counter()
+            c_start = time.process_time()
+            t_start = t1 = time.perf_counter()
             times = stream_t[rt.name]
             for i in range(limit):
                 t0 = time.perf_counter()
@@ -235,12 +281,21 @@ def measure(
                     times.append(t1 - t0)
                 if i >= 20 and t1 - t_start > stream_budget_s:
                     break
+            if keep:
+                stream_clock[rt.name][0] += time.process_time() - c_start
+                stream_clock[rt.name][1] += time.perf_counter() - w_start
+                seen[rt.name] |= cpus_used(s0, thread_cpus())
     results = []
+    if isinstance(peak, PeakProbe):
+        peak = peak.value
     for rt in runtimes:
         med = float(np.median(batch_t[rt.name]))
         cpu = float(np.median(batch_cpu[rt.name]))
         flops = 2.0 * rt.executed_macs_per_step * wl.steps_per_flow * wl.batch
         st = stream_t[rt.name]
+        gflops = flops / med / 1e9
+        cpu_s, wall_s = stream_clock[rt.name]
+        aff = sorted(affinity[rt.name])
         results.append({
             "runtime": rt.name,
             "batch_ms_median": med * 1e3,
@@ -252,7 +307,13 @@ def measure(
             "stream_mode": rt.stream_mode,
             "flows_per_s": wl.batch / med,
             "executed_macs_per_flow": int(rt.executed_macs_per_step * wl.steps_per_flow),
-            "gflops": flops / med / 1e9,
+            "gflops": gflops,
+            "pct_peak": 100 * gflops / peak if peak else None,
+            "cpu_wall_ratio": batch_clock[rt.name][0] / max(batch_clock[rt.name][1], 1e-12),
+            "stream_cpu_wall_ratio": cpu_s / wall_s if wall_s > 0 else None,
+            "core": aff[0] if len(aff) == 1 else None,
+            "affinity": aff,
+            "cpus_seen": sorted(seen[rt.name]),
             "weight_bytes": int(rt.weight_bytes),
             "cpu_ms_median": cpu * 1e3,
             "energy_estimate_mj_per_batch": cpu * watts * 1e3,
@@ -279,11 +340,13 @@ def run_bench(
     repeats: int = 7, warmup: int = 2, stream_flows: int = 300, watts: float = PI4_WATTS,
     extra_runtimes: Callable[[Mapping, LTCNArch, Workload, int], tuple[list, dict]] | None = None,
     only: Sequence[str] = RUNTIMES, artifact_bytes: int | None = None, seed: int = 0,
-    label: Mapping | None = None,
+    label: Mapping | None = None, peak: PeakProbe | float | None = None,
 ) -> dict:
     """Benchmark one model (flat Flax params + a manifest-style architecture dict, see
     :func:`arch_of`); see the module docstring. ``extra_runtimes(flat, arch, workload,
-    threads)`` gets the parsed :class:`~ltcn_kernels.arch.LTCNArch`.
+    threads)`` gets the parsed :class:`~ltcn_kernels.arch.LTCNArch`. ``peak``: this run's
+    FMA peak (GFLOP/s or a :class:`PeakProbe`, see :func:`measure`) for ``pct_peak``
+    (:func:`set_peak` can fill it in later).
 
     Returns ``{"workload": ..., "runtimes": [per-runtime dicts], "skipped": {name: reason},
     "max_abs_diff": {name: float}, "model": {...}}``.
@@ -303,7 +366,7 @@ def run_bench(
     with blas_limit(threads):
         diffs = check_outputs(runtimes)
         results = measure(runtimes, wl, repeats=repeats, warmup=warmup,
-                          stream_flows=stream_flows, watts=watts)
+                          stream_flows=stream_flows, watts=watts, peak=peak)
     dense_macs = net.macs_per_step()
     for r in results:
         r.update(label or {})
@@ -335,16 +398,136 @@ def load_flat(path: str) -> tuple[dict, dict, int]:
     return dense_params(art), arch, os.path.getsize(path)
 
 
+# --------------------------------------------------------------------------- fairness
+
+
+class UnfairBenchmark(RuntimeError):
+    """A runtime was not held to one core (its message names the runtime and the evidence)."""
+
+
+class PeakProbe:
+    """This run's measured FMA peak: the best of every probe taken: a full one at the start
+    and at the end, a short one in every measuring round (:func:`measure`), and one more
+    before any runtime is declared above it. A core shared with a neighbour (another
+    process, or the SMT sibling of a VM's vCPU) slows some probes; the best of probes taken
+    all through the run is the core's peak under the run's best conditions, which no
+    runtime's median can beat on one core."""
+
+    def __init__(self, probe: Callable[[], float] | None = None,
+                 short: Callable[[], float] | None = None):
+        self._probe = probe or (lambda: fma_peak_gflops())
+        self._short = short or probe or (lambda: fma_peak_gflops(seconds=0.04, repeats=5))
+        self.probes: list[float] = []
+        self.again()
+
+    def again(self) -> float:
+        """A full probe; the peak so far."""
+        self.probes.append(float(self._probe()))
+        return self.value
+
+    def sample(self) -> float:
+        """A short probe (~40 ms); the peak so far."""
+        self.probes.append(float(self._short()))
+        return self.value
+
+    def summary(self) -> dict:
+        p = self.probes
+        return {"gflops": self.value, "probes": len(p), "first": p[0], "last": p[-1],
+                "median": float(np.median(p))}
+
+    @property
+    def value(self) -> float:
+        return max(self.probes)
+
+
+def set_peak(rows: Sequence[dict], peak: float) -> None:
+    """(Re)compute ``pct_peak`` of result rows against ``peak``."""
+    for r in rows:
+        r["pct_peak"] = 100 * r["gflops"] / peak
+
+
+def _who(r: Mapping) -> str:
+    where = [str(r[k]) for k in ("scale",) if r.get(k) is not None]
+    if r.get("sparsity") is not None:
+        where.append(f"{100 * r['sparsity']:.0f} % sparse")
+    return f"runtime {r['runtime']}" + (f" ({', '.join(where)})" if where else "")
+
+
+def fairness_problems(rows: Sequence[Mapping], peak: float, threads: int = 1, *,
+                      tolerance: float = PEAK_TOLERANCE,
+                      max_cpu_wall: float = MAX_CPU_WALL) -> list[str]:
+    """What makes these per-runtime results unfair, one sentence per finding (none: fair).
+
+    A runtime held to ``threads`` cores cannot do more than ``threads`` x the single-core
+    FMA ``peak`` measured in the same run, nor burn more than ``threads`` CPU seconds per
+    wall second, nor run on more CPUs than it was bound to."""
+    out = []
+    for r in rows:
+        who = _who(r)
+        limit = peak * threads * (1 + tolerance)
+        if r["gflops"] > limit:
+            out.append(
+                f"{who}: {r['gflops']:.1f} GFLOP/s is {100 * r['gflops'] / peak:.0f} % of the "
+                f"single-core FMA peak measured in this run ({peak:.1f} GFLOP/s; limit "
+                f"{100 * threads * (1 + tolerance):.0f} % for {threads} thread(s)): it did "
+                "more work than its cores can, so it was not held to them")
+        for key, what in (("cpu_wall_ratio", "batch"), ("stream_cpu_wall_ratio", "stream")):
+            v = r.get(key)
+            if v is not None and v > max_cpu_wall * threads:
+                out.append(f"{who}: CPU time / wall time {v:.2f} over its timed {what} rounds "
+                           f"(limit {max_cpu_wall * threads:.1f} for {threads} thread(s)): more "
+                           "cores than it was given were busy")
+        seen, aff = r.get("cpus_seen") or [], r.get("affinity") or []
+        if aff and not set(seen) <= set(aff):
+            out.append(f"{who}: its threads ran on CPUs {seen}, outside the CPUs it was bound "
+                       f"to {aff}")
+        if len(seen) > threads:
+            out.append(f"{who}: its threads ran on CPUs {seen}: more than {threads}")
+    return out
+
+
+def check_fair(rows: Sequence[Mapping], peak: PeakProbe | float, threads: int = 1) -> None:
+    """Raise :class:`UnfairBenchmark` (every finding in its message) unless ``rows`` pass
+    :func:`fairness_problems`. Given a :class:`PeakProbe`, a runtime above the peak gets the
+    peak probed once more before the verdict."""
+    value = peak.value if isinstance(peak, PeakProbe) else float(peak)
+    problems = fairness_problems(rows, value, threads)
+    if isinstance(peak, PeakProbe) and any("GFLOP/s" in p for p in problems):
+        problems = fairness_problems(rows, peak.again(), threads)
+    if problems:
+        raise UnfairBenchmark("UNFAIR BENCHMARK (not held to one core per thread):\n  "
+                              + "\n  ".join(problems))
+
+
+def result_rows(reports: Sequence[Mapping]) -> list[dict]:
+    """The JSON ``results`` rows: :data:`RESULT_KEYS` of every runtime of every report."""
+    return [{k: r.get(k) for k in RESULT_KEYS} for rep in reports for r in rep["runtimes"]]
+
+
+def _pinning(rows: Sequence[Mapping]) -> dict:
+    """The pinning proof of a run in a few numbers (for the report and the summary line)."""
+    ratios = [r[k] for r in rows for k in ("cpu_wall_ratio", "stream_cpu_wall_ratio")
+              if r.get(k) is not None]
+    return {"pinned_before_libraries_loaded": bool(os.environ.get(REEXEC_MARK)),
+            "cores": sorted({c for r in rows for c in r.get("affinity") or ()}),
+            "cpus_seen": sorted({c for r in rows for c in r.get("cpus_seen") or ()}),
+            "cpu_wall_ratio_min": min(ratios) if ratios else None,
+            "cpu_wall_ratio_max": max(ratios) if ratios else None,
+            "pct_peak_max": max((r["pct_peak"] for r in rows if r.get("pct_peak") is not None),
+                                default=None)}
+
+
 def summarise(report: Mapping, peak: float) -> list[str]:
     lines = [f"{'runtime':<12} {'batch ms':>9} {'flows/s':>10} {'p50 us':>9} {'p99 us':>9} "
-             f"{'GFLOP/s':>8} {'% peak':>7} {'weights B':>10}"]
+             f"{'GFLOP/s':>8} {'% peak':>7} {'CPU/wall':>8} {'core':>4} {'weights B':>10}"]
     for r in report["runtimes"]:
         p50 = f"{r['stream_us_p50']:.1f}" if r["stream_us_p50"] is not None else "-"
         p99 = f"{r['stream_us_p99']:.1f}" if r["stream_us_p99"] is not None else "-"
+        core = str(r["core"]) if r.get("core") is not None else ",".join(map(str, r["affinity"]))
         lines.append(
             f"{r['runtime']:<12} {r['batch_ms_median']:>9.3f} {r['flows_per_s']:>10.0f} "
             f"{p50:>9} {p99:>9} {r['gflops']:>8.2f} {100 * r['gflops'] / peak:>6.1f}% "
-            f"{r['weight_bytes']:>10,}"
+            f"{r['cpu_wall_ratio']:>8.2f} {core:>4} {r['weight_bytes']:>10,}"
         )
     for name, why in report["skipped"].items():
         lines.append(f"{name:<12} skipped: {why}")
@@ -355,6 +538,9 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="a .ltcn file from `ltcn export`")
     p.add_argument("--batch", type=int, default=1000, help="flows per batch (default 1000)")
     p.add_argument("--threads", type=int, default=1, help="threads for every runtime (default 1)")
+    p.add_argument("--core", metavar="N",
+                   help="the core every runtime is bound to (N, N,M or N-M; default: the last "
+                        "core this process may run on)")
     p.add_argument("--repeats", type=int, default=7, help="timed rounds (medians over them)")
     p.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
     p.add_argument("--stream-flows", type=int, default=300, help="flows streamed per round")
@@ -368,30 +554,42 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ltcn_kernels.bench", description=__doc__.split("\n")[0])
     add_common_args(parser)
     args = parser.parse_args(argv)
-    pin_threads(args.threads, [sys.executable, "-m", "ltcn_kernels.bench", *argv])
+    pin_threads(args.threads, [sys.executable, "-m", "ltcn_kernels.bench", *argv],
+                cores=parse_cores(args.core), unset=BLAS_OVERRIDES)
     flat, arch, nbytes = load_flat(args.model)
-    peak = fma_peak_gflops()
+    peak = PeakProbe()
     report = run_bench(flat, arch, batch=args.batch, threads=args.threads, repeats=args.repeats,
                        warmup=args.warmup, stream_flows=args.stream_flows, watts=args.watts,
                        artifact_bytes=nbytes, label={"sparsity": round(conv_sparsity(flat), 4),
-                                                      "scale": os.path.basename(args.model)})
+                                                      "scale": os.path.basename(args.model)},
+                       peak=peak)
+    peak.again()
+    set_peak(report["runtimes"], peak.value)
     out = {
-        "batch": args.batch, "threads": args.threads,
-        "results": [{k: r[k] for k in ("runtime", "sparsity", "scale", "batch_ms_median",
-                                       "stream_us_p50", "stream_us_p99", "flows_per_s")}
-                    for r in report["runtimes"]],
-        "details": report, "fma_peak_gflops_per_core": peak, "peak_rss_bytes": peak_rss_bytes(),
+        "batch": args.batch, "threads": args.threads, "results": result_rows([report]),
+        "details": report, "fma_peak_gflops_per_core": peak.value,
+        "fma_peak_probes": peak.summary(), "fma_probe": fma_probe_info(), "pinning": _pinning(report["runtimes"]),
+        "peak_rss_bytes": peak_rss_bytes(),
         "energy": {"estimate_watts_assumed": args.watts,
                    "rapl": "available" if rapl_files() else "not available on this machine"},
         "threads_in_force": thread_report(), "machine": machine_info(),
         "command": "python -m ltcn_kernels.bench " + " ".join(shlex.quote(a) for a in argv),
     }
+    try:
+        check_fair(report["runtimes"], peak, args.threads)
+    except UnfairBenchmark as exc:
+        print("\n".join(summarise(report, peak.value)), file=sys.stderr)
+        print(f"python -m ltcn_kernels.bench: {exc}", file=sys.stderr)
+        return EXIT_UNFAIR
     if args.json:
         print(json.dumps(out))
     else:
-        print("\n".join(summarise(report, peak)))
-        print(f"FMA peak (measured, 1 core): {peak:.1f} GFLOP/s; peak RSS "
+        pin = out["pinning"]
+        print("\n".join(summarise(report, peak.value)))
+        print(f"FMA peak (measured, 1 core): {peak.value:.1f} GFLOP/s; peak RSS "
               f"{out['peak_rss_bytes'] / 2**20:.1f} MiB; RAPL: {out['energy']['rapl']}")
+        print(f"pinned to CPU(s) {pin['cores']}, threads seen on {pin['cpus_seen']}, CPU/wall "
+              f"{pin['cpu_wall_ratio_min']:.2f}-{pin['cpu_wall_ratio_max']:.2f}")
     return 0
 
 
