@@ -37,20 +37,12 @@ accumulated straight into the block's last activation, then ReLU. Nothing compil
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from numba import njit
-from numba.core import config as _numba_config
 
-# LLVM's SLP vectorizer turns the tile kernels' scalar accumulators into vector registers;
-# Numba ships with it off. It changes no floating-point result (no reassociation), only how the
-# same operations are packed, and it is read at every compile: set it before ours compile, in
-# the environment too so that Numba's config reload keeps it.
-os.environ["NUMBA_SLP_VECTORIZE"] = "1"
-_numba_config.SLP_VECTORIZE = 1
-
-from . import _tiles  # noqa: E402  (after the flag: its kernels compile with it)
+# The tile kernels rely on LLVM's SLP vectorizer (and, on AVX-512 hosts, 512-bit vectors):
+# ltcn_kernels/_numba_setup.py switches both on before Numba starts.
+from . import _tiles
 
 # Layer roles (meta column M_ROLE).
 ROLE_CONV = 0  # dilated causal conv + ReLU
