@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench-ingest results clean system-deps
+.PHONY: demo test lint bench-ingest results clean system-deps check-aarch64
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ system-deps:
 
 test: $(STAMP) system-deps
 	NUMBA_NUM_THREADS=2 $(BIN)/python -m pytest -q
+
+# The README's Raspberry Pi section in a clean Debian arm64 root file system under qemu-user
+# (built once with debootstrap, cached in /var/cache/ltcn-aarch64), its predictions and alerts
+# compared bit for bit with this machine's -> results/aarch64/. Root; ~15-20 min cold.
+check-aarch64: $(STAMP) system-deps
+	PYTHON=$(abspath $(BIN))/python bash experiments/aarch64/check.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

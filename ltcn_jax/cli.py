@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ltcn_kernels.extras import COMMAND_EXTRAS, require
+
 EXIT_BAD_INPUT = 2
 
 
@@ -54,8 +56,9 @@ def _user_config(path: str, sets: list[str]):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from ltcn_jax.experiment import run_experiment
-    from ltcn_jax.report import headline
+    with require("ltcn run", "train"):
+        from ltcn_jax.experiment import run_experiment
+        from ltcn_jax.report import headline
 
     config = _user_config(args.config, args.set or [])
     out = Path(args.out) if args.out else Path("results") / config.name
@@ -68,10 +71,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from ltcn_jax.export import export_run
+    with require("ltcn export", "train"):
+        from ltcn_jax.export import export_run
 
     if args.format == "onnx":
-        from ltcn_jax.onnx_export import export_onnx
+        with require("ltcn export --format onnx", "bench"):
+            from ltcn_jax.onnx_export import export_onnx
 
         with tempfile.TemporaryDirectory() as tmp:
             model = Path(tmp) / "model.ltcn"
@@ -93,7 +98,11 @@ def _predictions(args: argparse.Namespace):
 
     proba = None
     if args.backend == "jax":
-        from ltcn_jax.reference import flax_proba
+        with require(f"ltcn {args.command} --backend jax", "train"):
+            import flax  # noqa: F401  (fail before any work, not after reading the files)
+            import jax  # noqa: F401
+
+            from ltcn_jax.reference import flax_proba
 
         proba = flax_proba(load_model(args.model)[0])
     backend = "sparse" if args.backend == "jax" else args.backend
@@ -122,7 +131,7 @@ def _normal_index(pred) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from ltcn_jax.metrics import evaluate
+    from ltcn_kernels.metrics import evaluate  # numpy only: no scikit-learn on the edge
 
     pred = _predictions(args)
     rows = pred.y_true >= 0
@@ -159,6 +168,16 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_warmup(args: argparse.Namespace) -> int:
+    from ltcn_kernels.gateway.warmup import warm_up
+
+    info = warm_up(args.model, tuple(args.backend or ("sparse", "dense")))
+    where = info["cache_dir"] or "Numba's default cache (beside the package or ~/.cache/numba)"
+    print(f"ltcn warmup: {args.model}: kernels for {', '.join(info['backends'])} compiled or "
+          f"loaded in {info['seconds']:.1f} s; cache: {where}", file=sys.stderr)  # fmt: skip
+    return 0
+
+
 def _cmd_flows(args: argparse.Namespace) -> int:
     from ltcn_kernels.io.pcap import PRODUCIBLE, capture_to_flows
 
@@ -184,18 +203,25 @@ def _cmd_flows(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from ltcn_kernels.bench.machine import pin_threads
+    from ltcn_kernels.bench.machine import BLAS_OVERRIDES, parse_cores, pin_threads, set_affinity
 
     argv = list(getattr(args, "argv", None) or sys.argv[1:])
-    if not args.no_pin:
-        pin_threads(args.threads, [sys.executable, "-m", "ltcn_jax.cli", *argv])
-    from ltcn_jax.bench import main_bench
+    cores = parse_cores(args.core)
+    if args.no_pin:  # this process as it is: only its affinity changes (every thread)
+        if cores is not None:
+            set_affinity(cores)
+    else:  # bind to the core, set the thread variables, re-execute before the libraries load
+        pin_threads(args.threads, [sys.executable, "-m", "ltcn_jax.cli", *argv], cores=cores,
+                    unset=BLAS_OVERRIDES)
+    with require("ltcn bench (on the edge: python -m ltcn_kernels.bench)", "train"):
+        from ltcn_jax.bench import main_bench
 
     return main_bench(args, argv)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from ltcn_jax.demo import run_demo
+    with require("ltcn demo", "train"):
+        from ltcn_jax.demo import run_demo
 
     return run_demo(quick=args.quick, out=args.out, stored=args.stored)
 
@@ -226,7 +252,7 @@ def _add_data_parser(sub) -> None:
 
 
 def _add_run_parser(sub) -> None:
-    run = sub.add_parser("run", help="run one experiment config end to end into results/")
+    run = sub.add_parser("run", help="[train] run one experiment config end to end into results/")
     run.add_argument("config", help="a config file, e.g. experiments/nsl_kdd_quickstart.py")
     run.add_argument(
         "--set", action="append", metavar="KEY=VALUE",
@@ -238,7 +264,7 @@ def _add_run_parser(sub) -> None:
 
 
 def _add_export_parser(sub) -> None:
-    export = sub.add_parser("export", help="write a run's model to one deployable .ltcn file")
+    export = sub.add_parser("export", help="[train] write a run's model to one deployable .ltcn file")
     export.add_argument("run_dir", help="an `ltcn run` output folder")
     export.add_argument("--out", required=True, help="the .ltcn file to write")
     export.add_argument(
@@ -261,7 +287,8 @@ def _add_predict_evaluate_parser(sub) -> None:
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--model", required=True, help="a .ltcn file from `ltcn export`")
-        p.add_argument("--backend", default="sparse", choices=["sparse", "dense", "jax"])
+        p.add_argument("--backend", default="sparse", choices=["sparse", "dense", "jax"],
+                       help="jax needs the train extra")  # fmt: skip
         p.add_argument("paths", nargs="+", metavar="FILE")
         p.add_argument("--skip-bad-lines", action="store_true")
         if name == "predict":
@@ -318,6 +345,17 @@ def _add_detect_parser(sub) -> None:
     detect.set_defaults(func=_cmd_detect)
 
 
+def _add_warmup_parser(sub) -> None:
+    warm = sub.add_parser(
+        "warmup", help="compile the Numba kernels for a model into the cache (install time, "
+        "the unit's ExecStartPre=) so `ltcn detect` starts fast",
+    )  # fmt: skip
+    warm.add_argument("--model", required=True, help="a .ltcn file from `ltcn export`")
+    warm.add_argument("--backend", action="append", choices=["sparse", "dense"],
+                      help="engine to warm (repeatable; default both)")  # fmt: skip
+    warm.set_defaults(func=_cmd_warmup)
+
+
 def _add_flows_parser(sub) -> None:
     flows = sub.add_parser(
         "flows", help="packet captures -> BoT-IoT flow records with the Argus flow meter"
@@ -339,6 +377,11 @@ def _add_bench_parser(sub) -> None:
     bench.add_argument("--model", help="a .ltcn file from `ltcn export` (or use --sweep)")
     bench.add_argument("--batch", type=int, default=1000, help="flows per batch (default 1000)")
     bench.add_argument("--threads", type=int, default=1, help="threads per runtime (default 1)")
+    bench.add_argument(
+        "--core", metavar="N",
+        help="the core every runtime is bound to (N, N,M or N-M; default: the last core this "
+             "process may run on)",
+    )  # fmt: skip
     bench.add_argument("--repeats", type=int, default=7, help="timed rounds (medians over them)")
     bench.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
     bench.add_argument("--stream-flows", type=int, default=300, help="flows streamed per round")
@@ -358,13 +401,14 @@ def _add_bench_parser(sub) -> None:
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.add_argument(
         "--no-pin", action="store_true",
-        help="do not re-execute with the thread variables set (they are still reported)",
+        help="do not re-execute with the thread variables set (they are still reported); "
+             "the process is still bound to --core",
     )  # fmt: skip
     bench.set_defaults(func=_cmd_bench)
 
 
 def _add_demo_parser(sub) -> None:
-    demo = sub.add_parser("demo", help="the main job on the embedded NSL-KDD data")
+    demo = sub.add_parser("demo", help="[train] the main job on the embedded NSL-KDD data")
     demo.add_argument("--quick", action="store_true", help="a shorter run (smoke test)")
     demo.add_argument("--out", default="runs/demo", help="folder for the runs (default runs/demo)")
     demo.add_argument(
@@ -375,15 +419,22 @@ def _add_demo_parser(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ltcn", description="Edge-native intrusion detection with a pruned L-TCN."
+    extras = "\n".join(
+        f"  {extra:<6} pip install \"ltcn[{extra}]\": {', '.join(cmds)}"
+        for extra, cmds in COMMAND_EXTRAS.items()
     )
+    parser = argparse.ArgumentParser(
+        prog="ltcn", description="Edge-native intrusion detection with a pruned L-TCN.",
+        epilog="which commands need which extra (the edge install is `edge`):\n" + extras,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
     _add_data_parser(sub)
     _add_run_parser(sub)
     _add_export_parser(sub)
     _add_predict_evaluate_parser(sub)
     _add_detect_parser(sub)
+    _add_warmup_parser(sub)
     _add_flows_parser(sub)
     _add_bench_parser(sub)
     _add_demo_parser(sub)
@@ -394,8 +445,13 @@ def main(argv: list[str] | None = None) -> int:
     from ltcn_kernels.errors import InputError
 
     args = build_parser().parse_args(argv)
+    what = f"ltcn {args.command}"
+    if getattr(args, "backend", None) == "jax":
+        what += " --backend jax"
     try:
-        return args.func(args)
+        # an optional extra's module missing anywhere in a command: one line naming the extra
+        with require(what):
+            return args.func(args)
     except InputError as exc:  # the project's own input errors: one line, exit 2
         print(f"ltcn: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

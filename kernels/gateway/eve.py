@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from ..errors import InputError
 from ..io.table import FlowTable
 
 _SRC_IP, _DST_IP = ("Source IP", "saddr"), ("Destination IP", "daddr")
@@ -155,6 +156,41 @@ def _port(v) -> int | None:
 
 
 # ------------------------------------------------------------------------------ writer
+def open_output(path: str, flag: str, mode: str = "a", **kwargs):
+    """``open(path, mode)`` for an output file named by option ``flag``, creating its folder
+    (``--alerts /var/log/ltcn/alerts.jsonl`` on a fresh system). A folder or file that cannot
+    be made or written is an :class:`~ltcn_kernels.errors.InputError` saying exactly which
+    path, as which user, and how to fix it (the unit's ``LogsDirectory=``)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    user = _user()
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"{flag} {path}: cannot create the folder {parent} as user {user} "
+            f"({exc.strerror}); create it writable by {user} (e.g. `install -d -o {user} "
+            f"{parent}`, or LogsDirectory= in the systemd unit)"
+        ) from exc
+    try:
+        return open(path, mode, **kwargs)
+    except IsADirectoryError as exc:
+        raise InputError(f"{flag} {path}: is a directory; give a file name") from exc
+    except OSError as exc:
+        raise InputError(
+            f"{flag} {path}: cannot write as user {user} ({exc.strerror}); make {parent} "
+            f"writable by {user}"
+        ) from exc
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError, AttributeError):
+        return str(getattr(os, "geteuid", lambda: "?")())
+
+
 class AlertWriter:
     """JSON lines, flushed after each alert, rotated by size (``path.1`` .. ``path.keep``)."""
 
@@ -168,7 +204,7 @@ class AlertWriter:
             self._f = stream if stream is not None else sys.stdout
             self._size = 0
         else:
-            self._f = open(self.path, "a", encoding="utf-8")
+            self._f = open_output(self.path, "--alerts", "a", encoding="utf-8")
             self._size = os.path.getsize(self.path)
 
     def _rotate(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..io.pcap import header_line
+from .eve import open_output
 
 FLOW_HEADER = header_line().encode()
 
@@ -12,7 +13,7 @@ class FlowLog:
     already in the file, or repeated by later outputs, is written once. ``path=None``: off."""
 
     def __init__(self, path: str | None):
-        self._f = None if path is None else open(path, "ab")
+        self._f = None if path is None else open_output(path, "--save-flows", "ab")
         self._header = self._f is not None and self._f.tell() > 0
 
     @property

@@ -38,8 +38,15 @@ def source_files(source: str) -> list[str]:
         if not files:
             raise DataFormatError(source, 0, 0, "no files in this directory")
         return files
-    if not os.path.exists(source):
-        raise DataFormatError(source, 0, 0, "no such file or directory")
+    try:
+        os.stat(source)
+    except PermissionError:
+        raise DataFormatError(source, 0, 0, "permission denied (a folder on the way, or the "
+                              "file, is not readable by this user)") from None
+    except OSError:
+        raise DataFormatError(source, 0, 0, "no such file or directory") from None
+    if not os.access(source, os.R_OK):
+        raise DataFormatError(source, 0, 0, "permission denied (not readable by this user)")
     return [source]
 
 

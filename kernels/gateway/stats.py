@@ -19,6 +19,7 @@ class Stats:
         self.alerts = 0
         self.lines = 0
         self.captures = 0  # packet captures converted by the flow meter
+        self.compile_s = 0.0  # kernels compiled or loaded from the cache before the first flow
         self.skipped: Counter[str] = Counter()
         self.latency_us: deque[float] = deque(maxlen=LATENCY_WINDOW)
 
@@ -39,6 +40,7 @@ class Stats:
             "latency_us_p50": None if lat is None else round(float(np.percentile(lat, 50)), 1),
             "latency_us_p99": None if lat is None else round(float(np.percentile(lat, 99)), 1),
             "elapsed_s": round(elapsed, 3),
+            "compile_s": round(self.compile_s, 3),
         }
         if firewall is not None:
             out["firewall"] = dict(firewall.counts)

@@ -31,6 +31,8 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -245,27 +247,87 @@ def _start_time(line: str) -> float:
         return float("inf")  # a malformed record sorts last; the reader reports it
 
 
+IFF_UP = 0x1  # <linux/if.h>
+
+
+def check_interface(interface: str, sys_net: str = "/sys/class/net") -> None:
+    """Refuse, before the flow meter starts, a name that is no interface or one that is down.
+
+    Raises:
+        FlowMeterError: not a valid name, no such interface (the existing ones are listed),
+            administratively down, or without a carrier (``operstate`` down).
+    """
+    if not interface or interface.startswith("-") or "/" in interface or "\0" in interface:
+        raise FlowMeterError(f"not an interface name: {interface!r}")
+    try:
+        names = sorted(name for _, name in socket.if_nameindex())
+    except OSError:  # no interface listing here: let the flow meter say
+        return
+    if interface not in names:
+        raise FlowMeterError(
+            f"--interface {interface}: no such network interface (this machine has "
+            f"{', '.join(names) or 'none'})"
+        )
+    base = os.path.join(sys_net, interface)
+    try:
+        with open(os.path.join(base, "flags")) as f:
+            flags = int(f.read().strip(), 16)
+        with open(os.path.join(base, "operstate")) as f:
+            state = f.read().strip()
+    except (OSError, ValueError):
+        return  # not Linux sysfs: nothing more to check
+    if not flags & IFF_UP:
+        raise FlowMeterError(
+            f"--interface {interface}: the interface is down (`ip link set {interface} up`)"
+        )
+    if state in ("down", "lowerlayerdown", "notpresent"):
+        raise FlowMeterError(
+            f"--interface {interface}: no link (operstate {state}: cable or carrier missing)"
+        )
+
+
+def _last_message(f) -> str:
+    """The last meaningful line a flow-meter program wrote to its stderr file ``f``."""
+    try:
+        f.seek(0)
+        text = f.read()[-8192:].decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return ""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    worst = [ln for ln in lines if "Error" in ln or "Warning" in ln or "denied" in ln.lower()]
+    return (worst or lines or [""])[-1]
+
+
 class LiveFlows:
     """Flow status records from a network interface: ``argus -i IFACE -w - | ra -r - ...``.
 
     :meth:`read` returns BoT-IoT full-schema CSV bytes (the header first), ``None`` when
-    nothing arrived within the poll time and ``b""`` once the flow meter has exited.
-    :meth:`close` stops both processes. Needs the capture privilege (root or CAP_NET_RAW).
+    nothing arrived within the poll time and ``b""`` once the flow meter was stopped by a
+    signal (SIGTERM/SIGINT, e.g. systemd stopping the service). A flow meter that ends by
+    itself (a wrong or vanished interface, no capture privilege) raises
+    :class:`FlowMeterError` with the flow meter's own message: on a live interface that is
+    a failure, never the end of the input. :meth:`close` stops both processes. Needs the
+    capture privilege (root or CAP_NET_RAW).
     """
 
-    def __init__(self, interface: str, *, tools: ArgusTools | None = None):
-        if not interface or interface.startswith("-") or "/" in interface:
+    def __init__(self, interface: str, *, tools: ArgusTools | None = None, check: bool = True):
+        if check:
+            check_interface(interface)
+        elif not interface or interface.startswith("-") or "/" in interface:
             raise FlowMeterError(f"not an interface name: {interface!r}")
         self.interface = interface
         tools = tools or ArgusTools.find()
+        self._closing = False
+        self._meter_err = tempfile.TemporaryFile(prefix="ltcn-argus-")
+        self._printer_err = tempfile.TemporaryFile(prefix="ltcn-ra-")
         self._meter = subprocess.Popen(
             [tools.argus, "-i", interface, "-w", "-"], stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, shell=False,
+            stderr=self._meter_err, shell=False,
         )  # fmt: skip
         self._printer = subprocess.Popen(
             [tools.ra, "-r", "-", "-n", "-u", "-c", ",", "-L-1", "-s", *ARGUS_FIELDS,
              *MANAGEMENT_FILTER],
-            stdin=self._meter.stdout, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            stdin=self._meter.stdout, stdout=subprocess.PIPE, stderr=self._printer_err,
             shell=False,
         )  # fmt: skip
         self._meter.stdout.close()  # ra owns the pipe now; argus sees SIGPIPE if ra exits
@@ -284,6 +346,7 @@ class LiveFlows:
             return None
         data = os.read(self._fd, 1 << 16)
         if not data:
+            self._ended()
             return b""
         *complete, self._partial = (self._partial + data).split(b"\n")
         out = []
@@ -294,7 +357,26 @@ class LiveFlows:
                 out.append(record.encode() + b"\n")
         return b"".join(out) if out else None
 
+    def _ended(self) -> None:
+        """The records ended: fine after a stop signal, a :class:`FlowMeterError` otherwise."""
+        codes = []
+        for proc in (self._meter, self._printer):
+            try:
+                codes.append(proc.wait(timeout=5))
+            except subprocess.TimeoutExpired:
+                codes.append(None)
+        stopped = (-signal.SIGTERM, -signal.SIGINT, -signal.SIGPIPE)
+        if self._closing or codes[0] in stopped:
+            return
+        why = _last_message(self._meter_err) or _last_message(self._printer_err)
+        status = "still running" if codes[0] is None else f"exit status {codes[0]}"
+        raise FlowMeterError(
+            f"--interface {self.interface}: the flow meter (argus) stopped after "
+            f"{self.records} records ({status}): {why or 'no message'}"
+        )
+
     def close(self) -> None:
+        self._closing = True
         for proc in (self._meter, self._printer):
             if proc.poll() is None:
                 proc.terminate()
@@ -305,3 +387,5 @@ class LiveFlows:
                 proc.kill()
                 proc.wait()
         self._printer.stdout.close()
+        self._meter_err.close()
+        self._printer_err.close()
