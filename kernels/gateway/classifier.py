@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine import Stream, predict_proba_windows
 from ..engine.predict import engine_for
 from ..features.windows import causal_windows
 from .options import GatewayError
@@ -31,8 +32,6 @@ class Classifier:
     """
 
     def __init__(self, artifact, backend: str = "sparse", mode: str = "auto"):
-        from ..engine import Stream, predict_proba_windows
-
         arch = artifact.manifest["architecture"]
         self.engine = engine_for(artifact, backend)
         self.window = int(arch.get("window", 1))
