@@ -49,7 +49,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import engine as E
 from ..arch import LTCNArch, is_conv_kernel
+from ..engine import FORMATS, EngineModel
+from ..engine import warmup as engine_warmup
+from ..engine.artifact import dense_params, read_artifact
+from ..features.preprocess import Preprocessor
 from .machine import (
     BLAS_OVERRIDES,
     REEXEC_MARK,
@@ -156,8 +161,6 @@ def make_workload(arch: Mapping, batch: int, seed: int = 0) -> Workload:
 
 
 def engine_runtime(name: str, model, wl: Workload) -> Runtime:
-    from .. import engine as E
-
     x = wl.x
     if wl.mode == "flows":
         stream = E.Stream(model, output="logits")
@@ -193,13 +196,11 @@ def numpy_runtime(flat, arch: LTCNArch, wl: Workload, threads: int) -> Runtime:
 def engine_runtimes(flat, arch: LTCNArch, wl: Workload, threads: int,
                     only: Sequence[str] = RUNTIMES) -> tuple[list[Runtime], dict]:
     """The numpy + numba runtimes (``sparse``, ``dense``: the engine formats; ``numpy``)."""
-    from ..engine import FORMATS, EngineModel, warmup
-
     out, skipped = [], {}
     for fmt in FORMATS:
         if fmt in only:
             model = EngineModel.from_arch(arch, flat, format=fmt)
-            warmup(model)
+            engine_warmup(model)
             out.append(engine_runtime(fmt, model, wl))
     if "numpy" in only:
         out.append(numpy_runtime(flat, arch, wl, threads))
@@ -387,13 +388,9 @@ def run_bench(
 
 
 def load_flat(path: str) -> tuple[dict, dict, int]:
-    from ..engine.artifact import dense_params, read_artifact
-
     art = read_artifact(path)
     arch = arch_of(art)
     if arch.get("sequence") == "features":
-        from ..features.preprocess import Preprocessor
-
         arch["time_steps"] = Preprocessor.from_dict(art.manifest["preprocess"], path).width
     return dense_params(art), arch, os.path.getsize(path)
 

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..errors import UsageError
+
 THREAD_ENV = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # Kernel overrides older OpenBLAS builds needed; a current numpy runs slower with them, so a
 # benchmark's re-executed process runs without them (and records that it removed them).
@@ -73,13 +75,9 @@ def parse_cores(text: str | int | None) -> list[int] | None:
         try:
             out.update(range(int(lo), int(hi or lo) + 1))
         except ValueError:
-            from ..errors import UsageError
-
             raise UsageError(f"--core: expected N, N,M or N-M, got {text!r}") from None
     allowed = allowed_cpus()
     if allowed is not None and not out <= set(allowed):
-        from ..errors import UsageError
-
         raise UsageError(f"--core {text}: not a CPU this process may run on (allowed: "
                          f"{','.join(map(str, allowed))})")
     return sorted(out)

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import DataFormatError
 from ..io.flows import FlowTable
+from ..io.labels import GROUPS
 from ..io.schema import WELL_KNOWN_PORTS
 
 SPEC_FORMAT = "ltcn-preprocess"
@@ -75,8 +76,6 @@ class Preprocessor:
             ValueError: an unknown label kind, no training rows, or an ``exclude`` name that is
                 not an input of this table (the message lists the inputs).
         """
-        from ..io.labels import GROUPS
-
         inputs = (*table.feature_names, *table.categorical_names, *table.port_names)
         unknown = [n for n in exclude if n not in inputs]
         if unknown:

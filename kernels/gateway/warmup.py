@@ -16,9 +16,11 @@ import time
 
 import numpy as np
 
+from ..engine import warmup as engine_warmup
 from ..engine.predict import BACKENDS, load_model
 from ..io.flows import read_flows_bytes
 from ..io.pcap import header_line
+from .classifier import Classifier
 
 # One BoT-IoT full-schema record (the layout the flow meter writes): parses through every
 # reader kernel (numbers, time stamps, strings, empty fields, labels).
@@ -38,9 +40,6 @@ def _read_sample() -> None:
 def _warm_engine(artifact, backend: str, mode: str) -> None:
     """Run a fresh classifier (the gateway's own state is never touched) on zero flows, in
     batches of one and of several flows as the gateway sends them, and each batch mode."""
-    from ..engine import warmup as engine_warmup
-    from .classifier import Classifier
-
     spare = Classifier(artifact, backend, mode)
     engine_warmup(spare.engine)
     zeros = np.zeros((3, spare.engine.n_features), np.float32)
