@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 
 
 def _wide_vector_features() -> str | None:
@@ -43,8 +44,6 @@ def configure() -> None:
         features = _wide_vector_features()
         if features is not None:
             os.environ["NUMBA_CPU_FEATURES"] = features
-    import sys
-
     if "numba" in sys.modules:  # too late for the CPU target; still right for later compiles
         from numba.core import config
 

@@ -15,10 +15,13 @@ the CPUs the threads ran on: :func:`thread_cpus`).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import glob
 import os
 import platform
 import resource
+import struct
 import sys
 import threading
 import time
@@ -201,8 +204,6 @@ def blas_limit(threads: int):
 
         return threadpool_limits(limits=threads)
     except Exception:  # pragma: no cover
-        import contextlib
-
         return contextlib.nullcontext()
 
 
@@ -290,9 +291,6 @@ def _llvm_probe():
     vectors on AVX-512 CPUs whose LLVM tuning prefers them (Intel Sapphire/Emerald Rapids),
     which measures HALF the peak of two 512-bit FMA units. Returns (fn(n), FLOP per
     iteration, description)."""
-    import ctypes
-    import struct
-
     import llvmlite.binding as llvm
 
     W, K = _vector_shape()

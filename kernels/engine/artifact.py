@@ -27,6 +27,7 @@ import numpy as np
 
 from ..arch import LTCNArch
 from ..errors import DataFormatError
+from .csr import CSR
 
 MAGIC = b"LTCNMDL\n"
 SCHEMA_VERSION = 1
@@ -159,8 +160,6 @@ def dense_params(artifact: Artifact) -> dict[str, np.ndarray]:
     CSR-stored kernels (``<path>/values``, ``/indices``, ``/indptr``) are expanded back to their
     ``(k, c_in, c_out)`` shape; the zeros are exact, so nothing is lost.
     """
-    from .csr import CSR
-
     out: dict[str, np.ndarray] = {}
     for layer in artifact.manifest["layers"]:
         name, shape = layer["name"], tuple(layer["shape"])

@@ -21,6 +21,7 @@ from ..features.windows import make_sequences
 from ..io.flows import FlowTable, read_flows
 from .artifact import Artifact, dense_params, read_artifact
 from .model import FORMATS, EngineModel
+from .run import predict_proba_windows
 
 BACKENDS = FORMATS  # the engine axis: "sparse" (CSR kernels) or "dense"
 BLOCK = 4096  # sequences per engine call: bounds the memory of the gathered windows
@@ -56,8 +57,6 @@ def engine_for(artifact: Artifact, backend: str = "sparse"):
 
 
 def engine_proba(engine) -> Callable[[np.ndarray], np.ndarray]:
-    from .run import predict_proba_windows
-
     return lambda x: predict_proba_windows(engine, x)
 
 
