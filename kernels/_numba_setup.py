@@ -23,18 +23,26 @@ import platform
 import sys
 
 
-def _wide_vector_features() -> str | None:
-    """The host's feature string with ``-prefer-256-bit`` where that applies, else None."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return None
+def host_features():
+    """LLVM's feature map of this CPU (None without llvmlite): the one place it is queried,
+    for the vector-width setting below and the engine's tile width."""
     try:
         from llvmlite import binding
     except ImportError:  # numba (and so llvmlite) missing: nothing to configure
         return None
-    features = binding.get_host_cpu_features()
-    if not features.get("avx512f", False):
+    return binding.get_host_cpu_features()
+
+
+def has_avx512() -> bool:
+    features = host_features()
+    return features is not None and bool(features.get("avx512f", False))
+
+
+def _wide_vector_features() -> str | None:
+    """The host's feature string with ``-prefer-256-bit`` where that applies, else None."""
+    if platform.machine().lower() not in ("x86_64", "amd64") or not has_avx512():
         return None
-    return features.flatten() + ",-prefer-256-bit"
+    return host_features().flatten() + ",-prefer-256-bit"
 
 
 def configure() -> None:

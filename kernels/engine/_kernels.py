@@ -42,6 +42,7 @@ from numba import njit
 
 # The tile kernels rely on LLVM's SLP vectorizer (and, on AVX-512 hosts, 512-bit vectors):
 # ltcn_kernels/_numba_setup.py switches both on before Numba starts.
+from .._numba_setup import has_avx512
 from . import _tiles
 
 # Layer roles (meta column M_ROLE).
@@ -74,10 +75,7 @@ def _tile_width() -> int:
     """Columns per register tile for this CPU: 64 floats with AVX-512 (32 vector registers),
     32 otherwise (AVX2's 16 ymm, NEON's 32 q registers on a Cortex-A72). Chosen from the host's
     features, which are part of Numba's cache key, so a cached kernel always matches."""
-    from llvmlite import binding
-
-    features = binding.get_host_cpu_features()
-    return 64 if features.get("avx512f", False) else 32
+    return 64 if has_avx512() else 32
 
 
 TILE_WIDTH = _tile_width()
