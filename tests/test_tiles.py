@@ -13,7 +13,9 @@ from ltcn_kernels.engine import _kernels as K
 
 def test_committed_tiles_are_the_generators_output():
     assert _tilegen.TARGET.read_text() == _tilegen.render()
-    assert K.TILE_WIDTH in _tilegen.WIDTHS
+    assert K.TILE_WIDTH in _tilegen.ROW_WIDTHS
+    assert K.GROUP_TILE_WIDTH in _tilegen.GROUP_WIDTHS and K.GROUP_TILE_WIDTH in _tilegen.ROW_WIDTHS
+    assert K.GROUP == _tilegen.GROUP
 
 
 def _model(rng, fmt, channels=(16, 24), dilations=(1, 4), k=3, features=5):
@@ -50,3 +52,58 @@ def test_windows_bits_do_not_depend_on_grouping_and_sparse_equals_dense(window):
     np.testing.assert_allclose(
         np.stack([logits_sequence(sparse, w)[-1] for w in x[:10]]), ref[:10], rtol=0, atol=1e-6
     )
+
+
+def _block_model(rng, fmt, channels=(8, 10), dilations=(1, 4), k=3, features=5, classes=6):
+    """Weights pruned in 1x4 blocks along the output channels (10 channels and 6 classes: a
+    partial last group), so the sparse engine takes the group kernel where it can."""
+    arch = LTCNArch(n_features=features, num_classes=classes, channels=channels,
+                    dilations=dilations, kernel_size=k)  # fmt: skip
+    flat = {}
+    for p, s in arch.param_shapes().items():
+        w = rng.standard_normal(s).astype(np.float32)
+        if p.endswith("/kernel"):
+            c_out = s[-1]
+            keep = rng.random((*s[:-1], -(-c_out // 4))) > 0.6  # one draw per block
+            w *= np.repeat(keep, 4, axis=-1)[..., :c_out]
+        flat[p] = w
+    return EngineModel.from_arch(arch, flat, format=fmt), flat
+
+
+def test_block_pruned_layers_take_the_group_kernel_and_keep_every_bit():
+    from ltcn_kernels.engine._layout import tile_layout
+
+    rng = np.random.default_rng(11)
+    sparse, flat = _block_model(rng, "sparse")
+    dense = EngineModel.from_arch(sparse.arch, flat, format="dense")
+    _, groups = tile_layout(sparse.meta, sparse.indices, sparse.indptr, sparse.nnz, False)
+    convs = [r for r, name in enumerate(sparse.layer_names) if "conv" in name]
+    assert all(groups[r] == K.GROUP for r in convs)  # every block-pruned conv runs in groups
+    # Unstructured weights of the same shapes run row by row.
+    plain = _model(np.random.default_rng(1), "sparse", channels=(8, 10))
+    _, plain_groups = tile_layout(plain.meta, plain.indices, plain.indptr, plain.nnz, False)
+    assert all(plain_groups[r] == 1 for r in convs)
+    # Group, row and one-step kernels agree to the bit: sequences in chunks that split tiles,
+    # windows shorter than a layer's padding, and the dense format (groups everywhere).
+    x = rng.standard_normal((2 * K.TILE_WIDTH + 13, sparse.n_features)).astype(np.float32)
+    whole = logits_sequence(sparse, x)
+    for chunk in (1, 5, K.GROUP_TILE_WIDTH + 3, 3 * K.TILE_WIDTH):
+        np.testing.assert_array_equal(logits_sequence(sparse, x, chunk=chunk), whole)
+    np.testing.assert_array_equal(logits_sequence(dense, x), whole)
+    for window in (1, 3, 30):
+        w = rng.standard_normal((70, window, sparse.n_features)).astype(np.float32)
+        ref = logits_windows(sparse, w)
+        np.testing.assert_array_equal(logits_windows(dense, w), ref)
+        np.testing.assert_allclose(np.stack([logits_sequence(sparse, s)[-1] for s in w[:5]]),
+                                   ref[:5], rtol=0, atol=1e-6)  # fmt: skip
+
+
+def test_group_detection_needs_identical_patterns_in_every_full_group():
+    from ltcn_kernels.engine._layout import _shares_pattern
+
+    starts = np.array([0, 2, 4, 6, 8, 9])  # two columns in rows 0-3, one in the partial row 4
+    cols = np.array([1, 5, 1, 5, 1, 5, 1, 5, 3])
+    assert _shares_pattern(starts, cols, 4)
+    assert not _shares_pattern(starts, np.array([1, 5, 1, 5, 1, 6, 1, 5, 3]), 4)
+    assert not _shares_pattern(np.array([0, 2, 4, 6, 7]), np.arange(7), 4)  # lengths differ
+    assert not _shares_pattern(np.array([0, 1, 2]), np.arange(2), 4)  # no full group

@@ -21,18 +21,25 @@ which is never negative, so no bounds juggling is needed in the inner loop:
 
 Inner loop
 ----------
-Each output row is computed in tiles of ``TILE_WIDTH`` columns held in registers
-(:mod:`ltcn_kernels.engine._tiles`: per stored weight one broadcast, contiguous input loads
-and fused multiply-adds, one store per tile); the last ``< TILE_WIDTH`` columns of a segment
-take the axpy loop: every stored weight ``w`` (CSR non-zero, or every dense entry) of output
-row ``o``, input channel ``c`` and shift ``sh`` does ``out[o, base:base+n] += w * in[c,
-base-sh:base-sh+n]`` over contiguous memory. Every path (tiles, axpy, the one-step path and
-the stream's kernel) computes ``acc = bias``, then ``acc = fma(w, x, acc)`` over the row's
-weights in ascending column order (``fastmath={"contract"}``), so a step's bits do not depend on
-which path or chunk computed it. Offsets are ``uint64``: with signed indices Numba emits a negative
-index wraparound check that keeps LLVM from vectorising the loop (measured ~10x). The bias is
-written first, the ReLU applied in place afterwards; the residual (1x1 conv or identity) is
-accumulated straight into the block's last activation, then ReLU. Nothing compiles at import.
+A layer runs column tile by column tile (``TILE_WIDTH`` columns, ``GROUP_TILE_WIDTH`` for row
+groups), and inside a tile output row by output row, so the tile's input stays in cache while
+every row reads it. Each tile's input columns are first packed into one contiguous block
+(:func:`_pack_tile`; one row of ``W + pad`` floats per input channel), and every stored weight
+carries its offset into that block (:mod:`ltcn_kernels.engine._layout`, derived per host). The
+row kernels (:mod:`ltcn_kernels.engine._tiles`) hold the tile's outputs in registers: per
+stored weight one offset load, one broadcast, ``W`` contiguous loads and fused multiply-adds,
+one store per tile. Layers whose rows share their column pattern in groups of ``GROUP`` (1x4
+block pruning, and every dense layer) run in the group kernel, where each input load feeds
+``GROUP`` rows. A segment's last, partial tile is computed whole and stored in part; the
+buffers end with ``SLACK`` columns that such a tile may read. One output step (``nb == 1``,
+``n == 1``) takes the matrix-vector path (:func:`_single_step`). Every path (tiles, groups,
+the one-step path and the stream's kernel) computes ``acc = bias``, then ``acc = fma(w, x,
+acc)`` over the row's weights in ascending column order (``fastmath={"contract"}``), so a
+step's bits do not depend on which path, tile, group or chunk computed it. Offsets are
+``uint64``: with signed indices Numba emits a negative index wraparound check that keeps LLVM
+from vectorising the loop (measured ~10x). The bias is written first, the ReLU applied
+before the store; the residual (1x1 conv or identity) is accumulated straight into the
+block's last activation, then ReLU. Nothing compiles at import.
 """
 
 from __future__ import annotations
@@ -68,26 +75,22 @@ M_STATE_OFF = 12  # first entry of the layer's history in the stream state (c_in
 N_META = 13
 
 _U0 = np.uint64(0)
-_U1 = np.uint64(1)
 
 
 def _tile_width() -> int:
-    """Columns per register tile for this CPU: 64 floats with AVX-512 (32 vector registers),
-    32 otherwise (AVX2's 16 ymm, NEON's 32 q registers on a Cortex-A72). Chosen from the host's
-    features, which are part of Numba's cache key, so a cached kernel always matches."""
+    """Columns per register tile of one row for this CPU: 64 floats with AVX-512 (32 vector
+    registers), 32 otherwise (AVX2's 16 ymm, NEON's 32 q registers on a Cortex-A72). Chosen from
+    the host's features, which are part of Numba's cache key, so a cached kernel always matches."""
     return 64 if has_avx512() else 32
 
 
 TILE_WIDTH = _tile_width()
-_UTW = np.uint64(TILE_WIDTH)
-_tile_row = getattr(_tiles, f"tile_row_tw{TILE_WIDTH}")
-
-
-@njit(cache=True, fastmath={"contract"})
-def _axpy(orow, src, c, w, o0, i0, n):
-    """``orow[o0:o0+n] += w * src[c, i0:i0+n]``; unsigned offsets, so it vectorises."""
-    for t in range(_U0, n):
-        orow[o0 + t] += w * src[c, i0 + t]
+GROUP = 4  # rows of a group kernel (must equal _tilegen.GROUP; a test checks)
+GROUP_TILE_WIDTH = TILE_WIDTH // 2  # GROUP rows x W/2 columns: twice the accumulators of a row
+SLACK = TILE_WIDTH  # buffer columns after the last segment: a partial tile reads (not stores) them
+_row_tile = getattr(_tiles, f"row_tile_tw{TILE_WIDTH}")
+_group_row_tile = getattr(_tiles, f"row_tile_tw{GROUP_TILE_WIDTH}")  # rows after the last group
+_group_tile = getattr(_tiles, f"group_tile_tw{GROUP_TILE_WIDTH}")
 
 
 @njit(cache=True)
@@ -204,94 +207,115 @@ def _single_step(values, indices, indptr, bias, dense, src, dst, c_in, c_out, k,
 
 
 @njit(cache=True)
-def _layer(meta, r, values, indices, indptr, bias, dense, src, dst, nb, L, P, T, t0, init, relu,
-           zero_pad):  # fmt: skip
+def _tile_floats(meta):
+    """Floats of the packed input tile that every layer fits in."""
+    size = 1
+    for r in range(meta.shape[0]):
+        size = max(size, meta[r, M_CIN] * (TILE_WIDTH + meta[r, M_PAD]))
+    return size
+
+
+@njit(cache=True)
+def _pack_tile(src, c_in, lo, width, tile):
+    """``tile[c * width + i] = src[c, lo + i]`` for ``i < width``: the input columns a tile's
+    weights read, one contiguous row per channel (see :mod:`ltcn_kernels.engine._layout`).
+    Columns before 0 (only read by taps that reach past an independent window, which are
+    skipped) are left as they are."""
+    skip = max(0, -lo)
+    uw = np.uint64(width)
+    for c in range(c_in):
+        row = src[c]
+        t0 = np.uint64(c) * uw
+        for i in range(np.uint64(skip), uw):
+            tile[t0 + i] = row[np.uint64(lo + np.int64(i))]
+
+
+@njit(cache=True)
+def _layer(meta, r, values, indices, indptr, bias, dense, offsets, groups, tile, src, dst, nb, L,
+           P, T, t0, init, relu, zero_pad):  # fmt: skip
     """One weighted layer of row ``r`` over steps ``t0..T-1`` of ``nb`` sequences.
 
     ``init``: write the bias first (else add it to what ``dst`` holds); ``relu``: clamp after.
     ``zero_pad``: the ``P`` columns before each sequence are zeros (independent windows, no
     carried state), so a tap that reaches only into them adds nothing and is skipped -- for
     short windows (per-flow models: T = 1) that is all taps but the last.
+
+    Column tiles are the outer loop and output rows the inner one, so the packed input tile
+    (``c_in x (W + pad)`` floats) stays in cache while every row reads it; a segment's last
+    tile is computed whole and stored in part (the buffers end with ``SLACK`` spare columns).
     """
     c_in = meta[r, M_CIN]
     c_out = meta[r, M_COUT]
     k = meta[r, M_K]
+    d = meta[r, M_DIL]
+    pad = meta[r, M_PAD]
     voff = meta[r, M_VAL_OFF]
     poff = meta[r, M_PTR_OFF]
     boff = meta[r, M_BIAS_OFF]
     kc = k * c_in
-    uc_in = np.uint64(c_in)
-    uk1 = np.uint64(k - 1)
-    ud = np.uint64(meta[r, M_DIL])
-    uL = np.uint64(L)
-    uT = np.uint64(T)
-    first = np.uint64(P + t0)
-    n = np.uint64(T - t0)
+    first = P + t0
+    n = T - t0
     if L == 1:  # one-step windows without padding (per-flow models): one contiguous block
-        n = np.uint64(nb)
+        n = nb
         nb = 1
-    single = nb == 1 and n == _U1  # one output step (streaming a flow at a time)
-    if single:
-        _single_step(values, indices, indptr, bias, dense, src, dst, c_in, c_out, k, meta[r, M_DIL],
-                     voff, poff, boff, P + t0, init, relu)
+    if nb == 1 and n == 1:  # one output step (streaming a flow at a time)
+        _single_step(values, indices, indptr, bias, dense, src, dst, c_in, c_out, k, d, voff,
+                     poff, boff, first, init, relu)  # fmt: skip
         return 0
-    # Whole tiles of TILE_WIDTH columns with the output in registers; the rest of each
-    # segment (fewer than TILE_WIDTH columns) by the axpy loop below, same order per element.
-    n_tiles = n // _UTW
-    tiled = n_tiles * _UTW
-    rest = n - tiled
-    # Without carried state, taps older than the window read only zeros: the tiles start at
-    # the first tap whose shift (k-1-tap)*d is below T (columns are tap-major, so the taps
-    # they need are the last ones of every row).
-    tap_min = max(0, k - 1 - (T - 1) // meta[r, M_DIL]) if zero_pad else 0
-    col_min = np.uint64(tap_min * c_in)
-    tap_end0 = np.uint64((tap_min + 1) * c_in)
-    shift0 = np.uint64((k - 1 - tap_min) * meta[r, M_DIL])
+    group = groups[r]
+    width = GROUP_TILE_WIDTH if group > 1 else TILE_WIDTH
+    # Without carried state, taps older than the window read only zeros: each row starts at
+    # its first weight of a tap whose shift (k-1-tap)*d is below T (columns are tap-major).
+    tap_min = max(0, k - 1 - (T - 1) // d) if zero_pad else 0
+    col_min = tap_min * c_in
+    js = np.empty(c_out, np.int64)
+    je = np.empty(c_out, np.int64)
     for o in range(c_out):
-        orow = dst[o]
-        b = bias[boff + o]
         j0, j1 = _row_span(dense, indptr, voff, poff, kc, o)
-        if n_tiles > 0:
-            js = j0
-            if dense:
-                js = j0 + np.int64(col_min)
-            else:
-                while js < j1 and np.uint64(indices[js]) < col_min:
-                    js += 1
-            for s in range(nb):
-                _tile_row(values, indices, js, j1, j0, dense, uc_in, ud, tap_end0, shift0, src,
-                          orow, np.uint64(s) * uL + first, n_tiles, b, init, relu)
-        if rest == 0:
-            continue
-        for s in range(nb):
-            base = np.uint64(s) * uL + first + tiled
-            if init:
-                for t in range(_U0, rest):
-                    orow[base + t] = b
-            else:
-                for t in range(_U0, rest):
-                    orow[base + t] += b
-        # Columns ascend within a row (tap-major): the tap is tracked without a division.
-        tap_end = uc_in  # first column of the next tap
-        shift = uk1 * ud
-        for j in range(j0, j1):
-            w = values[j]
-            col = np.uint64(j - j0) if dense else np.uint64(indices[j])
-            while col >= tap_end:
-                tap_end += uc_in
-                shift -= ud
-            if zero_pad and shift >= uT:
-                continue  # this tap reads only the zero padding of every window
-            c = col + uc_in - tap_end
-            for s in range(nb):
-                base = np.uint64(s) * uL + first + tiled
-                _axpy(orow, src, c, w, base, base - shift, rest)
-        if relu:
-            for s in range(nb):
-                base = np.uint64(s) * uL + first + tiled
-                for t in range(_U0, rest):
-                    v = orow[base + t]
-                    orow[base + t] = 0 if v < 0 else v  # NaN passes, like jnp.maximum
+        if dense:
+            js[o] = j0 + col_min
+        else:
+            a = j0
+            while a < j1 and np.int64(indices[a]) < col_min:
+                a += 1
+            js[o] = a
+        je[o] = j1
+    full = c_out - c_out % group if group > 1 else 0
+    # A segment's last tile, when partial, is computed into these scratch rows (loaded from
+    # dst first when accumulating) and its first `nstore` columns copied back.
+    spill = np.empty((GROUP, width), np.float32)
+    for s in range(nb):
+        seg = s * L + first
+        for q0 in range(0, n, width):
+            base = seg + q0
+            nstore = min(width, n - q0)
+            _pack_tile(src, c_in, base - pad, width + pad, tile)
+            o = 0
+            while o < c_out:
+                rows = group if o < full else 1
+                out, obase, orow0 = dst, np.uint64(base), o
+                if nstore < width:
+                    out, obase, orow0 = spill, _U0, 0
+                    if not init:
+                        for r in range(rows):
+                            for i in range(nstore):
+                                spill[r, i] = dst[o + r, base + i]
+                if rows > 1:
+                    _group_tile(values, offsets, np.uint64(js[o]), np.uint64(js[o + 1]),
+                                np.uint64(js[o + 2]), np.uint64(js[o + 3]), np.uint64(je[o] - js[o]),
+                                tile, out, orow0, obase, bias[boff + o], bias[boff + o + 1],
+                                bias[boff + o + 2], bias[boff + o + 3], init, relu)  # fmt: skip
+                elif group > 1:  # the rows after the last full group
+                    _group_row_tile(values, offsets, np.uint64(js[o]), np.uint64(je[o]), tile,
+                                    out[orow0], obase, bias[boff + o], init, relu)  # fmt: skip
+                else:
+                    _row_tile(values, offsets, np.uint64(js[o]), np.uint64(je[o]), tile,
+                              out[orow0], obase, bias[boff + o], init, relu)  # fmt: skip
+                if nstore < width:
+                    for r in range(rows):
+                        for i in range(nstore):
+                            dst[o + r, base + i] = spill[r, i]
+                o += rows
     return 0
 
 
@@ -316,7 +340,8 @@ def _identity(src, dst, c, nb, L, P, T, t0):
 
 
 @njit(cache=True)
-def _network(meta, values, indices, indptr, bias, dense, buf, nb, L, P, T, starts, state, use_state):
+def _network(meta, values, indices, indptr, bias, dense, offsets, groups, tile, buf, nb, L, P, T,
+             starts, state, use_state):  # fmt: skip
     """Run every layer; the input is in ``buf[0, :features]``. Returns the buffer index that
     holds the head's output (rows ``0..classes-1``)."""
     xin = 0  # block input
@@ -336,7 +361,7 @@ def _network(meta, values, indices, indptr, bias, dense, buf, nb, L, P, T, start
                     for q in range(pad):
                         row[P - pad + q] = state[so + c * pad + q]
             _layer(
-                meta, r, values, indices, indptr, bias, dense, buf[src], buf[dst],
+                meta, r, values, indices, indptr, bias, dense, offsets, groups, tile, buf[src], buf[dst],
                 nb, L, P, T, t0, True, True, not use_state,
             )
             if use_state and pad > 0:
@@ -347,7 +372,7 @@ def _network(meta, values, indices, indptr, bias, dense, buf, nb, L, P, T, start
             cur = dst
         elif role == ROLE_RESIDUAL:
             _layer(
-                meta, r, values, indices, indptr, bias, dense, buf[xin], buf[cur],
+                meta, r, values, indices, indptr, bias, dense, offsets, groups, tile, buf[xin], buf[cur],
                 nb, L, P, T, t0, False, True, not use_state,
             )
             xin = cur
@@ -357,7 +382,7 @@ def _network(meta, values, indices, indptr, bias, dense, buf, nb, L, P, T, start
         else:  # ROLE_HEAD
             dst = _other(xin, xin)
             _layer(
-                meta, r, values, indices, indptr, bias, dense, buf[xin], buf[dst],
+                meta, r, values, indices, indptr, bias, dense, offsets, groups, tile, buf[xin], buf[dst],
                 nb, L, P, T, t0, True, False, not use_state,
             )
             return dst
@@ -381,7 +406,8 @@ def _softmax_rows(out, scratch):
 
 
 @njit(cache=True)
-def run_windows(meta, values, indices, indptr, bias, dense, x, starts, P, c_max, nb, softmax, out):
+def run_windows(meta, values, indices, indptr, bias, dense, offsets, groups, x, starts, P, c_max,
+                nb, softmax, out):  # fmt: skip
     """Head on the last step of each independent sequence ``x[i]`` (``f32[n, T, F]``).
 
     ``nb`` sequences are processed together (one buffer segment each); ``starts[r]`` is the
@@ -393,7 +419,8 @@ def run_windows(meta, values, indices, indptr, bias, dense, x, starts, P, c_max,
     F = x.shape[2]
     classes = out.shape[1]
     L = P + T
-    buf = np.zeros((3, c_max, nb * L), np.float32)
+    buf = np.zeros((3, c_max, nb * L + SLACK), np.float32)
+    tile = np.empty(_tile_floats(meta), np.float32)
     state = np.zeros(1, np.float32)
     scratch = np.zeros(classes, np.float64)
     b0 = buf[0]
@@ -405,9 +432,8 @@ def run_windows(meta, values, indices, indptr, bias, dense, x, starts, P, c_max,
             for t in range(T):
                 for f in range(F):
                     b0[f, base + t] = xs[t, f]
-        dst = _network(
-            meta, values, indices, indptr, bias, dense, buf, g, L, P, T, starts, state, False
-        )
+        dst = _network(meta, values, indices, indptr, bias, dense, offsets, groups, tile, buf, g,
+                       L, P, T, starts, state, False)  # fmt: skip
         for s in range(g):
             col = s * L + P + T - 1
             for c in range(classes):
@@ -418,7 +444,8 @@ def run_windows(meta, values, indices, indptr, bias, dense, x, starts, P, c_max,
 
 
 @njit(cache=True)
-def run_sequence(meta, values, indices, indptr, bias, dense, x, state, buf, P, softmax, out):
+def run_sequence(meta, values, indices, indptr, bias, dense, offsets, groups, x, state, buf, P,
+                 softmax, out):  # fmt: skip
     """Head at every step of one stream ``x`` (``f32[T, F]``), continuing from ``state``.
 
     ``buf`` (``f32[3, C_max, P + chunk]``, any contents) is the caller's scratch; the stream
@@ -428,8 +455,9 @@ def run_sequence(meta, values, indices, indptr, bias, dense, x, state, buf, P, s
     T_total = x.shape[0]
     F = x.shape[1]
     classes = out.shape[1]
-    L = buf.shape[2]
+    L = buf.shape[2] - SLACK
     chunk = L - P
+    tile = np.empty(_tile_floats(meta), np.float32)
     starts = np.zeros(meta.shape[0], np.int64)
     scratch = np.zeros(classes, np.float64)
     b0 = buf[0]
@@ -438,9 +466,8 @@ def run_sequence(meta, values, indices, indptr, bias, dense, x, state, buf, P, s
         for t in range(m):
             for f in range(F):
                 b0[f, P + t] = x[c0 + t, f]
-        dst = _network(
-            meta, values, indices, indptr, bias, dense, buf, 1, L, P, m, starts, state, True
-        )
+        dst = _network(meta, values, indices, indptr, bias, dense, offsets, groups, tile, buf, 1,
+                       L, P, m, starts, state, True)  # fmt: skip
         for t in range(m):
             for c in range(classes):
                 out[c0 + t, c] = buf[dst, c, P + t]

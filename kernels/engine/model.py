@@ -44,11 +44,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from ..arch import CONV, HEAD, IDENTITY, RESIDUAL, Layer, LTCNArch
 from . import _kernels as _k
+from ._layout import tile_layout
 from .csr import csr_from_dense, index_dtype, kernel_matrix
 
 __all__ = ["FORMATS", "EngineModel", "flat_params_from_tree"]
@@ -256,6 +258,14 @@ class EngineModel:
                 "ptr_off", "bias_off", "state_off")
         return {c: int(v) for c, v in zip(cols, self.meta[r], strict=True)}
 
+    @cached_property
+    def _tile_layout(self) -> tuple[np.ndarray, np.ndarray]:
+        """(per-weight tile offsets, per-layer row groups) for this host's tile kernels,
+        derived on first use (:mod:`ltcn_kernels.engine._layout`)."""
+        return tile_layout(self.meta, self.indices, self.indptr, self.nnz, self.dense)
+
     def _args(self):
-        return self.meta, self.values, self.indices, self.indptr, self.bias, self.dense
+        offsets, groups = self._tile_layout
+        return (self.meta, self.values, self.indices, self.indptr, self.bias, self.dense, offsets,
+                groups)  # fmt: skip
 

@@ -129,7 +129,7 @@ def predict_proba_windows(
 def _sequence_buffer(model: EngineModel, chunk: int) -> np.ndarray:
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    return np.zeros((3, model.c_max, model.pad_max + chunk), np.float32)
+    return np.zeros((3, model.c_max, model.pad_max + chunk + _k.SLACK), np.float32)
 
 
 def _sequence(model, x, state, buf, softmax: bool) -> np.ndarray:
