@@ -245,3 +245,26 @@ def test_cores_and_thread_cpus():
     before = M.thread_cpus()
     assert before and all(cpu in allowed for cpu, _ in before.values())
     assert M.cpus_used(before, M.thread_cpus()) <= set(allowed)
+
+
+def test_block_sweep_weights_prune_whole_1x4_blocks_and_run_in_groups():
+    from ltcn_jax.bench import magnitude_prune, random_params
+    from ltcn_kernels.engine._layout import tile_layout
+
+    arch = {**TINY, "channels": [8, 12]}
+    base = random_params(arch, seed=3)
+    flat = magnitude_prune(base, 0.6, "block")
+    for path, w in flat.items():
+        if path.endswith("kernel") and "block_" in path:
+            blocks = w.reshape(-1, 4)
+            nonzero = (blocks != 0).any(axis=1)
+            assert np.all((blocks != 0).all(axis=1) == nonzero)  # all or none in every block
+            assert abs(1 - nonzero.mean() - 0.6) < 1 / blocks.shape[0] + 1e-9
+            kept = (base[path].reshape(-1, 4) ** 2).sum(axis=1)
+            assert kept[nonzero].min() >= kept[~nonzero].max()  # the largest blocks survive
+    model = E.EngineModel.from_params(flat, dilations=TINY["dilations"], kernel_size=3,
+                                      convs_per_block=2, format="sparse")
+    _, groups = tile_layout(model.meta, model.indices, model.indptr, model.nnz, False)
+    assert groups[0] == 4
+    with pytest.raises(ValueError, match="options"):
+        magnitude_prune(base, 0.6, "rows")
