@@ -88,9 +88,9 @@ TILE_WIDTH = _tile_width()
 GROUP = 4  # rows of a group kernel (must equal _tilegen.GROUP; a test checks)
 GROUP_TILE_WIDTH = TILE_WIDTH // 2  # GROUP rows x W/2 columns: twice the accumulators of a row
 SLACK = TILE_WIDTH  # buffer columns after the last segment: a partial tile reads (not stores) them
-_row_tile = getattr(_tiles, f"row_tile_tw{TILE_WIDTH}")
-_group_row_tile = getattr(_tiles, f"row_tile_tw{GROUP_TILE_WIDTH}")  # rows after the last group
-_group_tile = getattr(_tiles, f"group_tile_tw{GROUP_TILE_WIDTH}")
+_rows_tile = getattr(_tiles, f"rows_tile_tw{TILE_WIDTH}")
+_group_rows_tile = getattr(_tiles, f"rows_tile_tw{GROUP_TILE_WIDTH}")  # rows after the last group
+_groups_tile = getattr(_tiles, f"groups_tile_tw{GROUP_TILE_WIDTH}")
 
 
 @njit(cache=True)
@@ -283,39 +283,32 @@ def _layer(meta, r, values, indices, indptr, bias, dense, offsets, groups, tile,
     full = c_out - c_out % group if group > 1 else 0
     # A segment's last tile, when partial, is computed into these scratch rows (loaded from
     # dst first when accumulating) and its first `nstore` columns copied back.
-    spill = np.empty((GROUP, width), np.float32)
+    spill = np.empty((c_out, width), np.float32)
     for s in range(nb):
         seg = s * L + first
         for q0 in range(0, n, width):
             base = seg + q0
             nstore = min(width, n - q0)
             _pack_tile(src, c_in, base - pad, width + pad, tile)
-            o = 0
-            while o < c_out:
-                rows = group if o < full else 1
-                out, obase, orow0 = dst, np.uint64(base), o
-                if nstore < width:
-                    out, obase, orow0 = spill, _U0, 0
-                    if not init:
-                        for r in range(rows):
-                            for i in range(nstore):
-                                spill[r, i] = dst[o + r, base + i]
-                if rows > 1:
-                    _group_tile(values, offsets, np.uint64(js[o]), np.uint64(js[o + 1]),
-                                np.uint64(js[o + 2]), np.uint64(js[o + 3]), np.uint64(je[o] - js[o]),
-                                tile, out, orow0, obase, bias[boff + o], bias[boff + o + 1],
-                                bias[boff + o + 2], bias[boff + o + 3], init, relu)  # fmt: skip
-                elif group > 1:  # the rows after the last full group
-                    _group_row_tile(values, offsets, np.uint64(js[o]), np.uint64(je[o]), tile,
-                                    out[orow0], obase, bias[boff + o], init, relu)  # fmt: skip
-                else:
-                    _row_tile(values, offsets, np.uint64(js[o]), np.uint64(je[o]), tile,
-                              out[orow0], obase, bias[boff + o], init, relu)  # fmt: skip
-                if nstore < width:
-                    for r in range(rows):
+            out, obase = dst, np.uint64(base)
+            if nstore < width:
+                out, obase = spill, _U0
+                if not init:
+                    for o in range(c_out):
                         for i in range(nstore):
-                            dst[o + r, base + i] = spill[r, i]
-                o += rows
+                            spill[o, i] = dst[o, base + i]
+            if group > 1:
+                _groups_tile(values, offsets, js, je, tile, out, 0, full, obase, bias, boff, init,
+                             relu)  # fmt: skip
+                _group_rows_tile(values, offsets, js, je, tile, out, full, c_out, obase, bias,
+                                 boff, init, relu)  # fmt: skip
+            else:
+                _rows_tile(values, offsets, js, je, tile, out, 0, c_out, obase, bias, boff, init,
+                           relu)  # fmt: skip
+            if nstore < width:
+                for o in range(c_out):
+                    for i in range(nstore):
+                        dst[o, base + i] = spill[o, i]
     return 0
 
 
