@@ -106,12 +106,12 @@ def artifact_bytes(flat: Mapping[str, np.ndarray], arch: Mapping, fmt: str = "cs
     """Size of the ``.ltcn`` file these weights export to (CSR conv kernels)."""
     from ltcn_kernels.engine.artifact import write_artifact
 
-    from .export import stored_arrays
+    from .export import packed_arrays
 
-    arrays, _ = stored_arrays(dict(flat), fmt)
+    arrays, entries = packed_arrays(dict(flat), dict(arch), fmt)
     with tempfile.TemporaryDirectory() as tmp:
         return write_artifact(Path(tmp) / "m.ltcn", {"format": "ltcn-model",
-                                                     "architecture": dict(arch)}, arrays)
+                                                     "architecture": dict(arch), **entries}, arrays)
 
 
 # --------------------------------------------------------------------------- extra runtimes

@@ -1,7 +1,8 @@
 """``ltcn export``: a trained (and pruned) run folder -> one deployable ``.ltcn`` file.
 
-Training side: it reads Flax msgpack checkpoints. The file it writes is read on the edge by
-``ltcn_kernels.engine.artifact`` with numpy alone.
+Training side: it reads Flax msgpack checkpoints. The file it writes (schema 2: the engine's
+packed arrays, each weight once) is read on the edge by ``ltcn_kernels.engine.artifact`` with
+numpy alone.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from ltcn_kernels.arch import LTCNArch, is_conv_kernel
-from ltcn_kernels.engine import flat_params_from_tree
-from ltcn_kernels.engine.artifact import write_artifact
+from ltcn_kernels.engine import EngineModel, flat_params_from_tree
+from ltcn_kernels.engine.artifact import engine_payload, write_artifact
 from ltcn_kernels.engine.csr import csr_from_dense, kernel_matrix
 from ltcn_kernels.features.preprocess import Preprocessor
 
 FORMATS = ("csr", "dense")
+ENGINE_FORMATS = {"csr": "sparse", "dense": "dense"}  # export format -> engine format stored
 MODEL_FORMAT = "ltcn-model"
 
 
@@ -29,11 +31,31 @@ def _conv_sparsity(layers: list[dict]) -> float:
     return round(1 - sum(x["nnz"] for x in convs) / max(size, 1), 6)
 
 
+def packed_arrays(
+    params: dict[str, np.ndarray], arch: LTCNArch | dict, fmt: str = "csr"
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """What ``ltcn export`` stores (schema 2): ``(arrays, manifest entries)``, the engine's
+    packed layout for ``fmt`` (``csr``: the sparse engine, every kernel as CSR, the head's
+    too; ``dense``) and the manifest's ``storage``, ``engine`` and ``layers`` entries, each
+    weight stored once (:func:`ltcn_kernels.engine.artifact.engine_payload`).
+
+    Raises:
+        ValueError: unknown format, params that do not fit ``arch``, non-finite weights.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    arch = arch if isinstance(arch, LTCNArch) else LTCNArch.from_dict(arch)
+    engine = EngineModel.from_arch(arch, params, format=ENGINE_FORMATS[fmt])
+    arrays, entries = engine_payload(engine)
+    return arrays, {"storage": fmt, **entries}
+
+
 def stored_arrays(
     params: dict[str, np.ndarray], fmt: str = "csr"
 ) -> tuple[dict[str, np.ndarray], list[dict]]:
-    """The artifact's arrays and per-layer records: with ``fmt="csr"`` the conv kernels are
-    stored as ``<path>/values``, ``/indices``, ``/indptr``; everything else stays dense."""
+    """The per-layer layout of schema 1 (still read, no longer exported): arrays and per-layer
+    records; with ``fmt="csr"`` the conv kernels are stored as ``<path>/values``, ``/indices``,
+    ``/indptr``; everything else stays dense."""
     arrays: dict[str, np.ndarray] = {}
     layers = []
     for name, value in params.items():
@@ -70,8 +92,9 @@ def export_run(
     Args:
         run_dir: folder with ``config.json``, ``preprocess.json`` and the params checkpoint.
         out: the ``.ltcn`` file to write.
-        fmt: ``csr`` (convolution kernels as CSR: fp32 values, smallest unsigned indices) or
-            ``dense``.
+        fmt: ``csr`` (the sparse engine's layout: every kernel as CSR, fp32 values, smallest
+            unsigned indices) or ``dense``; the file stores the engine's packed arrays, which
+            the edge maps and runs without a copy.
         sparsity: for an ablation run, which pruned model (e.g. 60 -> ``sparsity_60_params``).
 
     Returns:
@@ -93,9 +116,10 @@ def export_run(
     arch = LTCNArch.from_kwargs(1 if sequence == "features" else pre.width, len(pre.classes),
                                 config["model"]["kwargs"])  # fmt: skip
     arch.check_params(params)
-    arrays, layers = stored_arrays(params, fmt)
+    arrays, entries = packed_arrays(params, arch, fmt)
+    layers = entries["layers"]
     dense_bytes = sum(int(v.nbytes) for v in params.values())
-    stored = sum(x["bytes"] for x in layers)
+    stored = sum(x["bytes"] for x in layers)  # = the engine model's nbytes
     metrics_path = run_dir / "metrics.json"
     source_metrics = {}
     if metrics_path.is_file():
@@ -103,11 +127,10 @@ def export_run(
         source_metrics = {k: m["test"][k] for k in ("accuracy", "balanced_accuracy", "f1_macro")}
     manifest = {
         "format": MODEL_FORMAT,
-        "storage": fmt,
+        **entries,
         "architecture": {**arch.to_dict(), "sequence": sequence, "window": int(data["window"])},
         "classes": list(pre.classes),
         "preprocess": pre.to_dict(),
-        "layers": layers,
         "sparsity": {"conv_kernels": _conv_sparsity(layers)},
         "dense_equivalent_bytes": int(dense_bytes),
         "stored_bytes": int(stored),

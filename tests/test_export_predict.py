@@ -56,12 +56,17 @@ def test_export_csr_is_smaller_and_records_sizes(nsl_run, tmp_path):
     m = art.manifest
     assert m["stored_bytes"] == csr["stored_bytes"] and m["dense_equivalent_bytes"] == dense["dense_equivalent_bytes"]
     assert m["architecture"]["receptive_field"] == 1 + 2 * 2 * 3
-    assert {layer["storage"] for layer in m["layers"] if layer["name"].endswith("/kernel") and layer["name"].startswith("block_")} == {"csr"}
+    # Schema 2: every parameter lives in the sparse engine's packed arrays, stored once.
+    assert {layer["storage"] for layer in m["layers"]} == {"engine"} and m["engine"]["format"] == "sparse"
+    assert not any(name.endswith("/values") and not name.startswith("engine/") for name in m["arrays"])
+    assert m["stored_bytes"] == art.engine.nbytes == sum(layer["bytes"] for layer in m["layers"])
+    indptr = art.arrays["engine/indptr"]
     for layer in m["layers"]:
-        if layer["storage"] == "csr":
-            indptr = art.arrays[layer["name"] + "/indptr"]
-            assert indptr.dtype.kind == "u" and np.all(np.diff(indptr.astype(int)) >= 0)
-            assert int(indptr[-1]) == layer["nnz"]
+        if layer["name"].endswith("/kernel"):
+            row = art.engine.layer(layer["name"].rsplit("/", 1)[0])
+            ptr = indptr[row["ptr_off"] : row["ptr_off"] + row["c_out"] + 1]
+            assert indptr.dtype.kind == "u" and np.all(np.diff(ptr.astype(int)) >= 0)
+            assert int(ptr[-1]) == row["nnz"] == layer["nnz"]
 
 
 @pytest.mark.parametrize("which", ["nsl", "bot"])
@@ -116,7 +121,7 @@ def test_tampered_model_is_refused_cleanly(bot_run, tmp_path):
     manifest = read_artifact(model).manifest
     (length,) = struct.unpack("<Q", raw[8:16])
     data_start = 16 + length + (-(16 + length)) % 64
-    raw[data_start + manifest["arrays"]["head/kernel"]["offset"] + 1] ^= 0xFF  # one weight byte
+    raw[data_start + manifest["arrays"]["engine/values"]["offset"] + 1] ^= 0xFF  # one weight byte
     model.write_bytes(bytes(raw))
     proc = subprocess.run(
         [sys.executable, "-m", "ltcn_jax.cli", "predict", "--model", str(model), str(BOT_ENTIRE),

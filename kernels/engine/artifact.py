@@ -3,43 +3,89 @@
 Layout::
 
     b"LTCNMDL\\n"                  8-byte magic
-    uint64 little-endian          manifest length in bytes
+    uint64 little-endian          manifest length in bytes (at most MAX_MANIFEST_BYTES)
     manifest                      UTF-8 JSON (schema version, architecture, preprocessing,
                                   classes, per-layer sparsity, sizes, one SHA-256 per array)
     zero padding to 64 bytes
     array blobs                   each at its manifest offset (64-byte aligned)
 
-No pickle anywhere: arrays are plain bytes of a whitelisted numeric dtype. Loading verifies
-the magic, the schema version (a newer file is refused), the manifest's own checksum, the file
-length (a truncated file is refused) and every array's SHA-256 before anything is returned,
-so a damaged or tampered file is never half-loaded.
+Schema 2 (what ``ltcn export`` writes) stores the engine's packed layout itself: the arrays of
+:meth:`EngineModel.engine_arrays <ltcn_kernels.engine.model.EngineModel.engine_arrays>` as
+``engine/meta``, ``engine/values``, ``engine/indices``, ``engine/indptr``, ``engine/bias`` and
+its scalars (format, pad_max, c_max, state_size, layer_names) as the manifest's ``"engine"``
+entry. Each Flax parameter is then a ``"layers"`` record with ``"storage": "engine"``: its
+kernel is the layer's slice of the engine arrays (``meta``'s val_off / nnz / ptr_off columns),
+its bias the layer's slice of ``engine/bias``, so the file holds every weight once and
+:func:`dense_params` expands them for ONNX, Flax and the tools. Loading such a file maps it
+(``mmap``, read-only) and :func:`engine_model` builds the engine from views of the map: no
+copy, the resident weight bytes are the stored bytes. The map stays open while the model is
+in use: replace a model file by rename or ``install`` (a new file, as :func:`write_artifact`
+does), never by writing over it in place (``cp`` onto the same path), which would change, or
+cut short (SIGBUS), the pages a running process reads.
+
+Schema 1 files (and schema 2 files written without an ``"engine"`` entry) store each parameter
+on its own: ``"storage": "csr"`` (``<path>/values``, ``/indices``, ``/indptr``) or ``"dense"``
+(``<path>``); they load through :func:`dense_params` and are packed again.
+
+No pickle anywhere: arrays are plain bytes of a whitelisted numeric dtype. Loading reads the
+16-byte header first (a foreign file is refused before anything else is read), then the
+manifest, which is bounded in size and nesting depth before it is parsed and then checked
+against the schema (types, required keys, bounds, every array inside the file, shape x itemsize
+= bytes, layers consistent with the arrays and the architecture), the schema version (a newer
+file is refused), the manifest's own checksum, the file length (a truncated file is refused),
+every array's SHA-256 and the arrays' contents (CSR row pointers and column indices, the engine
+layout) before anything is returned, so a damaged or tampered file is never half-loaded, and
+every problem is one :class:`~ltcn_kernels.errors.DataFormatError` naming the file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import mmap
 import os
+import re
 import struct
-from dataclasses import dataclass
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..arch import LTCNArch
+from ..arch import IDENTITY, LTCNArch
 from ..errors import DataFormatError
 from .csr import CSR
+from .model import FORMATS, EngineModel
 
 MAGIC = b"LTCNMDL\n"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ALIGN = 64
 DTYPES = ("float32", "float64", "uint8", "uint16", "uint32", "uint64", "int32", "int64")
+ENGINE = "engine/"  # prefix of the engine's packed arrays (schema 2)
+STORAGES = ("csr", "dense", "engine")  # where a "layers" record's parameter lives
+# Bounds checked before anything is parsed or allocated.
+MAX_MANIFEST_BYTES = 4 << 20  # exported manifests are ~16 KB
+MAX_DEPTH = 32  # JSON nesting (exported manifests: 5)
+MAX_NDIM = 8
+MAX_DIM = 1 << 40
+MAX_PARAMS = 1 << 28  # dense parameters of an architecture (1 GiB of float32)
+_HEAD = len(MAGIC) + 8
+_SHA = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
 class Artifact:
+    """A verified model file: its manifest and arrays (read-only views of the mapped file).
+
+    ``engine``: the engine model the file stores (schema 2), built from the same views when
+    the file was read; None for per-layer files (schema 1).
+    """
+
     manifest: dict
     arrays: dict[str, np.ndarray]
     path: str = ""
+    engine: EngineModel | None = field(default=None, repr=False, compare=False)
 
     @property
     def arch(self) -> LTCNArch:
@@ -48,7 +94,7 @@ class Artifact:
         return LTCNArch.from_dict(self.manifest["architecture"])
 
 
-def _digest(data: bytes) -> str:
+def _digest(data) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -57,13 +103,34 @@ def _manifest_digest(manifest: dict) -> str:
     return _digest(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
 
 
-def write_artifact(path: str | os.PathLike, manifest: dict, arrays: dict[str, np.ndarray]) -> int:
+def _data_start(manifest_bytes: int) -> int:
+    head = _HEAD + manifest_bytes
+    return head + (-head) % ALIGN
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_artifact(
+    path: str | os.PathLike,
+    manifest: dict,
+    arrays: dict[str, np.ndarray],
+    *,
+    schema_version: int = SCHEMA_VERSION,
+) -> int:
     """Write ``manifest`` (JSON-serialisable) and ``arrays`` to ``path``; returns the file size.
 
     The manifest gets ``schema_version``, an ``arrays`` table (dtype, shape, offset, bytes,
     sha256), ``file_bytes`` and its own ``manifest_sha256``. Written to a temporary file and
-    renamed, so a crash never leaves half a model behind.
+    renamed, so a crash never leaves half a model behind (and a process that has the old file
+    mapped keeps reading the old, intact inode). ``schema_version=1`` writes the legacy
+    per-layer layout (for compatibility tests and measurements); it cannot hold an
+    ``"engine"`` entry.
     """
+    if schema_version not in (1, SCHEMA_VERSION):
+        raise ValueError(f"schema_version must be 1 or {SCHEMA_VERSION}, got {schema_version!r}")
+    if schema_version == 1 and "engine" in manifest:
+        raise ValueError("a schema 1 file cannot hold the engine layout")
     table = {}
     blobs = []
     offset = 0
@@ -82,22 +149,21 @@ def write_artifact(path: str | os.PathLike, manifest: dict, arrays: dict[str, np
         pad = (-len(data)) % ALIGN
         blobs.append(data + b"\0" * pad)
         offset += len(data) + pad
-    manifest = {**manifest, "schema_version": SCHEMA_VERSION, "arrays": table}
+    manifest = {**manifest, "schema_version": schema_version, "arrays": table}
     # file_bytes depends on the manifest's length, which depends on file_bytes: iterate.
     manifest["file_bytes"] = 0
     for _ in range(3):
         manifest["manifest_sha256"] = _manifest_digest(manifest)
         text = json.dumps(manifest, indent=1, sort_keys=True).encode()
-        head = len(MAGIC) + 8 + len(text)
-        data_start = head + (-head) % ALIGN
-        total = data_start + offset
+        total = _data_start(len(text)) + offset
         if manifest["file_bytes"] == total:
             break
         manifest["file_bytes"] = total
     manifest["manifest_sha256"] = _manifest_digest(manifest)
     text = json.dumps(manifest, indent=1, sort_keys=True).encode()
-    head = len(MAGIC) + 8 + len(text)
-    padding = b"\0" * ((-head) % ALIGN)
+    if len(text) > MAX_MANIFEST_BYTES:
+        raise ValueError(f"manifest of {len(text)} bytes is over the {MAX_MANIFEST_BYTES} limit")
+    padding = b"\0" * (_data_start(len(text)) - _HEAD - len(text))
     tmp = f"{os.fspath(path)}.tmp"
     with open(tmp, "wb") as f:
         f.write(MAGIC + struct.pack("<Q", len(text)) + text + padding)
@@ -107,63 +173,423 @@ def write_artifact(path: str | os.PathLike, manifest: dict, arrays: dict[str, np
     return os.path.getsize(path)
 
 
+def engine_payload(model: EngineModel) -> tuple[dict[str, np.ndarray], dict]:
+    """What a schema 2 file stores for ``model``: ``(arrays, manifest entries)``.
+
+    ``arrays``: the packed arrays as ``engine/<field>``; the entries: ``"engine"`` (the
+    scalars) and ``"layers"``, one record per Flax parameter with ``"storage": "engine"``,
+    its true non-zeros, sparsity and the bytes it takes in the engine arrays (they sum to
+    ``model.nbytes``: each weight is stored once).
+    """
+    arrays = {ENGINE + name: a for name, a in model.engine_arrays().items()}
+    scalars = {k: list(v) if isinstance(v, tuple) else v for k, v in model.engine_scalars().items()}
+    index_bytes = 0 if model.dense else model.indices.itemsize
+    layers = []
+    for layer in model.arch.layers:
+        if layer.role == IDENTITY:
+            continue
+        row = model.layer(layer.name)
+        voff, nnz, boff = row["val_off"], row["nnz"], row["bias_off"]
+        kernel_nnz = int(np.count_nonzero(model.values[voff : voff + nnz]))
+        kernel_bytes = nnz * (model.values.itemsize + index_bytes)
+        if not model.dense:
+            kernel_bytes += (layer.c_out + 1) * model.indptr.itemsize
+        bias_nnz = int(np.count_nonzero(model.bias[boff : boff + layer.c_out]))
+        for path, shape, n, nbytes in (
+            (layer.kernel_path, layer.kernel_shape, kernel_nnz, kernel_bytes),
+            (layer.bias_path, (layer.c_out,), bias_nnz, layer.c_out * model.bias.itemsize),
+        ):
+            layers.append({"name": path, "shape": list(shape), "storage": "engine", "nnz": n,
+                           "sparsity": round(1 - n / math.prod(shape), 6),
+                           "bytes": int(nbytes)})  # fmt: skip
+    return arrays, {"engine": scalars, "layers": layers}
+
+
+# --------------------------------------------------------------------------- the schema
+
+
+class _Invalid(Exception):
+    """A manifest that does not fit the schema (becomes a DataFormatError naming the file)."""
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _key(d: dict, key: str, where: str):
+    if key not in d:
+        raise _Invalid(f"{where} lacks {key!r}")
+    return d[key]
+
+
+def _int(value, what: str, lo: int = 0, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Invalid(f"{what} must be an integer, got {_show(value)}")
+    if value < lo:
+        raise _Invalid(f"{what} = {value} is below {lo}")
+    if hi is not None and value > hi:
+        raise _Invalid(f"{what} = {value} is above {hi}")
+    return value
+
+
+def _obj(value, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise _Invalid(f"{what} must be a JSON object, got {_show(value)}")
+    return value
+
+
+def _list(value, what: str, lo: int = 0, hi: int | None = None) -> list:
+    if not isinstance(value, list):
+        raise _Invalid(f"{what} must be a list, got {_show(value)}")
+    if len(value) < lo or (hi is not None and len(value) > hi):
+        raise _Invalid(f"{what} has {len(value)} entries, expected {lo}..{hi}")
+    return value
+
+
+def _str(value, what: str, choices: tuple[str, ...] | None = None) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f"{what} must be a string, got {_show(value)}")
+    if choices is not None and value not in choices:
+        raise _Invalid(f"{what} is {_show(value)}, expected one of {', '.join(choices)}")
+    return value
+
+
+_BRACKETS = b"[]{}"
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKETS)
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STEP = np.zeros(256, np.int8)
+_STEP[[ord("["), ord("{")]] = 1
+_STEP[[ord("]"), ord("}")]] = -1
+
+
+def _nesting(text: bytes) -> int:
+    """The deepest ``[`` / ``{`` nesting of JSON text, outside strings; linear, no recursion."""
+    plain = _ESCAPE.sub(b"", text)  # drops every escape, so each remaining '"' delimits a string
+    outside = b"".join(plain.split(b'"')[0::2]).translate(None, _NOT_BRACKETS)
+    opens = outside.count(b"[") + outside.count(b"{")
+    if opens <= MAX_DEPTH:
+        return opens
+    return int(np.cumsum(_STEP[np.frombuffer(outside, np.uint8)], dtype=np.int32).max())
+
+
+def _parse_manifest(text: bytes) -> dict:
+    depth = _nesting(text)
+    if depth > MAX_DEPTH:
+        raise _Invalid(f"damaged manifest: nested {depth} levels deep (the limit is {MAX_DEPTH})")
+    try:
+        manifest = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _Invalid(f"damaged manifest: {exc}") from None
+    return _obj(manifest, "the manifest")
+
+
+def _check_arrays(table, size: int, data_start: int) -> None:
+    """The ``arrays`` table: dtypes, shapes, sizes and every blob inside the file."""
+    for name, entry in _obj(table, "arrays").items():
+        where = f"array {name!r}"
+        entry = _obj(entry, where)
+        dtype = _str(_key(entry, "dtype", where), f"{where} dtype")
+        if dtype not in DTYPES:
+            raise _Invalid(f"{where} has a forbidden dtype {_show(dtype)}")
+        shape = _list(_key(entry, "shape", where), f"{where} shape", 0, MAX_NDIM)
+        for d in shape:
+            _int(d, f"{where} shape entry", 0, MAX_DIM)
+        offset = _int(_key(entry, "offset", where), f"{where} offset")
+        nbytes = _int(_key(entry, "bytes", where), f"{where} bytes")
+        want = math.prod(shape) * np.dtype(dtype).itemsize
+        if nbytes != want:
+            raise _Invalid(f"{where}: shape {shape} of {dtype} is {want} bytes, the table says {nbytes}")
+        if offset % ALIGN:
+            raise _Invalid(f"{where}: offset {offset} is not {ALIGN}-byte aligned")
+        if data_start + offset + nbytes > size:
+            raise _Invalid(f"{where}: bytes {offset}..{offset + nbytes} lie outside the file")
+        sha = _str(_key(entry, "sha256", where), f"{where} sha256")
+        if not _SHA.fullmatch(sha):
+            raise _Invalid(f"{where}: sha256 is not 64 hex digits")
+
+
+def _check_arch(value) -> LTCNArch:
+    d = _obj(value, "architecture")
+    for key in ("input_channels", "num_classes", "kernel_size", "convs_per_block"):
+        _int(_key(d, key, "architecture"), f"architecture {key}", 1, 1 << 24)
+    for key in ("channels", "dilations"):
+        for v in _list(_key(d, key, "architecture"), f"architecture {key}", 1, 256):
+            _int(v, f"architecture {key} entry", 1, 1 << 24)
+    if "receptive_field" in d:
+        _int(d["receptive_field"], "architecture receptive_field")
+    if "model" in d:
+        _str(d["model"], "architecture model")
+    try:
+        arch = LTCNArch.from_dict(d)
+    except ValueError as exc:
+        raise _Invalid(f"architecture: {exc}") from None
+    if arch.param_count() > MAX_PARAMS:
+        raise _Invalid(f"architecture has {arch.param_count()} parameters, over {MAX_PARAMS}")
+    return arch
+
+
+def _csr_shape(shape: list) -> tuple[int, int, int]:
+    """(k, c_in, c_out) of a CSR-stored kernel."""
+    if len(shape) == 2:
+        return (1, *shape)
+    if len(shape) != 3:
+        raise _Invalid(f"a CSR kernel has 2 or 3 dimensions, got shape {shape}")
+    return tuple(shape)
+
+
+def _stored(table: dict, where: str, key: str, kinds: str, ndim: int | None = None) -> list:
+    """The shape of array ``key`` of a layer record, which must exist with a dtype of ``kinds``
+    (numpy kind letters) and ``ndim`` dimensions."""
+    entry = table.get(key)
+    if entry is None:
+        raise _Invalid(f"{where}: array {key!r} is missing")
+    if np.dtype(entry["dtype"]).kind not in kinds or (ndim and len(entry["shape"]) != ndim):
+        raise _Invalid(f"{where}: array {key!r} is {entry['dtype']}{entry['shape']}")
+    return entry["shape"]
+
+
+def _check_layers(manifest: dict, table: dict, arch: LTCNArch | None) -> None:
+    """The ``layers`` records: each one's arrays exist with consistent shapes; with an
+    architecture, the records are exactly its parameters."""
+    seen: dict[str, tuple[int, ...]] = {}
+    for i, rec in enumerate(_list(manifest["layers"], "layers")):
+        where = f"layers[{i}]"
+        rec = _obj(rec, where)
+        name = _str(_key(rec, "name", where), f"{where} name")
+        where = f"layer {name!r}"
+        if name in seen:
+            raise _Invalid(f"{where} is listed twice")
+        shape = _list(_key(rec, "shape", where), f"{where} shape", 1, 3)
+        for d in shape:
+            _int(d, f"{where} shape entry", 1, 1 << 24)
+        storage = _str(_key(rec, "storage", where), f"{where} storage", STORAGES)
+        for key in ("nnz", "bytes"):
+            if key in rec:
+                _int(rec[key], f"{where} {key}")
+        seen[name] = tuple(shape)
+        if storage == "csr":
+            _, _, c_out = _csr_shape(shape)
+            (n,) = _stored(table, where, f"{name}/values", "f", 1)
+            if _stored(table, where, f"{name}/indices", "u", 1) != [n]:
+                raise _Invalid(f"{where}: indices and values differ in length")
+            if _stored(table, where, f"{name}/indptr", "u", 1) != [c_out + 1]:
+                raise _Invalid(f"{where}: indptr needs {c_out + 1} entries (c_out + 1)")
+        elif storage == "dense":
+            if _stored(table, where, name, "f") != shape:
+                raise _Invalid(f"{where}: array shape {table[name]['shape']} is not {shape}")
+        elif "engine" not in manifest:
+            raise _Invalid(f"{where} is stored in the engine arrays, but the file has none")
+    if arch is not None:
+        want = arch.param_shapes()
+        for name, shape in seen.items():
+            if name not in want:
+                raise _Invalid(f"layer {name!r} is not a parameter of the architecture")
+            if shape != want[name]:
+                raise _Invalid(f"layer {name!r} has shape {list(shape)}, the architecture "
+                               f"gives {list(want[name])}")  # fmt: skip
+        if missing := [p for p in want if p not in seen]:
+            raise _Invalid(f"layers lack parameter {missing[0]!r}")
+
+
+def _check_manifest(manifest: dict, size: int, data_start: int) -> LTCNArch | None:
+    """Everything but the checksum and the arrays' contents; returns the architecture."""
+    _check_arrays(_key(manifest, "arrays", "the manifest"), size, data_start)
+    table = manifest["arrays"]
+    if "format" in manifest:
+        _str(manifest["format"], "format")
+    arch = None
+    if "architecture" in manifest or manifest.get("format") == "ltcn-model":
+        arch = _check_arch(_key(manifest, "architecture", "the manifest"))
+    engine_arrays = [n for n in table if n.startswith(ENGINE)]
+    if "engine" in manifest:
+        if manifest["schema_version"] < 2:
+            raise _Invalid("a schema 1 file has no engine entry")
+        _obj(manifest["engine"], "engine")
+        if arch is None:
+            raise _Invalid("the engine entry needs an architecture")
+    elif engine_arrays:
+        raise _Invalid(f"array {engine_arrays[0]!r} without an engine entry")
+    if "layers" in manifest:
+        _check_layers(manifest, table, arch)
+    elif manifest.get("format") == "ltcn-model":
+        raise _Invalid("the manifest lacks 'layers'")
+    return arch
+
+
+def _check_csr_contents(path: str, manifest: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Per-layer CSR kernels: row pointers from 0, non-decreasing, ending at nnz; columns in
+    range (what :func:`dense_params` indexes by)."""
+    for rec in manifest.get("layers", ()):
+        if rec["storage"] != "csr":
+            continue
+        name = rec["name"]
+        k, c_in, _ = _csr_shape(rec["shape"])
+        ptr, idx = arrays[f"{name}/indptr"], arrays[f"{name}/indices"]
+        if int(ptr[0]) != 0 or int(ptr[-1]) != idx.size or np.any(ptr[1:] < ptr[:-1]):
+            raise DataFormatError(path, 0, 0, f"layer {name!r}: CSR row pointers are inconsistent")
+        if idx.size and int(idx.max()) >= k * c_in:
+            raise DataFormatError(path, 0, 0, f"layer {name!r}: a CSR column index is out of range")
+
+
+# --------------------------------------------------------------------------- reading
+
+
 def read_artifact(path: str | os.PathLike) -> Artifact:
-    """Read and verify a ``.ltcn`` file.
+    """Read and verify a ``.ltcn`` file (see the module docstring); the arrays are read-only
+    views of the file, mapped with ``mmap`` (nothing is copied on little-endian hosts).
 
     Raises:
-        DataFormatError: not an artifact, newer schema, truncated, or any checksum mismatch.
+        DataFormatError: not an artifact, newer schema, a manifest that does not fit the
+            schema, truncated, any checksum mismatch, or arrays that do not fit the layout.
     """
     path = os.fspath(path)
     with open(path, "rb") as f:
-        data = f.read()
-    if not data.startswith(MAGIC):
-        raise DataFormatError(path, 0, 0, "not an ltcn model file (bad magic number)")
-    if len(data) < len(MAGIC) + 8:
-        raise DataFormatError(path, 0, 0, "truncated model file (no manifest)")
-    (length,) = struct.unpack("<Q", data[len(MAGIC) : len(MAGIC) + 8])
-    start = len(MAGIC) + 8
-    if start + length > len(data):
-        raise DataFormatError(path, 0, 0, "truncated model file (manifest cut short)")
-    try:
-        manifest = json.loads(data[start : start + length].decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataFormatError(path, 0, 0, f"damaged manifest: {exc}") from None
-    version = manifest.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise DataFormatError(
-            path, 0, 0, f"model schema version {version!r} is newer than this engine ({SCHEMA_VERSION}); upgrade ltcn"
-        )
-    if manifest.get("manifest_sha256") != _manifest_digest(manifest):
-        raise DataFormatError(path, 0, 0, "manifest checksum mismatch: the file was altered")
-    if manifest.get("file_bytes") != len(data):
-        raise DataFormatError(
-            path, 0, 0, f"model file is {len(data)} bytes, the manifest says {manifest.get('file_bytes')}: truncated or padded"
-        )
-    head = start + length
-    data_start = head + (-head) % ALIGN
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(_HEAD)
+        if head[: len(MAGIC)] != MAGIC:
+            raise DataFormatError(path, 0, 0, "not an ltcn model file (bad magic number)")
+        if len(head) < _HEAD:
+            raise DataFormatError(path, 0, 0, "truncated model file (no manifest)")
+        (length,) = struct.unpack("<Q", head[len(MAGIC) :])
+        if length > MAX_MANIFEST_BYTES:
+            raise DataFormatError(
+                path, 0, 0, f"damaged manifest: {length} bytes, over the {MAX_MANIFEST_BYTES} limit"
+            )
+        text = f.read(length)
+        if len(text) < length:
+            raise DataFormatError(path, 0, 0, "truncated model file (manifest cut short)")
+        try:
+            manifest = _parse_manifest(text)
+            version = manifest.get("schema_version")
+            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+                raise _Invalid(f"invalid schema version {_show(version)}")
+            if version > SCHEMA_VERSION:
+                raise _Invalid(
+                    f"model schema version {version!r} is newer than this engine "
+                    f"({SCHEMA_VERSION}); upgrade ltcn"
+                )
+            if manifest.get("manifest_sha256") != _manifest_digest(manifest):
+                raise _Invalid("manifest checksum mismatch: the file was altered")
+            if manifest.get("file_bytes") != size:
+                raise _Invalid(
+                    f"model file is {size} bytes, the manifest says "
+                    f"{_show(manifest.get('file_bytes'))}: truncated or padded"
+                )
+            data_start = _data_start(length)
+            arch = _check_manifest(manifest, size, data_start)
+        except _Invalid as exc:
+            raise DataFormatError(path, 0, 0, str(exc)) from None
+        # The file is replaced by rename (write_artifact), never rewritten in place: the
+        # mapped inode stays intact while a model is in use.
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    if len(mapped) != size:
+        raise DataFormatError(path, 0, 0, "the model file changed while it was read")
+    view = memoryview(mapped)
     arrays = {}
     for name, entry in manifest["arrays"].items():
-        if entry["dtype"] not in DTYPES:
-            raise DataFormatError(path, 0, 0, f"array {name!r} has a forbidden dtype {entry['dtype']!r}")
         lo = data_start + entry["offset"]
-        blob = data[lo : lo + entry["bytes"]]
-        if len(blob) != entry["bytes"] or _digest(blob) != entry["sha256"]:
+        # Hashing reads the mapped pages (page cache); nothing is copied to the heap.
+        if _digest(view[lo : lo + entry["bytes"]]) != entry["sha256"]:
             raise DataFormatError(path, 0, 0, f"array {name!r} checksum mismatch: the file was altered")
         dtype = np.dtype(entry["dtype"]).newbyteorder("<")
-        arrays[name] = np.frombuffer(blob, dtype=dtype).reshape(entry["shape"]).astype(dtype.newbyteorder("="))
-    return Artifact(manifest, arrays, path)
+        array = np.frombuffer(mapped, dtype, math.prod(entry["shape"]), lo).reshape(entry["shape"])
+        if sys.byteorder != "little":
+            # A big-endian host cannot use the little-endian bytes in place: a native copy
+            # (x86-64 and aarch64, the supported hosts, are little-endian and copy nothing).
+            array = array.astype(dtype.newbyteorder("="))
+            array.flags.writeable = False
+        arrays[name] = array
+    view.release()
+    _check_csr_contents(path, manifest, arrays)
+    engine = None
+    if "engine" in manifest:
+        engine = _engine_from_arrays(path, arch, manifest, arrays)
+    return Artifact(manifest, arrays, path, engine)
+
+
+def _engine_from_arrays(path: str, arch: LTCNArch, manifest: dict, arrays: Mapping) -> EngineModel:
+    stored = {name[len(ENGINE) :]: a for name, a in arrays.items() if name.startswith(ENGINE)}
+    try:
+        return EngineModel.from_engine_arrays(arch, stored, manifest["engine"])
+    except ValueError as exc:
+        raise DataFormatError(path, 0, 0, f"the engine arrays do not fit the model: {exc}") from None
+
+
+def _stored_engine(artifact: Artifact) -> EngineModel | None:
+    if artifact.engine is not None:
+        return artifact.engine
+    if "engine" not in artifact.manifest:
+        return None
+    return _engine_from_arrays(artifact.path, artifact.arch, artifact.manifest, artifact.arrays)
+
+
+def stored_format(artifact: Artifact) -> str:
+    """The engine format the file stores: its engine's, else ``dense`` for a dense export and
+    ``sparse`` otherwise."""
+    if "engine" in artifact.manifest:
+        return _stored_engine(artifact).format
+    return "dense" if artifact.manifest.get("storage") == "dense" else "sparse"
+
+
+def engine_model(artifact: Artifact, format: str | None = None) -> EngineModel:
+    """The engine of an artifact.
+
+    ``format`` None or the stored format (schema 2): the model built from the file's mapped,
+    read-only arrays, no copy. Another format, or a per-layer (schema 1) file: built from
+    :func:`dense_params` and packed again, as before.
+
+    Raises:
+        ValueError: an unknown format.
+        DataFormatError: weights that do not fit the architecture.
+    """
+    if format is not None and format not in FORMATS:
+        raise ValueError(f"unknown backend {format!r}; expected one of {', '.join(FORMATS)}")
+    stored = _stored_engine(artifact)
+    if stored is not None and format in (None, stored.format):
+        return stored
+    try:
+        return EngineModel.from_arch(
+            artifact.arch, dense_params(artifact), format=format or stored_format(artifact)
+        )
+    except ValueError as exc:
+        raise DataFormatError(artifact.path, 0, 0, f"the model's weights do not fit: {exc}") from None
+
+
+def _engine_param(engine: EngineModel, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A Flax parameter (``<layer>/kernel`` or ``<layer>/bias``) from the packed arrays."""
+    layer, kind = name.rsplit("/", 1)
+    row = engine.layer(layer)
+    c_out = row["c_out"]
+    if kind == "bias":
+        return engine.bias[row["bias_off"] : row["bias_off"] + c_out].copy()
+    voff, nnz, kc = row["val_off"], row["nnz"], row["k"] * row["c_in"]
+    values = engine.values[voff : voff + nnz]
+    if engine.dense:
+        matrix = values.reshape(c_out, kc)
+    else:
+        ptr = engine.indptr[row["ptr_off"] : row["ptr_off"] + c_out + 1]
+        matrix = CSR(values, engine.indices[voff : voff + nnz], ptr, (c_out, kc)).to_dense()
+    return np.ascontiguousarray(matrix.T.reshape(shape), dtype=np.float32)
 
 
 def dense_params(artifact: Artifact) -> dict[str, np.ndarray]:
-    """The model's parameters as a flat ``{flax path: dense float32 array}`` dict.
+    """The model's parameters as a flat ``{flax path: dense float32 array}`` dict (writable
+    copies).
 
-    CSR-stored kernels (``<path>/values``, ``/indices``, ``/indptr``) are expanded back to their
-    ``(k, c_in, c_out)`` shape; the zeros are exact, so nothing is lost.
+    Engine-stored parameters (schema 2) are sliced out of the packed arrays by ``meta``'s
+    val_off / nnz / ptr_off / bias_off columns; CSR-stored kernels (``<path>/values``,
+    ``/indices``, ``/indptr``) are expanded back to their ``(k, c_in, c_out)`` shape; the
+    zeros are exact, so nothing is lost.
     """
     out: dict[str, np.ndarray] = {}
+    engine = None
     for layer in artifact.manifest["layers"]:
         name, shape = layer["name"], tuple(layer["shape"])
-        if layer["storage"] == "csr":
+        if layer["storage"] == "engine":
+            engine = engine or _stored_engine(artifact)
+            out[name] = _engine_param(engine, name, shape)
+        elif layer["storage"] == "csr":
             k, c_in, c_out = shape if len(shape) == 3 else (1, *shape)
             matrix = CSR(
                 artifact.arrays[f"{name}/values"],

@@ -217,7 +217,13 @@ class EngineModel:
 
     @classmethod
     def _build(cls, arch: LTCNArch, params: Mapping[str, np.ndarray], format: str) -> EngineModel:
-        return cls(format=format, arch=arch, **_packed(arch, params, format),
+        packed = _packed(arch, params, format)
+        for value in packed.values():
+            if isinstance(value, np.ndarray):
+                # A model is immutable, and read-only like a model mapped from its file
+                # (artifact.engine_model): one compiled specialisation serves both.
+                value.flags.writeable = False
+        return cls(format=format, arch=arch, **packed,
                    c_max=max(arch.n_features, arch.num_classes, *arch.channels),
                    layer_names=tuple(layer.name for layer in arch.layers))  # fmt: skip
 
@@ -269,3 +275,165 @@ class EngineModel:
         return (self.meta, self.values, self.indices, self.indptr, self.bias, self.dense, offsets,
                 groups)  # fmt: skip
 
+    # ------------------------------------------------------------------ packed arrays
+    # The packed layout as plain arrays and scalars: what a model file stores, so that a model
+    # is built straight from the stored (memory-mapped, read-only) arrays without a copy.
+
+    @classmethod
+    def _engine_fields(cls) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(array fields, scalar fields): every dataclass field but ``arch``, split by its
+        annotation, so a format that adds arrays (e.g. block-sparse tiles) needs no change in
+        :meth:`engine_arrays`, :meth:`engine_scalars` or the model file."""
+        arrays, scalars = [], []
+        for f in cls.__dataclass_fields__.values():
+            if f.name == "arch":
+                continue
+            annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+            (arrays if annotation in ("np.ndarray", "ndarray") else scalars).append(f.name)
+        return tuple(arrays), tuple(scalars)
+
+    def engine_arrays(self) -> dict[str, np.ndarray]:
+        """Every array field by name (``meta``, ``values``, ``indices``, ``indptr``, ``bias``):
+        the arrays themselves, not copies."""
+        return {name: getattr(self, name) for name in self._engine_fields()[0]}
+
+    def engine_scalars(self) -> dict:
+        """The int / str / tuple fields (``format``, ``pad_max``, ``c_max``, ``state_size``,
+        ``layer_names``), everything but ``arch``."""
+        return {name: getattr(self, name) for name in self._engine_fields()[1]}
+
+    @classmethod
+    def from_engine_arrays(
+        cls, arch: LTCNArch, arrays: Mapping[str, np.ndarray], scalars: Mapping
+    ) -> EngineModel:
+        """The model from :meth:`engine_arrays` and :meth:`engine_scalars` (e.g. read-only views
+        of a memory-mapped file), using the arrays as they are: nothing is copied.
+
+        The compiled kernels do not bounds-check, so everything they index by is checked here:
+        each array's dtype, shape and contiguity; ``meta`` row by row against ``arch`` (roles,
+        channels, taps, dilations), every row's offsets and ``nnz`` inside the arrays; for CSR
+        each layer's ``indptr`` (from 0, non-decreasing, ending at the layer's ``nnz``) and
+        ``indices`` (below ``k * c_in``, ascending within each row); the scalars against
+        ``arch``; and finite weights. (The tile layout the kernels derive on first use,
+        ``_tile_layout``, is not a field: it is computed from these checked arrays.)
+
+        Raises:
+            ValueError: naming the field, layer or entry that does not fit.
+        """
+        array_names, scalar_names = cls._engine_fields()
+        if not isinstance(arch, LTCNArch):
+            raise ValueError(f"arch must be an LTCNArch, got {type(arch).__name__}")
+        for what, given, names in (("arrays", arrays, array_names),
+                                   ("scalars", scalars, scalar_names)):  # fmt: skip
+            if not isinstance(given, Mapping):
+                raise ValueError(f"engine {what} must be a mapping, got {type(given).__name__}")
+            missing = [n for n in names if n not in given]
+            extra = sorted(str(n) for n in given if n not in names)
+            if missing or extra:
+                raise ValueError(f"engine {what}: missing {missing}, unexpected {extra}")
+        for name in array_names:
+            a = arrays[name]
+            if not isinstance(a, np.ndarray):
+                raise ValueError(f"engine array {name!r} is a {type(a).__name__}, not an ndarray")
+            if not (a.flags.c_contiguous and a.flags.aligned and a.dtype.isnative):
+                raise ValueError(f"engine array {name!r} must be C-contiguous, aligned, native")
+        fmt = scalars["format"]
+        if not isinstance(fmt, str) or fmt not in FORMATS:
+            raise ValueError(f"engine format must be one of {FORMATS}, got {fmt!r}")
+        ints = {}
+        for name in ("pad_max", "c_max", "state_size"):
+            v = scalars[name]
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
+                raise ValueError(f"engine {name} must be a non-negative integer, got {v!r}")
+            ints[name] = int(v)
+        names = scalars["layer_names"]
+        if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+            raise ValueError("engine layer_names must be a list of strings")
+        layers = arch.layers
+        want = {
+            "pad_max": max(layer.pad for layer in layers),
+            "c_max": max(arch.n_features, arch.num_classes, *arch.channels),
+            "state_size": sum(layer.c_in * layer.pad for layer in layers if layer.role == CONV),
+        }
+        for name, v in want.items():
+            if ints[name] != v:
+                raise ValueError(f"engine {name} is {ints[name]}, the architecture gives {v}")
+        if tuple(names) != tuple(layer.name for layer in layers):
+            raise ValueError("engine layer_names do not match the architecture's layers")
+        cls._check_packed(arch, fmt, arrays, ints["state_size"])
+        fields = {n: scalars[n] for n in scalar_names}
+        fields.update(ints, format=fmt, layer_names=tuple(names))
+        return cls(arch=arch, **fields, **{n: arrays[n] for n in array_names})
+
+    @staticmethod
+    def _check_packed(arch: LTCNArch, fmt: str, arrays: Mapping[str, np.ndarray],
+                      state_size: int) -> None:  # fmt: skip
+        """The array checks of :meth:`from_engine_arrays` (the module docstring's layout)."""
+        meta, values, bias = arrays["meta"], arrays["values"], arrays["bias"]
+        indices, indptr = arrays["indices"], arrays["indptr"]
+        layers = arch.layers
+        if meta.dtype != np.int64 or meta.shape != (len(layers), _k.N_META):
+            raise ValueError(f"engine meta is {meta.dtype}{list(meta.shape)}, expected "
+                             f"int64[{len(layers)}, {_k.N_META}] (one row per layer)")  # fmt: skip
+        for name, a in (("values", values), ("bias", bias)):
+            if a.dtype != np.float32 or a.ndim != 1:
+                raise ValueError(f"engine {name} is {a.dtype}{list(a.shape)}, expected float32[n]")
+        for name, a in (("indices", indices), ("indptr", indptr)):
+            if a.dtype.kind != "u" or a.ndim != 1:
+                raise ValueError(f"engine {name} is {a.dtype}{list(a.shape)}, expected unsigned[n]")
+        sparse = fmt == "sparse"
+        if sparse and indices.shape != values.shape:
+            raise ValueError(f"engine indices has {indices.size} entries, values {values.size}")
+        if not sparse and (indices.size or indptr.size):
+            raise ValueError("a dense engine stores no indices or indptr")
+        cols = (_k.M_ROLE, _k.M_BLOCK, _k.M_J, _k.M_CIN, _k.M_COUT, _k.M_K, _k.M_DIL, _k.M_PAD)
+        for r, layer in enumerate(layers):
+            row = [int(v) for v in meta[r]]
+            expect = (_ROLES[layer.role], layer.block, layer.j, layer.c_in, layer.c_out, layer.k,
+                      layer.dilation, layer.pad)  # fmt: skip
+            if tuple(row[c] for c in cols) != expect:
+                raise ValueError(f"engine meta row {r} does not describe layer {layer.name!r}")
+            voff, nnz, poff = row[_k.M_VAL_OFF], row[_k.M_NNZ], row[_k.M_PTR_OFF]
+            boff, soff = row[_k.M_BIAS_OFF], row[_k.M_STATE_OFF]
+            where = f"layer {layer.name!r}"
+            if layer.role == CONV and not 0 <= soff <= state_size - layer.c_in * layer.pad:
+                raise ValueError(f"{where}: state_off {soff} is outside the stream state")
+            if layer.role == IDENTITY:
+                if nnz != 0 or poff != -1:
+                    raise ValueError(f"{where}: an identity stores no weights")
+                continue
+            kc = layer.k * layer.c_in
+            if not 0 <= boff <= bias.size - layer.c_out:
+                raise ValueError(f"{where}: bias_off {boff} + {layer.c_out} is outside bias")
+            if not (0 <= nnz <= layer.c_out * kc and 0 <= voff <= values.size - nnz):
+                raise ValueError(f"{where}: val_off {voff} / nnz {nnz} outside values "
+                                 f"({values.size}) or the layer ({layer.c_out}x{kc})")  # fmt: skip
+            if not sparse:
+                if nnz != layer.c_out * kc or poff != -1:
+                    raise ValueError(f"{where}: a dense layer stores all {layer.c_out * kc} "
+                                     "weights and no indptr")  # fmt: skip
+                continue
+            if not 0 <= poff <= indptr.size - (layer.c_out + 1):
+                raise ValueError(f"{where}: ptr_off {poff} + {layer.c_out + 1} is outside indptr")
+            ptr = indptr[poff : poff + layer.c_out + 1]
+            if int(ptr[0]) != 0 or int(ptr[-1]) != nnz:
+                raise ValueError(f"{where}: indptr runs {int(ptr[0])}..{int(ptr[-1])}, "
+                                 f"expected 0..{nnz}")  # fmt: skip
+            if np.any(ptr[1:] < ptr[:-1]):
+                raise ValueError(f"{where}: indptr decreases")
+            if nnz == 0:
+                continue
+            columns = indices[voff : voff + nnz]
+            if int(columns.max()) >= kc:
+                raise ValueError(f"{where}: a column index is >= k * c_in = {kc}")
+            # The kernels track each weight's tap from the previous one (no division): the
+            # columns must ascend within every row, or an input row index would wrap around.
+            ascending = columns[1:] > columns[:-1]
+            starts = ptr[1:-1].astype(np.int64)
+            ascending[starts[(starts > 0) & (starts < nnz)] - 1] = True  # a new row may restart
+            if not ascending.all():
+                raise ValueError(f"{where}: column indices do not ascend within a row")
+        for name, a in (("values", values), ("bias", bias)):
+            # min / max propagate NaN and show an infinity: no temporary array.
+            if a.size and not (np.isfinite(a.min()) and np.isfinite(a.max())):
+                raise ValueError(f"engine {name} hold NaN or infinite values")

@@ -19,8 +19,8 @@ from ..errors import DataFormatError
 from ..features.preprocess import Preprocessor
 from ..features.windows import make_sequences
 from ..io.flows import FlowTable, read_flows
-from .artifact import Artifact, dense_params, read_artifact
-from .model import FORMATS, EngineModel
+from .artifact import Artifact, engine_model, read_artifact
+from .model import FORMATS
 from .run import predict_proba_windows
 
 BACKENDS = FORMATS  # the engine axis: "sparse" (CSR kernels) or "dense"
@@ -41,19 +41,37 @@ class Predictions:
         return self.probs.argmax(axis=1)
 
 
+SEQUENCES = ("flows", "features")  # the manifest's architecture "sequence": how data is fed
+MAX_WINDOW = 1 << 20
+
+
 def load_model(path: str | os.PathLike | Artifact) -> tuple[Artifact, Preprocessor]:
+    """A verified model file (:func:`~ltcn_kernels.engine.artifact.read_artifact`) and its
+    preprocessing; refuses files that are not models or do not say how data is fed."""
     artifact = path if isinstance(path, Artifact) else read_artifact(path)
-    if artifact.manifest.get("format") != "ltcn-model":
+    manifest = artifact.manifest
+    if manifest.get("format") != "ltcn-model":
         raise DataFormatError(artifact.path, 0, 0, "not an ltcn model (manifest format)")
-    pre = Preprocessor.from_dict(artifact.manifest["preprocess"], artifact.path)
+    arch = manifest.get("architecture")  # read_artifact checked it for an ltcn-model file
+    arch = arch if isinstance(arch, dict) else {}
+    sequence, window = arch.get("sequence"), arch.get("window")
+    if sequence not in SEQUENCES:
+        raise DataFormatError(artifact.path, 0, 0,
+                              f"architecture sequence must be one of {', '.join(SEQUENCES)}")  # fmt: skip
+    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= MAX_WINDOW:
+        raise DataFormatError(artifact.path, 0, 0,
+                              f"architecture window must be an integer in 1..{MAX_WINDOW}")  # fmt: skip
+    pre = Preprocessor.from_dict(manifest.get("preprocess"), artifact.path)
     return artifact, pre
 
 
 def engine_for(artifact: Artifact, backend: str = "sparse"):
-    """The Numba engine for an artifact: ``sparse`` (CSR kernels) or ``dense``."""
+    """The Numba engine for an artifact: ``sparse`` (CSR kernels) or ``dense``. The format
+    the file stores is used straight from its mapped arrays, no copy
+    (:func:`~ltcn_kernels.engine.artifact.engine_model`); the other one is packed again."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-    return EngineModel.from_arch(artifact.arch, dense_params(artifact), format=backend)
+    return engine_model(artifact, backend)
 
 
 def engine_proba(engine) -> Callable[[np.ndarray], np.ndarray]:

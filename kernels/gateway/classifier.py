@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import Stream, predict_proba_windows
-from ..engine.predict import engine_for
+from ..engine.artifact import engine_model
 from ..features.windows import causal_windows
 from .options import GatewayError
 
@@ -33,7 +33,7 @@ class Classifier:
 
     def __init__(self, artifact, backend: str = "sparse", mode: str = "auto"):
         arch = artifact.manifest["architecture"]
-        self.engine = engine_for(artifact, backend)
+        self.engine = engine_model(artifact, backend)  # the stored format: the mapped arrays
         self.window = int(arch.get("window", 1))
         rf = int(arch.get("receptive_field", self.engine.receptive_field))
         if arch["sequence"] != "flows":
