@@ -229,14 +229,28 @@ def extra_runtimes(
 def bench_model(flat, arch, *, label: Mapping, batch: int, threads: int, repeats: int,
                 warmup: int, stream_flows: int, watts: float, art_bytes: int | None,
                 only: Sequence[str] = KB.RUNTIMES, peak: KB.PeakProbe | float | None = None,
-                ) -> dict:
+                block_flat: Mapping[str, np.ndarray] | None = None) -> dict:
     """One model, every runtime; given ``peak`` (a :class:`~ltcn_kernels.bench.harness.PeakProbe`
     or GFLOP/s), ``pct_peak`` is filled in and the fairness check runs on the spot (raising
     :class:`~ltcn_kernels.bench.harness.UnfairBenchmark`), so a sweep fails at its first
-    unfair model rather than at the end."""
+    unfair model rather than at the end. ``block_flat``: the same init pruned in 1x4 blocks,
+    timed as one more runtime (``sparse-1x4``) of the same report."""
+    extra = extra_runtimes
+    if block_flat is not None:
+        only = (*only, BLOCK_RUNTIME)
+
+        def extra(flat_, net, wl, threads_):
+            out, skipped = extra_runtimes(flat_, net, wl, threads_)
+            return [*out, block_runtime(block_flat, net, wl)], skipped
+
     rep = KB.run_bench(flat, arch, batch=batch, threads=threads, repeats=repeats, warmup=warmup,
-                       stream_flows=stream_flows, watts=watts, extra_runtimes=extra_runtimes,
+                       stream_flows=stream_flows, watts=watts, extra_runtimes=extra,
                        only=only, artifact_bytes=art_bytes, label=label, peak=peak)
+    for r in rep["runtimes"]:
+        if r["runtime"] == BLOCK_RUNTIME:  # other weights: its output is not comparable
+            r["weights"] = "random init, 1x4-block magnitude-pruned"
+            r["max_abs_diff_vs_first"] = None
+    rep["max_abs_diff"].pop(BLOCK_RUNTIME, None)
     if peak is not None:
         KB.check_fair(rep["runtimes"], peak, threads)
     return rep
@@ -263,16 +277,15 @@ def trained_models(runs: Path, tmp: Path) -> list[tuple[str, str, dict, dict, in
     return found
 
 
-def _block_report(base, arch, scale: str, s: int, **kw) -> dict:
-    """The sparse engine alone on the same init pruned in 1x4 blocks, as runtime
-    ``sparse-1x4`` (the dense runtimes do not depend on where the zeros are)."""
-    flat = magnitude_prune(base, s / 100, "block")
-    rep = bench_model(flat, arch, label={"sparsity": s / 100, "scale": scale,
-                                         "weights": "random init, 1x4-block magnitude-pruned"},
-                      only=("sparse",), art_bytes=artifact_bytes(flat, arch), **kw)
-    for r in rep["runtimes"]:
-        r["runtime"] = BLOCK_RUNTIME
-    return rep
+def block_runtime(block_flat, arch: LTCNArch, wl: KB.Workload) -> KB.Runtime:
+    """The sparse engine on 1x4-block-pruned weights, timed in the same report (interleaved
+    with the other runtimes on the same inputs) as runtime ``sparse-1x4``."""
+    from ltcn_kernels.engine import EngineModel
+    from ltcn_kernels.engine import warmup as engine_warmup
+
+    model = EngineModel.from_arch(arch, block_flat, format="sparse")
+    engine_warmup(model)
+    return KB.engine_runtime(BLOCK_RUNTIME, model, wl)
 
 
 def run_sweep(*, batch: int = 1000, threads: int = 1, repeats: int = 7, warmup: int = 2,
@@ -287,21 +300,16 @@ def run_sweep(*, batch: int = 1000, threads: int = 1, repeats: int = 7, warmup: 
         for s in sparsities:
             flat = magnitude_prune(base, s / 100)
             t0 = time.perf_counter()
+            block = magnitude_prune(base, s / 100, "block") if s in BLOCK_SPARSITIES else None
             rep = bench_model(flat, arch, label={"sparsity": s / 100, "scale": scale,
                                                  "weights": "random init, magnitude-pruned"},
                               batch=batch, threads=threads, repeats=repeats, warmup=warmup,
                               stream_flows=stream_flows, watts=watts,
-                              art_bytes=artifact_bytes(flat, arch), peak=peak)
+                              art_bytes=artifact_bytes(flat, arch), peak=peak, block_flat=block)
             reports.append(rep)
             log(f"{scale} {s}%: " + ", ".join(
                 f"{r['runtime']} {r['batch_ms_median']:.2f} ms" for r in rep["runtimes"])
                 + f"  ({time.perf_counter() - t0:.0f} s)")
-            if s in BLOCK_SPARSITIES:
-                reports.append(_block_report(base, arch, scale, s, batch=batch, threads=threads,
-                                             repeats=repeats, warmup=warmup,
-                                             stream_flows=stream_flows, watts=watts, peak=peak))
-                r = reports[-1]["runtimes"][0]
-                log(f"{scale} {s}% 1x4 blocks: {r['runtime']} {r['batch_ms_median']:.2f} ms")
     if runs is not None:
         with tempfile.TemporaryDirectory() as tmp:
             for label, run, flat, arch, nbytes in trained_models(Path(runs), Path(tmp)):
