@@ -11,6 +11,7 @@ import pytest
 
 from ltcn_jax.reference import unflatten
 from ltcn_kernels import engine as E
+from ltcn_kernels.engine import _kernels as K
 from ltcn_kernels.engine._kernels import M_NNZ, M_PTR_OFF, M_VAL_OFF
 
 # --------------------------------------------------------------------------- helpers
@@ -360,3 +361,23 @@ def test_engine_import_is_edge_only():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_executed_macs_per_window_counts_what_the_engine_skips():
+    rng = np.random.default_rng(5)
+    params = random_params(rng, 6, (8, 8), 3, 2, classes=3, sparsity=0.5)
+    for fmt in ("sparse", "dense"):
+        model = build(params, (1, 4), 3, 2, fmt)
+        full = E.executed_macs_per_window(model, 200)  # taps all inside, steps trimmed
+        assert full < model.nnz * 200
+        # One step: only the current tap of every conv (the older ones read zero padding).
+        one = 0
+        for row in model.meta:
+            if row[K.M_ROLE] == K.ROLE_IDENTITY:
+                continue
+            c_in, k = int(row[K.M_CIN]), int(row[K.M_K])
+            lo, n = int(row[K.M_VAL_OFF]), int(row[K.M_NNZ])
+            cols = (model.indices[lo : lo + n].astype(int) if fmt == "sparse"
+                    else np.tile(np.arange(k * c_in), int(row[K.M_COUT])))  # fmt: skip
+            one += int(np.count_nonzero(cols >= (k - 1) * c_in))
+        assert E.executed_macs_per_window(model, 1) == one

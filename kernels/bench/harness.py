@@ -129,6 +129,9 @@ class Runtime:
     weight_bytes: int
     executed_macs_per_step: int
     notes: str = ""
+    # Set where a runtime computes fewer steps than steps_per_flow (the engine trims each
+    # window to its last step's receptive field); else executed_macs_per_step * steps_per_flow.
+    executed_macs_per_flow: int | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -172,6 +175,7 @@ def engine_runtime(name: str, model, wl: Workload) -> Runtime:
     return Runtime(
         name, lambda: E.logits_windows(model, x), lambda i: E.logits_windows(model, one[i]),
         lambda: None, "one record per call", model.nbytes, model.nnz,
+        executed_macs_per_flow=E.executed_macs_per_window(model, x.shape[1]),
     )
 
 
@@ -292,7 +296,10 @@ def measure(
     for rt in runtimes:
         med = float(np.median(batch_t[rt.name]))
         cpu = float(np.median(batch_cpu[rt.name]))
-        flops = 2.0 * rt.executed_macs_per_step * wl.steps_per_flow * wl.batch
+        macs = rt.executed_macs_per_flow
+        if macs is None:
+            macs = rt.executed_macs_per_step * wl.steps_per_flow
+        flops = 2.0 * macs * wl.batch
         st = stream_t[rt.name]
         gflops = flops / med / 1e9
         cpu_s, wall_s = stream_clock[rt.name]
@@ -307,7 +314,7 @@ def measure(
             "stream_samples": len(st),
             "stream_mode": rt.stream_mode,
             "flows_per_s": wl.batch / med,
-            "executed_macs_per_flow": int(rt.executed_macs_per_step * wl.steps_per_flow),
+            "executed_macs_per_flow": int(macs),
             "gflops": gflops,
             "pct_peak": 100 * gflops / peak if peak else None,
             "cpu_wall_ratio": batch_clock[rt.name][0] / max(batch_clock[rt.name][1], 1e-12),

@@ -5,6 +5,7 @@ from .model import FORMATS, EngineModel, flat_params_from_tree
 from .run import (
     Stream,
     compile_times,
+    executed_macs_per_window,
     logits_sequence,
     logits_windows,
     predict_proba_sequence,
@@ -17,6 +18,7 @@ __all__ = [
     "EngineModel",
     "Stream",
     "compile_times",
+    "executed_macs_per_window",
     "flat_params_from_tree",
     "logits_sequence",
     "logits_windows",

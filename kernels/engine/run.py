@@ -20,6 +20,7 @@ from .model import EngineModel
 __all__ = [
     "Stream",
     "compile_times",
+    "executed_macs_per_window",
     "logits_sequence",
     "logits_windows",
     "predict_proba_sequence",
@@ -90,6 +91,27 @@ def _window_starts(model: EngineModel, T: int) -> np.ndarray:
                 break
         need = cur
     return starts
+
+
+def executed_macs_per_window(model: EngineModel, T: int) -> int:
+    """Multiply-adds the engine performs per independent window of ``T`` steps: each layer
+    computes only the steps the last step's receptive field needs (:func:`_window_starts`),
+    with its stored weights, less those of taps that reach only the zero padding (shift >= T,
+    as :func:`~ltcn_kernels.engine._kernels._layer` skips them)."""
+    starts = _window_starts(model, T)
+    total = 0
+    for r, row in enumerate(model.meta):
+        if row[_k.M_ROLE] == _k.ROLE_IDENTITY:
+            continue
+        c_in, k, d = int(row[_k.M_CIN]), int(row[_k.M_K]), int(row[_k.M_DIL])
+        col_min = max(0, k - 1 - (T - 1) // d) * c_in
+        lo, n = int(row[_k.M_VAL_OFF]), int(row[_k.M_NNZ])
+        if model.dense:
+            used = n - int(row[_k.M_COUT]) * col_min
+        else:
+            used = int(np.count_nonzero(model.indices[lo : lo + n] >= col_min))
+        total += used * (T - int(starts[r]))
+    return total
 
 
 def _windows(model: EngineModel, x, softmax: bool, group_columns: int) -> np.ndarray:
