@@ -33,7 +33,7 @@ from numba import njit  # noqa: E402
 
 from ltcn_kernels.arch import LTCNArch  # noqa: E402
 from ltcn_kernels.bench.machine import fma_peak_gflops, fma_probe_info, machine_info  # noqa: E402
-from ltcn_kernels.engine import (
+from ltcn_kernels.engine import (  # noqa: E402
     EngineModel,
     _tiles,
 )
