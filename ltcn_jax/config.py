@@ -51,6 +51,9 @@ class TrainConfig:
 
 
 PRUNE_MODES = ("after-training", "during-training")
+# = ``ltcn_jax.pruning.STRUCTURES`` (a test checks they agree); repeated here so a config
+# loads and validates without importing jax.
+PRUNE_STRUCTURES = ("unstructured", "block")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,10 @@ class PruneConfig:
         criterion: ``layerwise`` or ``global`` magnitude.
         include_head: also prune the dense head (biases are never pruned).
         finetune_epochs: epochs of fine-tuning per round (after-training mode).
+        structure: ``unstructured`` (single weights: the paper's method) or ``block``: whole
+            blocks of ``block`` consecutive output channels at one (tap, input channel)
+            position, i.e. ``block`` consecutive rows of one column of the engine's matrix.
+        block: output channels per block (``structure = "block"``; 4 = XNNPACK's 1x4).
     """
 
     targets: tuple[float, ...] = ()
@@ -79,10 +86,18 @@ class PruneConfig:
     criterion: str = "layerwise"
     include_head: bool = False
     finetune_epochs: int = 1
+    structure: str = "unstructured"
+    block: int = 4
 
     def __post_init__(self):
         if self.mode not in PRUNE_MODES:
             raise ValueError(f"unknown prune mode {self.mode!r}; expected one of {', '.join(PRUNE_MODES)}")
+        if self.structure not in PRUNE_STRUCTURES:
+            raise ValueError(
+                f"unknown prune structure {self.structure!r}; expected one of {', '.join(PRUNE_STRUCTURES)}"
+            )
+        if isinstance(self.block, bool) or not isinstance(self.block, int) or self.block < 1:
+            raise ValueError(f"prune block must be an integer >= 1, got {self.block!r}")
         if any(not 0.0 <= t < 1.0 for t in self.targets):
             raise ValueError(f"prune targets must be in [0, 1), got {self.targets}")
 

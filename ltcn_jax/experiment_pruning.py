@@ -69,6 +69,8 @@ def prune_trained(
         schedule=schedule,
         rounds=rounds,
         criterion=p.criterion,
+        structure=p.structure,
+        block=p.block,
         include_head=p.include_head,
         finetune_epochs=epochs,
         batch_size=config.train.batch_size,
@@ -93,6 +95,13 @@ def storage_mb(params, masks) -> dict[str, float]:
     return {"dense_mb": round(dense / 1e6, 4), "csr_mb": round(sparse / 1e6, 4)}
 
 
+def structure_info(config: ExperimentConfig) -> dict[str, Any]:
+    """``{"structure": "block", "block": 4}`` for block pruning; empty for the default
+    unstructured pruning, so the outputs of those runs carry no new keys."""
+    p = config.prune
+    return {} if p.structure == "unstructured" else {"structure": p.structure, "block": p.block}
+
+
 def pruning_info(
     config: ExperimentConfig,
     target: float,
@@ -105,6 +114,7 @@ def pruning_info(
         "mode": config.prune.mode,
         "schedule": config.prune.schedule,
         "criterion": config.prune.criterion,
+        **structure_info(config),
         "rounds": [
             {k: r[k] for k in ("round", "target_sparsity", "sparsity", "best_val_macro_f1")}
             for r in pruned.history
@@ -144,6 +154,7 @@ def run_ablation(config, trained, splits, classes, normal, dense_probs, out, pro
         m = metrics.evaluate(y_test, probs, classes, normal)
         rows.append({
             "target": target,
+            **structure_info(config),
             "sparsity": achieved,
             **storage_mb(params, masks),
             "accuracy": m["accuracy"],

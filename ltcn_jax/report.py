@@ -177,13 +177,17 @@ def write_ablation(out: Path, result: dict, command: str) -> None:
     and a plot of macro-F1 and accuracy against sparsity."""
     rows = result["ablation"]
     dense = rows[0] if rows and rows[0]["target"] == 0 else None
+    # Rows of block pruning say so (`experiment_pruning.structure_info`); unstructured rows
+    # carry no structure key and keep the text they always had.
+    block = next((r["block"] for r in rows if r.get("structure") == "block"), None)
+    shape = "" if block is None else f", in 1x{block} blocks of output channels"
     lines = [
         f"# Sparsity ablation: {result['name']}",
         "",
         f"Command: `{command}`" if command else "",
         "",
         f"Dataset {result['dataset']}, split {result['split']}; every row prunes the SAME trained "
-        "model (layer-wise magnitude, iterative with fine-tuning) and is evaluated on the test split.",
+        f"model (layer-wise magnitude{shape}, iterative with fine-tuning) and is evaluated on the test split.",
         "Sizes: dense fp32 MB of all parameters; CSR MB with pruned kernels stored as CSR "
         "(fp32 values, smallest unsigned index type) and biases/head dense.",
         "",
@@ -193,6 +197,8 @@ def write_ablation(out: Path, result: dict, command: str) -> None:
     ]
     for r in rows:
         label = "L-TCN dense" if r["target"] == 0 else f"L-TCN pruned {round(100 * r['target'])} %"
+        if r["target"] != 0 and r.get("structure") == "block":
+            label += f" (1x{r['block']} blocks)"
         delta = "" if dense is None else f"{100 * (r['f1_macro'] - dense['f1_macro']):+.2f}"
         paper = "" if r.get("paper_accuracy") is None else f"{r['paper_accuracy']:.2f} (quoted)"
         infer = "" if r.get("inference_ms") is None else f"{r['inference_ms']:.2f}"

@@ -1,4 +1,4 @@
-"""Iterative unstructured magnitude pruning with masks held in the optimizer state.
+"""Iterative magnitude pruning (unstructured, or in blocks) with masks held in the optimizer state.
 
 Design (in the style of google-research/jaxpruner)
 --------------------------------------------------
@@ -21,6 +21,12 @@ Design (in the style of google-research/jaxpruner)
   are broken by a stable argsort (earlier index pruned first) so they never over-prune.
   Masks are monotone: a weight pruned once stays pruned (a lower target than the current
   sparsity therefore leaves the mask unchanged).
+* Structures (`STRUCTURES`): ``unstructured`` (single weights, the default: the source
+  paper's method) and ``block``: blocks of ``block`` (default 4) consecutive output channels
+  at one (tap, input channel) position -- 4 consecutive rows of one column of the engine's
+  ``c_out x (k * c_in)`` matrix, the 1x4 shape of XNNPACK's sparse kernels -- ranked by the
+  blocks' RMS and expanded back to element masks, so everything downstream of the masks
+  (masked optimizer, fine-tuning, files) is the same.
 * Schedules are frozen dataclasses ``schedule(step_or_round) -> sparsity`` from
   `make_schedule`.
 
@@ -34,10 +40,12 @@ Modules (private; import from ``ltcn_jax.pruning``)
 * ``_masks``: prunable selection, all-kept masks, `apply_masks`, masks on disk.
 * ``_state``: the masked optimizer `wrap_optax`, `PruningState`, reading/swapping its masks.
 * ``_criteria``: magnitude criteria (`compute_masks`) and the `sparsity_report`.
+* ``_blocks``: the ``block`` structure: block scores, block selection, expansion to masks.
 * ``_schedules``: `OneShot`, `Iterative`, `Polynomial`, `make_schedule`, `round_sparsities`.
 * ``_finetune``: the prune / fine-tune driver `prune_and_finetune` and its `PruneResult`.
 """
 
+from ltcn_jax.pruning._blocks import DEFAULT_BLOCK, STRUCTURES
 from ltcn_jax.pruning._criteria import CRITERIA, compute_masks, sparsity_report
 from ltcn_jax.pruning._finetune import PruneResult, prune_and_finetune
 from ltcn_jax.pruning._masks import (
@@ -67,7 +75,9 @@ from ltcn_jax.pruning._state import (
 
 __all__ = [
     "CRITERIA",
+    "DEFAULT_BLOCK",
     "SCHEDULES",
+    "STRUCTURES",
     "Iterative",
     "OneShot",
     "Polynomial",

@@ -4,16 +4,29 @@ Counts are exact: ``round(target * size)`` zeros per layer, or ``round(target * 
 zeros overall; ties between equal magnitudes are broken by a stable argsort (earlier index
 pruned first) so they never over-prune. Masks are monotone: a weight pruned once stays pruned
 (a lower target than the current sparsity therefore leaves the mask unchanged).
+
+With ``structure="block"`` the same criteria rank blocks of output channels (`_blocks`)
+instead of single weights; the count of pruned weights is then the closest a whole number of
+blocks gets to the target (within half a block).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ltcn_jax.pruning._blocks import (
+    DEFAULT_BLOCK,
+    _check_structure,
+    block_scores,
+    block_sizes,
+    expand_blocks,
+    keep_blocks,
+)
 from ltcn_jax.pruning._masks import (
     Masks,
     Params,
@@ -64,11 +77,13 @@ def compute_masks(
     criterion: str = "layerwise",
     prunable: Any | None = None,
     prev_masks: Masks | None = None,
+    structure: str = "unstructured",
+    block: int = DEFAULT_BLOCK,
 ) -> Masks:
     """Magnitude-pruning masks at ``sparsity``.
 
-    Works eagerly and under ``jax.jit`` (``criterion`` and ``prunable`` static; a traced
-    ``sparsity`` rounds ``sparsity * size`` in float32).
+    Works eagerly and under ``jax.jit`` (``criterion``, ``prunable``, ``structure`` and
+    ``block`` static; a traced ``sparsity`` rounds ``sparsity * size`` in float32).
 
     Args:
         params: current params (magnitudes are taken from them).
@@ -80,14 +95,25 @@ def compute_masks(
             Ignored when ``prev_masks`` is given (their ``None`` leaves decide).
         prev_masks: current masks; pruned weights stay pruned (monotone). If more weights are
             already pruned than the target asks for, the mask is returned unchanged.
+        structure: ``"unstructured"`` (single weights, the default) or ``"block"``: whole
+            blocks of ``block`` consecutive output channels (last axis) at one input
+            position, scored by their RMS (see `_blocks.block_scores`); the mask is the
+            element mask those blocks expand to. The achieved count is the closest whole
+            number of blocks to the target (within ``block / 2`` weights per layer for
+            ``layerwise``, overall for ``global``). A block holding a weight pruned in
+            ``prev_masks`` ranks first, so block-structured previous masks stay block-
+            structured.
+        block: weights per block (output channels), for ``structure="block"``.
 
     Returns:
         The new mask tree.
 
     Raises:
-        ValueError: unknown ``criterion`` or a sparsity outside ``[0, 1]``.
+        ValueError: unknown ``criterion`` or ``structure`` (the message lists the options), a
+            block size below 1, or a sparsity outside ``[0, 1]``.
     """
     _check_criterion(criterion)
+    _check_structure(structure, block)
     if prev_masks is None:
         prev_masks = init_masks(params, prunable)
     # One flat list over the mask tree (None leaves included) and the params beside it.
@@ -95,6 +121,10 @@ def compute_masks(
     prev_flat = treedef.flatten_up_to(prev_masks)
     w_flat = treedef.flatten_up_to(params)
     idx = [i for i, m in enumerate(prev_flat) if m is not None]
+    if structure == "block":
+        keeps = _block_keeps([w_flat[i] for i in idx], [prev_flat[i] for i in idx], sparsity,
+                             criterion, int(block))  # fmt: skip
+        return _combine(treedef, prev_flat, w_flat, idx, keeps)
     scores = [_scores(w_flat[i], prev_flat[i]) for i in idx]
     if criterion == "layerwise":
         keeps = [_keep_from_scores(s, _num_to_prune(sparsity, s.size)) for s in scores]
@@ -105,11 +135,37 @@ def compute_masks(
         keeps = jnp.split(keep_all, np.cumsum([s.size for s in scores])[:-1].tolist())
     else:
         keeps = []
+    return _combine(treedef, prev_flat, w_flat, idx, keeps)
+
+
+def _combine(treedef: Any, prev_flat: list, w_flat: list, idx: list[int], keeps: list) -> Masks:
+    """The new mask tree: each prunable leaf's flat ``keep`` and-ed with its previous mask."""
     out = list(prev_flat)
     for i, keep in zip(idx, keeps, strict=True):
         # `& prev` keeps monotonicity even when fewer zeros are asked for than already exist.
-        out[i] = (keep & jnp.ravel(prev_flat[i])).reshape(jnp.shape(w_flat[i]))
+        out[i] = (jnp.ravel(keep) & jnp.ravel(prev_flat[i])).reshape(jnp.shape(w_flat[i]))
     return jax.tree.unflatten(treedef, out)
+
+
+def _block_keeps(
+    weights: list, prevs: list, sparsity: Any, criterion: str, block: int
+) -> list[jax.Array]:
+    """Element keep masks (kernel-shaped) of ``structure="block"`` for each prunable leaf."""
+    shapes = [tuple(jnp.shape(w)) for w in weights]
+    scores = [block_scores(w, m, block) for w, m in zip(weights, prevs, strict=True)]
+    sizes = [block_sizes(shape, block) for shape in shapes]
+    if criterion == "layerwise":
+        keeps = [keep_blocks(s, n, _num_to_prune(sparsity, math.prod(shape)))
+                 for s, n, shape in zip(scores, sizes, shapes, strict=True)]  # fmt: skip
+    elif scores:
+        # Global: one ranking of all blocks (leaf order, then block index, breaks ties).
+        total = sum(math.prod(shape) for shape in shapes)
+        keep_all = keep_blocks(jnp.concatenate(scores), np.concatenate(sizes),
+                               _num_to_prune(sparsity, total))  # fmt: skip
+        keeps = jnp.split(keep_all, np.cumsum([s.size for s in scores])[:-1].tolist())
+    else:
+        keeps = []
+    return [expand_blocks(k, shape, block) for k, shape in zip(keeps, shapes, strict=True)]
 
 
 def _counts(x: Any) -> dict[str, Any]:

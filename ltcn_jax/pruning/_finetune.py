@@ -16,6 +16,7 @@ import optax
 from flax import linen as nn
 
 from ltcn_jax import train
+from ltcn_jax.pruning._blocks import DEFAULT_BLOCK, _check_structure
 from ltcn_jax.pruning._criteria import _check_criterion, compute_masks, sparsity_report
 from ltcn_jax.pruning._masks import (
     Masks,
@@ -61,6 +62,8 @@ def prune_and_finetune(
     schedule: str | Schedule = "iterative",
     rounds: int = 5,
     criterion: str = "layerwise",
+    structure: str = "unstructured",
+    block: int = DEFAULT_BLOCK,
     include_head: bool = False,
     include_residual: bool = True,
     finetune_epochs: int = 2,
@@ -90,6 +93,10 @@ def prune_and_finetune(
             object called with the round index (see `round_sparsities`).
         rounds: pruning rounds (ignored by ``"one-shot"``).
         criterion: ``"layerwise"`` or ``"global"``.
+        structure: ``"unstructured"`` (single weights) or ``"block"`` (blocks of ``block``
+            consecutive output channels; every round prunes whole blocks, see
+            `compute_masks`).
+        block: weights per block for ``structure="block"``.
         include_head, include_residual: also prune ``head/kernel`` / the 1x1 residual kernels.
         finetune_epochs: `fit` epochs per round.
         batch_size, learning_rate, class_weight_mode: passed to `fit`.
@@ -102,9 +109,11 @@ def prune_and_finetune(
         A `PruneResult`.
 
     Raises:
-        ValueError: unknown schedule or criterion, or ``rounds < 1``.
+        ValueError: unknown schedule, criterion or structure, a block size below 1, or
+            ``rounds < 1``.
     """
     _check_criterion(criterion)
+    _check_structure(structure, block)
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     sparsities = round_sparsities(schedule, target, rounds)
@@ -119,7 +128,8 @@ def prune_and_finetune(
     data = (x_train, y_train, x_val, y_val)
     history: list[dict[str, Any]] = []
     for r, s in enumerate(sparsities, start=1):
-        masks = compute_masks(params, s, criterion=criterion, prev_masks=masks)
+        masks = compute_masks(params, s, criterion=criterion, prev_masks=masks,
+                              structure=structure, block=block)  # fmt: skip
         params, record = _finetune_round(
             model, apply_masks(params, masks), masks, tx, data, r, s, seed + r, fit_args, fit_kwargs
         )
