@@ -107,3 +107,36 @@ def test_group_detection_needs_identical_patterns_in_every_full_group():
     assert not _shares_pattern(starts, np.array([1, 5, 1, 5, 1, 6, 1, 5, 3]), 4)
     assert not _shares_pattern(np.array([0, 2, 4, 6, 7]), np.arange(7), 4)  # lengths differ
     assert not _shares_pattern(np.array([0, 1, 2]), np.arange(2), 4)  # no full group
+
+
+@pytest.mark.parametrize("kind,width", [("rows", 16), ("rows", 32), ("groups", 16)])
+def test_tile_kernels_of_other_cpus_compute_the_same_bits(kind, width):
+    """The widths another CPU takes (AVX2 and NEON: 32-column rows, 16-column groups) are
+    never run by the engine on an AVX-512 host: call them directly against a numpy reference
+    and, to the bit, against the kernel of the same kind this host uses."""
+    from ltcn_kernels.engine import _tiles
+
+    rng = np.random.default_rng(width)
+    rows, n_in, nnz_row = 8, 40, 9
+    tile = rng.standard_normal(n_in * width).astype(np.float32)  # n_in packed input rows
+    cols = np.sort(np.stack([rng.choice(n_in, nnz_row, replace=False) for _ in range(rows)]))
+    if kind == "groups":  # four rows share each pattern
+        cols = np.repeat(cols[::4], 4, axis=0)
+    values = rng.standard_normal(rows * nnz_row).astype(np.float32)
+    js = np.arange(rows, dtype=np.int64) * nnz_row
+    je = js + nnz_row
+    bias = rng.standard_normal(rows).astype(np.float32)
+    want = np.maximum(bias[:, None] + np.stack(
+        [values[js[o]:je[o]] @ tile.reshape(n_in, width)[cols[o]] for o in range(rows)]), 0)
+    out = {}
+    for w in (width, K.GROUP_TILE_WIDTH if kind == "groups" else K.TILE_WIDTH):
+        offsets = (cols.ravel() * w).astype(np.uint32)  # this width's packed-tile offsets
+        t = np.zeros(n_in * w, np.float32)
+        t.reshape(n_in, w)[:, :width] = tile.reshape(n_in, width)
+        dst = np.zeros((rows, w + 3), np.float32)
+        getattr(_tiles, f"{kind}_tile_tw{w}")(values, offsets, js, je, t, dst, 0, rows,
+                                              np.uint64(1), bias, 0, True, True)  # fmt: skip
+        out[w] = dst[:, 1 : 1 + width]
+    np.testing.assert_allclose(out[width], want, rtol=1e-5, atol=1e-5)
+    for w, got in out.items():
+        np.testing.assert_array_equal(got, out[width], err_msg=f"width {w}")
