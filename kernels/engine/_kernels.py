@@ -207,6 +207,19 @@ def _single_step(values, indices, indptr, bias, dense, src, dst, c_in, c_out, k,
 
 
 @njit(cache=True)
+def _first_column(k, d, c_in, T):
+    """The first kernel column (``tap * c_in + c``) an independent window of ``T`` steps needs:
+    taps whose shift ``(k-1-tap) * d`` is ``T`` or more read only its zero padding."""
+    return max(0, k - 1 - (T - 1) // d) * c_in
+
+
+@njit(cache=True)
+def _width_for(group):
+    """Columns per tile of a layer that runs in row groups of ``group`` (1: row by row)."""
+    return GROUP_TILE_WIDTH if group > 1 else TILE_WIDTH
+
+
+@njit(cache=True)
 def _tile_floats(meta):
     """Floats of the packed input tile that every layer fits in."""
     size = 1
@@ -263,11 +276,10 @@ def _layer(meta, r, values, indices, indptr, bias, dense, offsets, groups, tile,
                      poff, boff, first, init, relu)  # fmt: skip
         return 0
     group = groups[r]
-    width = GROUP_TILE_WIDTH if group > 1 else TILE_WIDTH
+    width = _width_for(group)
     # Without carried state, taps older than the window read only zeros: each row starts at
     # its first weight of a tap whose shift (k-1-tap)*d is below T (columns are tap-major).
-    tap_min = max(0, k - 1 - (T - 1) // d) if zero_pad else 0
-    col_min = tap_min * c_in
+    col_min = _first_column(k, d, c_in, T) if zero_pad else 0
     js = np.empty(c_out, np.int64)
     je = np.empty(c_out, np.int64)
     for o in range(c_out):

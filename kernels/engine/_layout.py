@@ -70,7 +70,7 @@ def tile_layout(meta: np.ndarray, indices: np.ndarray, indptr: np.ndarray, nnz: 
         else:
             cols = indices[lo:hi].astype(np.int64)
         group = _k.GROUP if _shares_pattern(starts, cols, _k.GROUP) else 1
-        width = _k.GROUP_TILE_WIDTH if group > 1 else _k.TILE_WIDTH
+        width = _k._width_for(group)
         tap, c = np.divmod(cols, c_in)
         offsets[lo:hi] = c * (width + pad) + pad - (k - 1 - tap) * d
         groups[r] = group

@@ -104,7 +104,7 @@ def executed_macs_per_window(model: EngineModel, T: int) -> int:
         if row[_k.M_ROLE] == _k.ROLE_IDENTITY:
             continue
         c_in, k, d = int(row[_k.M_CIN]), int(row[_k.M_K]), int(row[_k.M_DIL])
-        col_min = max(0, k - 1 - (T - 1) // d) * c_in
+        col_min = _k._first_column(k, d, c_in, T)
         lo, n = int(row[_k.M_VAL_OFF]), int(row[_k.M_NNZ])
         if model.dense:
             used = n - int(row[_k.M_COUT]) * col_min
