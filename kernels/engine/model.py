@@ -150,8 +150,18 @@ def _packed(arch: LTCNArch, params: Mapping[str, np.ndarray], format: str) -> di
         "indices": cat(idxs, idx_dt) if sparse else empty,
         "indptr": cat(ptrs, ptr_dt) if sparse else empty.copy(),
         "bias": cat(biases, np.float32),
-        "pad_max": max(layer.pad for layer, _, _ in layers),
-        "state_size": soff,
+    }
+
+
+def _sizes(arch: LTCNArch) -> dict[str, int]:
+    """The buffer sizes a model's layers imply: ``pad_max`` (the causal padding columns),
+    ``c_max`` (activation rows: the widest layer input or output) and ``state_size`` (stream
+    history floats: ``c_in * pad`` per conv, laid out at each conv's ``state_off``)."""
+    layers = arch.layers
+    return {
+        "pad_max": max(layer.pad for layer in layers),
+        "c_max": max(arch.n_features, arch.num_classes, *arch.channels),
+        "state_size": sum(layer.c_in * layer.pad for layer in layers if layer.role == CONV),
     }
 
 
@@ -223,8 +233,7 @@ class EngineModel:
                 # A model is immutable, and read-only like a model mapped from its file
                 # (artifact.engine_model): one compiled specialisation serves both.
                 value.flags.writeable = False
-        return cls(format=format, arch=arch, **packed,
-                   c_max=max(arch.n_features, arch.num_classes, *arch.channels),
+        return cls(format=format, arch=arch, **packed, **_sizes(arch),
                    layer_names=tuple(layer.name for layer in arch.layers))  # fmt: skip
 
     # The architecture facts the runners read.
@@ -350,12 +359,7 @@ class EngineModel:
         if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
             raise ValueError("engine layer_names must be a list of strings")
         layers = arch.layers
-        want = {
-            "pad_max": max(layer.pad for layer in layers),
-            "c_max": max(arch.n_features, arch.num_classes, *arch.channels),
-            "state_size": sum(layer.c_in * layer.pad for layer in layers if layer.role == CONV),
-        }
-        for name, v in want.items():
+        for name, v in _sizes(arch).items():
             if ints[name] != v:
                 raise ValueError(f"engine {name} is {ints[name]}, the architecture gives {v}")
         if tuple(names) != tuple(layer.name for layer in layers):
