@@ -55,7 +55,7 @@ import numpy as np
 
 from ..arch import IDENTITY, LTCNArch
 from ..errors import DataFormatError
-from .csr import CSR
+from .csr import CSR, kernel_from_matrix
 from .model import FORMATS, EngineModel
 
 MAGIC = b"LTCNMDL\n"
@@ -570,7 +570,7 @@ def _engine_param(engine: EngineModel, name: str, shape: tuple[int, ...]) -> np.
     else:
         ptr = engine.indptr[row["ptr_off"] : row["ptr_off"] + c_out + 1]
         matrix = CSR(values, engine.indices[voff : voff + nnz], ptr, (c_out, kc)).to_dense()
-    return np.ascontiguousarray(matrix.T.reshape(shape), dtype=np.float32)
+    return kernel_from_matrix(matrix, shape)
 
 
 def dense_params(artifact: Artifact) -> dict[str, np.ndarray]:
@@ -597,7 +597,7 @@ def dense_params(artifact: Artifact) -> dict[str, np.ndarray]:
                 artifact.arrays[f"{name}/indptr"],
                 (c_out, k * c_in),
             ).to_dense()
-            out[name] = np.ascontiguousarray(matrix.T.reshape(shape))
+            out[name] = kernel_from_matrix(matrix, shape)
         else:
             out[name] = artifact.arrays[name].astype(np.float32)
     return out

@@ -56,6 +56,12 @@ def kernel_matrix(kernel: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(kernel.reshape(k * c_in, c_out).T)
 
 
+def kernel_from_matrix(matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The inverse of :func:`kernel_matrix`: the ``c_out x (k * c_in)`` matrix back as a
+    float32 kernel of ``shape`` (``(k, c_in, c_out)`` or ``(c_in, c_out)``)."""
+    return np.ascontiguousarray(np.asarray(matrix).T.reshape(shape), dtype=np.float32)
+
+
 def csr_from_dense(matrix: np.ndarray) -> CSR:
     """Exact zeros are dropped; everything else is kept as float32."""
     matrix = np.asarray(matrix, np.float32)
