@@ -1,5 +1,5 @@
 """The register-tile kernels: the committed source is the generator's, and a column gives the
-same bits whether it falls in a tile or in the axpy remainder."""
+same bits whichever tile, partial tile, row group or kernel width computes it."""
 
 from __future__ import annotations
 
