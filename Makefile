@@ -17,20 +17,30 @@ demo: $(STAMP)
 	$(BIN)/ltcn demo --stored results
 
 # The gateway's system tools: the Argus flow meter (captures -> flow records), nftables and
-# iproute2 (the --apply test in a network namespace). apt-get installs them when running as root
-# on Debian / Raspberry Pi OS; elsewhere the tests that need them skip and say why.
+# iproute2 (the --apply test in a network namespace); and the lab's (`ltcn lab`: tcpdump, the
+# IoT servers and clients, the attack tools BoT-IoT used). apt-get installs them when running
+# as root on Debian / Raspberry Pi OS, with a policy-rc.d that keeps the packaged daemons from
+# starting on the machine itself (the lab starts its own, inside its namespaces); elsewhere the
+# tests that need them skip and say why.
 GATEWAY_PACKAGES := argus-server argus-client nftables iproute2
+LAB_PACKAGES := tcpdump mosquitto mosquitto-clients libcoap3-bin dnsmasq-base bind9-dnsutils \
+  chrony openssh-server openssh-client curl socat openssl hping3 nmap hydra slowhttptest
+SYSTEM_TOOLS := argus ra racluster nft ip tcpdump mosquitto mosquitto_pub coap-client-notls \
+  dnsmasq dig chronyd sshd ssh hping3 nmap hydra slowhttptest socat curl openssl
 APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
 system-deps:
-	@missing=""; for t in argus ra racluster nft ip; do \
+	@missing=""; for t in $(SYSTEM_TOOLS); do \
 	  PATH="$$PATH:/usr/sbin:/sbin" command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "installing the gateway's system tools (missing:$$missing)"; \
-	  $(APT) $(GATEWAY_PACKAGES) >/dev/null 2>&1 \
-	  || { apt-get update -q >/dev/null 2>&1 && $(APT) $(GATEWAY_PACKAGES) >/dev/null 2>&1; } \
-	  || echo "could not install $(GATEWAY_PACKAGES); the tests that need them will skip"; \
+	  echo "installing the gateway's and the lab's system tools (missing:$$missing)"; \
+	  guard=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1; fi; \
+	  $(APT) $(GATEWAY_PACKAGES) $(LAB_PACKAGES) >/dev/null 2>&1 \
+	  || { apt-get update -q >/dev/null 2>&1 && $(APT) $(GATEWAY_PACKAGES) $(LAB_PACKAGES) >/dev/null 2>&1; } \
+	  || echo "could not install the system tools; the tests that need them will skip"; \
+	  if [ -n "$$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
 	else echo "not root or no apt-get: the tests that need$$missing will skip"; fi
 
 test: $(STAMP) system-deps

@@ -24,7 +24,7 @@ EXTRA_OF_MODULE = {
 
 # What `ltcn --help` says about each command's extra.
 COMMAND_EXTRAS = {
-    "edge": ("data summary", "flows", "detect", "warmup", "predict/evaluate --backend sparse|dense"),
+    "edge": ("data summary", "flows", "detect", "warmup", "lab", "predict/evaluate --backend sparse|dense"),
     "train": ("run", "export", "demo", "predict/evaluate --backend jax"),
     "bench": ("export --format onnx", "bench (the ONNX Runtime rows; XLA rows need train)"),
 }

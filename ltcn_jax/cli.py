@@ -202,6 +202,38 @@ def _cmd_flows(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from ltcn_kernels.lab import load_scenario, record, scenario_names
+
+    if args.lab_command == "scenarios":
+        for name in scenario_names():
+            print(f"{name:<10} {load_scenario(name).description}")
+        return 0
+    bar = None
+    try:
+        from tqdm import tqdm
+
+        bar = tqdm(total=int(args.seconds), unit="s", desc=f"lab {args.scenario}", leave=False,
+                   disable=None)  # fmt: skip
+    except ImportError:
+        pass
+
+    def progress(done: float, total: float) -> None:
+        if bar is not None:
+            bar.update(int(done) - bar.n)
+
+    try:
+        m = record(args.scenario, args.seconds, args.seed, args.out,
+                   keep_capture=args.keep_capture, progress=progress)  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
+    labels = ", ".join(f"{k} {v:,}" for k, v in m["labels"].items())
+    print(f"ltcn lab: {m['flows']:,} labelled flows ({labels}); {m['capture']['packets']:,} "
+          f"packets captured, {m['argus_packets']:,} in Argus flows -> {args.out}", file=sys.stderr)  # fmt: skip
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from ltcn_kernels.bench.machine import BLAS_OVERRIDES, parse_cores, pin_threads, set_affinity
 
@@ -370,6 +402,21 @@ def _add_flows_parser(sub) -> None:
     flows.set_defaults(func=_cmd_flows)
 
 
+def _add_lab_parser(sub) -> None:
+    lab = sub.add_parser(
+        "lab", help="[root] an IoT network in namespaces: benign and attack traffic, labelled flows"
+    )
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True)
+    rec = lab_sub.add_parser("record", help="run a scenario, capture it, write labelled flows")
+    rec.add_argument("--scenario", required=True, help="a shipped scenario name or a TOML file")
+    rec.add_argument("--seconds", type=float, required=True, help="how long to record")
+    rec.add_argument("--seed", type=int, default=0, help="seeds the schedule and every choice")
+    rec.add_argument("--out", required=True, help="output folder (flows.csv.gz, manifest.json)")
+    rec.add_argument("--keep-capture", action="store_true", help="also keep capture.pcap")
+    lab_sub.add_parser("scenarios", help="list the shipped scenarios")
+    lab.set_defaults(func=_cmd_lab)
+
+
 def _add_bench_parser(sub) -> None:
     bench = sub.add_parser(
         "bench", help="latency / throughput / memory / energy of every runtime (and the sweep)"
@@ -436,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_detect_parser(sub)
     _add_warmup_parser(sub)
     _add_flows_parser(sub)
+    _add_lab_parser(sub)
     _add_bench_parser(sub)
     _add_demo_parser(sub)
     return parser
