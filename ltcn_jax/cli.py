@@ -162,7 +162,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         block_rate=args.block_rate, threshold=args.threshold, micro_batch=args.micro_batch,
         realtime=args.realtime, speed=args.speed, max_gap=args.max_gap, follow=args.follow,
         max_seconds=args.max_seconds, stats_every=args.stats_every, backend=args.backend,
-        save_flows=args.save_flows,
+        save_flows=args.save_flows, status_interval=args.status_interval,
     )  # fmt: skip
     run_detect(args.model, options)
     return 0
@@ -346,6 +346,10 @@ def _add_detect_parser(sub) -> None:
     detect.add_argument(
         "--save-flows", help="append the flow meter's records (captures, --interface) to this CSV"
     )
+    detect.add_argument(
+        "--status-interval", type=int, help="with --interface: seconds between Argus status "
+        "records of an active flow (default argus.conf's, 5 s); bounds the time to block",
+    )  # fmt: skip
     detect.add_argument("--alerts", help="alert JSON-lines file (default: standard output)")
     detect.add_argument(
         "--alerts-max-bytes", type=int, default=0, help="rotate above this size (0 = never)"

@@ -36,8 +36,9 @@ class Sequences:
     windows never materialises 61 copies of itself.
     """
 
-    def __init__(self, x: np.ndarray, mode: str, window: int, rows: np.ndarray):
-        self._view = make_sequences(x, mode, window)
+    def __init__(self, x: np.ndarray, mode: str, window: int, rows: np.ndarray,
+                 keys: np.ndarray | None = None):  # fmt: skip
+        self._view = make_sequences(x, mode, window, keys)
         self.rows = np.asarray(rows)
 
     def __len__(self) -> int:
@@ -98,6 +99,7 @@ class SplitData:
     x: np.ndarray  # float32 (n, width), rows in capture order
     y: np.ndarray  # int32 (n,)
     rows: np.ndarray  # indices of the rows to train on / evaluate
+    keys: np.ndarray | None = None  # per-row stream keys (per-host windows), else None
 
 
 def fit_predict(
@@ -178,7 +180,8 @@ class Trained:
 
 def _sequences(config: ExperimentConfig, splits: dict[str, SplitData]) -> dict[str, Sequences]:
     return {
-        k: Sequences(d.x, config.data.sequence, config.data.window, d.rows) for k, d in splits.items()
+        k: Sequences(d.x, config.data.sequence, config.data.window, d.rows, d.keys)
+        for k, d in splits.items()
     }
 
 
@@ -202,9 +205,10 @@ def run_experiment(
     out = Path(out_dir) if out_dir is not None else None
     train_rows = _subsample(prepared.labelled("train"), config.train.max_train_rows, config.train.seed)
     splits = {
-        "train": SplitData(prepared.x["train"], prepared.y["train"], train_rows),
-        "val": SplitData(prepared.x["val"], prepared.y["val"], prepared.labelled("val")),
-        "test": SplitData(prepared.x["test"], prepared.y["test"], prepared.labelled("test")),
+        name: SplitData(prepared.x[name], prepared.y[name], rows,
+                        None if prepared.keys is None else prepared.keys[name])
+        for name, rows in (("train", train_rows), ("val", prepared.labelled("val")),
+                           ("test", prepared.labelled("test")))
     }
     _check_prune_config(config)
     ablation = None
@@ -343,6 +347,8 @@ def cross_validate(
     joined with ``window - 1`` zero rows, the padding a stream's start sees.
     """
     k = config.train.folds
+    if config.data.stream_key:
+        raise ValueError("train.folds with data.stream_key (per-host windows) is not supported")
     x = np.concatenate([prepared.x["train"], prepared.x["val"]])
     y = np.concatenate([prepared.y["train"], prepared.y["val"]])
     n = len(y)

@@ -128,7 +128,8 @@ def export_run(
     manifest = {
         "format": MODEL_FORMAT,
         **entries,
-        "architecture": {**arch.to_dict(), "sequence": sequence, "window": int(data["window"])},
+        "architecture": {**arch.to_dict(), "sequence": sequence, "window": int(data["window"]),
+                         **({"stream_key": data["stream_key"]} if data.get("stream_key") else {})},
         "classes": list(pre.classes),
         "preprocess": pre.to_dict(),
         "sparsity": {"conv_kernels": _conv_sparsity(layers)},

@@ -55,3 +55,18 @@ def bot_window_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("gwm") / "m.ltcn"
     export_run(run, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def bot_replay(tmp_path_factory):
+    """The BoT-IoT fixture in capture order (as a live capture delivers it)."""
+    from ltcn_kernels.io.flows import read_flows
+
+    raw = BOT_ENTIRE.read_bytes().splitlines()
+    header, lines = raw[0], raw[1:]
+    table = read_flows(BOT_ENTIRE, drop_duplicates=False, unknown_label="keep", progress=False)
+    rank = {int(table.line[r]): i for i, r in enumerate(table.capture_order())}
+    keyed = sorted(range(len(lines)), key=lambda i: rank.get(i + 2, len(rank) + i))
+    path = tmp_path_factory.mktemp("replay") / "replay.csv"
+    path.write_bytes(b"\n".join([header, *(lines[i] for i in keyed)]) + b"\n")
+    return path

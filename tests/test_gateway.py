@@ -18,10 +18,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import BOT_ENTIRE
 from ltcn_kernels.engine.predict import classify_files
 from ltcn_kernels.gateway import DetectOptions, Firewall, GatewayError, run_detect
-from ltcn_kernels.io.flows import read_flows
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,16 +30,8 @@ def model(bot_window_model):
 
 
 @pytest.fixture(scope="module")
-def replay(tmp_path_factory):
-    """The BoT-IoT fixture in capture order (as a live capture delivers it)."""
-    raw = BOT_ENTIRE.read_bytes().splitlines()
-    header, lines = raw[0], raw[1:]
-    table = read_flows(BOT_ENTIRE, drop_duplicates=False, unknown_label="keep", progress=False)
-    rank = {int(table.line[r]): i for i, r in enumerate(table.capture_order())}
-    keyed = sorted(range(len(lines)), key=lambda i: rank.get(i + 2, len(rank) + i))
-    path = tmp_path_factory.mktemp("replay") / "replay.csv"
-    path.write_bytes(b"\n".join([header, *(lines[i] for i in keyed)]) + b"\n")
-    return path
+def replay(bot_replay):
+    return bot_replay
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import DataFormatError
 from ..features.preprocess import Preprocessor
-from ..features.windows import make_sequences
+from ..features.windows import STREAM_KEYS, make_sequences
 from ..io.flows import FlowTable, read_flows
 from .artifact import Artifact, engine_model, read_artifact
 from .model import FORMATS
@@ -61,6 +61,10 @@ def load_model(path: str | os.PathLike | Artifact) -> tuple[Artifact, Preprocess
     if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= MAX_WINDOW:
         raise DataFormatError(artifact.path, 0, 0,
                               f"architecture window must be an integer in 1..{MAX_WINDOW}")  # fmt: skip
+    key = arch.get("stream_key", "")
+    if key not in STREAM_KEYS or (key and sequence != "flows"):
+        raise DataFormatError(artifact.path, 0, 0, "architecture stream_key must be one of "
+                              f"{', '.join(repr(k) for k in STREAM_KEYS)} (flows models only)")  # fmt: skip
     pre = Preprocessor.from_dict(manifest.get("preprocess"), artifact.path)
     return artifact, pre
 
@@ -83,7 +87,9 @@ def model_inputs(artifact: Artifact, pre: Preprocessor, table: FlowTable):
     arch = artifact.manifest["architecture"]
     order = table.capture_order() if arch["sequence"] == "flows" else np.arange(len(table))
     x = pre.transform(table, order)
-    return order, x, make_sequences(x, arch["sequence"], arch["window"])
+    key = arch.get("stream_key", "")
+    keys = table.strings[key].codes[order] if key else None
+    return order, x, make_sequences(x, arch["sequence"], arch["window"], keys)
 
 
 def classify_table(

@@ -8,6 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 SEQUENCE_MODES = ("flows", "features")
+# Which flows share a window: "" one stream of every flow in capture order; "saddr" one stream
+# per source address (a window holds one host's consecutive flows, not every host's
+# interleaved).
+STREAM_KEYS = ("", "saddr")
 
 
 def causal_windows(x: np.ndarray, length: int) -> np.ndarray:
@@ -47,9 +51,61 @@ def feature_sequence(x: np.ndarray) -> np.ndarray:
     return x[:, :, None]
 
 
-def make_sequences(x: np.ndarray, mode: str, window: int = 1) -> np.ndarray:
-    """``causal_windows`` (mode ``flows``) or ``feature_sequence`` (mode ``features``)."""
+def keyed_window_index(keys: np.ndarray, length: int) -> np.ndarray:
+    """Row ``i`` of the result lists the rows of window ``i`` when flows are windowed per key:
+    the last ``length`` rows ``j <= i`` with ``keys[j] == keys[i]``, oldest first; ``n`` (one
+    past the last row) stands for a zero flow where a key has fewer than ``length`` flows yet,
+    as :func:`causal_windows` pads.
+
+    Args:
+        keys: ``(n,)`` one key per flow (any comparable dtype), flows in capture order.
+        length: flows per window.
+
+    Returns:
+        An ``(n, length)`` int64 array.
+    """
+    keys = np.asarray(keys)
+    n = keys.shape[0]
+    if length < 1:
+        raise ValueError(f"window length must be >= 1, got {length}")
+    _, group = np.unique(keys, return_inverse=True)
+    order = np.argsort(group, kind="stable")  # each key's rows together, in capture order
+    sorted_group = group[order]
+    starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
+    position = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))  # rank within key
+    index = np.full((n, length), n, np.int64)
+    for back in range(length):  # column length-1-back holds the flow `back` steps earlier
+        ok = position >= back
+        index[order[ok], length - 1 - back] = order[np.flatnonzero(ok) - back]
+    return index
+
+
+class KeyedWindows:
+    """Per-key causal windows ``(n, length, features)``, gathered on indexing (never all at
+    once), from :func:`keyed_window_index`."""
+
+    def __init__(self, x: np.ndarray, keys: np.ndarray, length: int):
+        if x.ndim != 2 or len(keys) != x.shape[0]:
+            raise ValueError(f"expected (flows, features) and one key a flow, got {x.shape}, "
+                             f"{len(keys)} keys")  # fmt: skip
+        self._padded = np.concatenate([x, np.zeros((1, x.shape[1]), x.dtype)])
+        self.index = keyed_window_index(keys, length)
+        self.shape = (x.shape[0], length, x.shape[1])
+        self.dtype = x.dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return self._padded[self.index[rows]]
+
+
+def make_sequences(x: np.ndarray, mode: str, window: int = 1, keys: np.ndarray | None = None):
+    """``causal_windows`` (mode ``flows``; per key with ``keys``, :class:`KeyedWindows`) or
+    ``feature_sequence`` (mode ``features``)."""
     if mode == "flows":
+        if keys is not None and window > 1:
+            return KeyedWindows(x, keys, window)
         return causal_windows(x, window)
     if mode == "features":
         return feature_sequence(x)

@@ -3,14 +3,17 @@ micro-batches, so that streamed results equal the batch tools' over the whole st
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 from ..engine import Stream, predict_proba_windows
 from ..engine.artifact import engine_model
-from ..features.windows import causal_windows
+from ..features.windows import causal_windows, keyed_window_index
 from .options import GatewayError
 
-MODES = ("stream", "windows", "records")
+MODES = ("stream", "windows", "records", "hosts")
+MAX_HOSTS = 4096  # per-host histories kept (LRU); each is (window-1) x features float32
 
 
 class Classifier:
@@ -19,7 +22,12 @@ class Classifier:
     ``stream``: the stateful :class:`~ltcn_kernels.engine.Stream` (exact when the model's
     receptive field fits in its training window); ``windows``: the last ``window-1``
     preprocessed flows are kept and each flow's causal window is classified, exactly as the
-    batch tools do; ``records``: each record on its own (feature-sequence models).
+    batch tools do; ``records``: each record on its own (feature-sequence models);
+    ``hosts`` (models trained with per-host windows, ``stream_key``): the last ``window-1``
+    flows of each source address are kept, at most ``max_hosts`` of them (the least recently
+    seen host is forgotten first and starts again from zero flows, counted in
+    ``evicted``), and each flow's window is its own host's, exactly as the batch tools build
+    them while no host is forgotten.
 
     Args:
         artifact: a loaded model (:func:`ltcn_kernels.engine.predict.load_model`).
@@ -27,17 +35,22 @@ class Classifier:
         mode: ``auto`` (``stream`` where exact, else ``windows``; ``records`` for
             feature-sequence models, whatever is asked) or one of :data:`MODES`.
 
-    Calling it with ``(n, features)`` preprocessed flows, in capture order, returns their
-    ``(n, classes)`` float32 probabilities.
+    Calling it with ``(n, features)`` preprocessed flows, in capture order (and, in ``hosts``
+    mode, their ``(n,)`` source addresses), returns their ``(n, classes)`` float32
+    probabilities.
     """
 
-    def __init__(self, artifact, backend: str = "sparse", mode: str = "auto"):
+    def __init__(self, artifact, backend: str = "sparse", mode: str = "auto",
+                 max_hosts: int = MAX_HOSTS):  # fmt: skip
         arch = artifact.manifest["architecture"]
         self.engine = engine_model(artifact, backend)  # the stored format: the mapped arrays
         self.window = int(arch.get("window", 1))
+        self.stream_key = str(arch.get("stream_key", ""))
         rf = int(arch.get("receptive_field", self.engine.receptive_field))
         if arch["sequence"] != "flows":
             mode = "records"
+        elif self.stream_key and self.window > 1:
+            mode = "hosts"  # the only mode that builds the windows the model was trained on
         elif mode == "auto":
             mode = "stream" if rf <= self.window else "windows"
         if mode not in MODES:
@@ -52,11 +65,23 @@ class Classifier:
             if self.window > 1:
                 self.stream.push(np.zeros((self.window - 1, self.engine.n_features), np.float32))
         self.history: np.ndarray | None = None
+        self.max_hosts = int(max_hosts)
+        self.hosts: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.evicted = 0
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    @property
+    def host_state_bytes(self) -> int:
+        """Bound on the per-host histories' memory: ``max_hosts`` x (window-1) x features x 4."""
+        return self.max_hosts * (self.window - 1) * self.engine.n_features * 4
+
+    def __call__(self, x: np.ndarray, keys=None) -> np.ndarray:
         x = np.ascontiguousarray(x, np.float32)
         if x.shape[0] == 0:
             return np.zeros((0, self.engine.n_classes), np.float32)
+        if self.mode == "hosts":
+            if keys is None or len(keys) != x.shape[0]:
+                raise GatewayError("per-host windows need one source address per flow")
+            return self._per_host(x, np.asarray(keys, dtype=object).astype(str))
         if self.mode == "stream":
             return self.stream.push(x)
         if self.mode == "records":
@@ -69,4 +94,29 @@ class Classifier:
         seqs = causal_windows(full, w)[w - 1 :]
         out = self._proba(self.engine, np.ascontiguousarray(seqs))
         self.history = full[full.shape[0] - (w - 1) :].copy()
+        return out
+
+    def _per_host(self, x: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """Each flow's window over its own host's flows: the kept history of every host in
+        the batch first, then the batch, windowed per host (:func:`keyed_window_index`)."""
+        w, f = self.window, x.shape[1]
+        hosts, inverse = np.unique(keys, return_inverse=True)
+        zeros = np.zeros((w - 1, f), np.float32)
+        history = np.stack([self.hosts.get(h, zeros) for h in hosts.tolist()])
+        joined = np.concatenate([history.reshape(-1, f), x, np.zeros((1, f), np.float32)])
+        n_hist = len(hosts) * (w - 1)
+        key_of = np.concatenate([np.repeat(np.arange(len(hosts)), w - 1), inverse])
+        index = keyed_window_index(key_of, w)[n_hist:]
+        index[index == len(key_of)] = len(joined) - 1  # (no host's history is short: unused)
+        seqs = joined[index]
+        out = self._proba(self.engine, np.ascontiguousarray(seqs))
+        # the new history of each host: the last w-1 flows of the window of its last flow
+        last = np.full(len(hosts), -1, np.int64)
+        last[inverse] = np.arange(len(inverse))  # (the last assignment per host wins)
+        for h, row in zip(hosts.tolist(), last.tolist(), strict=True):
+            self.hosts[h] = seqs[row, 1:].copy()
+            self.hosts.move_to_end(h)
+        while len(self.hosts) > self.max_hosts:
+            self.hosts.popitem(last=False)
+            self.evicted += 1
         return out

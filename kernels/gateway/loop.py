@@ -166,6 +166,7 @@ class Gateway:
                 continue
             order = table.capture_order() if self.flows_mode else np.arange(len(table))
             x = self.pre.transform(table, order)
+            keys = self._stream_keys(table, order)
             if self.realtime:
                 times = column(table, TIME_COLUMNS, "aux")
                 cols = AlertColumns(table)
@@ -173,17 +174,27 @@ class Gateway:
                     if times is not None:
                         self._sleep_until(float(times[order[i]]))
                     t1 = time.perf_counter()
-                    probs = self.classify(x[i : i + 1])
+                    probs = self.classify(x[i : i + 1], None if keys is None else keys[i : i + 1])
                     self.stats.add_latency(time.perf_counter() - t1, 1)
                     self._report(table, order[i : i + 1], probs, cols)
                     if self.stop:
                         break
             else:
-                probs = self.classify(x)
+                probs = self.classify(x, keys)
                 self.stats.add_latency(time.perf_counter() - t0, len(order))
                 self._report(table, order, probs)
             t0 = time.perf_counter()
         self._maybe_stats()
+
+    def _stream_keys(self, table: FlowTable, order: np.ndarray):
+        """The source address of each flow, for a model with per-host windows (else None)."""
+        key = self.classify.stream_key if self.classify.mode == "hosts" else ""
+        if not key:
+            return None
+        col = table.strings.get(key)
+        if col is None:
+            raise GatewayError(f"this model windows flows per {key!r}, which the records lack")
+        return np.asarray(col.vocab, dtype=object)[col.codes[order]]
 
     def _sleep_until(self, ts: float) -> None:
         now = time.monotonic()
@@ -284,6 +295,8 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
         _run_sources(gw, options, files, flow_log, stdin)
         result = gw.stats.snapshot(fw)
         result["engine_mode"] = gw.classify.mode
+        if gw.classify.mode == "hosts":
+            result["hosts_evicted"] = gw.classify.evicted
         result["alert_rotations"] = writer.rotations
         gw.print_stats(final=True)
         return result
@@ -321,7 +334,8 @@ def _run_sources(gw: Gateway, options: DetectOptions, files: list[str], flow_log
         )
     poll = options.poll
     if options.interface is not None:
-        live = TeeLive(LiveFlows(options.interface), flow_log)
+        live = TeeLive(LiveFlows(options.interface, status_interval=options.status_interval),
+                       flow_log)  # fmt: skip
         gw.run_source(f"argus:{options.interface}", live, True, deadline, poll)
     for path in files:
         if gw.stop or (deadline is not None and time.monotonic() >= deadline):

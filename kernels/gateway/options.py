@@ -57,6 +57,9 @@ class DetectOptions:
         backend: ``sparse`` or ``dense`` engine.
         mode: engine mode, ``auto``, ``stream``, ``windows`` or ``records``.
         save_flows: append the flow meter's records (captures, interfaces) to this CSV.
+        status_interval: with ``interface``, seconds between Argus's status records of an
+            active flow (1..3600; None: ``/etc/argus.conf``'s, 5 s on Debian). It bounds how
+            long a flow goes unseen, so it governs the time to block.
     """
 
     source: str | None = None
@@ -80,6 +83,7 @@ class DetectOptions:
     backend: str = "sparse"
     mode: str = "auto"
     save_flows: str | None = None
+    status_interval: int | None = None
 
     def __post_init__(self) -> None:
         if self.firewall not in FIREWALLS:
@@ -96,6 +100,11 @@ class DetectOptions:
             raise GatewayError(f"--micro-batch must be in 1..{MAX_MICRO_BATCH}")
         if self.speed <= 0:
             raise GatewayError("--speed must be positive")
+        if self.status_interval is not None:
+            if self.interface is None:
+                raise GatewayError("--status-interval needs --interface")
+            if not 1 <= self.status_interval <= 3600:
+                raise GatewayError("--status-interval must be in 1..3600 seconds")
 
     @property
     def follows(self) -> bool:

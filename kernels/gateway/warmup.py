@@ -44,8 +44,9 @@ def _warm_engine(artifact, backend: str, mode: str) -> None:
     spare = Classifier(artifact, backend, mode)
     engine_warmup(spare.engine)
     zeros = np.zeros((3, spare.engine.n_features), np.float32)
-    spare(zeros[:1])
-    spare(zeros)
+    hosts = np.array(["0.0.0.1", "0.0.0.2", "0.0.0.1"], dtype=object)  # (per-host models)
+    spare(zeros[:1], hosts[:1])
+    spare(zeros, hosts)
 
 
 def warm_up(model, backends=("sparse",), mode: str = "auto") -> dict:

@@ -310,7 +310,8 @@ class LiveFlows:
     capture privilege (root or CAP_NET_RAW).
     """
 
-    def __init__(self, interface: str, *, tools: ArgusTools | None = None, check: bool = True):
+    def __init__(self, interface: str, *, tools: ArgusTools | None = None, check: bool = True,
+                 status_interval: int | None = None):  # fmt: skip
         if check:
             check_interface(interface)
         elif not interface or interface.startswith("-") or "/" in interface:
@@ -320,8 +321,11 @@ class LiveFlows:
         self._closing = False
         self._meter_err = tempfile.TemporaryFile(prefix="ltcn-argus-")
         self._printer_err = tempfile.TemporaryFile(prefix="ltcn-ra-")
+        # -S: seconds between an active flow's status records (argus.conf's, 5 s on Debian,
+        # when None): the longest a flow waits before the detector first sees it
+        status = [] if status_interval is None else ["-S", str(int(status_interval))]
         self._meter = subprocess.Popen(
-            [tools.argus, "-i", interface, "-w", "-"], stdout=subprocess.PIPE,
+            [tools.argus, "-i", interface, *status, "-w", "-"], stdout=subprocess.PIPE,
             stderr=self._meter_err, shell=False,
         )  # fmt: skip
         self._printer = subprocess.Popen(

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ltcn_kernels import FlowTable, Preprocessor, read_flows
-from ltcn_kernels.features.windows import SEQUENCE_MODES
+from ltcn_kernels.features.windows import SEQUENCE_MODES, STREAM_KEYS
 from ltcn_kernels.io.labels import GROUPS
 from ltcn_kernels.io.summary import summarize
 
@@ -52,6 +52,8 @@ class DataConfig:
         sequence: ``flows`` (causal windows of consecutive flows) or ``features`` (each
             record's feature vector as the sequence).
         window: flows per window (``flows`` mode); 1 = per-flow.
+        stream_key: ``""`` (windows of consecutive flows of the whole capture) or ``saddr``
+            (windows of each source address's own consecutive flows: per-host streams).
         label_kind: ``group`` (coarse classes) or ``raw`` (attack names).
         log_scale: sign(x)*log1p(|x|) before Min-Max scaling.
         drop_duplicates: drop exact duplicate records before splitting.
@@ -70,6 +72,7 @@ class DataConfig:
     val_fraction: float = 0.1
     sequence: str = "features"
     window: int = 1
+    stream_key: str = ""
     label_kind: str = "group"
     log_scale: bool = False
     drop_duplicates: bool = True
@@ -90,6 +93,11 @@ class DataConfig:
             raise ValueError(f"the {self.split} split needs files")
         if self.window < 1:
             raise ValueError(f"window must be >= 1, got {self.window}")
+        if self.stream_key not in STREAM_KEYS:
+            raise ValueError(f"unknown stream_key {self.stream_key!r}; expected one of "
+                             f"{', '.join(repr(k) for k in STREAM_KEYS)}")  # fmt: skip
+        if self.stream_key and self.sequence != "flows":
+            raise ValueError("stream_key needs sequence = 'flows'")
 
 
 @dataclass
@@ -101,6 +109,7 @@ class Prepared:
     x: dict[str, np.ndarray]  # split -> float32 (n, width)
     y: dict[str, np.ndarray]  # split -> int32 (n,), -1 = class not modelled (kept as context)
     info: dict = field(default_factory=dict)
+    keys: dict[str, np.ndarray] | None = None  # split -> int (n,) stream keys (stream_key set)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -210,11 +219,13 @@ def prepare(
         log_scale=config.log_scale,
         exclude=tuple(config.exclude_features),
     )
-    x, y = {}, {}
+    x, y, keys = {}, {}, ({} if config.stream_key else None)
     for name in SPLIT_NAMES:
         table, rows = parts[name]
         x[name] = pre.transform(table, rows)
         y[name] = pre.encode_labels(table, rows)
+        if keys is not None:
+            keys[name] = stream_keys(table, config.stream_key, rows)
     info = {
         "tables": {k: summarize(t) for k, t in tables.items()},
         "splits": {
@@ -232,10 +243,17 @@ def prepare(
     missing = [c for c, n in info["splits"]["train"]["classes"].items() if n == 0]
     if missing:
         info["warnings"] = [f"classes absent from the training split: {', '.join(missing)}"]
-    prepared = Prepared(config, pre, x, y, info)
+    prepared = Prepared(config, pre, x, y, info, keys)
     if use_cache:
         _store_cache(key, prepared)
     return prepared
+
+
+def stream_keys(table: FlowTable, key: str, rows: np.ndarray) -> np.ndarray:
+    """The stream key (``DataConfig.stream_key``) of ``rows`` of ``table``, as int codes."""
+    if key not in table.strings:
+        raise ValueError(f"stream_key {key!r}: the {table.dataset} records have no such column")
+    return table.strings[key].codes[rows].astype(np.int64)
 
 
 def _present_classes(tables, label_kind: str) -> tuple[str, ...]:
@@ -261,6 +279,8 @@ def _store_cache(key: str, prepared: Prepared) -> None:
     for name in SPLIT_NAMES:
         arrays[f"x_{name}"] = prepared.x[name]
         arrays[f"y_{name}"] = prepared.y[name]
+        if prepared.keys is not None:
+            arrays[f"k_{name}"] = prepared.keys[name]
     npz = directory / f"{key}.npz"
     tmp = directory / f"{key}.tmp.npz"
     np.savez(tmp, **arrays)
@@ -286,8 +306,9 @@ def _load_cache(key: str, config: DataConfig) -> Prepared | None:
         with np.load(npz, allow_pickle=False) as data:
             x = {n: data[f"x_{n}"] for n in SPLIT_NAMES}
             y = {n: data[f"y_{n}"] for n in SPLIT_NAMES}
+            keys = {n: data[f"k_{n}"] for n in SPLIT_NAMES} if config.stream_key else None
     except (OSError, ValueError, KeyError):
         return None
     info = meta.get("info", {})
     info["cache"] = str(npz)
-    return Prepared(config, pre, x, y, info)
+    return Prepared(config, pre, x, y, info, keys)

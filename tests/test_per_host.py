@@ -1,0 +1,133 @@
+"""Per-host windows (``DataConfig.stream_key = "saddr"``): the window index, training, the
+batch tools, the Flax model and the gateway's per-host streams all build the same windows."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import BOT_ENTIRE
+from ltcn_kernels.engine.predict import classify_files, load_model, model_inputs
+from ltcn_kernels.features.windows import KeyedWindows, causal_windows, keyed_window_index
+from ltcn_kernels.gateway import DetectOptions, run_detect
+from ltcn_kernels.gateway.classifier import Classifier
+from ltcn_kernels.io.flows import read_flows
+
+
+def _naive_windows(x: np.ndarray, keys, length: int) -> np.ndarray:
+    out = np.zeros((len(x), length, x.shape[1]), x.dtype)
+    for i in range(len(x)):
+        mine = [j for j in range(i + 1) if keys[j] == keys[i]][-length:]
+        out[i, length - len(mine) :] = x[mine]
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=40), st.integers(1, 6))
+def test_keyed_windows_hold_each_keys_last_flows(keys, length):
+    rng = np.random.default_rng(len(keys) * 7 + length)
+    x = rng.normal(size=(len(keys), 3)).astype(np.float32)
+    got = KeyedWindows(x, np.asarray(keys), length)[np.arange(len(keys))]
+    np.testing.assert_array_equal(got, _naive_windows(x, keys, length))
+    index = keyed_window_index(np.asarray(keys), length)
+    assert index.shape == (len(keys), length) and (index[:, -1] == np.arange(len(keys))).all()
+
+
+def test_one_key_is_the_global_window():
+    x = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    np.testing.assert_array_equal(KeyedWindows(x, np.zeros(30), 5)[:], causal_windows(x, 5))
+
+
+@pytest.fixture(scope="module")
+def host_model(tmp_path_factory):
+    """A tiny BoT-IoT L-TCN trained on per-host 8-flow windows, exported."""
+    from test_export_predict import _run
+
+    from ltcn_jax.data.prepare import DataConfig
+    from ltcn_jax.export import export_run
+
+    data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block",
+                      sequence="flows", window=8, stream_key="saddr", fractions=(0.5, 0.2, 0.3),
+                      drop_duplicates=False)  # fmt: skip
+    run = _run(tmp_path_factory, "hosts", data, channels=(6, 6), dilations=(1, 2), k=2)
+    path = tmp_path_factory.mktemp("hostm") / "m.ltcn"
+    export_run(run, path)
+    return path
+
+
+def test_config_refuses_unknown_keys():
+    from ltcn_jax.data.prepare import DataConfig
+
+    with pytest.raises(ValueError, match="expected one of '', 'saddr'"):
+        DataConfig(dataset="bot-iot", files=("x",), split="time-block", sequence="flows",
+                   stream_key="dport")  # fmt: skip
+    with pytest.raises(ValueError, match="needs sequence = 'flows'"):
+        DataConfig(dataset="bot-iot", files=("x",), split="time-block", stream_key="saddr")
+
+
+def test_batch_windows_are_per_host_and_match_flax(host_model):
+    from ltcn_jax.reference import flax_proba
+
+    art, pre = load_model(host_model)
+    assert art.manifest["architecture"]["stream_key"] == "saddr"
+    table = read_flows(BOT_ENTIRE, "bot-iot", drop_duplicates=False, unknown_label="keep",
+                       progress=False)  # fmt: skip
+    order, x, seqs = model_inputs(art, pre, table)
+    src = np.asarray(table.strings["saddr"].vocab, dtype=object)[table.strings["saddr"].codes[order]]
+    np.testing.assert_array_equal(seqs[np.arange(len(order))], _naive_windows(x, src, 8))
+    sparse = classify_files(art, [BOT_ENTIRE], backend="sparse")
+    dense = classify_files(art, [BOT_ENTIRE], backend="dense")
+    ref = classify_files(art, [BOT_ENTIRE], proba=flax_proba(art))
+    np.testing.assert_allclose(sparse.probs, ref.probs, atol=1e-5)
+    np.testing.assert_allclose(dense.probs, ref.probs, atol=1e-5)
+
+
+def test_gateway_per_host_streams_equal_the_batch_tools(host_model, bot_replay, tmp_path):
+    pred = classify_files(host_model, [bot_replay])
+    np.testing.assert_array_equal(pred.order, np.arange(len(pred.order)))  # already in order
+    normal = pred.classes.index("Normal")
+    p_attack = 1.0 - pred.probs[:, normal]
+    values = np.unique(np.round(p_attack, 4))  # a threshold in the widest gap near the median
+    mid = len(values) // 2
+    gap = max(zip(np.diff(values)[max(0, mid - 20) : mid + 20],
+                  values[max(0, mid - 20) : mid + 20], strict=False))  # fmt: skip
+    threshold = float(gap[1] + gap[0] / 2)
+    want = {int(pred.table.line[pred.order[i]]): pred.probs[i]
+            for i in np.flatnonzero(p_attack >= threshold)}  # fmt: skip
+    assert 0 < len(want) < len(p_attack)
+    for mb in (1, 7, 10_000):
+        out = tmp_path / f"a{mb}.jsonl"
+        res = run_detect(host_model, DetectOptions(source=str(bot_replay), alerts=str(out),
+                                                   threshold=threshold, micro_batch=mb,
+                                                   stats_every=0), err=io.StringIO())  # fmt: skip
+        assert res["engine_mode"] == "hosts" and res["hosts_evicted"] == 0
+        alerts = [json.loads(s) for s in out.read_text().splitlines()]
+        got = {a["ltcn"]["line"]: a for a in alerts}
+        assert set(got) == set(want)
+        for line, probs in want.items():
+            values = [got[line]["ltcn"]["probabilities"][c] for c in pred.classes]
+            np.testing.assert_allclose(values, probs, atol=2e-5)
+
+
+def test_per_host_state_is_bounded_and_evicts_the_least_recent(host_model):
+    art, _ = load_model(host_model)
+    clf = Classifier(art, max_hosts=2)
+    f = clf.engine.n_features
+    x = np.ones((4, f), np.float32)
+    clf(x, np.array(["a", "b", "c", "a"], dtype=object))
+    assert list(clf.hosts) == ["b", "c"] and clf.evicted == 1  # "a" was least recently updated
+    assert clf.host_state_bytes == 2 * 7 * f * 4
+    assert all(h.shape == (7, f) for h in clf.hosts.values())
+    # the forgotten host starts again from zero flows; a kept one continues from its history
+    y = np.random.default_rng(0).uniform(0, 1, (5, f)).astype(np.float32)
+    fresh = Classifier(art)(y[4:], np.array(["z"], dtype=object))
+    np.testing.assert_array_equal(clf(y[4:], np.array(["a"], dtype=object)), fresh)
+    clf(y[:4], np.array(["q"] * 4, dtype=object))
+    assert not np.allclose(clf(y[4:], np.array(["q"], dtype=object)), fresh, atol=1e-3)
+    with pytest.raises(Exception, match="one source address per flow"):
+        clf(x)
