@@ -24,9 +24,9 @@ demo: $(STAMP)
 # tests that need them skip and say why.
 GATEWAY_PACKAGES := argus-server argus-client nftables iproute2
 LAB_PACKAGES := tcpdump mosquitto mosquitto-clients libcoap3-bin dnsmasq-base bind9-dnsutils \
-  chrony openssh-server openssh-client curl socat openssl hping3 nmap hydra slowhttptest
+  chrony openssh-server openssh-client curl socat openssl iputils-ping hping3 nmap hydra slowhttptest
 SYSTEM_TOOLS := argus ra racluster nft ip tcpdump mosquitto mosquitto_pub coap-client-notls \
-  dnsmasq dig chronyd sshd ssh hping3 nmap hydra slowhttptest socat curl openssl
+  dnsmasq dig chronyd sshd ssh ping hping3 nmap hydra slowhttptest socat curl openssl
 APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
 system-deps:

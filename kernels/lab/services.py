@@ -6,7 +6,7 @@
   server (openssl s_server);
 - home server (hub): OpenSSH's sshd (key log-ins for admin sessions; the password brute force
   attack meets its password prompt) and an HTTP server (web UI);
-- each device: a CoAP server (libcoap) and an HTTP server (its web UI).
+- each device (and the cloud): a CoAP server (libcoap); each device: an HTTP server (its web UI).
 
 :class:`Services` writes their configuration into a scratch folder, starts them, waits until
 each listens, and stops them all.
@@ -28,7 +28,7 @@ FIRMWARE_SIZES = (64 << 10, 256 << 10, 1 << 20)  # bytes: small, medium, large u
 TOOLS = {  # program -> Debian package (the Makefile's lab-deps installs them)
     "tcpdump": "tcpdump", "mosquitto": "mosquitto", "mosquitto_pub": "mosquitto-clients",
     "coap-server-notls": "libcoap3-bin", "coap-client-notls": "libcoap3-bin",
-    "dnsmasq": "dnsmasq-base", "dig": "bind9-dnsutils", "chronyd": "chrony",
+    "dnsmasq": "dnsmasq-base", "dig": "bind9-dnsutils", "chronyd": "chrony", "ping": "iputils-ping",
     "sshd": "openssh-server", "ssh": "openssh-client", "ssh-keygen": "openssh-client",
     "curl": "curl", "socat": "socat", "openssl": "openssl", "hping3": "hping3", "nmap": "nmap", "hydra": "hydra",
     "slowhttptest": "slowhttptest",
@@ -132,6 +132,7 @@ class Services:
         self._start("hub", [find_tool("sshd"), "-D", "-e", "-f", str(d / "sshd_config")])
         self._start("hub", [*http, str(d / "device-www"), "--bind", HUB, "80"])
         coap = find_tool("coap-server-notls")
+        self._start("cloud", [coap, "-A", CLOUD])
         for dev in self.t.device_hosts:
             self._start(dev.name, [coap, "-A", dev.address])
             self._start(dev.name, [*http, str(d / "device-www"), "--bind", dev.address, "80"])

@@ -10,8 +10,10 @@ RFC 2544 reserves for benchmarking networks (routed nowhere):
     WAN 198.19.77.0/24 on ``br-wan``: gateway .1, cloud .10, outside attackers .66..
 
 The gateway sees every LAN packet on ``br-lan`` (promiscuous: bridged and routed frames alike),
-which is where the lab captures and where ``ltcn detect --interface br-lan`` listens. IPv6 is off
-on every interface so the captures hold only the traffic the scenario makes.
+which is where the lab captures and where ``ltcn detect --interface br-lan`` listens. The benign
+hosts keep IPv6 on, so their kernels' own link-local chatter (neighbour discovery, router
+solicitations, multicast listener reports) is in the captures as on a real LAN; the attackers
+have IPv6 off, so every packet of theirs carries the IPv4 address their labels go by.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ class Topology:
         check_can_run()
         remove_stale()
         try:
-            self._add_ns("gw")
+            self._add_ns("gw", ipv6=True)
             gw = ["ip", "-n", self.gateway]
             for bridge, address in ((LAN_BRIDGE, GATEWAY_LAN), (WAN_BRIDGE, GATEWAY_WAN)):
                 _ip(*gw, "link", "add", bridge, "type", "bridge")
@@ -120,7 +122,7 @@ class Topology:
                 _ip(*gw, "link", "set", bridge, "up")
             _sysctl(self.gateway, "net.ipv4.ip_forward", "1")
             for i, h in enumerate(self.hosts):
-                self._add_ns(h.name)
+                self._add_ns(h.name, ipv6=h.role != "attacker")
                 # veth names are per namespace, but the pair is created in the root one first
                 outer, inner = f"lt{self.tag}g{i}"[-15:], f"lt{self.tag}h{i}"[-15:]
                 _ip("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
@@ -140,13 +142,14 @@ class Topology:
             raise
         return self
 
-    def _add_ns(self, host: str) -> None:
+    def _add_ns(self, host: str, ipv6: bool) -> None:
         name = self.ns(host)
         _ip("ip", "netns", "add", name)
         self._created.append(name)
         _ip("ip", "-n", name, "link", "set", "lo", "up")
-        _sysctl(name, "net.ipv6.conf.all.disable_ipv6", "1")
-        _sysctl(name, "net.ipv6.conf.default.disable_ipv6", "1")
+        if not ipv6:
+            _sysctl(name, "net.ipv6.conf.all.disable_ipv6", "1")
+            _sysctl(name, "net.ipv6.conf.default.disable_ipv6", "1")
 
     def down(self) -> None:
         """Remove every namespace this topology made (their veths and bridges go with them)

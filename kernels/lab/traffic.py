@@ -67,6 +67,20 @@ def _https(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> lis
                         f"https://{CLOUD}:443/"])]  # fmt: skip
 
 
+def _ping(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
+    # a health check of the gateway or the cloud: a few ICMP echo requests
+    target = (GATEWAY_LAN, CLOUD)[int(rng.random() < 0.5)]
+    return [(dev.name, [find_tool("ping"), "-n", "-q", "-c", str(int(rng.integers(1, 5))),
+                        "-i", "0.5", "-W", "1", target])]  # fmt: skip
+
+
+def _coap_report(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
+    # a device reports to the cloud's CoAP server; a third of them non-confirmable (-N)
+    non = ["-N"] if rng.random() < 0.33 else []
+    return [(dev.name, [find_tool("coap-client-notls"), *non, "-m", "get", "-B", "2",
+                        f"coap://{CLOUD}/time"])]  # fmt: skip
+
+
 def _dns(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
     name = str(rng.choice(["cloud.lab", "hub.lab", "ntp.lab", f"{dev.name}.lab"]))
     return [(dev.name, [find_tool("dig"), "+short", "+tries=1", "+time=2", f"@{GATEWAY_LAN}",
@@ -88,7 +102,7 @@ def _ssh(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[
 
 BENIGN: dict[str, Callable[..., list[Command]]] = {
     "mqtt": _mqtt, "coap": _coap, "http_poll": _http_poll, "firmware": _firmware,
-    "web_ui": _web_ui, "https": _https, "dns": _dns, "ntp": _ntp, "ssh": _ssh,
+    "web_ui": _web_ui, "https": _https, "ping": _ping, "coap_report": _coap_report, "dns": _dns, "ntp": _ntp, "ssh": _ssh,
 }  # fmt: skip
 
 
