@@ -163,6 +163,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         realtime=args.realtime, speed=args.speed, max_gap=args.max_gap, follow=args.follow,
         max_seconds=args.max_seconds, stats_every=args.stats_every, backend=args.backend,
         save_flows=args.save_flows, status_interval=args.status_interval,
+        max_hosts=args.max_hosts,
     )  # fmt: skip
     run_detect(args.model, options)
     return 0
@@ -349,6 +350,10 @@ def _add_detect_parser(sub) -> None:
     detect.add_argument(
         "--status-interval", type=int, help="with --interface: seconds between Argus status "
         "records of an active flow (default argus.conf's, 5 s); bounds the time to block",
+    )  # fmt: skip
+    detect.add_argument(
+        "--max-hosts", type=int, default=4096, help="per-host models: source addresses whose "
+        "recent flows are kept (LRU; memory = hosts x (window-1) x features x 4 bytes)",
     )  # fmt: skip
     detect.add_argument("--alerts", help="alert JSON-lines file (default: standard output)")
     detect.add_argument(

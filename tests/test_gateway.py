@@ -260,20 +260,35 @@ def test_firewall_dry_run_validates_and_rate_limits(model, replay, expected, tmp
         "drop",
     ] in cmds
     adds = [c for c in cmds if c[:3] == ["nft", "add", "element"]]
-    sources = list(dict.fromkeys(a["src_ip"] for a in alerts))
-    valid = [ipaddress.ip_address(s) for s in sources if s.encode() not in evil]
-    valid = [a for a in valid if not (a.is_multicast or a.is_loopback or a.is_unspecified)]
+    # what the firewall must decide for each alert, in order: an invalid or unblockable source
+    # is refused, a flow to an address already blocked is a victim's reply (not blocked), a
+    # source already blocked is "recent", anything else is added once
+    blocked, valid, outcome = set(), [], []
+    for a in alerts:
+        src = a["src_ip"]
+        if src.encode() in evil:
+            outcome.append("invalid address")
+            continue
+        addr = ipaddress.ip_address(src)
+        if addr.is_multicast or addr.is_loopback or addr.is_unspecified:
+            outcome.append("not blockable")
+        elif a.get("dest_ip") in blocked:
+            outcome.append("reply to a blocked address")
+        elif str(addr) in blocked:
+            outcome.append("recent")
+        else:
+            blocked.add(str(addr))
+            valid.append(addr)
+            outcome.append("added")
     assert adds == [["nft", "add", "element", "inet", "ltcn", "blocklist" if a.version == 4 else "blocklist6",
                      "{", str(a), "timeout", "10m", "}"] for a in valid]  # fmt: skip
     flat = " ".join(" ".join(c) for c in cmds)
     assert "reboot" not in flat and "300" not in flat and "--help" not in flat
     fw = res["firewall"]
     assert fw["invalid address"] == n_evil > 0
-    assert fw["added"] == len(valid)
-    not_blockable = fw.get("not blockable", 0)
-    assert (
-        fw["recent"] == len(alerts) - n_evil - len(valid) - not_blockable > 0
-    )  # repeated sources: one add
+    assert fw["added"] == len(valid) > 0
+    assert fw == {k: outcome.count(k) for k in set(outcome)}
+    assert fw["recent"] > 0  # repeated sources: one add
 
 
 def test_firewall_rate_limit_and_timeout_window():
@@ -294,6 +309,18 @@ def test_firewall_rate_limit_and_timeout_window():
     adds = [json.loads(s) for s in buf.getvalue().splitlines()]
     assert adds[-2] == ["nft", "add", "element", "inet", "ltcn", "blocklist6", "{", "2001:db8::1",
                         "timeout", "1m", "}"]  # fmt: skip
+
+
+def test_a_victims_replies_to_a_blocked_attacker_do_not_block_the_victim():
+    now = [0.0]
+    fw = Firewall(timeout_s=60, rate=100, out=io.StringIO(), clock=lambda: now[0])
+    assert fw.block("198.51.100.9", peer="192.0.2.10") == "added"  # the attacker
+    # the victim's late answers to it, seen as flows from the victim
+    assert fw.block("192.0.2.10", peer="198.51.100.9") == "reply to a blocked address"
+    assert fw.counts["reply to a blocked address"] == 1 and not fw.blocked("192.0.2.10")
+    now[0] = 61.0  # the attacker's entry has expired: the same flow is judged on its own again
+    assert not fw.blocked("198.51.100.9")
+    assert fw.block("192.0.2.10", peer="198.51.100.9") == "added"
 
 
 def test_apply_runs_argument_lists_without_a_shell(monkeypatch):
@@ -350,7 +377,13 @@ def test_apply_in_a_network_namespace(model, replay, expected, netns, tmp_path):
     assert "nft failed" not in done.stderr
     alerts = _alerts(alerts_path)
     _check(alerts, expected)
-    blockable = {a["src_ip"] for a in alerts if not ipaddress.ip_address(a["src_ip"]).is_loopback}
+    # every source is blocked, except one whose only alerts are replies to a blocked address
+    blockable, blocked = set(), set()
+    for a in alerts:
+        if ipaddress.ip_address(a["src_ip"]).is_loopback or a.get("dest_ip") in blocked:
+            continue
+        blockable.add(a["src_ip"])
+        blocked.add(a["src_ip"])
     assert blockable and all(a["alert"]["action"] in ("blocked", "allowed") for a in alerts)
     assert sum(a["alert"]["action"] == "blocked" for a in alerts) == len(blockable)
 

@@ -125,6 +125,13 @@ class AlertColumns:
         vocab = self.src.vocab
         return [vocab[c] for c in self.src.codes[rows].tolist()]
 
+    def dest_ips(self, rows: np.ndarray) -> list[str | None]:
+        """The destination address text of each of ``rows`` (None where the layout has none)."""
+        if self.dst is None:
+            return [None] * len(rows)
+        vocab = self.dst.vocab
+        return [vocab[c] for c in self.dst.codes[rows].tolist()]
+
 
 def _texts(cat: Categorical, rows: np.ndarray, transform=None):
     """``(chars, non-empty)`` of ``cat`` at ``rows``: the JSON text of each row's value without

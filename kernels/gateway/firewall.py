@@ -112,14 +112,29 @@ class Firewall:
             addr = addr.ipv4_mapped
         return addr
 
-    def block(self, text: str) -> str:
-        """Block one address; returns ``added``, ``recent``, ``rate-limited``, ``invalid`` or
-        ``not blockable`` (each also counted)."""
+    def blocked(self, text: str) -> bool:
+        """Whether ``text`` was blocked by us less than the block timeout ago."""
+        addr = self.validate(text)
+        if addr is None:
+            return False
+        at = self._recent.get(str(addr))
+        return at is not None and self.clock() - at < self.timeout_s
+
+    def block(self, text: str, peer: str | None = None) -> str:
+        """Block one address; returns ``added``, ``recent``, ``rate-limited``, ``invalid``,
+        ``not blockable`` or ``reply to a blocked address`` (each also counted).
+
+        ``peer`` is the other end of the alerting flow. A flow *to* an address we blocked is
+        the victim still answering the attacker (its retransmissions and resets, seen by the
+        flow meter as flows of their own once the attacker's packets stop arriving); blocking
+        its source would cut the victim off, so it is only counted."""
         addr = self.validate(text)
         if addr is None:
             outcome = "invalid address"
         elif addr.is_unspecified or addr.is_loopback or addr.is_multicast:
             outcome = "not blockable"
+        elif peer is not None and self.blocked(peer):
+            outcome = "reply to a blocked address"
         else:
             outcome = self._add(addr)
         self.counts[outcome] += 1

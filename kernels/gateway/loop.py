@@ -52,7 +52,8 @@ class Gateway:
     def __init__(self, model, options: DetectOptions, *, alerts: AlertWriter,
                  firewall: Firewall | None = None, err=None):  # fmt: skip
         self.artifact, self.pre = load_model(model)
-        self.classify = Classifier(self.artifact, options.backend, options.mode)
+        self.classify = Classifier(self.artifact, options.backend, options.mode,
+                                   max_hosts=options.max_hosts)  # fmt: skip
         self.flows_mode = self.artifact.manifest["architecture"]["sequence"] == "flows"
         self.classes = tuple(self.pre.classes)
         normal = normal_index(self.pre.dataset, self.classes)
@@ -230,18 +231,19 @@ class Gateway:
         self.stats.alerts += int(hits.size)
         fw, blocked = self.firewall, None
         if fw is not None and cols.src is not None:
-            sources = cols.source_ips(rows)
+            sources, peers = cols.source_ips(rows), cols.dest_ips(rows)
             if not fw.apply and self.alerts.path is None and fw.out is self.alerts.stream:
                 # Dry-run commands and alerts share one stream: keep each command before
                 # its alert, as one alert at a time did (a dry run blocks nothing).
                 data, sizes = alert_lines(self.format, cols, rows, p, pa, cls)
                 ends = np.cumsum(sizes).tolist()
                 for i, src in enumerate(sources):
-                    fw.block(src)
+                    fw.block(src, peers[i])
                     line = data[ends[i] - int(sizes[i]) : ends[i]]
                     self.alerts.write_lines(line, sizes[i : i + 1])
                 return
-            added = np.array([fw.block(src) == "added" for src in sources], bool)
+            added = np.array([fw.block(src, peer) == "added"
+                              for src, peer in zip(sources, peers, strict=True)], bool)  # fmt: skip
             blocked = added & bool(fw.apply)
         data, sizes = alert_lines(self.format, cols, rows, p, pa, cls, blocked)
         self.alerts.write_lines(data, sizes)
@@ -289,6 +291,10 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
         gw = Gateway(model, options, alerts=writer, firewall=fw, err=err)
         print(f"ltcn detect: kernels ready in {gw.stats.compile_s:.1f} s (compiled, or loaded "
               "from the Numba cache: `ltcn warmup`); not counted as latency", file=err, flush=True)
+        if gw.classify.mode == "hosts":
+            print(f"ltcn detect: one stream per source address, up to {gw.classify.max_hosts:,} "
+                  f"hosts ({gw.classify.host_state_bytes / 2**20:.1f} MiB of history)",
+                  file=err, flush=True)  # fmt: skip
         _stop_on_signals(gw, old)
         if fw is not None:
             fw.start()

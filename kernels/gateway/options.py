@@ -60,6 +60,9 @@ class DetectOptions:
         status_interval: with ``interface``, seconds between Argus's status records of an
             active flow (1..3600; None: ``/etc/argus.conf``'s, 5 s on Debian). It bounds how
             long a flow goes unseen, so it governs the time to block.
+        max_hosts: for a model with per-host windows, the source addresses whose last
+            ``window-1`` flows are kept (least recently seen forgotten first); memory
+            ``max_hosts * (window-1) * features * 4`` bytes.
     """
 
     source: str | None = None
@@ -84,6 +87,7 @@ class DetectOptions:
     mode: str = "auto"
     save_flows: str | None = None
     status_interval: int | None = None
+    max_hosts: int = 4096
 
     def __post_init__(self) -> None:
         if self.firewall not in FIREWALLS:
@@ -100,6 +104,8 @@ class DetectOptions:
             raise GatewayError(f"--micro-batch must be in 1..{MAX_MICRO_BATCH}")
         if self.speed <= 0:
             raise GatewayError("--speed must be positive")
+        if not 1 <= self.max_hosts <= 1 << 20:
+            raise GatewayError("--max-hosts must be in 1..1048576")
         if self.status_interval is not None:
             if self.interface is None:
                 raise GatewayError("--status-interval needs --interface")
