@@ -480,3 +480,16 @@ def test_cli_usage_errors_are_one_line(model, replay, capsys):
     assert main(["detect", "--model", str(model), "--source", str(replay), "--threshold", "2",
                  "--stats-every", "0"]) == 2  # fmt: skip
     assert capsys.readouterr().err == "ltcn: error: --threshold must be in (0, 1]\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"source": "x.csv", "status_interval": 1}, "--status-interval needs --interface"),
+        ({"interface": "eth0", "status_interval": 0}, "--status-interval must be in 1..3600"),
+        ({"source": "x.csv", "max_hosts": 0}, "--max-hosts must be in 1..1048576"),
+    ],
+)
+def test_live_options_are_checked(options, message):
+    with pytest.raises(GatewayError, match=message):
+        DetectOptions(**options)

@@ -249,3 +249,8 @@ def test_smoke_recording(tmp_path):
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert f"ltcn-{os.getpid()}-" not in names
     assert (out / "manifest.json").exists() and (out / "events.json").exists()
+    # the live forms: the same packets as unmerged status records, every label still there
+    for name, form in m["live_forms"].items():
+        assert form["packets"] == m["capture"]["packets"], name
+        assert form["records"] >= m["flows"] and set(form["labels"]) == expected, name
+        assert len(read_flows(out / name, "bot-iot", drop_duplicates=False, progress=False)) == form["records"]

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import DataFormatError
 from ..features.preprocess import Preprocessor
-from ..features.windows import STREAM_KEYS, make_sequences
+from ..features.windows import STREAM_KEYS, make_sequences, stream_keys
 from ..io.flows import FlowTable, read_flows
 from .artifact import Artifact, engine_model, read_artifact
 from .model import FORMATS
@@ -88,7 +88,7 @@ def model_inputs(artifact: Artifact, pre: Preprocessor, table: FlowTable):
     order = table.capture_order() if arch["sequence"] == "flows" else np.arange(len(table))
     x = pre.transform(table, order)
     key = arch.get("stream_key", "")
-    keys = table.strings[key].codes[order] if key else None
+    keys = stream_keys(table, key, order) if key else None
     return order, x, make_sequences(x, arch["sequence"], arch["window"], keys)
 
 

@@ -51,6 +51,20 @@ def feature_sequence(x: np.ndarray) -> np.ndarray:
     return x[:, :, None]
 
 
+def stream_keys(table, key: str, rows: np.ndarray) -> np.ndarray:
+    """The stream of each of ``rows`` of a flow table for ``key`` (one of :data:`STREAM_KEYS`,
+    not ``""``), as int64: one stream per file and ``key`` value, so that no window mixes the
+    flows of two captures.
+
+    Raises:
+        ValueError: the table has no such column.
+    """
+    if key not in table.strings:
+        raise ValueError(f"stream_key {key!r}: the {table.dataset} records have no such column")
+    codes = table.strings[key].codes[rows].astype(np.int64)
+    return (table.file_index[rows].astype(np.int64) << 32) | codes
+
+
 def keyed_window_index(keys: np.ndarray, length: int) -> np.ndarray:
     """Row ``i`` of the result lists the rows of window ``i`` when flows are windowed per key:
     the last ``length`` rows ``j <= i`` with ``keys[j] == keys[i]``, oldest first; ``n`` (one

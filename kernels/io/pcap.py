@@ -194,8 +194,15 @@ def capture_to_flows(
     *,
     tools: ArgusTools | None = None,
     label: str | None = None,
+    status_interval: int | None = None,
 ) -> int:
     """Convert a pcap/pcapng file into BoT-IoT full-schema flow records.
+
+    By default each flow's status records are merged into one (``racluster``), as BoT-IoT
+    did. With ``status_interval`` the records are what a live interface gives instead
+    (``argus -S N``, printed by ``ra`` unmerged, as :class:`LiveFlows` does): a flow longer
+    than the interval is several records, which is what a model that runs live must be
+    trained on.
 
     Args:
         capture: the packet capture (pcap or pcapng; gzip is not accepted by Argus).
@@ -203,6 +210,7 @@ def capture_to_flows(
         tools: the Argus programs (default: :meth:`ArgusTools.find`).
         label: one class for every flow (see :func:`label_columns`), e.g. ``Normal`` for a
             capture of known-benign traffic to train on; default: label columns left empty.
+        status_interval: seconds between a flow's status records (live form), or None.
 
     Returns:
         The number of flow records written.
@@ -218,11 +226,13 @@ def capture_to_flows(
     tools = tools or ArgusTools.find()
     with tempfile.TemporaryDirectory(prefix="ltcn-argus-") as tmp:
         records = os.path.join(tmp, "flows.argus")
-        _run([tools.argus, "-r", capture, "-w", records], capture)
+        status = [] if status_interval is None else ["-S", str(int(status_interval))]
+        _run([tools.argus, "-r", capture, *status, "-w", records], capture)
         if not os.path.exists(records):
             raise FlowMeterError(f"{capture}: argus wrote no flow records")
+        printer = tools.racluster if status_interval is None else tools.ra
         text = _run(
-            [tools.racluster, "-r", records, "-n", "-u", "-c", ",", "-L-1", "-s",
+            [printer, "-r", records, "-n", "-u", "-c", ",", "-L-1", "-s",
              *ARGUS_FIELDS, *MANAGEMENT_FILTER],
             capture,
         )  # fmt: skip

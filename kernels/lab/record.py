@@ -9,6 +9,8 @@ ARP exchange of one (address resolution, not the attack), has no label and is le
 (counted in the manifest).
 
 The output folder holds ``flows.csv.gz`` (BoT-IoT full schema, every ``ltcn`` tool reads it),
+``live-1s.csv.gz`` and ``live-5s.csv.gz`` (the same capture as a live interface reports it:
+unmerged Argus status records every 1 s or 5 s, the form ``ltcn detect --interface`` sees),
 ``events.json`` (the schedule as run), ``manifest.json`` (scenario, seed, tool versions,
 packets, counts per label, checksums) and, with ``keep_capture``, ``capture.pcap``.
 """
@@ -21,6 +23,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -43,6 +46,7 @@ from .traffic import (
     benign_activity,
 )  # fmt: skip
 
+LIVE_INTERVALS = (1, 5)  # the status intervals of the live-form files (argus -S)
 MAX_BENIGN_RUNNING = 256  # concurrent benign clients; past it a run is skipped (and counted)
 BENIGN_TIMEOUT_S = 25.0
 SNAPLEN = 200  # bytes of each packet kept: headers for Argus (lengths come from the wire)
@@ -95,6 +99,13 @@ def record(
         capture_to_flows(pcap, raw)
         packets = pcap_packet_count(pcap)
         counts, argus_packets, dropped = label_flows(raw, out / "flows.csv.gz", ran, attackers)
+        live = {}
+        for interval in LIVE_INTERVALS:
+            capture_to_flows(pcap, raw, status_interval=interval)
+            name = f"live-{interval}s.csv.gz"
+            n, live_packets, _ = label_flows(raw, out / name, ran, attackers)
+            live[name] = {"records": sum(n.values()), "packets": live_packets,
+                          "labels": dict(sorted(n.items()))}  # fmt: skip
     manifest = {
         "scenario": scenario.name,
         "scenario_text": scenario.text,
@@ -109,13 +120,14 @@ def record(
         "flows": sum(counts.values()),
         "labels": dict(sorted(counts.items())),
         "left_out": dict(sorted(dropped.items())),
+        "live_forms": live,
         "benign_runs": ran["benign"],
         "benign_skipped": ran["skipped"],
         "attacks": len(events),
         "tools": tool_versions(),
         "command": f"ltcn lab record --scenario {scenario.name} --seconds {seconds:g} "
         f"--seed {seed} --out {out}",
-        "sha256": {"flows.csv.gz": _sha256(out / "flows.csv.gz")},
+        "sha256": {name: _sha256(out / name) for name in ("flows.csv.gz", *live)},
     }
     (out / "events.json").write_text(json.dumps(ran["events"], indent=1) + "\n")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -293,10 +305,13 @@ def tool_versions() -> dict[str, str]:
         except (LabError, OSError, subprocess.TimeoutExpired):
             versions[name] = "missing"
             continue
-        lines = (proc.stdout + "\n" + proc.stderr).splitlines()
-        found = [ln.strip() for ln in lines if "version" in ln.lower() or "v9" in ln.lower()]
-        versions[name] = (found or [ln.strip() for ln in lines if ln.strip()] or ["?"])[0][:120]
+        lines = [ln.strip() for ln in (proc.stdout + "\n" + proc.stderr).splitlines()]
+        found = [ln for ln in lines if _VERSION.search(ln)]  # the first line with a version
+        versions[name] = (found or ["?"])[0][:120]
     return versions
+
+
+_VERSION = re.compile(r"\d+\.\d+")
 
 
 def _sha256(path: Path) -> str:

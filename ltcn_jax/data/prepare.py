@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ltcn_kernels import FlowTable, Preprocessor, read_flows
-from ltcn_kernels.features.windows import SEQUENCE_MODES, STREAM_KEYS
+from ltcn_kernels.features.windows import SEQUENCE_MODES, STREAM_KEYS, stream_keys
 from ltcn_kernels.io.labels import GROUPS
 from ltcn_kernels.io.summary import summarize
 
@@ -30,7 +30,7 @@ from .splits import (
     time_block_split,
 )
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: per-host stream keys are per file
 EMBEDDED_PREFIX = "embedded:"
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -247,13 +247,6 @@ def prepare(
     if use_cache:
         _store_cache(key, prepared)
     return prepared
-
-
-def stream_keys(table: FlowTable, key: str, rows: np.ndarray) -> np.ndarray:
-    """The stream key (``DataConfig.stream_key``) of ``rows`` of ``table``, as int codes."""
-    if key not in table.strings:
-        raise ValueError(f"stream_key {key!r}: the {table.dataset} records have no such column")
-    return table.strings[key].codes[rows].astype(np.int64)
 
 
 def _present_classes(tables, label_kind: str) -> tuple[str, ...]:
