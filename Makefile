@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench-ingest results clean system-deps check-aarch64
+.PHONY: demo test lint bench-ingest results clean system-deps check-aarch64 lab
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,26 @@ test: $(STAMP) system-deps
 # compared bit for bit with this machine's -> results/aarch64/. Root; ~15-20 min cold.
 check-aarch64: $(STAMP) system-deps
 	PYTHON=$(abspath $(BIN))/python bash experiments/aarch64/check.sh
+
+# The gateway lab's results (root; LTCN_DATA=DATA for the BoT-IoT sample and the captures;
+# about 40 min): the kept recording, the four lab models (per flow, global windows, per-host
+# windows, per-host with the live forms) on the real captures, their comparison, and the live
+# time to block of the shipped (live) model -> results/lab/.
+LAB_RUNS := per-flow:lab_gateway windows:lab_gateway_windows hosts:lab_gateway_hosts \
+  live:lab_gateway_live
+lab: $(STAMP) system-deps
+	@test -n "$$LTCN_DATA" || { echo "set LTCN_DATA to the folder holding bot-iot/ and pcap/"; exit 2; }
+	$(BIN)/ltcn lab record --scenario iot --seconds 600 --seed 7 --out results/lab/recording
+	for run in $(LAB_RUNS); do dir=$${run%%:*}; config=$${run##*:}; \
+	  $(BIN)/ltcn run experiments/$$config.py --out results/lab/$$dir/run && \
+	  $(BIN)/python experiments/lab_captures.py --run results/lab/$$dir/run \
+	    --config experiments/$$config.py --captures $$LTCN_DATA/pcap --out results/lab/$$dir || exit 1; done
+	$(BIN)/python experiments/lab_compare.py
+	$(BIN)/python experiments/lab_context.py
+	cp results/lab/live/model.ltcn results/lab/model.ltcn
+	$(BIN)/python experiments/lab_time_to_block.py --model results/lab/model.ltcn --runs 10 \
+	  --status-interval 1 5 --threshold $$($(BIN)/python -c "import json; print(json.load(open('results/lab/live/captures.json'))['threshold']['threshold'])") \
+	  --out results/lab/time-to-block
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,369 @@
+"""Time to block, live: ``ltcn detect --interface br-lan --firewall nftables --apply`` on the
+lab's gateway while attacks come from outside (root; about 1 s + the time to block per run).
+
+    python experiments/lab_time_to_block.py --model results/lab/model.ltcn \
+        --threshold T --runs 10 --status-interval 1 5 --out results/lab/time-to-block
+
+The lab (:mod:`ltcn_kernels.lab`) is brought up with its servers and benign traffic from
+every device (the ``smoke`` scenario's rates). The detector runs in the gateway namespace on
+the LAN bridge, with real nftables in that namespace. Each run launches one attack from a WAN
+bot at a LAN device and measures, from the gateway's own capture of ``br-lan`` and from the
+nftables set polled every 20 ms:
+
+- time to block: first attack packet on the LAN -> the bot's address in ``@blocklist``
+  (for a DDoS: -> every bot's address);
+- attack packets forwarded after the block (attack packets on ``br-lan`` later than the
+  moment the entry was seen; the drop rule is in the forward hook, so expect none);
+- benign hosts ever blocked, benign flows alerted; the detector's CPU (with argus and ra) and
+  peak memory.
+
+Every run attacks from source addresses never used before (each bot takes a fresh address
+from 198.19.80.0/20 for it, the route's source address and the tools' own source options), so
+a block can only come from this run's flows: the flow meter keeps reporting an attack's flows
+for a while after it stops, and a reused address would be blocked again by those. Every attack
+is bounded by its tool (counts, time limits) and killed when blocked or after ``--give-up``
+seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ltcn_kernels.lab.scenario import benign_times, load_scenario
+from ltcn_kernels.lab.services import Services, find_tool
+from ltcn_kernels.lab.topology import GATEWAY_WAN, LAN_BRIDGE, WAN_BRIDGE, Topology
+from ltcn_kernels.lab.traffic import attack_kind, benign_activity
+
+LIVE_ATTACKS = ("dos_tcp", "dos_udp", "ddos_tcp", "dos_http", "service_scan", "ssh_brute_force",
+                "dos_slow_http")  # fmt: skip
+ATTACK_SECONDS = 15  # the tools' own limits; a run ends at the block or at --give-up
+FRESH = ipaddress.ip_network("198.19.80.0/20")  # one never-used source address per bot a run
+
+
+def with_source(argv: list[str], address: str) -> list[str]:
+    """``argv`` sending from ``address``: the raw-socket tools take it as an option (they
+    would use the interface's first address), the rest follow the route's source address."""
+    tool = os.path.basename(argv[0])
+    if tool == "hping3":
+        return [*argv[:1], "-a", address, *argv[1:]]
+    if tool == "nmap":
+        return [*argv[:1], "-S", address, "-e", "eth0", *argv[1:]]
+    if tool == "curl":
+        return [*argv[:1], "--interface", address, *argv[1:]]
+    return argv
+
+
+def take_address(topo: Topology, host: str, pool) -> str:
+    address = str(next(pool))
+    ns = ["ip", "-n", topo.ns(host)]
+    subprocess.run([*ns, "addr", "add", f"{address}/32", "dev", "eth0"], check=True)
+    subprocess.run([*ns, "route", "replace", "default", "via", GATEWAY_WAN, "src", address],
+                   check=True)  # fmt: skip
+    return address
+
+
+def nft_blocked(topo: Topology) -> set[str]:
+    proc = subprocess.run(topo.exec_argv("gw", ["nft", "-j", "list", "set", "inet", "ltcn",
+                                                "blocklist"]), capture_output=True, text=True)  # fmt: skip
+    if proc.returncode != 0:
+        return set()
+    out = set()
+    for item in json.loads(proc.stdout)["nftables"]:
+        for elem in item.get("set", {}).get("elem", []):
+            value = elem.get("elem", {}).get("val") if isinstance(elem, dict) else elem
+            out.add(str(value))
+    return out
+
+
+def ipv4_sources(pcap: Path):
+    """(time stamp, source address) of every IPv4 packet of an Ethernet pcap."""
+    times, sources = [], []
+    with open(pcap, "rb") as f:
+        head = f.read(24)
+        endian = "<" if head[:4] == b"\xd4\xc3\xb2\xa1" else ">"
+        while True:
+            rec = f.read(16)
+            if len(rec) < 16:
+                break
+            sec, usec, incl, _ = struct.unpack(endian + "IIII", rec)
+            data = f.read(incl)
+            if len(data) >= 34 and data[12:14] == b"\x08\x00":
+                times.append(sec + usec / 1e6)
+                sources.append(".".join(str(b) for b in data[26:30]))
+    return np.asarray(times), np.asarray(sources, dtype=object)
+
+
+class Benign(threading.Thread):
+    """The smoke scenario's benign activities on every device until stopped."""
+
+    def __init__(self, topo, services, seed):
+        super().__init__(daemon=True)
+        self.topo, self.services = topo, services
+        self.rng = np.random.default_rng(seed)
+        self.halt = threading.Event()
+        self.runs = 0
+
+    def run(self):
+        scenario = load_scenario("smoke")
+        start, procs = time.monotonic(), []
+        for when, dev, activity in benign_times(scenario, 3600, self.rng):
+            while time.monotonic() < start + when:
+                if self.halt.wait(0.02):
+                    for p in procs:
+                        if p.poll() is None:
+                            p.kill()
+                    return
+            procs = [p for p in procs if p.poll() is None]
+            for host, argv in benign_activity(activity)(self.topo, self.services,
+                                                        self.topo.device_hosts[dev], self.rng):  # fmt: skip
+                procs.append(subprocess.Popen(self.topo.exec_argv(host, argv),
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+            self.runs += 1
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` and its children (argus, ra), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def one_setting(args, status_interval: int, tmp: Path) -> dict:
+    topo = Topology(devices=4, bots=4).up()
+    pool = FRESH.hosts()
+    try:
+        subprocess.run(["ip", "-n", topo.gateway, "route", "add", str(FRESH), "dev", WAN_BRIDGE],
+                       check=True)  # fmt: skip
+        services = Services(topo, tmp / f"srv{status_interval}", args.seed).start()
+        pcap = tmp / f"lan{status_interval}.pcap"
+        cap = subprocess.Popen(topo.exec_argv("gw", [find_tool("tcpdump"), "-i", LAN_BRIDGE, "-n",
+                                                     "-s", "96", "-U", "-w", str(pcap)]),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)  # fmt: skip
+        alerts = tmp / f"alerts{status_interval}.jsonl"
+        detect_err = open(tmp / f"detect{status_interval}.log", "w")
+        detect = subprocess.Popen(topo.exec_argv("gw", [
+            sys.executable, "-m", "ltcn_jax.cli", "detect", "--model", args.model,
+            "--interface", LAN_BRIDGE, "--firewall", "nftables", "--apply",
+            "--threshold", str(args.threshold), "--block-timeout", str(args.block_timeout),
+            "--block-rate", "100", "--micro-batch", str(args.micro_batch),
+            "--status-interval", str(status_interval), "--alerts", str(alerts),
+            "--stats-every", "0"]), stdout=subprocess.DEVNULL, stderr=detect_err)  # fmt: skip
+        deadline = time.monotonic() + 300
+        while not (tmp / f"detect{status_interval}.log").read_text().count("kernels ready"):
+            if detect.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"ltcn detect did not start: {(tmp / f'detect{status_interval}.log').read_text()}")
+            time.sleep(0.2)
+        time.sleep(3)  # nft table and the flow meter up
+        benign = Benign(topo, services, args.seed)
+        benign.start()
+        time.sleep(args.warmup)
+        cpu0, wall0 = cpu_seconds(detect.pid), time.monotonic()
+        rng = np.random.default_rng(args.seed)
+        runs, ever_blocked = [], set()
+        bots = topo.bot_hosts
+        turn = 0
+        attack_addresses: set[str] = set()
+        for r in range(args.runs):
+            for name in args.attacks:
+                kind = attack_kind(name)
+                if kind.origin == "bots":
+                    sources = bots
+                else:
+                    sources, turn = [bots[turn % len(bots)]], turn + 1
+                target = topo.host("hub") if kind.target_role == "hub" else topo.device_hosts[
+                    int(rng.integers(len(topo.device_hosts)))]  # fmt: skip
+                fresh = {s.name: take_address(topo, s.name, pool) for s in sources}
+                addrs = set(fresh.values())
+                attack_addresses |= addrs
+                cmds = [(h, with_source(a, fresh[h]) if h in fresh else a) for h, a in
+                        kind.build(topo, services, sources, target, ATTACK_SECONDS, kind_rate(name), rng)]  # fmt: skip
+                launched = time.time()
+                procs = [subprocess.Popen(topo.exec_argv(h, a), stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, start_new_session=True)
+                         for h, a in cmds]  # fmt: skip
+                seen: dict[str, float] = {}
+                while time.time() < launched + args.give_up and len(seen) < len(addrs):
+                    now_blocked = nft_blocked(topo)
+                    ever_blocked |= now_blocked
+                    for a in addrs & now_blocked:
+                        seen.setdefault(a, time.time())
+                    time.sleep(0.02)
+                time.sleep(0.5)  # attack packets after the block, if any got through
+                for p in procs:
+                    try:
+                        os.killpg(p.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    p.wait()
+                runs.append({"attack": name, "run": r, "sources": sorted(addrs),
+                             "target": target.address, "launched": launched, "blocked_at": seen,
+                             "ended": time.time()})  # fmt: skip
+                print(f"  S={status_interval} {name} run {r}: "
+                      f"{'blocked' if len(seen) == len(addrs) else 'NOT blocked'} "
+                      f"{(max(seen.values()) - launched) if seen else float('nan'):.2f} s after launch",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                time.sleep(0.3)
+        cpu, wall = cpu_seconds(detect.pid) - cpu0, time.monotonic() - wall0
+        rss = peak_rss_mb(detect.pid)
+        benign.halt.set()
+        benign.join()
+        detect.send_signal(signal.SIGINT)
+        detect.wait(timeout=30)
+        os.killpg(cap.pid, signal.SIGINT)
+        cap.wait(timeout=10)
+        services.stop()
+        attacker_addrs = attack_addresses | {h.address for h in topo.hosts if h.role == "attacker"}
+    finally:
+        topo.down()
+    times, sources = ipv4_sources(pcap)
+    rows = []
+    for run in runs:
+        addrs = set(run["sources"])
+        mask = np.isin(sources, list(addrs)) & (times >= run["launched"]) & (times <= run["ended"])
+        first = float(times[mask].min()) if mask.any() else float("nan")
+        blocked = len(run["blocked_at"]) == len(addrs)
+        last_block = max(run["blocked_at"].values()) if blocked else float("nan")
+        after = 0
+        for a, t_block in run["blocked_at"].items():
+            m = (sources == a) & (times > t_block) & (times <= run["ended"])
+            after += int(m.sum())
+        rows.append({**{k: run[k] for k in ("attack", "run", "sources", "target")},
+                     "blocked": blocked, "first_packet": first,
+                     "time_to_block_s": round(last_block - first, 3) if blocked else None,
+                     "packets_before_block": int((mask & (times <= last_block)).sum()) if blocked else int(mask.sum()),
+                     "packets_after_block": after})  # fmt: skip
+    alerted_benign, kinds = 0, {}
+    if alerts.exists():
+        for line in alerts.read_text().splitlines():
+            a = json.loads(line)
+            if a.get("src_ip") not in attacker_addrs and a.get("dest_ip") not in attacker_addrs:
+                alerted_benign += 1
+                kind = f"{a.get('proto')} {a.get('src_ip')} -> {a.get('dest_ip')}:{a.get('dest_port', '')}"
+                kinds[kind] = kinds.get(kind, 0) + 1
+    return {
+        "status_interval": status_interval,
+        "runs": rows,
+        "benign_blocked": sorted(ever_blocked - attacker_addrs),
+        "benign_alerts": alerted_benign,
+        "benign_alerts_by_flow": dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:20]),
+        "benign_runs": benign.runs,
+        "detector_cpu_s": round(cpu, 2),
+        "wall_s": round(wall, 2),
+        "detector_cpu_share": round(cpu / wall, 4),
+        "detector_peak_rss_mb": round(rss, 1),
+    }
+
+
+def kind_rate(name: str) -> float:
+    """Rates of the kept recording's scenario (``iot.toml``)."""
+    for attack in load_scenario("iot").attacks:
+        if attack.kind == name:
+            return attack.rate
+    raise KeyError(name)
+
+
+def summarize(results: list[dict], meta: dict) -> str:
+    lines = [
+        "# Time to block, live in the lab",
+        "",
+        f"`ltcn detect --interface br-lan --firewall nftables --apply` in the gateway namespace, "
+        f"model `{meta['model']}`, threshold {meta['threshold']}, micro-batch {meta['micro_batch']}, "
+        f"block timeout {meta['block_timeout']} s; benign traffic from 4 devices throughout. "
+        "Time to block: first attack packet on the LAN to the source's address in the nftables set "
+        "(a DDoS: every bot's). Attack packets after the block: on `br-lan` after the entry was seen.",
+        "",
+        "| Argus status interval | attack | runs | blocked | time to block p50 | p95 | max | "
+        "attack packets before block (median) | after block (total) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for res in results:
+        by: dict[str, list] = {}
+        for r in res["runs"]:
+            by.setdefault(r["attack"], []).append(r)
+        for name, rs in by.items():
+            t = np.array([r["time_to_block_s"] for r in rs if r["blocked"]], float)
+            def q(p, t=t):
+                return f"{np.percentile(t, p):.2f} s" if t.size else "–"
+
+            lines.append(
+                f"| {res['status_interval']} s | {name} | {len(rs)} | {int(t.size)} | {q(50)} | "
+                f"{q(95)} | {(f'{t.max():.2f} s' if t.size else '–')} | "
+                f"{int(np.median([r['packets_before_block'] for r in rs]))} | "
+                f"{sum(r['packets_after_block'] for r in rs)} |"
+            )
+    lines += ["", "| Argus status interval | benign hosts blocked | benign flows alerted | "
+              "detector CPU (with argus, ra) | peak memory |", "|---:|---|---:|---:|---:|"]  # fmt: skip
+    for res in results:
+        lines.append(
+            f"| {res['status_interval']} s | {', '.join(res['benign_blocked']) or 'none'} | "
+            f"{res['benign_alerts']} | {100 * res['detector_cpu_share']:.1f} % of one core over "
+            f"{res['wall_s']:.0f} s | {res['detector_peak_rss_mb']:.0f} MB |"
+        )
+    lines += ["", f"Command: `{meta['command']}`", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="results/lab/model.ltcn")
+    p.add_argument("--threshold", type=float, required=True,
+                   help="the alert threshold chosen on lab validation (results/lab/captures.json)")  # fmt: skip
+    p.add_argument("--runs", type=int, default=10, help="runs per attack")
+    p.add_argument("--attacks", nargs="+", default=list(LIVE_ATTACKS))
+    p.add_argument("--status-interval", type=int, nargs="+", default=[1, 5])
+    p.add_argument("--micro-batch", type=int, default=256)
+    p.add_argument("--block-timeout", type=int, default=2)
+    p.add_argument("--give-up", type=float, default=20.0)
+    p.add_argument("--warmup", type=float, default=5.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="results/lab/time-to-block")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ltcn-ttb-") as tmp:
+        for s in args.status_interval:
+            results.append(one_setting(args, s, Path(tmp)))
+    command = "python experiments/lab_time_to_block.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    meta = {"model": args.model, "threshold": args.threshold, "micro_batch": args.micro_batch,
+            "block_timeout": args.block_timeout, "command": command}  # fmt: skip
+    (out / "results.json").write_text(json.dumps({"meta": meta, "settings": results}, indent=1) + "\n")
+    (out / "table.md").write_text(summarize(results, meta))
+    print((out / "table.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
