@@ -103,16 +103,17 @@ class Classifier:
         hosts, inverse = np.unique(keys, return_inverse=True)
         zeros = np.zeros((w - 1, f), np.float32)
         history = np.stack([self.hosts.get(h, zeros) for h in hosts.tolist()])
-        joined = np.concatenate([history.reshape(-1, f), x, np.zeros((1, f), np.float32)])
+        joined = np.concatenate([history.reshape(-1, f), x])
         n_hist = len(hosts) * (w - 1)
         key_of = np.concatenate([np.repeat(np.arange(len(hosts)), w - 1), inverse])
-        index = keyed_window_index(key_of, w)[n_hist:]
-        index[index == len(key_of)] = len(joined) - 1  # (no host's history is short: unused)
-        seqs = joined[index]
+        # every host starts with w-1 rows of history, so no window of a new flow is short
+        # and none reaches the index's padding row
+        seqs = joined[keyed_window_index(key_of, w)[n_hist:]]
         out = self._proba(self.engine, np.ascontiguousarray(seqs))
         # the new history of each host: the last w-1 flows of the window of its last flow
-        last = np.full(len(hosts), -1, np.int64)
-        last[inverse] = np.arange(len(inverse))  # (the last assignment per host wins)
+        # (np.unique over the reversed keys: each host's first index there is its last here)
+        _, first_reversed = np.unique(keys[::-1], return_index=True)
+        last = len(keys) - 1 - first_reversed
         for h, row in zip(hosts.tolist(), last.tolist(), strict=True):
             self.hosts[h] = seqs[row, 1:].copy()
             self.hosts.move_to_end(h)
