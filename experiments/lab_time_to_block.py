@@ -32,7 +32,6 @@ import ipaddress
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -42,10 +41,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ltcn_kernels.lab.record import pcap_records
 from ltcn_kernels.lab.scenario import benign_times, load_scenario
 from ltcn_kernels.lab.services import Services, find_tool
 from ltcn_kernels.lab.topology import GATEWAY_WAN, LAN_BRIDGE, WAN_BRIDGE, Topology
-from ltcn_kernels.lab.traffic import attack_kind, benign_activity
+from ltcn_kernels.lab.traffic import attack_kind, attack_target, benign_activity
 
 LIVE_ATTACKS = ("dos_tcp", "dos_udp", "ddos_tcp", "dos_http", "service_scan", "ssh_brute_force",
                 "dos_slow_http")  # fmt: skip
@@ -91,18 +91,10 @@ def nft_blocked(topo: Topology) -> set[str]:
 def ipv4_sources(pcap: Path):
     """(time stamp, source address) of every IPv4 packet of an Ethernet pcap."""
     times, sources = [], []
-    with open(pcap, "rb") as f:
-        head = f.read(24)
-        endian = "<" if head[:4] == b"\xd4\xc3\xb2\xa1" else ">"
-        while True:
-            rec = f.read(16)
-            if len(rec) < 16:
-                break
-            sec, usec, incl, _ = struct.unpack(endian + "IIII", rec)
-            data = f.read(incl)
-            if len(data) >= 34 and data[12:14] == b"\x08\x00":
-                times.append(sec + usec / 1e6)
-                sources.append(".".join(str(b) for b in data[26:30]))
+    for ts, data in pcap_records(pcap):
+        if len(data) >= 34 and data[12:14] == b"\x08\x00":
+            times.append(ts)
+            sources.append(".".join(str(b) for b in data[26:30]))
     return np.asarray(times), np.asarray(sources, dtype=object)
 
 
@@ -200,8 +192,7 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
                     sources = bots
                 else:
                     sources, turn = [bots[turn % len(bots)]], turn + 1
-                target = topo.host("hub") if kind.target_role == "hub" else topo.device_hosts[
-                    int(rng.integers(len(topo.device_hosts)))]  # fmt: skip
+                target = attack_target(topo, kind, rng)
                 fresh = {s.name: take_address(topo, s.name, pool) for s in sources}
                 addrs = set(fresh.values())
                 attack_addresses |= addrs

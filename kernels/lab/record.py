@@ -278,21 +278,36 @@ def label_flows(raw: Path, out: Path, ran: dict, attackers: list[str]):
     return counts, packets, dropped
 
 
-def pcap_packet_count(path: Path) -> int:
-    """Packets in a classic pcap file (tcpdump's own output format), by walking its records."""
-    n = 0
+_PCAP_MAGIC = {  # classic pcap (tcpdump's own output): byte order and time-stamp divisor
+    b"\xd4\xc3\xb2\xa1": ("<", 1e6), b"\xa1\xb2\xc3\xd4": (">", 1e6),
+    b"\x4d\x3c\xb2\xa1": ("<", 1e9), b"\xa1\xb2\x3c\x4d": (">", 1e9),
+}  # fmt: skip
+
+
+def pcap_records(path: Path, *, payload: bool = True):
+    """``(time stamp, captured bytes)`` of each packet of a classic pcap file, in file order
+    (``payload=False``: the bytes are skipped and ``b""`` is yielded)."""
     with open(path, "rb") as f:
         head = f.read(24)
         if len(head) < 24:
-            return 0
-        endian = "<" if head[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+            return
+        endian, per_second = _PCAP_MAGIC.get(head[:4], (">", 1e6))
         while True:
             rec = f.read(16)
             if len(rec) < 16:
-                return n
-            incl = struct.unpack(endian + "IIII", rec)[2]
-            f.seek(incl, io.SEEK_CUR)
-            n += 1
+                return
+            sec, frac, incl, _ = struct.unpack(endian + "IIII", rec)
+            if payload:
+                data = f.read(incl)
+            else:
+                f.seek(incl, io.SEEK_CUR)
+                data = b""
+            yield sec + frac / per_second, data
+
+
+def pcap_packet_count(path: Path) -> int:
+    """Packets in a classic pcap file (tcpdump's own output format), by walking its records."""
+    return sum(1 for _ in pcap_records(path, payload=False))
 
 
 def tool_versions() -> dict[str, str]:
