@@ -85,7 +85,9 @@ def validation_threshold(config_path: str, model: Path, max_false_alerts: float)
     }
 
 
-def family_table(rows: list[dict]) -> list[str]:
+def family_counts(rows: list[dict]) -> dict[str, dict]:
+    """Per capture family (``FAMILIES``; "unclear" left out): its captures, the flows the
+    target is about (benign: all; attack: the attack flows) and how many of them alerted."""
     fams: dict[str, dict] = {}
     for r in rows:
         fam = FAMILIES.get(r["capture"], "unclear")
@@ -99,15 +101,24 @@ def family_table(rows: list[dict]) -> list[str]:
         else:
             f["flows"] += r["attack_flows"]
             f["hits"] += r["detected_attack_flows"]
+    return fams
+
+
+def target_met(family: str, rate: float) -> bool:
+    """At most 2 % of a benign family's flows alerted; at least 95 % of an attack family's."""
+    return rate <= TARGET_FALSE_ALERTS if family.startswith("benign") else rate >= TARGET_DETECTION
+
+
+def family_table(rows: list[dict]) -> list[str]:
+    fams = family_counts(rows)
     lines = ["| family | captures | flows | alerted | target | met |", "|---|---|---:|---:|---|---|"]
     for fam in sorted(fams):
         f = fams[fam]
         rate = f["hits"] / max(f["flows"], 1)
-        benign = fam.startswith("benign")
-        met = rate <= TARGET_FALSE_ALERTS if benign else rate >= TARGET_DETECTION
-        target = "<= 2 % alerted" if benign else ">= 95 % alerted"
+        target = "<= 2 % alerted" if fam.startswith("benign") else ">= 95 % alerted"
         lines.append(f"| {fam} | {', '.join(f'`{c}`' for c in f['captures'])} | {f['flows']:,} | "
-                     f"{f['hits']:,} ({100 * rate:.1f} %) | {target} | {'yes' if met else '**no**'} |")  # fmt: skip
+                     f"{f['hits']:,} ({100 * rate:.1f} %) | {target} | "
+                     f"{'yes' if target_met(fam, rate) else '**no**'} |")  # fmt: skip
     return lines
 
 

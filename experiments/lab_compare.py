@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from lab_captures import FAMILIES, TARGET_DETECTION, TARGET_FALSE_ALERTS
+from lab_captures import TARGET_DETECTION, TARGET_FALSE_ALERTS, family_counts, target_met
 
 VARIANTS = {  # folder -> (what, config)
     "per-flow": ("per flow (window 1)", "experiments/lab_gateway.py"),
@@ -60,16 +60,7 @@ def main(root: str = "results/lab") -> int:
             f"{100 * b['false_alarm_rate']:.1f} % | {cap['threshold']['threshold']:.4f} | "
             f"{_rate(fa, nb)} | {_rate(hit, na)} |"
         )
-        fams: dict[str, list[int]] = {}
-        for r in rows:
-            fam = FAMILIES.get(r["capture"], "unclear")
-            if fam == "unclear":
-                continue
-            got = r["false_alerts"] if r["truth"] == "benign" else r["detected_attack_flows"]
-            n = r["flows"] if r["truth"] == "benign" else r["attack_flows"]
-            fams.setdefault(fam, [0, 0])
-            fams[fam][0] += got
-            fams[fam][1] += n
+        fams = family_counts(rows)
         family_rows.append((what, fams))
     if family_rows:
         names = sorted({f for _, fams in family_rows for f in fams})
@@ -81,9 +72,9 @@ def main(root: str = "results/lab") -> int:
         for fam in names:
             cells = []
             for _, fams in family_rows:
-                got, n = fams.get(fam, [0, 0])
-                rate = got / max(n, 1)
-                ok = rate <= TARGET_FALSE_ALERTS if fam.startswith("benign") else rate >= TARGET_DETECTION
+                f = fams.get(fam, {"hits": 0, "flows": 0})
+                got, n = f["hits"], f["flows"]
+                ok = target_met(fam, got / max(n, 1))
                 cells.append(f"{_rate(got, n)}{'' if ok else ' ✗'}")
             lines.append(f"| {fam} | " + " | ".join(cells) + " |")
     lines += ["", "Command: `python experiments/lab_compare.py` (inputs: the commands in each "

@@ -30,20 +30,33 @@ ROOT = Path("results/lab")
 RECORDING = ROOT / "recording" / "flows.csv.gz"
 
 
-def _by_source(model: Path, captures: Path) -> list[str]:
-    """The shipped model's false alerts on the lab test Normal flows, by the source's role: a
-    1 % rate over all hosts can hide one host whose traffic looks like an attack."""
-    if not (model.exists() and captures.exists()):
-        return []
+def _test_normal(model: Path, captures: Path):
+    """The model's ``(alerted, test, stime, src)`` over the recording's merged flows, in capture
+    order: whether each flow alerts at the model's lab-chosen threshold, which flows are test
+    Normal ones, their start times and sources."""
     threshold = json.loads(captures.read_text())["threshold"]["threshold"]
     pred = classify_files(model, [RECORDING])
     table = pred.table
     stime = table.aux[:, table.aux_names.index("stime")][pred.order]
     labels = np.asarray(table.group.vocab, dtype=object)[table.group.codes[pred.order]]
     src = np.asarray(table.strings["saddr"].vocab, dtype=object)[table.strings["saddr"].codes[pred.order]]
-    p_attack = 1.0 - pred.probs[:, normal_index("bot-iot", pred.classes)]
+    alerted = 1.0 - pred.probs[:, normal_index("bot-iot", pred.classes)] >= threshold
     is_normal = labels == "Normal"
     test = is_normal & (stime > np.quantile(stime[is_normal], 0.7))
+    return alerted, test, stime, src
+
+
+def _share(alerted: np.ndarray, mask: np.ndarray) -> tuple[int, str]:
+    n, hit = int(mask.sum()), int(alerted[mask].sum())
+    return n, f"{hit:,} ({100 * hit / max(n, 1):.1f} %)"
+
+
+def _by_source(model: Path, captures: Path) -> list[str]:
+    """The shipped model's false alerts on the lab test Normal flows, by the source's role: a
+    1 % rate over all hosts can hide one host whose traffic looks like an attack."""
+    if not (model.exists() and captures.exists()):
+        return []
+    alerted, test, _, src = _test_normal(model, captures)
     roles = {HUB: "home server (polls the devices' web UIs, hosts SSH)",
              CLOUD: "cloud (CoAP polls, SSH sessions)", GATEWAY_LAN: "gateway (DNS, NTP)"}  # fmt: skip
     role = np.array([roles.get(a, "devices" if a.startswith(LAN_PREFIX + ".") else "other")
@@ -51,9 +64,8 @@ def _by_source(model: Path, captures: Path) -> list[str]:
     out = ["", "The shipped model (`model.ltcn`, merged flows) on the same Normal flows, by source:",
            "", "| source | Normal flows | alerted |", "|---|---:|---:|"]  # fmt: skip
     for name in sorted(set(role[test].tolist())):
-        m = test & (role == name)
-        hit = int((p_attack[m] >= threshold).sum())
-        out.append(f"| {name} | {int(m.sum()):,} | {hit:,} ({100 * hit / max(int(m.sum()), 1):.1f} %) |")
+        n, cell = _share(alerted, test & (role == name))
+        out.append(f"| {name} | {n:,} | {cell} |")
     return out
 
 
@@ -76,24 +88,14 @@ def main() -> int:
         captures = ROOT / folder / "captures.json"
         if not (model.exists() and captures.exists()):
             continue
-        threshold = json.loads(captures.read_text())["threshold"]["threshold"]
-        pred = classify_files(model, [RECORDING])
-        table = pred.table
-        stime = table.aux[:, table.aux_names.index("stime")][pred.order]
-        labels = np.asarray(table.group.vocab, dtype=object)[table.group.codes[pred.order]]
-        normal = normal_index("bot-iot", pred.classes)
-        p_attack = 1.0 - pred.probs[:, normal]
-        is_normal = labels == "Normal"
-        cut = np.quantile(stime[is_normal], 0.7)
-        test = is_normal & (stime > cut)
+        alerted, test, stime, _ = _test_normal(model, captures)
         inside = np.zeros(len(stime), bool)
         for lo, hi in windows:
             inside |= (stime >= lo) & (stime <= hi)
         cells = []
         for mask in (test & ~inside, test & inside):
-            n = int(mask.sum())
-            hit = int((p_attack[mask] >= threshold).sum())
-            cells += [f"{n:,}", f"{hit:,} ({100 * hit / max(n, 1):.1f} %)"]
+            n, cell = _share(alerted, mask)
+            cells += [f"{n:,}", cell]
         lines.append(f"| {what} | " + " | ".join(cells) + " |")
     lines += _by_source(ROOT / "model.ltcn", ROOT / "live" / "captures.json")
     lines += ["", "Command: `python experiments/lab_context.py`", ""]
