@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ltcn_kernels.lab.record import pcap_records
+from ltcn_kernels.lab.record import pcap_records, spawn, stop
 from ltcn_kernels.lab.scenario import benign_times, load_scenario
 from ltcn_kernels.lab.services import Services, find_tool
 from ltcn_kernels.lab.topology import GATEWAY_WAN, LAN_BRIDGE, WAN_BRIDGE, Topology
@@ -115,14 +115,12 @@ class Benign(threading.Thread):
             while time.monotonic() < start + when:
                 if self.halt.wait(0.02):
                     for p in procs:
-                        if p.poll() is None:
-                            p.kill()
+                        stop(p, signal.SIGKILL)
                     return
             procs = [p for p in procs if p.poll() is None]
             for host, argv in benign_activity(activity)(self.topo, self.services,
                                                         self.topo.device_hosts[dev], self.rng):  # fmt: skip
-                procs.append(subprocess.Popen(self.topo.exec_argv(host, argv),
-                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+                procs.append(spawn(self.topo, host, argv))
             self.runs += 1
 
 
@@ -199,9 +197,7 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
                 cmds = [(h, with_source(a, fresh[h]) if h in fresh else a) for h, a in
                         kind.build(topo, services, sources, target, ATTACK_SECONDS, kind_rate(name), rng)]  # fmt: skip
                 launched = time.time()
-                procs = [subprocess.Popen(topo.exec_argv(h, a), stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL, start_new_session=True)
-                         for h, a in cmds]  # fmt: skip
+                procs = [spawn(topo, h, a) for h, a in cmds]
                 seen: dict[str, float] = {}
                 while time.time() < launched + args.give_up and len(seen) < len(addrs):
                     now_blocked = nft_blocked(topo)
@@ -211,11 +207,7 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
                     time.sleep(0.02)
                 time.sleep(0.5)  # attack packets after the block, if any got through
                 for p in procs:
-                    try:
-                        os.killpg(p.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    p.wait()
+                    stop(p, signal.SIGKILL)
                 runs.append({"attack": name, "run": r, "sources": sorted(addrs),
                              "target": target.address, "launched": launched, "blocked_at": seen,
                              "ended": time.time()})  # fmt: skip
@@ -230,8 +222,7 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
         benign.join()
         detect.send_signal(signal.SIGINT)
         detect.wait(timeout=30)
-        os.killpg(cap.pid, signal.SIGINT)
-        cap.wait(timeout=10)
+        stop(cap, signal.SIGINT, wait=10)
         services.stop()
         attacker_addrs = attack_addresses | {h.address for h in topo.hosts if h.role == "attacker"}
     finally:

@@ -91,7 +91,7 @@ def record(
                     t0, ran = _run(topo, services, scenario, events, runs, seconds, rng, progress)
                 finally:
                     time.sleep(1.0)  # the last replies reach the capture
-                    _stop(capture)
+                    stop(capture)
             finally:
                 services.stop()
             attackers = sorted(topo.attacker_addresses)
@@ -149,7 +149,8 @@ def _start_capture(topo: Topology, pcap: Path) -> subprocess.Popen:
     return proc
 
 
-def _stop(proc: subprocess.Popen, sig: int = signal.SIGINT, wait: float = 5.0) -> None:
+def stop(proc: subprocess.Popen, sig: int = signal.SIGINT, wait: float = 5.0) -> None:
+    """Signal ``proc``'s process group (SIGKILL after ``wait`` seconds) and reap it."""
     if proc.poll() is None:
         try:
             os.killpg(proc.pid, sig)
@@ -187,7 +188,7 @@ def _run(topo, services, scenario, events: list[Event], runs, seconds, rng, prog
                 ran["skipped"] += 1
                 continue
             for host, argv in benign_activity(activity)(topo, services, devices[dev], rng):
-                running.append((time.monotonic() + BENIGN_TIMEOUT_S, _spawn(topo, host, argv), "benign"))
+                running.append((time.monotonic() + BENIGN_TIMEOUT_S, spawn(topo, host, argv), "benign"))
             ran["benign"] += 1
         else:
             kind = attack_kind(job.kind)
@@ -198,7 +199,7 @@ def _run(topo, services, scenario, events: list[Event], runs, seconds, rng, prog
             began = time.time()
             deadline = time.monotonic() + job.seconds + GRACE_S / 2
             for host, argv in commands:
-                running.append((deadline, _spawn(topo, host, argv), "attack"))
+                running.append((deadline, spawn(topo, host, argv), "attack"))
             parties = sorted({topo.host(h).address for h, _ in commands})
             ran["events"].append({
                 "index": job.index, "kind": job.kind, "label": kind.label,
@@ -210,13 +211,14 @@ def _run(topo, services, scenario, events: list[Event], runs, seconds, rng, prog
         running = _reap(running, final=time.monotonic() >= end)
         time.sleep(0.05)
     for _, p, _ in running:
-        _stop(p, signal.SIGKILL)
+        stop(p, signal.SIGKILL)
     if progress is not None:
         progress(seconds, seconds)
     return t0, ran
 
 
-def _spawn(topo: Topology, host: str, argv: list[str]) -> subprocess.Popen:
+def spawn(topo: Topology, host: str, argv: list[str]) -> subprocess.Popen:
+    """``argv`` in ``host``'s namespace, quiet, in a process group of its own (see stop)."""
     return subprocess.Popen(topo.exec_argv(host, argv), stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # fmt: skip
@@ -228,7 +230,7 @@ def _reap(running, final: bool = False):
         if p.poll() is not None:
             continue
         if now > deadline or (final and what == "attack"):
-            _stop(p, signal.SIGKILL)
+            stop(p, signal.SIGKILL)
             continue
         keep.append((deadline, p, what))
     return keep
