@@ -120,17 +120,17 @@ class AlertColumns:
 
     def source_ips(self, rows: np.ndarray) -> list[str]:
         """The source address text of each of ``rows`` (the firewall's candidates)."""
-        if self.src is None:
-            return []
-        vocab = self.src.vocab
-        return [vocab[c] for c in self.src.codes[rows].tolist()]
+        return [] if self.src is None else _values(self.src, rows)
 
     def dest_ips(self, rows: np.ndarray) -> list[str | None]:
         """The destination address text of each of ``rows`` (None where the layout has none)."""
-        if self.dst is None:
-            return [None] * len(rows)
-        vocab = self.dst.vocab
-        return [vocab[c] for c in self.dst.codes[rows].tolist()]
+        return [None] * len(rows) if self.dst is None else _values(self.dst, rows)
+
+
+def _values(cat: Categorical, rows: np.ndarray) -> list[str]:
+    """The text of ``cat`` at each of ``rows``."""
+    vocab = cat.vocab
+    return [vocab[c] for c in cat.codes[rows].tolist()]
 
 
 def _texts(cat: Categorical, rows: np.ndarray, transform=None):

@@ -27,7 +27,6 @@ import re
 import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -337,8 +336,3 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _print_progress(done: float, total: float) -> None:
-    print(f"\rltcn lab: {done:.0f}/{total:g} s", end="" if done < total else "\n",
-          file=sys.stderr, flush=True)  # fmt: skip
