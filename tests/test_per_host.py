@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from conftest import BOT_ENTIRE
 from ltcn_kernels.engine.predict import classify_files, load_model, model_inputs
+from ltcn_kernels.features.gaps import GAP_FEATURE, IDLE_GAP, add_stream_gaps, stream_gaps
 from ltcn_kernels.features.windows import KeyedWindows, causal_windows, keyed_window_index
 from ltcn_kernels.gateway import DetectOptions, run_detect
 from ltcn_kernels.gateway.classifier import Classifier
@@ -38,14 +39,34 @@ def test_keyed_windows_hold_each_keys_last_flows(keys, length):
     assert index.shape == (len(keys), length) and (index[:, -1] == np.arange(len(keys))).all()
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.floats(0, 2000)), min_size=1, max_size=40),
+       st.lists(st.integers(1, 40), max_size=4))  # fmt: skip
+def test_stream_gaps_carried_across_batches_equal_the_whole_stream(flows, cuts):
+    keys = np.array([f"h{k}" for k, _ in flows], dtype=object)
+    times = np.array([t for _, t in flows])
+    whole = stream_gaps(times, keys)
+    naive = []
+    for i in range(len(flows)):  # the previous flow of the same key, in the given order
+        before = [times[j] for j in range(i) if keys[j] == keys[i]]
+        naive.append(IDLE_GAP if not before else min(max(times[i] - before[-1], 0.0), IDLE_GAP))
+    np.testing.assert_array_equal(whole, naive)
+    previous, parts = {}, []
+    for a, b in zip([0, *sorted(cuts)], [*sorted(cuts), len(flows)], strict=True):
+        parts.append(stream_gaps(times[a:b], keys[a:b], previous))
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    assert stream_gaps(np.array([np.nan, 5.0]), np.array([1, 1]))[1] == IDLE_GAP
+
+
 def test_one_key_is_the_global_window():
     x = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
     np.testing.assert_array_equal(KeyedWindows(x, np.zeros(30), 5)[:], causal_windows(x, 5))
 
 
-@pytest.fixture(scope="module")
-def host_model(tmp_path_factory):
-    """A tiny BoT-IoT L-TCN trained on per-host 8-flow windows, exported."""
+@pytest.fixture(scope="module", params=[False, True], ids=["windows", "gaps"])
+def host_model(request, tmp_path_factory):
+    """A tiny BoT-IoT L-TCN trained on per-host 8-flow windows (and, ``gaps``, with the
+    per-host inter-arrival input), exported."""
     from test_export_predict import _run
 
     from ltcn_jax.data.prepare import DataConfig
@@ -53,8 +74,9 @@ def host_model(tmp_path_factory):
 
     data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block",
                       sequence="flows", window=8, stream_key="saddr", fractions=(0.5, 0.2, 0.3),
-                      drop_duplicates=False)  # fmt: skip
-    run = _run(tmp_path_factory, "hosts", data, channels=(6, 6), dilations=(1, 2), k=2)
+                      drop_duplicates=False, stream_gap=request.param)  # fmt: skip
+    name = "hosts-gaps" if request.param else "hosts"
+    run = _run(tmp_path_factory, name, data, channels=(6, 6), dilations=(1, 2), k=2)
     path = tmp_path_factory.mktemp("hostm") / "m.ltcn"
     export_run(run, path)
     return path
@@ -68,6 +90,9 @@ def test_config_refuses_unknown_keys():
                    stream_key="dport")  # fmt: skip
     with pytest.raises(ValueError, match="needs sequence = 'flows'"):
         DataConfig(dataset="bot-iot", files=("x",), split="time-block", stream_key="saddr")
+    with pytest.raises(ValueError, match="stream_gap needs a stream_key"):
+        DataConfig(dataset="bot-iot", files=("x",), split="time-block", sequence="flows",
+                   stream_gap=True)  # fmt: skip
 
 
 def test_batch_windows_are_per_host_and_match_flax(host_model):
@@ -80,6 +105,14 @@ def test_batch_windows_are_per_host_and_match_flax(host_model):
     order, x, seqs = model_inputs(art, pre, table)
     src = np.asarray(table.strings["saddr"].vocab, dtype=object)[table.strings["saddr"].codes[order]]
     np.testing.assert_array_equal(seqs[np.arange(len(order))], _naive_windows(x, src, 8))
+    if GAP_FEATURE in pre.feature_names:  # the gap input: each host's own previous start
+        times, want = table.start_times()[order], []
+        for i, t in enumerate(times):
+            before = [times[j] for j in range(i) if src[j] == src[i]]
+            want.append(IDLE_GAP if not before else min(max(t - before[-1], 0.0), IDLE_GAP))
+        gaps = add_stream_gaps(table, order, src).features[order, -1]
+        np.testing.assert_allclose(gaps, want, rtol=1e-6)
+        assert len(np.unique(gaps)) > 10
     sparse = classify_files(art, [BOT_ENTIRE], backend="sparse")
     dense = classify_files(art, [BOT_ENTIRE], backend="dense")
     ref = classify_files(art, [BOT_ENTIRE], proba=flax_proba(art))
@@ -121,7 +154,14 @@ def test_per_host_state_is_bounded_and_evicts_the_least_recent(host_model):
     x = np.ones((4, f), np.float32)
     clf(x, np.array(["a", "b", "c", "a"], dtype=object))
     assert list(clf.hosts) == ["b", "c"] and clf.evicted == 1  # "a" was least recently updated
-    assert clf.host_state_bytes == 2 * 7 * f * 4
+    assert clf.host_state_bytes == 2 * (7 * f * 4 + 8 * clf.uses_gap)
+    if clf.uses_gap:  # the hosts' last flow starts are bounded the same way
+        table = read_flows(BOT_ENTIRE, "bot-iot", drop_duplicates=False, unknown_label="keep",
+                           progress=False).take(np.arange(6))  # fmt: skip
+        keys = np.array(["a", "b", "c", "a", "b", "c"], dtype=object)
+        with_gaps = clf.add_gaps(table, np.arange(6), keys)
+        assert with_gaps.feature_names[-1] == GAP_FEATURE and list(clf.last_start) == ["b", "c"]
+        assert with_gaps.features[:3, -1].tolist() == [IDLE_GAP] * 3
     assert all(h.shape == (7, f) for h in clf.hosts.values())
     # the forgotten host starts again from zero flows; a kept one continues from its history
     y = np.random.default_rng(0).uniform(0, 1, (5, f)).astype(np.float32)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataFormatError
+from ..features.gaps import GAP_FEATURE, add_stream_gaps
 from ..features.preprocess import Preprocessor
 from ..features.windows import STREAM_KEYS, make_sequences, stream_keys
 from ..io.flows import FlowTable, read_flows
@@ -66,6 +67,9 @@ def load_model(path: str | os.PathLike | Artifact) -> tuple[Artifact, Preprocess
         raise DataFormatError(artifact.path, 0, 0, "architecture stream_key must be one of "
                               f"{', '.join(repr(k) for k in STREAM_KEYS)} (flows models only)")  # fmt: skip
     pre = Preprocessor.from_dict(manifest.get("preprocess"), artifact.path)
+    if GAP_FEATURE in pre.feature_names and not key:
+        raise DataFormatError(artifact.path, 0, 0, f"the {GAP_FEATURE!r} input needs an "
+                              "architecture stream_key")  # fmt: skip
     return artifact, pre
 
 
@@ -86,9 +90,11 @@ def model_inputs(artifact: Artifact, pre: Preprocessor, table: FlowTable):
     """(capture order, preprocessed rows, (n, time, channels) sequence view) of a table."""
     arch = artifact.manifest["architecture"]
     order = table.capture_order() if arch["sequence"] == "flows" else np.arange(len(table))
-    x = pre.transform(table, order)
     key = arch.get("stream_key", "")
     keys = stream_keys(table, key, order) if key else None
+    if GAP_FEATURE in pre.feature_names:
+        table = add_stream_gaps(table, order, keys)
+    x = pre.transform(table, order)
     return order, x, make_sequences(x, arch["sequence"], arch["window"], keys)
 
 

@@ -9,7 +9,9 @@ import numpy as np
 
 from ..engine import Stream, predict_proba_windows
 from ..engine.artifact import engine_model
+from ..features.gaps import GAP_FEATURE, add_stream_gaps
 from ..features.windows import causal_windows, keyed_window_index
+from ..io.table import FlowTable
 from .options import GatewayError
 
 MODES = ("stream", "windows", "records", "hosts")
@@ -27,7 +29,9 @@ class Classifier:
     flows of each source address are kept, at most ``max_hosts`` of them (the least recently
     seen host is forgotten first and starts again from zero flows, counted in
     ``evicted``), and each flow's window is its own host's, exactly as the batch tools build
-    them while no host is forgotten.
+    them while no host is forgotten. For a model with the ``gap`` input
+    (:mod:`~ltcn_kernels.features.gaps`), :meth:`add_gaps` keeps each host's last flow start
+    under the same bound.
 
     Args:
         artifact: a loaded model (:func:`ltcn_kernels.engine.predict.load_model`).
@@ -68,11 +72,29 @@ class Classifier:
         self.max_hosts = int(max_hosts)
         self.hosts: OrderedDict[str, np.ndarray] = OrderedDict()
         self.evicted = 0
+        features = artifact.manifest.get("preprocess", {}).get("features", [])
+        self.uses_gap = any(f.get("name") == GAP_FEATURE for f in features)
+        if self.uses_gap and not self.stream_key:
+            raise GatewayError(f"the model's {GAP_FEATURE!r} input needs a stream_key")
+        self.last_start: OrderedDict[str, float] = OrderedDict()  # host -> its last flow's start
 
     @property
     def host_state_bytes(self) -> int:
-        """Bound on the per-host histories' memory: ``max_hosts`` x (window-1) x features x 4."""
-        return self.max_hosts * (self.window - 1) * self.engine.n_features * 4
+        """Bound on the per-host histories' memory: ``max_hosts`` x (window-1) x features x 4
+        (plus one start time a host for the ``gap`` input)."""
+        per_host = (self.window - 1) * self.engine.n_features * 4 + 8 * self.uses_gap
+        return self.max_hosts * per_host
+
+    def add_gaps(self, table: FlowTable, order: np.ndarray, keys: np.ndarray) -> FlowTable:
+        """``table`` with the ``gap`` input, each host's gap carried across micro-batches (the
+        batch tools' gaps over the whole stream, while no host is forgotten)."""
+        keys = np.asarray(keys, dtype=object).astype(str)
+        table = add_stream_gaps(table, order, keys, self.last_start)
+        for h in dict.fromkeys(keys.tolist()):  # least recently seen first, as in ``hosts``
+            self.last_start.move_to_end(h)
+        while len(self.last_start) > self.max_hosts:
+            self.last_start.popitem(last=False)
+        return table
 
     def __call__(self, x: np.ndarray, keys=None) -> np.ndarray:
         x = np.ascontiguousarray(x, np.float32)

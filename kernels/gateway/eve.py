@@ -37,12 +37,12 @@ import numpy as np
 from numba import njit
 
 from ..errors import InputError
-from ..io.table import Categorical, FlowTable
+from ..io.table import START_TIME_COLUMNS, Categorical, FlowTable
 
 _SRC_IP, _DST_IP = ("Source IP", "saddr"), ("Destination IP", "daddr")
 _SRC_PORT, _DST_PORT = ("Source Port", "sport"), ("Destination Port", "dport")
 _PROTO_TEXT, _PROTO_NUM = ("proto",), ("Protocol",)
-TIME_COLUMNS = ("stime", "Timestamp")
+TIME_COLUMNS = START_TIME_COLUMNS
 _FLOW_NUM, _FLOW_TEXT = ("pkSeqID", "id"), ("Flow ID",)
 IP_PROTOCOLS = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 47: "GRE", 50: "ESP", 58: "IPv6-ICMP"}
 

@@ -166,8 +166,12 @@ class Gateway:
             if len(table) == 0:
                 continue
             order = table.capture_order() if self.flows_mode else np.arange(len(table))
-            x = self.pre.transform(table, order)
             keys = self._stream_keys(table, order)
+            if self.classify.uses_gap:
+                table = self.classify.add_gaps(table, order, keys)
+            x = self.pre.transform(table, order)
+            if self.classify.mode != "hosts":
+                keys = None
             if self.realtime:
                 times = column(table, TIME_COLUMNS, "aux")
                 cols = AlertColumns(table)
@@ -188,8 +192,10 @@ class Gateway:
         self._maybe_stats()
 
     def _stream_keys(self, table: FlowTable, order: np.ndarray):
-        """The source address of each flow, for a model with per-host windows (else None)."""
-        key = self.classify.stream_key if self.classify.mode == "hosts" else ""
+        """The source address of each flow, for a model with per-host windows or gaps (else
+        None)."""
+        wanted = self.classify.mode == "hosts" or self.classify.uses_gap
+        key = self.classify.stream_key if wanted else ""
         if not key:
             return None
         col = table.strings.get(key)

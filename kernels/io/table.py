@@ -6,9 +6,12 @@ Built by :func:`ltcn_kernels.io.flows.read_flows` (files) and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+
+# Metadata columns holding a flow's start time in seconds (BoT-IoT/Argus, CICIDS2017).
+START_TIME_COLUMNS = ("stime", "Timestamp")
 
 
 @dataclass
@@ -88,6 +91,24 @@ class FlowTable:
 
     def aux_column(self, name: str) -> np.ndarray:
         return self.aux[:, self.aux_names.index(name)]
+
+    def start_times(self) -> np.ndarray | None:
+        """Each flow's start time in seconds (float64), or None where the layout has none."""
+        for name in START_TIME_COLUMNS:
+            if name in self.aux_names:
+                return self.aux_column(name)
+        return None
+
+    def with_feature(self, name: str, values: np.ndarray) -> FlowTable:
+        """This table with one more numeric feature column ``name`` (one value a row), e.g. a
+        derived input such as :data:`ltcn_kernels.features.gaps.GAP_FEATURE`."""
+        values = np.asarray(values, np.float32)
+        if values.shape != (len(self),):
+            raise ValueError(f"feature {name!r}: expected {len(self)} values, got {values.shape}")
+        if name in self.feature_names:
+            raise ValueError(f"the table already has a feature {name!r}")
+        features = np.concatenate([self.features, values[:, None]], axis=1)
+        return replace(self, feature_names=(*self.feature_names, name), features=features)
 
     def capture_order(self) -> np.ndarray:
         """Row indices in capture order: by the layout's time/sequence columns where the

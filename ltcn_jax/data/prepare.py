@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ltcn_kernels import FlowTable, Preprocessor, read_flows
+from ltcn_kernels.features.gaps import add_stream_gaps
 from ltcn_kernels.features.windows import SEQUENCE_MODES, STREAM_KEYS, stream_keys
 from ltcn_kernels.io.labels import GROUPS
 from ltcn_kernels.io.summary import summarize
@@ -54,6 +55,8 @@ class DataConfig:
         window: flows per window (``flows`` mode); 1 = per-flow.
         stream_key: ``""`` (windows of consecutive flows of the whole capture) or ``saddr``
             (windows of each source address's own consecutive flows: per-host streams).
+        stream_gap: add the input ``gap``, seconds since the stream's previous flow started
+            (:mod:`ltcn_kernels.features.gaps`); needs ``stream_key``.
         label_kind: ``group`` (coarse classes) or ``raw`` (attack names).
         log_scale: sign(x)*log1p(|x|) before Min-Max scaling.
         drop_duplicates: drop exact duplicate records before splitting.
@@ -73,6 +76,7 @@ class DataConfig:
     sequence: str = "features"
     window: int = 1
     stream_key: str = ""
+    stream_gap: bool = False
     label_kind: str = "group"
     log_scale: bool = False
     drop_duplicates: bool = True
@@ -98,6 +102,9 @@ class DataConfig:
                              f"{', '.join(repr(k) for k in STREAM_KEYS)}")  # fmt: skip
         if self.stream_key and self.sequence != "flows":
             raise ValueError("stream_key needs sequence = 'flows'")
+        if self.stream_gap and not self.stream_key:
+            raise ValueError("stream_gap needs a stream_key (the gap is to the same stream's "
+                             "previous flow)")  # fmt: skip
 
 
 @dataclass
@@ -156,13 +163,17 @@ def _cache_key(config: DataConfig) -> str:
 
 
 def _read(paths, config: DataConfig, progress) -> FlowTable:
-    return read_flows(
+    table = read_flows(
         [resolve(p) for p in paths],
         config.dataset,
         unknown_label=config.unknown_label,
         drop_duplicates=config.drop_duplicates,
         progress=progress,
     )
+    if config.stream_gap:  # over the whole table in capture order, as the gateway sees it
+        order = table.capture_order()
+        table = add_stream_gaps(table, order, stream_keys(table, config.stream_key, order))
+    return table
 
 
 def prepare(
