@@ -24,9 +24,9 @@ demo: $(STAMP)
 # tests that need them skip and say why.
 GATEWAY_PACKAGES := argus-server argus-client nftables iproute2
 LAB_PACKAGES := tcpdump mosquitto mosquitto-clients libcoap3-bin dnsmasq-base bind9-dnsutils \
-  chrony openssh-server openssh-client curl socat openssl iputils-ping hping3 nmap hydra slowhttptest
+  chrony openssh-server openssh-client curl socat openssl iputils-ping busybox hping3 nmap hydra slowhttptest
 SYSTEM_TOOLS := argus ra racluster nft ip tcpdump mosquitto mosquitto_pub coap-client-notls \
-  dnsmasq dig chronyd sshd ssh ping hping3 nmap hydra slowhttptest socat curl openssl
+  dnsmasq dig chronyd sshd ssh ping busybox hping3 nmap hydra slowhttptest socat curl openssl
 APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
 system-deps:
@@ -57,7 +57,7 @@ check-aarch64: $(STAMP) system-deps
 # windows, per-host with the live forms) on the real captures, their comparison, and the live
 # time to block of the shipped (live) model -> results/lab/.
 LAB_RUNS := per-flow:lab_gateway windows:lab_gateway_windows hosts:lab_gateway_hosts \
-  live:lab_gateway_live
+  live:lab_gateway_live gaps:lab_gateway_gaps
 lab: $(STAMP) system-deps
 	@test -n "$$LTCN_DATA" || { echo "set LTCN_DATA to the folder holding bot-iot/ and pcap/"; exit 2; }
 	$(BIN)/ltcn lab record --scenario iot --seconds 600 --seed 7 --out results/lab/recording
@@ -67,9 +67,9 @@ lab: $(STAMP) system-deps
 	    --config experiments/$$config.py --captures $$LTCN_DATA/pcap --out results/lab/$$dir || exit 1; done
 	$(BIN)/python experiments/lab_compare.py
 	$(BIN)/python experiments/lab_context.py
-	cp results/lab/live/model.ltcn results/lab/model.ltcn
+	cp results/lab/gaps/model.ltcn results/lab/model.ltcn
 	$(BIN)/python experiments/lab_time_to_block.py --model results/lab/model.ltcn --runs 10 \
-	  --status-interval 1 5 --threshold $$($(BIN)/python -c "import json; print(json.load(open('results/lab/live/captures.json'))['threshold']['threshold'])") \
+	  --status-interval 1 5 --threshold $$($(BIN)/python -c "import json; print(json.load(open('results/lab/gaps/captures.json'))['threshold']['threshold'])") \
 	  --out results/lab/time-to-block
 
 lint: $(STAMP)

@@ -1,6 +1,7 @@
-"""The model we ship for the live gateway: per-host windows (``lab_gateway_hosts.py``) trained on
-the lab recording in all three forms Argus gives it -- merged flows (a capture file) and
-unmerged status records every 1 s and 5 s (``ltcn detect --interface``, ``--status-interval``).
+"""The live gateway model: per-host windows (``lab_gateway_hosts.py``) trained on the lab
+recording in all three forms Argus gives it -- merged flows (a capture file) and unmerged
+status records every 1 s and 5 s (``ltcn detect --interface``, ``--status-interval``). The
+model we ship adds the per-host gap input to it (``lab_gateway_gaps.py``).
 
 Run:  LTCN_DATA=DATA ltcn run experiments/lab_gateway_live.py --out results/lab/live/run
 

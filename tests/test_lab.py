@@ -245,6 +245,9 @@ def test_smoke_recording(tmp_path):
         normal = [r for r in csv.DictReader(f) if r["category"] == "Normal"]
     ports = {r["dport"] for r in normal if int(r["dpkts"]) > 0}
     assert {"1883", "8080", "443", "80", "22", "5683", "53", "123"} <= ports
+    # DHCP: the devices' broadcasts, and the gateway's dnsmasq answering each device
+    assert any(r["daddr"] == "255.255.255.255" and r["dport"] == "67" for r in normal)
+    assert any(r["sport"] == "67" and r["dport"] == "68" for r in normal)
     # nothing of the lab is left behind
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert f"ltcn-{os.getpid()}-" not in names

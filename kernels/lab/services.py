@@ -1,7 +1,7 @@
 """The servers the lab's benign traffic talks to, each a real daemon in its own namespace:
 
-- gateway: dnsmasq (DNS for the ``.lab`` names) and chronyd (NTP, ``-x``: it never touches the
-  machine's clock);
+- gateway: dnsmasq (DNS for the ``.lab`` names, and DHCP: the devices renew their leases) and
+  chronyd (NTP, ``-x``: it never touches the machine's clock);
 - cloud: mosquitto (MQTT broker), an HTTP server (status API and firmware images) and a TLS
   server (openssl s_server);
 - home server (hub): OpenSSH's sshd (key log-ins for admin sessions; the password brute force
@@ -29,6 +29,7 @@ TOOLS = {  # program -> Debian package (the Makefile's lab-deps installs them)
     "tcpdump": "tcpdump", "mosquitto": "mosquitto", "mosquitto_pub": "mosquitto-clients",
     "coap-server-notls": "libcoap3-bin", "coap-client-notls": "libcoap3-bin",
     "dnsmasq": "dnsmasq-base", "dig": "bind9-dnsutils", "chronyd": "chrony", "ping": "iputils-ping",
+    "busybox": "busybox",
     "sshd": "openssh-server", "ssh": "openssh-client", "ssh-keygen": "openssh-client",
     "curl": "curl", "socat": "socat", "openssl": "openssl", "hping3": "hping3", "nmap": "nmap", "hydra": "hydra",
     "slowhttptest": "slowhttptest",
@@ -123,7 +124,13 @@ class Services:
         self._start("gw", [find_tool("dnsmasq"), "--keep-in-foreground", "--no-resolv",
                            "--no-hosts", f"--addn-hosts={d}/hosts", f"--listen-address={GATEWAY_LAN}",
                            "--bind-interfaces", f"--pid-file={d}/dnsmasq.pid", "--user=root",
-                           "--log-facility=-", "--cache-size=0"])  # fmt: skip
+                           "--log-facility=-", "--cache-size=0",
+                           # DHCP over the devices' own addresses: each asks for its own (-r), which it
+                           # already answers pings on (--no-ping: offer it all the same)
+                           f"--dhcp-range={self.t.device_hosts[0].address},"
+                           f"{self.t.device_hosts[-1].address},255.255.255.0,10m",
+                           f"--dhcp-leasefile={d}/dnsmasq.leases", "--dhcp-authoritative",
+                           "--no-ping"])  # fmt: skip
         self._start("gw", [find_tool("chronyd"), "-d", "-x", "-f", str(d / "chrony.conf")])
         self._start("cloud", [find_tool("mosquitto"), "-c", str(d / "mosquitto.conf")])
         self._start("cloud", [*http, str(d / "cloud-www"), "--bind", CLOUD, "8080"])

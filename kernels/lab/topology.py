@@ -8,6 +8,7 @@ RFC 2544 reserves for benchmarking networks (routed nowhere):
 
     LAN 198.18.77.0/24 on ``br-lan``: gateway .1, home server .5, devices .10.., inside attacker .66
     WAN 198.19.77.0/24 on ``br-wan``: gateway .1, cloud .10, outside attackers .66..
+    (.20 is a cloud endpoint that is down: devices' requests to it go unanswered)
 
 The gateway sees every LAN packet on ``br-lan`` (promiscuous: bridged and routed frames alike),
 which is where the lab captures and where ``ltcn detect --interface br-lan`` listens. The benign
@@ -30,6 +31,7 @@ LAN_BRIDGE, WAN_BRIDGE = "br-lan", "br-wan"
 GATEWAY_LAN, GATEWAY_WAN = f"{LAN_PREFIX}.1", f"{WAN_PREFIX}.1"
 HUB = f"{LAN_PREFIX}.5"
 CLOUD = f"{WAN_PREFIX}.10"
+OFFLINE_CLOUD = f"{WAN_PREFIX}.20"  # a cloud endpoint that is down: no host has this address
 INSIDE_ATTACKER = f"{LAN_PREFIX}.66"
 FIRST_DEVICE = 10
 MAX_DEVICES = 50  # .10 .. .59, below the inside attacker

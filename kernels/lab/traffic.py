@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .services import FIRMWARE_SIZES, Services, find_tool
-from .topology import CLOUD, GATEWAY_LAN, HUB, Host, Topology
+from .topology import CLOUD, GATEWAY_LAN, HUB, OFFLINE_CLOUD, Host, Topology
 
 Command = tuple[str, list[str]]  # (host, argv)
 
@@ -81,10 +81,29 @@ def _coap_report(t: Topology, s: Services, dev: Host, rng: np.random.Generator) 
                         f"coap://{CLOUD}/time"])]  # fmt: skip
 
 
+def _coap_offline(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
+    # a device retrying a cloud endpoint that is down: a few non-confirmable requests, a new
+    # port each, seconds apart, none answered (the gateway's ARP for it fails, so it sends
+    # back ICMP host-unreachable), as IoT devices do when their cloud is gone
+    n, pause = int(rng.integers(1, 6)), float(rng.uniform(1.0, 4.0))
+    get = _quote([find_tool("coap-client-notls"), "-N", "-m", "get", "-B", "1",
+                  f"coap://{OFFLINE_CLOUD}/time"])  # fmt: skip
+    return [(dev.name, ["sh", "-c", f"for i in $(seq {n}); do {get}; sleep {pause:.2f}; done"])]
+
+
 def _dns(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
     name = str(rng.choice(["cloud.lab", "hub.lab", "ntp.lab", f"{dev.name}.lab"]))
     return [(dev.name, [find_tool("dig"), "+short", "+tries=1", "+time=2", f"@{GATEWAY_LAN}",
                         name, "A"])]  # fmt: skip
+
+
+def _dhcp(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
+    # a lease renewal as a device does at boot and every half lease: DISCOVER/OFFER/REQUEST/ACK
+    # with the gateway's dnsmasq for the device's own address (-r), answers broadcast (-B) as
+    # to a device without an address yet; the script is /bin/true, so the lease is never
+    # applied and the address stays as it is
+    return [(dev.name, [find_tool("busybox"), "udhcpc", "-i", "eth0", "-f", "-q", "-n",
+                        "-t", "2", "-T", "1", "-B", "-r", dev.address, "-s", "/bin/true"])]  # fmt: skip
 
 
 def _ntp(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
@@ -103,6 +122,7 @@ def _ssh(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[
 BENIGN: dict[str, Callable[..., list[Command]]] = {
     "mqtt": _mqtt, "coap": _coap, "http_poll": _http_poll, "firmware": _firmware,
     "web_ui": _web_ui, "https": _https, "ping": _ping, "coap_report": _coap_report, "dns": _dns, "ntp": _ntp, "ssh": _ssh,
+    "dhcp": _dhcp, "coap_offline": _coap_offline,
 }  # fmt: skip
 
 
