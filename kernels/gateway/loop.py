@@ -298,8 +298,9 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
         print(f"ltcn detect: kernels ready in {gw.stats.compile_s:.1f} s (compiled, or loaded "
               "from the Numba cache: `ltcn warmup`); not counted as latency", file=err, flush=True)
         if gw.classify.mode == "hosts":
+            gap = ", and each host's last flow start" if gw.classify.uses_gap else ""
             print(f"ltcn detect: one stream per source address, up to {gw.classify.max_hosts:,} "
-                  f"hosts ({gw.classify.host_state_bytes / 2**20:.1f} MiB of history)",
+                  f"hosts ({gw.classify.host_state_bytes / 2**20:.1f} MiB of history{gap})",
                   file=err, flush=True)  # fmt: skip
         _stop_on_signals(gw, old)
         if fw is not None:
