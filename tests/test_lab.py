@@ -142,6 +142,10 @@ def test_attack_commands_are_bounded_argument_lists():
             tool = os.path.basename(argv[0])
             if tool in bounds:
                 assert bounds[tool] in argv, (name, argv)
+        floods = [(h, a[a.index("-p") + 1]) for h, a in commands if a[0].endswith("hping3")]
+        for src in sources if floods else []:  # two distinct service ports from each flooder
+            ports = [p for h, p in floods if h == src.name]
+            assert len(ports) == 2 and len(set(ports)) == 2, (name, ports)
     with pytest.raises(ValueError, match="expected one of dos_tcp"):
         attack_kind("smurf")
     with pytest.raises(ValueError, match="expected one of mqtt"):

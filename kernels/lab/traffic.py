@@ -138,17 +138,26 @@ class AttackKind:
     target_role: str = "device"  # what it attacks: a "device" or the "hub"
 
 
-TCP_FLOOD_PORTS = (80, 80, 443, 1883, 22, 8080, 23)
-UDP_FLOOD_PORTS = (5683, 5683, 53, 123, 1900, 161)
+TCP_FLOOD_PORTS = (80, 443, 1883, 22, 8080, 23)
+UDP_FLOOD_PORTS = (5683, 53, 123, 1900, 161)
+PORTS_PER_FLOODER = 2
 
 
 def _hping(mode: list[str], ports: tuple[int, ...]):
+    # Every flooding host hits two of the target's service ports at once (one hping3 each, at
+    # half its rate), drawn afresh for each host and run: with one port a run, which ports
+    # land in the training part of the recording is luck, and a model can learn "a 1-packet
+    # UDP flow to port 53 is a flood" instead of how fast the flows come (the CoAP devices'
+    # unanswered retries are 1-packet flows to port 5683 too).
     def build(t, s, sources, target, seconds, rate, rng):
-        port = int(rng.choice(ports))
-        per = max(1, int(rate / len(sources)))
-        return [(src.name, [find_tool("hping3"), *mode, "-p", str(port), "-i",
-                            f"u{max(1, 1_000_000 // per)}", "-c", str(max(1, per * seconds)),
-                            "-q", target.address]) for src in sources]  # fmt: skip
+        per = max(1, int(rate / len(sources) / PORTS_PER_FLOODER))
+        commands = []
+        for src in sources:
+            for port in rng.choice(ports, size=PORTS_PER_FLOODER, replace=False).tolist():
+                commands.append((src.name, [find_tool("hping3"), *mode, "-p", str(port), "-i",
+                                            f"u{max(1, 1_000_000 // per)}", "-c",
+                                            str(max(1, per * seconds)), "-q", target.address]))  # fmt: skip
+        return commands
 
     return build
 
