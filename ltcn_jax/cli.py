@@ -163,7 +163,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         realtime=args.realtime, speed=args.speed, max_gap=args.max_gap, follow=args.follow,
         max_seconds=args.max_seconds, stats_every=args.stats_every, backend=args.backend,
         save_flows=args.save_flows, status_interval=args.status_interval,
-        max_hosts=args.max_hosts,
+        max_hosts=args.max_hosts, allow=tuple(args.allow or ()),
     )  # fmt: skip
     run_detect(args.model, options)
     return 0
@@ -370,6 +370,10 @@ def _add_detect_parser(sub) -> None:
     detect.add_argument(
         "--block-rate", type=float, default=10.0, help="max blocklist additions per second"
     )
+    detect.add_argument(
+        "--allow", action="append", metavar="CIDR", help="an address or network never blocked "
+        "(repeatable); the gateway's own addresses never are",
+    )  # fmt: skip
     detect.add_argument(
         "--realtime", action="store_true", help="replay records at their time stamps"
     )

@@ -20,6 +20,7 @@ import pytest
 
 from ltcn_kernels.engine.predict import classify_files
 from ltcn_kernels.gateway import DetectOptions, Firewall, GatewayError, run_detect
+from ltcn_kernels.gateway.firewall import own_addresses
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -294,7 +295,7 @@ def test_firewall_dry_run_validates_and_rate_limits(model, replay, expected, tmp
 def test_firewall_rate_limit_and_timeout_window():
     now = [0.0]
     buf = io.StringIO()
-    fw = Firewall(timeout_s=60, rate=2, out=buf, clock=lambda: now[0])
+    fw = Firewall(timeout_s=60, rate=2, out=buf, clock=lambda: now[0], own=())
     got = [fw.block(f"10.0.0.{i}") for i in range(5)]
     assert got == ["added", "added", "rate-limited", "rate-limited", "rate-limited"]
     assert fw.block("10.0.0.1") == "recent"
@@ -313,7 +314,7 @@ def test_firewall_rate_limit_and_timeout_window():
 
 def test_a_victims_replies_to_a_blocked_attacker_do_not_block_the_victim():
     now = [0.0]
-    fw = Firewall(timeout_s=60, rate=100, out=io.StringIO(), clock=lambda: now[0])
+    fw = Firewall(timeout_s=60, rate=100, out=io.StringIO(), clock=lambda: now[0], own=())
     assert fw.block("198.51.100.9", peer="192.0.2.10") == "added"  # the attacker
     # the victim's late answers to it, seen as flows from the victim
     assert fw.block("192.0.2.10", peer="198.51.100.9") == "reply to a blocked address"
@@ -329,12 +330,72 @@ def test_apply_runs_argument_lists_without_a_shell(monkeypatch):
     class Done:
         returncode, stderr = 0, ""
 
-    fw = Firewall(apply=True, runner=lambda argv: calls.append(argv) or Done(), timeout_s=30)
+    fw = Firewall(apply=True, runner=lambda argv: calls.append(argv) or Done(), timeout_s=30,
+                  own=())  # fmt: skip
     fw.start()
     assert fw.block("192.0.2.7") == "added"
     assert all(isinstance(c, list) for c in calls)
     assert calls[-1] == ["nft", "add", "element", "inet", "ltcn", "blocklist", "{", "192.0.2.7",
                          "timeout", "30s", "}"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("address", "outcome"),
+    [
+        ("fe80::1%eth0", "invalid address"),  # a scope id never reaches nft
+        ("fe80::1%} ; delete table inet ltcn", "invalid address"),
+        ("fe80::1%$(reboot)", "invalid address"),
+        ("255.255.255.255", "not blockable"),
+        ("240.0.0.1", "not blockable"),
+        ("0.0.0.0", "not blockable"),
+        ("::", "not blockable"),
+        ("224.0.0.251", "not blockable"),
+        ("ff02::fb", "not blockable"),
+        ("::1", "not blockable"),
+        ("192.168.1.77", "allow-listed"),  # in --allow 192.168.1.0/24
+        ("2001:db8:1::5", "allow-listed"),  # in --allow 2001:db8:1::/48
+        ("::ffff:192.168.1.9", "allow-listed"),
+        ("198.18.77.1", "allow-listed"),  # the gateway's own address
+        ("198.18.77.66", "added"),
+        ("fe80::1", "added"),  # link-local unicast without a scope id
+    ],
+)  # fmt: skip
+def test_firewall_blocks_only_unicast_and_never_the_allowed(address, outcome):
+    buf = io.StringIO()
+    fw = Firewall(timeout_s=60, rate=100, out=buf, allow=("192.168.1.0/24", "2001:db8:1::/48"),
+                  own=("198.18.77.1", "fe80::aa"))  # fmt: skip
+    assert fw.block(address) == outcome
+    adds = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert len(adds) == (outcome == "added")
+    assert all("%" not in arg for argv in adds for arg in argv)
+
+
+def test_a_block_nft_refused_is_not_recorded_and_is_tried_again():
+    calls, codes = [], [1, 0]
+
+    class Result:
+        def __init__(self, code):
+            self.returncode, self.stderr = code, "Error: something"
+
+    fw = Firewall(apply=True, runner=lambda argv: calls.append(argv) or Result(codes.pop(0)),
+                  timeout_s=30, own=())  # fmt: skip
+    assert fw.block("192.0.2.7") == "failed" and not fw.blocked("192.0.2.7")
+    assert fw.block("192.0.2.7") == "added" and fw.blocked("192.0.2.7")
+    assert len(calls) == 2 and fw.counts["nft errors"] == 1
+
+
+def test_own_addresses_come_from_ip_json():
+    class Out:
+        returncode = 0
+        stdout = json.dumps([
+            {"ifname": "lo", "addr_info": [{"local": "127.0.0.1"}, {"local": "::1"}]},
+            {"ifname": "br-lan", "addr_info": [{"local": "198.18.77.1"}, {"local": "fe80::1"}]},
+            {"ifname": "odd", "addr_info": [{"local": "not an address"}, "junk"]},
+        ])  # fmt: skip
+
+    got = own_addresses(lambda argv: Out())
+    assert [str(a) for a in got] == ["127.0.0.1", "::1", "198.18.77.1", "fe80::1"]
+    assert own_addresses(lambda argv: (_ for _ in ()).throw(OSError("no ip"))) == ()
 
 
 def test_apply_needs_root_and_nft(model, replay):
@@ -446,13 +507,26 @@ def test_cli_errors_are_one_line(tmp_path, model):
         ({"source": "x", "apply": True}, "--apply needs --firewall nftables"),
         ({}, "give one of --source or --interface"),
         ({"source": "x", "interface": "eth0"}, "give one of --source or --interface"),
-        ({"source": "x", "firewall": "nftables", "block_timeout": 0}, "--block-timeout must be at least 1 second"),
-        ({"source": "x", "firewall": "nftables", "block_rate": 0}, "--block-rate must be positive"),
+        ({"source": "x", "firewall": "nftables", "block_timeout": 0}, "--block-timeout must be a whole number"),
+        ({"source": "x", "firewall": "nftables", "block_timeout": 10**15}, r"in 1..2592000 \(30 days\)"),
+        ({"source": "x", "firewall": "nftables", "block_timeout": 1.5}, "--block-timeout must be a whole number"),
+        ({"source": "x", "firewall": "nftables", "block_rate": 0}, "--block-rate must be a number"),
+        ({"source": "x", "firewall": "nftables", "block_rate": float("nan")}, "--block-rate must be a number"),
+        ({"source": "x", "firewall": "nftables", "block_rate": float("inf")}, "--block-rate must be a number"),
+        ({"source": "x", "allow": ("10.0.0.0/8", "fe80::1%eth0")}, "--allow 'fe80::1%eth0': not an IP"),
+        ({"source": "x", "allow": ("example.com",)}, "--allow 'example.com': not an IP"),
+        ({"source": "x", "alerts_keep": -1}, "--alerts-keep must be in 0..1000"),
+        ({"source": "x", "alerts_max_bytes": -5}, "--alerts-max-bytes must be 0"),
+        ({"source": "x", "threshold": float("nan")}, r"--threshold must be in \(0, 1\]"),
+        ({"source": "x", "speed": float("nan")}, "--speed must be a number"),
+        ({"source": "x", "max_gap": float("inf")}, "--max-gap must be a number"),
+        ({"source": "x", "stats_every": -1.0}, "--stats-every must be a number"),
+        ({"source": "x", "max_seconds": 0.0}, "--max-seconds must be a number"),
         ({"source": "x", "threshold": 0.0}, r"--threshold must be in \(0, 1\]"),
         ({"source": "x", "threshold": 1.5}, r"--threshold must be in \(0, 1\]"),
         ({"source": "x", "micro_batch": 0}, "--micro-batch must be in 1..65536"),
         ({"source": "x", "micro_batch": 65_537}, "--micro-batch must be in 1..65536"),
-        ({"source": "x", "speed": 0}, "--speed must be positive"),
+        ({"source": "x", "speed": 0}, r"--speed must be a number in \(0, 1e\+06\]"),
     ],
 )  # fmt: skip
 def test_options_are_checked_when_made(options, message):

@@ -2,7 +2,9 @@
 
 Nothing from the input ever reaches a shell: every command is an argument list run with
 ``shell=False`` (or printed as JSON in a dry run), and every address is parsed by
-:func:`ipaddress.ip_address` first; only its normalised text reaches a command.
+:func:`ipaddress.ip_address` first; only its normalised text reaches a command. Only a unicast
+address without an IPv6 scope id is ever blocked, never one of the gateway's own addresses or
+of the ``--allow`` networks, and a block is recorded only once nft has taken it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 import time
 from collections import Counter, OrderedDict
 
-from .options import GatewayError, check_block_limits
+from .options import GatewayError, allow_networks, check_block_limits
 
 
 def nft_time(seconds: int) -> str:
@@ -27,6 +29,25 @@ def nft_time(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def own_addresses(runner=None) -> tuple:
+    """The addresses of this network namespace's interfaces (``ip -j addr``), which the
+    gateway never blocks; empty where ``ip`` is missing or fails."""
+    run = runner or (lambda argv: subprocess.run(argv, capture_output=True, text=True,
+                                                 timeout=10, check=False))  # fmt: skip
+    try:
+        proc = run(["ip", "-j", "addr", "show"])
+        links = json.loads(proc.stdout) if proc.returncode == 0 else []
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return ()
+    found = []
+    for link in links if isinstance(links, list) else []:
+        for info in link.get("addr_info", []) if isinstance(link, dict) else []:
+            addr = Firewall.validate(str(info.get("local", "")) if isinstance(info, dict) else "")
+            if addr is not None:
+                found.append(addr)
+    return tuple(found)
+
+
 class Firewall:
     """Timed nftables blocklist entries for alert sources, in our own ``inet ltcn`` table.
 
@@ -34,15 +55,20 @@ class Firewall:
     ``subprocess.run(argv, shell=False)``. At most one add per address per timeout window
     and at most ``rate`` adds per second (a token bucket); every address is parsed by
     :func:`ipaddress.ip_address` and only its normalised text reaches a command.
+
+    ``allow``: networks (``--allow``) never blocked; ``own``: the gateway's own addresses,
+    never blocked (default: looked up with :func:`own_addresses`).
     """
 
     TABLE = ("inet", "ltcn")
 
     def __init__(
         self, *, apply: bool = False, timeout_s: int = 600, rate: float = 10.0, out=None,
-        clock=time.monotonic, runner=None, max_tracked: int = 65_536,
+        clock=time.monotonic, runner=None, max_tracked: int = 65_536, allow=(), own=None,
     ):  # fmt: skip
         check_block_limits(timeout_s, rate)
+        self.allow = allow_networks(allow)
+        self.own = frozenset(own_addresses() if own is None else (self.validate(a) for a in own))
         self.apply = apply
         self.timeout_s = int(timeout_s)
         self.rate = float(rate)
@@ -104,13 +130,23 @@ class Firewall:
 
     @staticmethod
     def validate(text: str):
+        """The address ``text`` names (an IPv4-mapped IPv6 address as IPv4), or None. An IPv6
+        scope id (``fe80::1%eth0``) is refused: it is not part of a set element, and its
+        text is the input's."""
         try:
             addr = ipaddress.ip_address(str(text).strip())
         except ValueError:
             return None
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
+        if isinstance(addr, ipaddress.IPv6Address):
+            if addr.scope_id is not None:
+                return None
+            if addr.ipv4_mapped is not None:
+                addr = addr.ipv4_mapped
         return addr
+
+    def allowed(self, addr) -> bool:
+        """Whether ``addr`` is the gateway's own or inside an ``--allow`` network."""
+        return addr in self.own or any(addr in net for net in self.allow)
 
     def blocked(self, text: str) -> bool:
         """Whether ``text`` was blocked by us less than the block timeout ago."""
@@ -121,8 +157,10 @@ class Firewall:
         return at is not None and self.clock() - at < self.timeout_s
 
     def block(self, text: str, peer: str | None = None) -> str:
-        """Block one address; returns ``added``, ``recent``, ``rate-limited``, ``invalid``,
-        ``not blockable`` or ``reply to a blocked address`` (each also counted).
+        """Block one address; returns ``added``, ``recent``, ``rate-limited``, ``failed`` (nft
+        refused it: not recorded as blocked), ``invalid address``, ``not blockable`` (not a
+        unicast address: unspecified, loopback, multicast, reserved or broadcast),
+        ``allow-listed`` or ``reply to a blocked address`` (each also counted).
 
         ``peer`` is the other end of the alerting flow. A flow *to* an address we blocked is
         the victim still answering the attacker (its retransmissions and resets, seen by the
@@ -131,8 +169,10 @@ class Firewall:
         addr = self.validate(text)
         if addr is None:
             outcome = "invalid address"
-        elif addr.is_unspecified or addr.is_loopback or addr.is_multicast:
-            outcome = "not blockable"
+        elif addr.is_unspecified or addr.is_loopback or addr.is_multicast or addr.is_reserved:
+            outcome = "not blockable"  # (255.255.255.255 is in the reserved 240.0.0.0/4)
+        elif self.allowed(addr):
+            outcome = "allow-listed"
         elif peer is not None and self.blocked(peer):
             outcome = "reply to a blocked address"
         else:
@@ -155,8 +195,10 @@ class Firewall:
         if self._tokens < 1.0:
             return "rate-limited"
         self._tokens -= 1.0
-        self._recent[key] = now
         name = "blocklist" if addr.version == 4 else "blocklist6"
         argv = ["nft", "add", "element", *self.TABLE, name,
                 "{", key, "timeout", nft_time(self.timeout_s), "}"]  # fmt: skip
-        return "added" if self._emit(argv) else "failed"
+        if not self._emit(argv):
+            return "failed"  # not recorded: the next alert of this source tries again
+        self._recent[key] = now
+        return "added"

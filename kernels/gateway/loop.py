@@ -289,7 +289,8 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
     fw = None
     if options.firewall == "nftables":
         fw = Firewall(apply=options.apply, timeout_s=options.block_timeout,
-                      rate=options.block_rate, out=out, clock=clock, runner=runner)  # fmt: skip
+                      rate=options.block_rate, out=out, clock=clock, runner=runner,
+                      allow=options.allow, own=None if runner is None else ())  # fmt: skip
     writer = AlertWriter(options.alerts, options.alerts_max_bytes, options.alerts_keep, stream=out)
     flow_log = FlowLog(options.save_flows)
     old: dict = {}

@@ -8,6 +8,8 @@ system. The engine's ``backend`` and ``mode`` are checked by the engine and the
 
 from __future__ import annotations
 
+import ipaddress
+import math
 from dataclasses import dataclass
 
 from ..errors import UsageError
@@ -15,6 +17,9 @@ from .sources import source_files
 
 MAX_MICRO_BATCH = 65_536
 FIREWALLS = ("none", "nftables")
+MAX_BLOCK_TIMEOUT = 30 * 86_400  # a block longer than a month is a rule, not a timed entry
+MAX_BLOCK_RATE = 1e6
+MAX_ALERTS_KEEP = 1000
 
 
 class GatewayError(UsageError):
@@ -22,11 +27,41 @@ class GatewayError(UsageError):
 
 
 def check_block_limits(timeout_s: float, rate: float) -> None:
-    """The firewall's limits: at least one second per entry, a positive rate of adds."""
-    if timeout_s < 1:
-        raise GatewayError("--block-timeout must be at least 1 second")
-    if rate <= 0:
-        raise GatewayError("--block-rate must be positive")
+    """The firewall's limits: a whole number of seconds per entry, 1 .. 30 days, and a
+    finite positive rate of adds (NaN compares false with everything, so each bound is
+    written to fail on it)."""
+    if isinstance(timeout_s, bool) or not (
+        isinstance(timeout_s, int) and 1 <= timeout_s <= MAX_BLOCK_TIMEOUT
+    ):
+        raise GatewayError(f"--block-timeout must be a whole number of seconds in "
+                           f"1..{MAX_BLOCK_TIMEOUT} (30 days)")  # fmt: skip
+    if not (isinstance(rate, (int, float)) and 0 < rate <= MAX_BLOCK_RATE):
+        raise GatewayError(f"--block-rate must be a number of adds per second in (0, {MAX_BLOCK_RATE:g}]")
+
+
+def allow_networks(texts) -> tuple:
+    """``--allow`` values as networks (an address is its /32 or /128).
+
+    Raises:
+        GatewayError: a value that is not an address or network, or has an IPv6 scope id.
+    """
+    networks = []
+    for text in texts:
+        try:
+            if "%" in str(text):
+                raise ValueError("scope id")
+            networks.append(ipaddress.ip_network(str(text).strip(), strict=False))
+        except ValueError:
+            raise GatewayError(f"--allow {text!r}: not an IP address or network "
+                               "(e.g. 192.168.1.0/24 or 2001:db8::/32)") from None  # fmt: skip
+    return tuple(networks)
+
+
+def _finite(value: float, flag: str, low: float, high: float, low_open: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high
+    if not ok or (low_open and value == low):
+        bound = f"({low:g}, {high:g}]" if low_open else f"[{low:g}, {high:g}]"
+        raise GatewayError(f"{flag} must be a number in {bound}")
 
 
 @dataclass(frozen=True)
@@ -60,6 +95,8 @@ class DetectOptions:
         status_interval: with ``interface``, seconds between Argus's status records of an
             active flow (1..3600; None: ``/etc/argus.conf``'s, 5 s on Debian). It bounds how
             long a flow goes unseen, so it governs the time to block.
+        allow: addresses and networks never blocked (``--allow``, repeatable), besides the
+            gateway's own addresses.
         max_hosts: for a model with per-host windows, the source addresses whose last
             ``window-1`` flows are kept (least recently seen forgotten first); memory
             ``max_hosts * (window-1) * features * 4`` bytes.
@@ -88,6 +125,7 @@ class DetectOptions:
     save_flows: str | None = None
     status_interval: int | None = None
     max_hosts: int = 4096
+    allow: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.firewall not in FIREWALLS:
@@ -98,12 +136,21 @@ class DetectOptions:
             raise GatewayError("give one of --source or --interface")
         if self.firewall == "nftables":
             check_block_limits(self.block_timeout, self.block_rate)
+        allow_networks(self.allow)
         if not 0.0 < self.threshold <= 1.0:
             raise GatewayError("--threshold must be in (0, 1]")
         if not 1 <= self.micro_batch <= MAX_MICRO_BATCH:
             raise GatewayError(f"--micro-batch must be in 1..{MAX_MICRO_BATCH}")
-        if self.speed <= 0:
-            raise GatewayError("--speed must be positive")
+        _finite(self.speed, "--speed", 0.0, 1e6, low_open=True)
+        _finite(self.max_gap, "--max-gap", 0.0, 86_400.0)
+        _finite(self.poll, "poll", 0.0, 60.0, low_open=True)
+        _finite(self.stats_every, "--stats-every", 0.0, 86_400.0)
+        if self.max_seconds is not None:
+            _finite(self.max_seconds, "--max-seconds", 0.0, 1e9, low_open=True)
+        if not 0 <= self.alerts_keep <= MAX_ALERTS_KEEP:
+            raise GatewayError(f"--alerts-keep must be in 0..{MAX_ALERTS_KEEP}")
+        if self.alerts_max_bytes < 0:
+            raise GatewayError("--alerts-max-bytes must be 0 (never rotate) or positive")
         if not 1 <= self.max_hosts <= 1 << 20:
             raise GatewayError("--max-hosts must be in 1..1048576")
         if self.status_interval is not None:
