@@ -219,3 +219,53 @@ def test_parse_time_matches_datetime(moment):
 def test_parse_number_rejects(text):
     buf = np.frombuffer(text.encode(), np.uint8)
     assert not parse_number(buf, 0, len(buf), True)[1]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(0, 10_000), flips=st.lists(st.tuples(st.integers(0, 10_000),
+                                                            st.integers(1, 255)), max_size=3))
+def test_damaged_gzip_is_one_line_naming_the_file(tmp_path, cut, flips):
+    """A truncated or byte-flipped gzip file (from the reader, format detection, the bytes
+    reader and `ltcn data summary` alike) parses or is one DataFormatError naming it."""
+    import gzip
+
+    from ltcn_kernels import read_flows_bytes
+
+    data = bytearray(gzip.compress(BOT_ENTIRE.read_bytes(), mtime=0))
+    for at, xor in flips:
+        data[10 + at % (len(data) - 10)] ^= xor  # past the magic: still taken as gzip
+    data = bytes(data[: 2 + cut % (len(data) - 1)])
+    path = _write(tmp_path, "damaged.csv.gz", data)
+    for read in (lambda: read_flows(path, progress=False),
+                 lambda: read_flows_bytes(data, name=str(path))):  # fmt: skip
+        try:
+            read()
+        except DataFormatError as err:
+            assert err.path == str(path) and "\n" not in str(err)
+
+
+def test_damaged_gzip_on_the_command_line_is_one_line_exit_2(tmp_path):
+    import gzip
+
+    data = gzip.compress(BOT_ENTIRE.read_bytes())
+    path = _write(tmp_path, "cut.csv.gz", data[: len(data) // 2])
+    for argv in (["data", "summary", str(path)],):
+        proc = subprocess.run([sys.executable, "-m", "ltcn_jax.cli", *argv], capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert proc.returncode == 2, (argv, proc.stderr)
+        assert proc.stderr.strip().splitlines()[-1] == (
+            f"ltcn: error: {path}: corrupt or truncated gzip data (it ends early)")
+        assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("stime", ["1e12", "1e20", "-1e15"])
+def test_out_of_range_time_stamps_are_summarised_not_fatal(tmp_path, stime):
+    from ltcn_kernels.io.summary import format_summary, summarize
+
+    lines = BOT_ENTIRE.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    row[header.index("stime")] = stime
+    path = _write(tmp_path, "far.csv", "\n".join([lines[0], ",".join(row), *lines[2:]]).encode())
+    text = format_summary(summarize(read_flows(path, progress=False)))
+    assert "out of the calendar's range" in text

@@ -11,9 +11,11 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import zlib
 
 import numpy as np
 
+from ..errors import DataFormatError
 from . import _csv
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -21,11 +23,66 @@ HEAD_BYTES = 1 << 16  # what format detection looks at
 COUNT_BYTES = 8 << 20  # read size when counting lines
 
 
+# What a truncated or corrupted gzip stream raises from a read, whichever byte is damaged.
+GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+class CheckedGzip(gzip.GzipFile):
+    """A gzip reader whose corruption errors are one :class:`DataFormatError` naming the
+    input, from whichever read meets them (the readers, format detection, the gateway)."""
+
+    def __init__(self, name: str, **kwargs):
+        super().__init__(mode="rb", **kwargs)
+        self.input_name = str(name)
+
+    def _fail(self, exc: Exception):
+        why = "it ends early" if isinstance(exc, EOFError) else str(exc).split(":")[-1].strip()
+        raise DataFormatError(self.input_name, 0, 0,
+                              f"corrupt or truncated gzip data ({why})") from None  # fmt: skip
+
+    def read(self, size=-1):
+        try:
+            return super().read(size)
+        except GZIP_ERRORS as exc:
+            self._fail(exc)
+
+    def read1(self, size=-1):
+        try:
+            return super().read1(size)
+        except GZIP_ERRORS as exc:
+            self._fail(exc)
+
+    def readinto(self, b):
+        try:
+            return super().readinto(b)
+        except GZIP_ERRORS as exc:
+            self._fail(exc)
+
+    def readline(self, size=-1):
+        try:
+            return super().readline(size)
+        except GZIP_ERRORS as exc:
+            self._fail(exc)
+
+    def peek(self, n):
+        try:
+            return super().peek(n)
+        except GZIP_ERRORS as exc:
+            self._fail(exc)
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        try:
+            return super().seek(offset, whence)
+        except GZIP_ERRORS as exc:
+            self._fail(exc)
+
+
 def open_binary(path: str | os.PathLike):
-    """Open a file for binary reading, transparently gunzipping (decided by magic number)."""
+    """Open a file for binary reading, transparently gunzipping (decided by magic number);
+    damaged gzip data is a :class:`DataFormatError` naming the file."""
     with open(path, "rb") as f:
         magic = f.read(2)
-    return gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")
+    return CheckedGzip(str(path), filename=path) if magic == GZIP_MAGIC else open(path, "rb")
 
 
 def is_gzip(path: str | os.PathLike) -> bool:
@@ -64,7 +121,7 @@ class BytesInput:
 
     def open(self):
         raw = io.BytesIO(self.data)
-        return gzip.GzipFile(fileobj=raw, mode="rb") if self.compressed else raw
+        return CheckedGzip(self.name, fileobj=raw) if self.compressed else raw
 
     def head(self) -> bytes:
         if not self.compressed:

@@ -47,7 +47,12 @@ def summarize(table: FlowTable) -> dict:
 
 
 def _iso(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(float(seconds), dt.UTC).replace(tzinfo=None).isoformat()
+    """ISO time of ``seconds``, or the number itself where no calendar date has it (a record's
+    time stamp is the input's: 1e12 is year 33658, 1e20 overflows the conversion)."""
+    try:
+        return dt.datetime.fromtimestamp(float(seconds), dt.UTC).replace(tzinfo=None).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return f"{float(seconds):g} s (out of the calendar's range)"
 
 
 def format_summary(summary: dict) -> str:
