@@ -112,7 +112,7 @@ def _predictions(args: argparse.Namespace):
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ltcn_kernels.engine.predict import write_predictions
+    from ltcn_kernels.engine.predict import format_record_counts, write_predictions
 
     pred = _predictions(args)
     n = write_predictions(args.out, pred)
@@ -120,6 +120,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     print(
         f"classified {n:,} flows with the {args.backend} backend -> {args.out} ({flagged:,} not normal)"
     )
+    print(format_record_counts(pred.record_counts()))
     return 0
 
 
@@ -131,6 +132,7 @@ def _normal_index(pred) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ltcn_kernels.engine.predict import format_record_counts
     from ltcn_kernels.metrics import evaluate  # numpy only: no scikit-learn on the edge
 
     pred = _predictions(args)
@@ -142,6 +144,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     result["roc_auc"] = (result.get("binary") or {}).get("roc_auc")
     result["backend"] = args.backend
     result["unmodelled_rows"] = int((~rows).sum())
+    result["records"] = pred.record_counts()
     if args.json:
         print(json.dumps(result))
     else:
@@ -149,6 +152,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"{args.backend} backend on {result['n']:,} flows: accuracy {result['accuracy']:.4f}  "
               f"balanced {result['balanced_accuracy']:.4f}  macro-F1 {result['f1_macro']:.4f}  "
               f"attack-vs-normal acc {b.get('accuracy', float('nan')):.4f}  AUC {b.get('roc_auc') or float('nan'):.4f}")  # fmt: skip
+        print(format_record_counts(result["records"])
+              + (f"; {result['unmodelled_rows']:,} of a class the model lacks, not scored"
+                 if result["unmodelled_rows"] else ""))  # fmt: skip
     return 0
 
 

@@ -114,6 +114,36 @@ def test_predict_cli_writes_one_row_per_flow(bot_run, tmp_path):
     np.testing.assert_allclose(total, 1.0, atol=1e-5)
 
 
+def test_predict_and_evaluate_say_what_they_skipped(bot_run, tmp_path):
+    model = tmp_path / "m.ltcn"
+    export_run(bot_run, model)
+    lines = BOT_ENTIRE.read_text().splitlines()
+    pkts = lines[0].split(",").index("pkts")
+    bad = {3: "", 5: "nan", 7: "inf"}
+    rows = []
+    for i, line in enumerate(lines[1:]):
+        fields = line.split(",")
+        if i in bad:
+            fields[pkts] = bad[i]
+        rows.append(",".join(fields if i != 9 else fields[:5]))
+    path = tmp_path / "drops.csv"
+    path.write_text("\n".join([lines[0], *rows]) + "\n")
+    n = len(rows)
+    want = (f"{n:,} records read, {n - 4:,} classified, 4 skipped (2 NaN or empty feature, "
+            "1 bad line: too few fields, 1 infinite feature)")  # fmt: skip
+    cli = [sys.executable, "-m", "ltcn_jax.cli"]
+    out = subprocess.run([*cli, "predict", "--model", str(model), str(path), "--out",
+                          str(tmp_path / "p.csv"), "--skip-bad-lines"], check=True,
+                         capture_output=True, text=True).stdout  # fmt: skip
+    assert want in out.splitlines()
+    assert len(list(csv.DictReader((tmp_path / "p.csv").open()))) == n - 4
+    out = subprocess.run([*cli, "evaluate", "--model", str(model), str(path), "--skip-bad-lines",
+                          "--json"], check=True, capture_output=True, text=True).stdout  # fmt: skip
+    records = json.loads(out)["records"]
+    assert records == {"read": n, "classified": n - 4, "skipped": 4, "skipped_by_reason": {
+        "NaN or empty feature": 2, "bad line: too few fields": 1, "infinite feature": 1}}
+
+
 def test_tampered_model_is_refused_cleanly(bot_run, tmp_path):
     model = tmp_path / "m.ltcn"
     export_run(bot_run, model)

@@ -41,6 +41,22 @@ class Predictions:
     def predicted(self) -> np.ndarray:
         return self.probs.argmax(axis=1)
 
+    def record_counts(self) -> dict:
+        """Records read, classified and skipped (by reason: a bad line, a NaN, empty or
+        infinite feature), so no tool drops a record without saying so."""
+        skipped = {k: int(v) for k, v in sorted(self.table.drops.items()) if v}
+        return {"read": int(self.table.rows_read), "classified": len(self.order),
+                "skipped": sum(skipped.values()), "skipped_by_reason": skipped}
+
+
+def format_record_counts(counts: dict) -> str:
+    """``Predictions.record_counts`` as the one line the tools print."""
+    line = f"{counts['read']:,} records read, {counts['classified']:,} classified"
+    if counts["skipped"]:
+        why = ", ".join(f"{n:,} {reason}" for reason, n in counts["skipped_by_reason"].items())
+        line += f", {counts['skipped']:,} skipped ({why})"
+    return line
+
 
 SEQUENCES = ("flows", "features")  # the manifest's architecture "sequence": how data is fed
 MAX_WINDOW = 1 << 20
