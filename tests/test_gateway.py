@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from ltcn_kernels.engine.predict import classify_files
+from ltcn_kernels.errors import InputError
 from ltcn_kernels.gateway import DetectOptions, Firewall, GatewayError, run_detect
 from ltcn_kernels.gateway.firewall import own_addresses
 
@@ -567,3 +568,97 @@ def test_cli_usage_errors_are_one_line(model, replay, capsys):
 def test_live_options_are_checked(options, message):
     with pytest.raises(GatewayError, match=message):
         DetectOptions(**options)
+
+
+def test_a_full_disk_loses_alerts_counted_and_the_detector_goes_on(model, replay, expected):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    err = io.StringIO()
+    options = DetectOptions(source=str(replay), alerts="/dev/full", threshold=expected[0],
+                            micro_batch=16, stats_every=0)  # fmt: skip
+    res = run_detect(model, options, err=err)
+    assert res["flows"] == len(classify_files(model, [replay]).order)
+    assert res["alerts"] == len(expected[1]) and res["alerts_lost"] == len(expected[1])
+    warnings = [s for s in err.getvalue().splitlines() if "cannot write alerts" in s]
+    assert len(warnings) == 1 and "still detecting" in warnings[0]  # once a minute at most
+
+
+def test_a_failed_write_cuts_the_file_back_to_whole_lines(tmp_path):
+    from ltcn_kernels.gateway.eve import AlertWriter
+
+    path = tmp_path / "a.jsonl"
+    w = AlertWriter(str(path), err=io.StringIO())
+    w.write_lines(b'{"a":1}\n', [8])
+    real = w._f
+
+    class FillsUp:  # the disk fills up in the middle of a batch
+        calls = 0
+
+        def write(self, view):
+            FillsUp.calls += 1
+            if FillsUp.calls == 1:
+                return real.write(view[:5])
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    w._f = FillsUp()
+    w.write_lines(b'{"b":2}\n{"c":3}\n', [8, 8])
+    w._f = real
+    w.write_lines(b'{"d":4}\n', [8])  # space again: the next batch is written
+    w.close()
+    assert path.read_bytes() == b'{"a":1}\n{"d":4}\n'
+    assert w.lost == 2 and w.written == 2
+
+
+def test_alerts_refuse_a_symbolic_link(model, replay, tmp_path):
+    target = tmp_path / "elsewhere"
+    target.write_text("")
+    link = tmp_path / "alerts.jsonl"
+    link.symlink_to(target)
+    with pytest.raises(InputError, match="is a symbolic link; give the file itself"):
+        _detect(model, str(replay), alerts=str(link))
+    assert target.read_text() == ""
+
+
+def test_sighup_reopens_the_alert_file_and_keeps_detecting(model, replay, expected, tmp_path):
+    """As logrotate does it: move the file away, SIGHUP, and the detector writes a new one;
+    no alert is lost or written twice, and the final statistics still come."""
+    source = tmp_path / "in.csv"
+    raw = replay.read_bytes()
+    header, lines = raw.split(b"\n", 1)
+    half = lines.split(b"\n")
+    cut = len(half) // 2
+    source.write_bytes(header + b"\n" + b"\n".join(half[:cut]) + b"\n")
+    out = tmp_path / "a.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ltcn_jax.cli", "detect", "--model", str(model), "--source",
+         str(source), "--follow", "--alerts", str(out), "--threshold", repr(expected[0]),
+         "--micro-batch", "16", "--stats-every", "0.1", "--max-seconds", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+    )  # fmt: skip
+    first = sum(1 for line, *_ in expected[1] if line <= cut + 1)  # (line 1: the header)
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline and not (out.exists() and
+                                               out.read_text().count("\n") >= first):  # fmt: skip
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.replace(out, tmp_path / "a.jsonl.1")
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    with open(source, "ab") as f:
+        f.write(b"\n".join(half[cut:]))
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n")
+                                               >= len(expected[1]) - first):  # fmt: skip
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr.decode()
+    final = [s for s in stderr.decode().splitlines() if s.startswith("ltcn detect final: ")]
+    stats = json.loads(final[0].split(": ", 1)[1])
+    assert stats["alerts_reopens"] == 1 and "alerts_lost" not in stats
+    _check(_alerts(tmp_path / "a.jsonl.1") + _alerts(out), expected)
+    assert len(_alerts(tmp_path / "a.jsonl.1")) == first

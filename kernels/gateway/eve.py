@@ -24,6 +24,7 @@ to Suricata classtype-like categories and a base severity.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -708,14 +709,22 @@ def open_output(path: str, flag: str, mode: str = "a", **kwargs):
             f"{parent}`, or LogsDirectory= in the systemd unit)"
         ) from exc
     try:
-        return open(path, mode, **kwargs)
+        # O_NOFOLLOW: a link planted where the log goes must not point our writes elsewhere
+        return open(path, mode, opener=_no_follow, **kwargs)
     except IsADirectoryError as exc:
         raise InputError(f"{flag} {path}: is a directory; give a file name") from exc
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(f"{flag} {path}: is a symbolic link; give the file itself "
+                             f"({os.path.realpath(path)})") from exc  # fmt: skip
         raise InputError(
             f"{flag} {path}: cannot write as user {user} ({exc.strerror}); make {parent} "
             f"writable by {user}"
         ) from exc
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o640)
 
 
 def _user() -> str:
@@ -728,32 +737,55 @@ def _user() -> str:
 
 
 class AlertWriter:
-    """JSON lines, flushed after each batch of alerts, rotated by size (``path.1`` ..
+    """JSON lines, written through after each batch of alerts, rotated by size (``path.1`` ..
     ``path.keep``) between lines: no file but the current one exceeds ``max_bytes`` unless a
-    single line does."""
+    single line does.
 
-    def __init__(self, path: str | None, max_bytes: int = 0, keep: int = 5, stream=None):
+    A write that fails (a full disk, an I/O error) never stops the detector: the batch's
+    lines are counted in ``lost`` (the file is cut back to its last whole line), a warning
+    says so at most once a minute, and the next batch tries again. :meth:`reopen` (SIGHUP)
+    opens the file at ``path`` anew, after an outside rotation moved it away."""
+
+    WARN_EVERY_S = 60.0
+
+    def __init__(self, path: str | None, max_bytes: int = 0, keep: int = 5, stream=None,
+                 err=None):  # fmt: skip
         self.path = None if path in (None, "-") else str(path)
         self.max_bytes = int(max_bytes)
         self.keep = max(0, int(keep))
         self.rotations = 0
         self.written = 0
+        self.lost = 0
+        self.reopens = 0
+        self.err = err
+        self._warned = -float("inf")
         if self.path is None:
             self._f = stream if stream is not None else sys.stdout
             self._size = 0
             self._text = isinstance(self._f, io.TextIOBase) or hasattr(self._f, "encoding")
         else:
-            self._f = open_output(self.path, "--alerts", "ab")
-            self._size = os.path.getsize(self.path)
+            self._open()
             self._text = False
+
+    def _open(self) -> None:
+        # unbuffered: a failed write is known at once, and no failed bytes linger in a buffer
+        self._f = open_output(self.path, "--alerts", "ab", buffering=0)
+        self._size = os.fstat(self._f.fileno()).st_size
 
     @property
     def stream(self):
         """Where the lines go now (the open alert file, or the output stream)."""
         return self._f
 
+    def reopen(self) -> None:
+        """Close and open ``path`` again (``logrotate``'s ``postrotate`` sends SIGHUP)."""
+        if self.path is None:
+            return
+        self.close()
+        self._open()
+        self.reopens += 1
+
     def _rotate(self) -> None:
-        self._f.flush()
         os.fsync(self._f.fileno())
         self._f.close()
         if self.keep == 0:
@@ -767,38 +799,70 @@ class AlertWriter:
                     os.replace(f"{self.path}.{k}", f"{self.path}.{k + 1}")
             os.replace(self.path, f"{self.path}.1")
         self.rotations += 1
-        self._f = open(self.path, "ab")
-        self._size = 0
+        self._open()
 
     def _put(self, data: bytes) -> None:
-        self._f.write(data.decode("ascii") if self._text else data)
+        if self._text:
+            self._f.write(data.decode("ascii"))
+            return
+        view = memoryview(data)
+        while view.nbytes:
+            n = self._f.write(view)
+            if not n:
+                raise OSError(errno.EAGAIN, "the alert output took no bytes")
+            view = view[n:]
+
+    def _lose(self, lines: int, exc: OSError) -> None:
+        """Count ``lines`` as lost and cut the file back to its last whole line."""
+        self.lost += lines
+        if self.path is not None:
+            try:
+                os.ftruncate(self._f.fileno(), self._size)
+            except (OSError, ValueError):
+                pass  # (not a regular file, or closed: nothing to cut)
+        now = time.monotonic()
+        if now - self._warned >= self.WARN_EVERY_S:
+            self._warned = now
+            print(f"ltcn detect: cannot write alerts to {self.path or 'the output'} "
+                  f"({exc.strerror or exc}); {self.lost:,} alerts lost so far, still "
+                  "detecting", file=self.err or sys.stderr, flush=True)  # fmt: skip
 
     def write_lines(self, data: bytes, sizes) -> None:
         """Append complete lines (``data``, ASCII; ``sizes`` the length of each), rotating
-        before a line that would take the file past ``max_bytes``; one flush."""
+        before a line that would take the file past ``max_bytes``."""
         sizes = np.asarray(sizes, np.int64)
-        if sizes.shape[0] == 0:
+        n = int(sizes.shape[0])
+        if n == 0:
             return
         if self.path is None or self.max_bytes <= 0:
-            self._put(data)
+            try:
+                self._put(data)
+                self._f.flush()  # (an output stream's buffer; a no-op on the unbuffered file)
+            except OSError as exc:
+                self._lose(n, exc)
+                return
             self._size += len(data)
-        else:
-            ends = np.cumsum(sizes)
-            start = 0
-            while start < sizes.shape[0]:
-                base = int(ends[start - 1]) if start else 0
-                room = self.max_bytes - self._size + base
-                stop = max(start, int(np.searchsorted(ends, room, side="right")))
+            self.written += n
+            return
+        ends = np.cumsum(sizes)
+        start = 0
+        while start < n:
+            base = int(ends[start - 1]) if start else 0
+            room = self.max_bytes - self._size + base
+            stop = max(start, int(np.searchsorted(ends, room, side="right")))
+            try:
                 if stop == start:  # the next line does not fit
                     if self._size > 0:
                         self._rotate()
                         continue
                     stop = start + 1  # a line longer than max_bytes, alone in a fresh file
                 self._put(data[base : int(ends[stop - 1])])
-                self._size += int(ends[stop - 1]) - base
-                start = stop
-        self._f.flush()
-        self.written += int(sizes.shape[0])
+            except OSError as exc:
+                self._lose(n - start, exc)
+                return
+            self._size += int(ends[stop - 1]) - base
+            self.written += stop - start
+            start = stop
 
     def write(self, event: dict) -> None:
         """Append one event (a dict) as a JSON line."""
@@ -810,6 +874,10 @@ class AlertWriter:
             self._f.flush()
             if self.path is not None:
                 os.fsync(self._f.fileno())
-                self._f.close()
         except (OSError, ValueError):
             pass
+        if self.path is not None:
+            try:
+                self._f.close()
+            except (OSError, ValueError):
+                pass

@@ -13,8 +13,16 @@ class FlowLog:
     already in the file, or repeated by later outputs, is written once. ``path=None``: off."""
 
     def __init__(self, path: str | None):
+        self.path = path
         self._f = None if path is None else open_output(path, "--save-flows", "ab")
         self._header = self._f is not None and self._f.tell() > 0
+
+    def reopen(self) -> None:
+        """Open ``path`` again (SIGHUP, after an outside rotation); a new file gets a header."""
+        if self._f is not None:
+            self._f.close()
+            self._f = open_output(self.path, "--save-flows", "ab")
+            self._header = self._f.tell() > 0
 
     @property
     def enabled(self) -> bool:

@@ -72,6 +72,8 @@ class Gateway:
         self.stats.compile_s = warm_up(self.artifact, (options.backend,), options.mode)["seconds"]
         self.stats.start = time.monotonic()
         self.stop = False
+        self.reopen = False  # SIGHUP: open the log files again
+        self.flow_log = None  # (run_detect's --save-flows log, reopened with the alerts)
         self._last_stats = time.monotonic()
         self._replay: tuple[float, float] | None = None  # (wall, record time) of the last flow
 
@@ -255,12 +257,17 @@ class Gateway:
         self.alerts.write_lines(data, sizes)
 
     def _maybe_stats(self) -> None:
+        if self.reopen:
+            self.reopen = False
+            self.alerts.reopen()
+            if self.flow_log is not None:
+                self.flow_log.reopen()
         if self.stats_every > 0 and time.monotonic() - self._last_stats >= self.stats_every:
             self._last_stats = time.monotonic()
             self.print_stats()
 
     def print_stats(self, final: bool = False) -> None:
-        line = json.dumps(self.stats.snapshot(self.firewall), separators=(",", ":"))
+        line = json.dumps(self.stats.snapshot(self.firewall, self.alerts), separators=(",", ":"))
         print(f"ltcn detect {'final' if final else 'stats'}: {line}", file=self.err, flush=True)
 
 
@@ -291,11 +298,13 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
         fw = Firewall(apply=options.apply, timeout_s=options.block_timeout,
                       rate=options.block_rate, out=out, clock=clock, runner=runner,
                       allow=options.allow, own=None if runner is None else ())  # fmt: skip
-    writer = AlertWriter(options.alerts, options.alerts_max_bytes, options.alerts_keep, stream=out)
+    writer = AlertWriter(options.alerts, options.alerts_max_bytes, options.alerts_keep, stream=out,
+                         err=err)  # fmt: skip
     flow_log = FlowLog(options.save_flows)
     old: dict = {}
     try:
         gw = Gateway(model, options, alerts=writer, firewall=fw, err=err)
+        gw.flow_log = flow_log
         print(f"ltcn detect: kernels ready in {gw.stats.compile_s:.1f} s (compiled, or loaded "
               "from the Numba cache: `ltcn warmup`); not counted as latency", file=err, flush=True)
         if gw.classify.mode == "hosts":
@@ -307,7 +316,7 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
         if fw is not None:
             fw.start()
         _run_sources(gw, options, files, flow_log, stdin)
-        result = gw.stats.snapshot(fw)
+        result = gw.stats.snapshot(fw, writer)
         result["engine_mode"] = gw.classify.mode
         if gw.classify.mode == "hosts":
             result["hosts_evicted"] = gw.classify.evicted
@@ -322,15 +331,22 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
 
 
 def _stop_on_signals(gw: Gateway, old: dict) -> None:
-    """SIGINT/SIGTERM set ``gw.stop`` (main thread only); the old handlers go to ``old``."""
+    """SIGINT/SIGTERM set ``gw.stop``; SIGHUP sets ``gw.reopen`` (the log files are opened
+    anew between batches, as daemons do for logrotate) instead of ending the detector without
+    its final statistics. Main thread only; the old handlers go to ``old``."""
     if threading.current_thread() is not threading.main_thread():
         return
 
     def _stop(signum, frame):
         gw.stop = True
 
+    def _reopen(signum, frame):
+        gw.reopen = True
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         old[sig] = signal.signal(sig, _stop)
+    if hasattr(signal, "SIGHUP"):
+        old[signal.SIGHUP] = signal.signal(signal.SIGHUP, _reopen)
 
 
 def _run_sources(gw: Gateway, options: DetectOptions, files: list[str], flow_log: FlowLog,

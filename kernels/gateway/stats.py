@@ -26,8 +26,9 @@ class Stats:
     def add_latency(self, seconds: float, n: int) -> None:
         self.latency_us.extend([seconds * 1e6] * min(n, LATENCY_WINDOW))
 
-    def snapshot(self, firewall=None) -> dict:
-        """The statistics as JSON-ready values (with the firewall's counts, if given)."""
+    def snapshot(self, firewall=None, alerts=None) -> dict:
+        """The statistics as JSON-ready values (with the firewall's counts, and the alert
+        writer's lost alerts and reopens where there were any, if given)."""
         elapsed = max(time.monotonic() - self.start, 1e-9)
         lat = np.fromiter(self.latency_us, np.float64) if self.latency_us else None
         out = {
@@ -44,4 +45,7 @@ class Stats:
         }
         if firewall is not None:
             out["firewall"] = dict(firewall.counts)
+        for key in ("lost", "reopens"):
+            if alerts is not None and getattr(alerts, key, 0):
+                out[f"alerts_{key}"] = int(getattr(alerts, key))
         return out
