@@ -662,3 +662,50 @@ def test_sighup_reopens_the_alert_file_and_keeps_detecting(model, replay, expect
     assert stats["alerts_reopens"] == 1 and "alerts_lost" not in stats
     _check(_alerts(tmp_path / "a.jsonl.1") + _alerts(out), expected)
     assert len(_alerts(tmp_path / "a.jsonl.1")) == first
+
+
+@pytest.mark.parametrize("how", ["rename", "copytruncate"])
+def test_follow_reads_through_a_rotation_as_tail_F(model, replay, expected, tmp_path, how):
+    """Half the records, a rotation (logrotate's two ways), the other half: every record is
+    classified exactly once, as the batch tools classify the whole file."""
+    raw = replay.read_bytes()
+    header, body = raw.split(b"\n", 1)
+    rows = body.rstrip(b"\n").split(b"\n")
+    cut = len(rows) // 2
+    path = tmp_path / "flows.csv"
+    path.write_bytes(header + b"\n" + b"\n".join(rows[:cut]) + b"\n")
+    ready = threading.Event()
+
+    def rotate():
+        time.sleep(1.0)  # the detector has read the first half
+        if how == "rename":
+            os.replace(path, tmp_path / "flows.csv.1")
+            time.sleep(0.3)  # a moment with no file at the path
+            path.write_bytes(header + b"\n" + b"\n".join(rows[cut:]) + b"\n")
+        else:
+            with open(path, "r+b") as f:  # copied away, then cut to nothing and written on
+                f.truncate(0)
+            time.sleep(0.3)
+            with open(path, "ab") as f:
+                f.write(b"\n".join(rows[cut:]) + b"\n")
+        ready.set()
+
+    t = threading.Thread(target=rotate)
+    t.start()
+    out = tmp_path / "a.jsonl"
+    res = _detect(model, str(path), alerts=str(out), threshold=expected[0], follow=True,
+                  max_seconds=3.5, poll=0.02, micro_batch=50)  # fmt: skip
+    t.join()
+    assert ready.is_set() and res["source_rotations"] == 1 and res["skipped"] == 0
+    assert res["flows"] == len(rows)
+    _, want, classes = expected
+    got = _alerts(out)
+    assert len(got) == len(want)
+    for a, (_, cls, probs) in zip(got, want, strict=True):
+        assert a["ltcn"]["class"] == cls
+        np.testing.assert_allclose([a["ltcn"]["probabilities"][c] for c in classes], probs,
+                                   atol=2e-5)  # fmt: skip
+    # line numbers are each file's own: after the rotation they start again
+    second = [a["ltcn"]["line"] for a, (line, *_) in zip(got, want, strict=True) if line > cut + 1]
+    offset = 1 if how == "rename" else 0  # the new file's header
+    assert second == [line - cut - 1 + offset for line, *_ in want if line > cut + 1]

@@ -33,7 +33,7 @@ from .eve import TIME_COLUMNS, AlertColumns, AlertFormat, AlertWriter, alert_lin
 from .firewall import Firewall
 from .flowlog import FlowLog
 from .options import DetectOptions, GatewayError
-from .sources import Lines, Reader, TeeLive, capture_flows, open_source
+from .sources import ROTATED, TRUNCATED, Lines, Reader, TeeLive, capture_flows, open_source
 from .stats import Stats
 from .warmup import warm_up
 
@@ -99,7 +99,8 @@ class Gateway:
                     if reader.fd is None and not reader.live:
                         time.sleep(poll)
                     continue
-                eof = data == b""
+                switch = data if data is ROTATED or data is TRUNCATED else None
+                eof = switch is not None or data == b""
                 got = lines.finish() if eof else lines.feed(data)
                 if lines.too_long:
                     self.stats.skipped["line too long"] += lines.too_long
@@ -128,6 +129,15 @@ class Gateway:
                         pending = []
                         if self.stop:
                             break
+                if switch is not None:  # the followed file was rotated: its lines are done
+                    if pending:
+                        self._batch(name, header, first, pending)
+                        pending = []
+                    lines, lineno = Lines(), 0  # line numbers are the new file's
+                    if switch is ROTATED:  # a new file: its own header (or none)
+                        header, detected = None, False
+                    self.stats.rotations += 1
+                    continue
                 if eof:
                     break
             if pending:

@@ -112,8 +112,27 @@ class Lines:
         return [rest] if rest.strip() and not self._skipping else []
 
 
+class _Switch:
+    """What :meth:`Reader.read` returns when a followed file was rotated."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __repr__(self) -> str:
+        return f"<{self.what}>"
+
+
+ROTATED = _Switch("rotated: a new file at the path")  # rename-and-recreate
+TRUNCATED = _Switch("truncated: the same file cut back")  # copy-truncate
+
+
 class Reader:
-    """Bytes from a file, a growing file (follow) or standard input; ``None`` = none now."""
+    """Bytes from a file, a growing file (follow) or standard input; ``None`` = none now.
+
+    A followed file is followed by name, as ``tail -F`` does: at its end, a new file at the
+    path (rename-and-recreate rotation) is opened and read from its start (``ROTATED``), and a
+    file cut shorter than what was read (copy-truncate) is read again from its start
+    (``TRUNCATED``); a path that is gone is waited for."""
 
     def __init__(self, name: str, f, follow: bool, poll: float):
         self.name, self.f, self.follow, self.poll = name, f, follow, poll
@@ -139,7 +158,32 @@ class Reader:
         data = self.f.read(READ_BYTES)
         if data:
             return data
-        return None if self.follow else b""
+        if not self.follow:
+            return b""
+        return self._rotation()
+
+    def _rotation(self):
+        """At the end of a followed file: ``ROTATED``/``TRUNCATED`` when it was rotated, else
+        None (wait for more)."""
+        if self.name == "-" or not hasattr(self.f, "fileno"):
+            return None
+        try:
+            now = os.stat(self.name)
+            mine = os.fstat(self.f.fileno())
+        except OSError:
+            return None  # renamed away and not made again yet
+        if (now.st_ino, now.st_dev) != (mine.st_ino, mine.st_dev):
+            try:
+                new = open_binary(self.name)
+            except OSError:
+                return None
+            self.f.close()  # (read to its end above: nothing of it is lost)
+            self.f = new
+            return ROTATED
+        if now.st_size < self.f.tell():
+            self.f.seek(0)
+            return TRUNCATED
+        return None
 
     def close(self) -> None:
         if self.live or (self.fd is None and self.name != "-"):

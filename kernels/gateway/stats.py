@@ -19,6 +19,7 @@ class Stats:
         self.alerts = 0
         self.lines = 0
         self.captures = 0  # packet captures converted by the flow meter
+        self.rotations = 0  # times a followed file was rotated (--follow)
         self.compile_s = 0.0  # kernels compiled or loaded from the cache before the first flow
         self.skipped: Counter[str] = Counter()
         self.latency_us: deque[float] = deque(maxlen=LATENCY_WINDOW)
@@ -45,6 +46,8 @@ class Stats:
         }
         if firewall is not None:
             out["firewall"] = dict(firewall.counts)
+        if self.rotations:
+            out["source_rotations"] = self.rotations
         for key in ("lost", "reopens"):
             if alerts is not None and getattr(alerts, key, 0):
                 out[f"alerts_{key}"] = int(getattr(alerts, key))
