@@ -709,3 +709,26 @@ def test_follow_reads_through_a_rotation_as_tail_F(model, replay, expected, tmp_
     second = [a["ltcn"]["line"] for a, (line, *_) in zip(got, want, strict=True) if line > cut + 1]
     offset = 1 if how == "rename" else 0  # the new file's header
     assert second == [line - cut - 1 + offset for line, *_ in want if line > cut + 1]
+
+
+def test_micro_batches_are_bounded_in_bytes_and_lines(model, replay, expected, monkeypatch):
+    """Long (but legal) lines end a micro-batch early: memory follows MAX_BATCH_BYTES, not
+    --micro-batch x line length; no record is lost or split."""
+    from ltcn_kernels.gateway import loop, sources
+
+    monkeypatch.setattr(loop, "MAX_BATCH_BYTES", 4096)
+    sizes = []
+    real = loop.Gateway._batch
+
+    def spy(self, name, header, first, lines):
+        sizes.append((len(lines), sum(len(ln) + 1 for ln in lines)))
+        return real(self, name, header, first, lines)
+
+    monkeypatch.setattr(loop.Gateway, "_batch", spy)
+    out = io.StringIO()
+    res = _detect(model, str(replay), out=out, threshold=expected[0], micro_batch=10_000)
+    assert res["alerts"] == len(expected[1]) and res["skipped"] == 0
+    assert sum(n for n, _ in sizes) == res["flows"] and len(sizes) > 3
+    assert all(b <= 4096 for n, b in sizes if n > 1)
+    _check([json.loads(s) for s in out.getvalue().splitlines() if s.startswith("{")], expected)
+    assert sources.MAX_LINE_BYTES <= 1 << 16

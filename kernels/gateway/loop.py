@@ -33,7 +33,16 @@ from .eve import TIME_COLUMNS, AlertColumns, AlertFormat, AlertWriter, alert_lin
 from .firewall import Firewall
 from .flowlog import FlowLog
 from .options import DetectOptions, GatewayError
-from .sources import ROTATED, TRUNCATED, Lines, Reader, TeeLive, capture_flows, open_source
+from .sources import (
+    MAX_BATCH_BYTES,
+    ROTATED,
+    TRUNCATED,
+    Lines,
+    Reader,
+    TeeLive,
+    capture_flows,
+    open_source,
+)
 from .stats import Stats
 from .warmup import warm_up
 
@@ -119,12 +128,17 @@ class Gateway:
                     lineno += 1
                 while i < len(got):  # the records, micro-batch by micro-batch
                     if not pending:
-                        first = lineno + 1
+                        first, held = lineno + 1, 0
                     take = min(self.micro_batch - len(pending), len(got) - i)
+                    sizes = np.cumsum([len(ln) + 1 for ln in got[i : i + take]])
+                    fits = int(np.searchsorted(sizes, MAX_BATCH_BYTES - held, side="right"))
+                    full = fits < take  # bounded in bytes too, not only in lines
+                    take = max(fits, 1 if not pending else 0) if full else take
                     pending.extend(got[i : i + take])
+                    held += int(sizes[take - 1]) if take else 0
                     i += take
                     lineno += take
-                    if len(pending) >= self.micro_batch:
+                    if full or len(pending) >= self.micro_batch:
                         self._batch(name, header, first, pending)
                         pending = []
                         if self.stop:
