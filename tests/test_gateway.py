@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from ltcn_kernels.engine.predict import classify_files
-from ltcn_kernels.errors import InputError
+from ltcn_kernels.errors import DataFormatError, InputError
 from ltcn_kernels.gateway import DetectOptions, Firewall, GatewayError, run_detect
 from ltcn_kernels.gateway.firewall import own_addresses
 
@@ -732,3 +732,41 @@ def test_micro_batches_are_bounded_in_bytes_and_lines(model, replay, expected, m
     assert all(b <= 4096 for n, b in sizes if n > 1)
     _check([json.loads(s) for s in out.getvalue().splitlines() if s.startswith("{")], expected)
     assert sources.MAX_LINE_BYTES <= 1 << 16
+
+
+@pytest.mark.parametrize("micro_batch", [1, 16, 10_000])
+def test_bad_lines_are_skipped_wherever_they_fall_and_keep_line_numbers(model, replay, expected,
+                                                                        tmp_path, micro_batch):  # fmt: skip
+    """A NUL-bearing line, an over-long line and garbage are skipped and counted the same at
+    the start of a micro-batch or deep inside one, and every alert keeps its record's line."""
+    lines = replay.read_bytes().rstrip(b"\n").split(b"\n")
+    header, rows = lines[0], lines[1:]
+    bad = {0: b"\x00" * 3 + rows[0][3:], 5: rows[5][:10] + b"\x00" + rows[5][10:],
+           40: b"x" * 70_000, 41: b"y" * 200_000, 90: rows[90].replace(b",", b";")}  # fmt: skip
+    out_rows, where = [], {}
+    for k, row in enumerate(rows):
+        if k in bad:
+            out_rows.append(bad[k])
+        where[k + 2] = len(out_rows) + 2  # original file line -> line in the new file
+        out_rows.append(row)
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"\n".join([header, *out_rows]) + b"\n")
+    out = tmp_path / "a.jsonl"
+    res = _detect(model, str(path), alerts=str(out), threshold=expected[0], micro_batch=micro_batch)
+    assert res["skipped_by_reason"]["bad line: NUL byte"] == 2
+    assert res["skipped_by_reason"]["line too long"] == 2
+    assert res["skipped"] == 5 and res["flows"] == len(rows)
+    got = _alerts(out)
+    _, want, _ = expected
+    assert [a["ltcn"]["line"] for a in got] == [where[line] for line, *_ in want]
+
+
+def test_a_bad_first_line_on_stdin_is_skipped_not_the_end(model, replay, expected, tmp_path):
+    raw = replay.read_bytes()
+    stdin = io.BytesIO(b"\x00garbage\x01\n" + b"not,a,header\n" + raw)
+    out = tmp_path / "a.jsonl"
+    res = _detect(model, "-", stdin=stdin, alerts=str(out), threshold=expected[0])
+    assert res["skipped"] == 2 and res["alerts"] == len(expected[1])
+    assert [a["ltcn"]["line"] for a in _alerts(out)] == [line + 2 for line, *_ in expected[1]]
+    with pytest.raises(DataFormatError, match="no line of the first 1,000"):
+        _detect(model, "-", stdin=io.BytesIO(b"nonsense\n" * 1500), threshold=0.5)

@@ -46,6 +46,8 @@ from .sources import (
 from .stats import Stats
 from .warmup import warm_up
 
+MAX_UNDETECTED = 1000  # bad lines before the first record or header, then the input is wrong
+
 
 class Gateway:
     """The detection loop over one or more sources; see :func:`run_detect`.
@@ -92,6 +94,7 @@ class Gateway:
         reader, lines = Reader(name, f, follow, poll), Lines()
         header: bytes | None = None
         detected = False
+        undetected, why = 0, ""  # bad lines before the first record or header, the first's error
         pending: list[bytes] = []
         first = 0
         lineno = 0
@@ -111,15 +114,26 @@ class Gateway:
                 switch = data if data is ROTATED or data is TRUNCATED else None
                 eof = switch is not None or data == b""
                 got = lines.finish() if eof else lines.feed(data)
-                if lines.too_long:
+                if lines.too_long:  # (each left as an empty line in its place)
                     self.stats.skipped["line too long"] += lines.too_long
-                    lineno += lines.too_long
                     lines.too_long = 0
                 i = 0
                 while not detected and i < len(got):  # blank lines, then the header (if any)
                     ln = got[i]
                     if ln.strip():
-                        det = detect(name, head=ln + b"\n", dataset=self.pre.dataset)
+                        try:
+                            det = detect(name, head=ln + b"\n", dataset=self.pre.dataset)
+                        except DataFormatError as exc:  # a bad first line: skip and count it
+                            undetected += 1
+                            why = why or exc.message
+                            if undetected >= MAX_UNDETECTED:
+                                raise DataFormatError(name, lineno + 1, 0, f"no line of the "
+                                                      f"first {undetected:,} is a flow record "
+                                                      f"or header: {why}") from None  # fmt: skip
+                            self.stats.skipped[self._skip_reason(exc)] += 1
+                            i += 1
+                            lineno += 1
+                            continue
                         detected = True
                         if not det.has_header:
                             break  # a record: taken below
@@ -153,11 +167,21 @@ class Gateway:
                     self.stats.rotations += 1
                     continue
                 if eof:
+                    if not detected and undetected:  # the whole input: not flow records
+                        raise DataFormatError(name, 0, 0, f"no line is a flow record or header "
+                                              f"({undetected:,} tried): {why}")  # fmt: skip
                     break
             if pending:
                 self._batch(name, header, first, pending)
         finally:
             reader.close()
+
+    def _skip_reason(self, exc: DataFormatError) -> str:
+        """The stats key a bad line is counted under: its error's kind, never its values."""
+        key = f"bad line: {exc.message.split(' for ')[0].split(':')[0][:60]}"
+        if key not in self.stats.skipped and len(self.stats.skipped) >= 64:
+            key = "bad line: other"  # bounded: reasons, not values, are the keys
+        return key
 
     def _parse(self, name, header, first, lines) -> list[FlowTable]:
         """Tables of the batch's good records (bad lines skipped and counted)."""
@@ -169,11 +193,7 @@ class Gateway:
             )  # fmt: skip
         except DataFormatError as exc:
             if len(lines) == 1:
-                reason = exc.message.split(" for ")[0].split(":")[0][:60]
-                key = f"bad line: {reason}"
-                if key not in self.stats.skipped and len(self.stats.skipped) >= 64:
-                    key = "bad line: other"  # bounded: reasons, not values, are the keys
-                self.stats.skipped[key] += 1
+                self.stats.skipped[self._skip_reason(exc)] += 1
                 return []
             half = len(lines) // 2  # split to keep the good records around the bad one
             return self._parse(name, header, first, lines[:half]) + self._parse(
@@ -187,6 +207,12 @@ class Gateway:
     # ---------------------------------------------------------------- classifying
     def _batch(self, name: str, header, first: int, lines: list[bytes]) -> None:
         self.stats.lines += len(lines)
+        if any(b"\0" in ln for ln in lines):  # a NUL is never in a record, wherever it is
+            nul = [k for k, ln in enumerate(lines) if b"\0" in ln]
+            lines = list(lines)
+            for k in nul:
+                lines[k] = b""  # (its place kept: the lines after it keep their numbers)
+            self.stats.skipped["bad line: NUL byte"] += len(nul)
         t0 = time.perf_counter()
         for table in self._parse(name, header, first, lines):
             if len(table) == 0:

@@ -92,7 +92,10 @@ class TeeLive:
 
 
 class Lines:
-    """Split a byte stream into complete lines (without the newline), bounded in memory."""
+    """Split a byte stream into complete lines (without the newline), bounded in memory.
+
+    A line over ``MAX_LINE_BYTES`` is counted in ``too_long`` and given as an empty line in
+    its place (which the readers skip), so the lines after it keep their numbers."""
 
     def __init__(self):
         self.carry = b""
@@ -102,9 +105,14 @@ class Lines:
     def feed(self, data: bytes) -> list[bytes]:
         parts = (self.carry + data).split(b"\n")
         self.carry = parts.pop()
-        if self._skipping and parts:  # the tail of an over-long line
-            parts.pop(0)
+        if self._skipping and parts:  # the tail of an over-long line: its place
+            parts[0] = b""
             self._skipping = False
+        if parts and max(map(len, parts)) > MAX_LINE_BYTES:  # a whole one inside this chunk
+            for k, part in enumerate(parts):
+                if len(part) > MAX_LINE_BYTES:
+                    parts[k] = b""
+                    self.too_long += 1
         if len(self.carry) > MAX_LINE_BYTES:
             self.carry = b""
             if not self._skipping:
