@@ -5,9 +5,8 @@ exactly."""
 
 from __future__ import annotations
 
-import pytest
-
 import fuzz_reliability as fuzz
+import pytest
 
 
 @pytest.mark.parametrize("target", fuzz.TARGETS)
