@@ -158,3 +158,16 @@ def test_tampered_model_is_refused_cleanly(bot_run, tmp_path):
          "--out", str(tmp_path / "p.csv")], capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 2 and "checksum" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_header_only_file_is_one_error_naming_it(bot_run, tmp_path):
+    model = tmp_path / "m.ltcn"
+    export_run(bot_run, model)
+    path = tmp_path / "empty.csv"
+    path.write_text(BOT_ENTIRE.read_text().splitlines()[0] + "\n")
+    for command in (["predict", "--out", str(tmp_path / "p.csv")], ["evaluate"]):
+        proc = subprocess.run([sys.executable, "-m", "ltcn_jax.cli", command[0], "--model",
+                               str(model), str(path), *command[1:]], capture_output=True,
+                              text=True)  # fmt: skip
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert proc.stderr.strip() == f"ltcn: error: {path}: no flow records to classify (a header only)"

@@ -153,6 +153,11 @@ def classify_files(
         paths, pre.dataset, drop_duplicates=False, unknown_label="keep",
         skip_bad_lines=skip_bad_lines,
     )  # fmt: skip
+    if len(table) == 0:
+        names = ", ".join(os.fspath(p) for p in paths)
+        skipped = sum(table.drops.values())
+        raise DataFormatError(names, 0, 0, "no flow records to classify ("
+                              + (f"all {skipped:,} skipped" if skipped else "a header only") + ")")  # fmt: skip
     return classify_table(artifact, pre, table, proba)
 
 
