@@ -255,7 +255,11 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
     return {
         "status_interval": status_interval,
         "runs": rows,
+        # a host blocked that is neither an attacker nor attacked: a bystander; an attacked
+        # device blocked on flows of its own during an attack (its replies): a victim
         "benign_blocked": sorted(ever_blocked - attacker_addrs),
+        "victims_blocked": sorted((ever_blocked - attacker_addrs) & {r["target"] for r in rows}),
+        "bystanders_blocked": sorted(ever_blocked - attacker_addrs - {r["target"] for r in rows}),
         "benign_alerts": alerted_benign,
         "benign_alerts_by_flow": dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:20]),
         "benign_runs": benign.runs,
@@ -303,11 +307,13 @@ def summarize(results: list[dict], meta: dict) -> str:
                 f"{int(np.median([r['packets_before_block'] for r in rs]))} | "
                 f"{sum(r['packets_after_block'] for r in rs)} |"
             )
-    lines += ["", "| Argus status interval | benign hosts blocked | benign flows alerted | "
-              "detector CPU (with argus, ra) | peak memory |", "|---:|---|---:|---:|---:|"]  # fmt: skip
+    lines += ["", "| Argus status interval | bystanders blocked (not attacked) | attacked devices "
+              "blocked (on their own flows) | benign flows alerted | detector CPU (with argus, "
+              "ra) | peak memory |", "|---:|---|---|---:|---:|---:|"]  # fmt: skip
     for res in results:
         lines.append(
-            f"| {res['status_interval']} s | {', '.join(res['benign_blocked']) or 'none'} | "
+            f"| {res['status_interval']} s | {', '.join(res['bystanders_blocked']) or 'none'} | "
+            f"{', '.join(res['victims_blocked']) or 'none'} | "
             f"{res['benign_alerts']} | {100 * res['detector_cpu_share']:.1f} % of one core over "
             f"{res['wall_s']:.0f} s | {res['detector_peak_rss_mb']:.0f} MB |"
         )

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -265,8 +266,11 @@ def test_firewall_dry_run_validates_and_rate_limits(model, replay, expected, tmp
     # what the firewall must decide for each alert, in order: an invalid or unblockable source
     # is refused, a flow to an address already blocked is a victim's reply (not blocked), a
     # source already blocked is "recent", anything else is added once
+    # (one micro-batch here, whose sources with the most alerts are judged first)
+    assert len(raw) - 1 <= 256
+    many = Counter(a["src_ip"] for a in alerts)
     blocked, valid, outcome = set(), [], []
-    for a in alerts:
+    for a in sorted(alerts, key=lambda a: -many[a["src_ip"]]):
         src = a["src_ip"]
         if src.encode() in evil:
             outcome.append("invalid address")
@@ -440,8 +444,10 @@ def test_apply_in_a_network_namespace(model, replay, expected, netns, tmp_path):
     alerts = _alerts(alerts_path)
     _check(alerts, expected)
     # every source is blocked, except one whose only alerts are replies to a blocked address
+    # (one micro-batch: the sources with the most alerts are judged first)
+    many = Counter(a["src_ip"] for a in alerts)
     blockable, blocked = set(), set()
-    for a in alerts:
+    for a in sorted(alerts, key=lambda a: -many[a["src_ip"]]):
         if ipaddress.ip_address(a["src_ip"]).is_loopback or a.get("dest_ip") in blocked:
             continue
         blockable.add(a["src_ip"])
@@ -770,3 +776,33 @@ def test_a_bad_first_line_on_stdin_is_skipped_not_the_end(model, replay, expecte
     assert [a["ltcn"]["line"] for a in _alerts(out)] == [line + 2 for line, *_ in expected[1]]
     with pytest.raises(DataFormatError, match="no line of the first 1,000"):
         _detect(model, "-", stdin=io.BytesIO(b"nonsense\n" * 1500), threshold=0.5)
+
+
+def test_in_one_batch_the_flood_source_is_blocked_not_its_victim(model, replay, tmp_path):
+    """The victim's reply comes first in the micro-batch, the attacker's flood after it: the
+    source with the most alerting flows is judged first, so the reply is 'a reply to a
+    blocked address' and the victim stays reachable."""
+    lines = replay.read_text().splitlines()
+    cols = lines[0].split(",")
+    src, dst = cols.index("saddr"), cols.index("daddr")
+
+    def row(i, a, b):
+        f = lines[1 + i].split(",")
+        f[src], f[dst] = a, b
+        return ",".join(f)
+
+    attacker, victim = "198.51.100.66", "192.0.2.13"
+    rows = [row(0, victim, attacker), *(row(i, attacker, victim) for i in range(1, 6))]
+    path = tmp_path / "batch.csv"
+    path.write_text("\n".join([lines[0], *rows]) + "\n")
+    calls = []
+
+    class Done:
+        returncode, stderr = 0, ""
+
+    options = DetectOptions(source=str(path), firewall="nftables", apply=True, threshold=1e-6,
+                            micro_batch=100, stats_every=0, alerts=str(tmp_path / "a.jsonl"))  # fmt: skip
+    res = run_detect(model, options, err=io.StringIO(), runner=lambda argv: calls.append(argv) or Done())
+    added = [c[c.index("{") + 1] for c in calls if c[:3] == ["nft", "add", "element"]]
+    assert added == [attacker] and res["alerts"] == 6
+    assert res["firewall"]["reply to a blocked address"] == 1

@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 
 import numpy as np
 
@@ -300,8 +301,14 @@ class Gateway:
                     line = data[ends[i] - int(sizes[i]) : ends[i]]
                     self.alerts.write_lines(line, sizes[i : i + 1])
                 return
-            added = np.array([fw.block(src, peer) == "added"
-                              for src, peer in zip(sources, peers, strict=True)], bool)  # fmt: skip
+            # The sources with the most alerting flows in this batch go first: a flood's source
+            # is then in the set before its victim's replies in the same batch are judged
+            # (``Firewall.block`` never blocks a reply to a blocked address), since a victim
+            # answers with fewer flows than the flood has.
+            many = Counter(sources)
+            added = np.zeros(len(sources), bool)
+            for i in sorted(range(len(sources)), key=lambda k: -many[sources[k]]):
+                added[i] = fw.block(sources[i], peers[i]) == "added"
             blocked = added & bool(fw.apply)
         data, sizes = alert_lines(self.format, cols, rows, p, pa, cls, blocked)
         self.alerts.write_lines(data, sizes)

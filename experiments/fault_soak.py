@@ -1,0 +1,291 @@
+"""Fault soak of the gateway (issue 14): 1 M good records with 10 % hostile lines mixed in, fed
+to ``ltcn detect --follow`` while the file is rotated every 100k records, the alert file is
+moved away and SIGHUP sent, and the alert file system is full for a while.
+
+    python experiments/fault_soak.py --model results/lab/model.ltcn --records 1000000 \
+        --out results/reliability
+
+Checks, against a clean run of the same good records from one file (same model, same order):
+every good record is classified exactly once (the alerts written, plus those counted lost
+while the disk was full, are the clean run's alerts, by flow id), the final statistics count
+exactly the hostile lines injected (by reason) and the rotations, and resident memory stays
+flat. The alert file lives on a small tmpfs of our own (root: ``mount -t tmpfs``), filled up
+by a filler file for the full-disk interval and freed again. Writes ``soak.json`` and
+``soak.md`` under ``--out``; the detector runs pinned to one core, one Numba thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "bot-iot" / "data_t_subset.csv"
+HOSTILE = {  # kind -> (share of the hostile lines, the reason the gateway counts it under)
+    "nul": (0.30, "bad line: NUL byte"),
+    "few fields": (0.30, "bad line: too few fields"),
+    "not a number": (0.25, "bad line: not a number"),
+    "too long": (0.0005, "line too long"),
+    "infinite": (0.1495, "infinite feature"),
+}
+
+
+def _records(n: int) -> tuple[bytes, list[bytes]]:
+    """The fixture's records cycled to ``n`` with fresh flow ids and rising start times."""
+    lines = FIXTURE.read_bytes().rstrip(b"\n").split(b"\n")
+    header, rows = lines[0], [r.split(b",") for r in lines[1:]]
+    cols = header.split(b",")
+    seq, stime, ltime = cols.index(b"pkSeqID"), cols.index(b"stime"), cols.index(b"ltime")
+    t0 = min(float(r[stime]) for r in rows)
+    out = []
+    for i in range(n):
+        r = list(rows[i % len(rows)])
+        shift = (i // len(rows)) * 3600.0  # each cycle an hour later: times keep rising
+        r[seq] = str(i + 1).encode()
+        r[ltime] = f"{float(r[ltime]) - float(r[stime]) + t0 + shift + i * 1e-3:.6f}".encode()
+        r[stime] = f"{t0 + shift + i * 1e-3:.6f}".encode()
+        out.append(b",".join(r))
+    return header, out
+
+
+def _hostile(kind: str, good: bytes, pkts_col: int) -> bytes:
+    f = good.split(b",")
+    if kind == "nul":
+        return good[:7] + b"\x00" + good[7:]
+    if kind == "few fields":
+        return b",".join(f[:4])
+    if kind == "not a number":
+        f[pkts_col] = b"12x"
+        return b",".join(f)
+    if kind == "too long":
+        return b"z" * 70_000
+    f[pkts_col] = b"1e400"  # overflows to infinity: a non-finite feature, dropped and counted
+    return b",".join(f)
+
+
+def build(records: int, hostile_share: float, seed: int):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    header, good = _records(records)
+    pkts = header.split(b",").index(b"pkts")
+    kinds = list(HOSTILE)
+    p = np.array([HOSTILE[k][0] for k in kinds])
+    n_bad = round(records * hostile_share)
+    where = np.sort(rng.integers(0, records, n_bad))
+    which = rng.choice(len(kinds), n_bad, p=p / p.sum())
+    mixed, injected, k = [], Counter(), 0
+    for i, line in enumerate(good):
+        while k < n_bad and where[k] == i:
+            kind = kinds[which[k]]
+            mixed.append(_hostile(kind, line, pkts))
+            injected[kind] += 1
+            k += 1
+        mixed.append(line)
+    return header, good, mixed, injected
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _detect(model: str, source: Path, alerts: Path, extra: list[str], core: int,
+            stats_every: float = 0):  # fmt: skip
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    argv = ["taskset", "-c", str(core), sys.executable, "-m", "ltcn_jax.cli", "detect", "--model",
+            model, "--source", str(source), "--alerts", str(alerts), "--threshold", "0.5",
+            "--stats-every", str(stats_every), *extra]  # fmt: skip
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            cwd=ROOT)  # fmt: skip
+
+
+def _final(stderr: bytes) -> dict:
+    lines = [s for s in stderr.decode().splitlines() if s.startswith("ltcn detect final: ")]
+    if not lines:
+        raise SystemExit(f"no final statistics; stderr:\n{stderr.decode()[-2000:]}")
+    return json.loads(lines[-1].split(": ", 1)[1])
+
+
+def _flow_ids(path: Path) -> set[int]:
+    ids = set()
+    if path.exists():
+        with open(path, "rb") as f:
+            for line in f:
+                ids.add(json.loads(line)["flow_id"])
+    return ids
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="results/lab/model.ltcn")
+    p.add_argument("--records", type=int, default=1_000_000)
+    p.add_argument("--hostile", type=float, default=0.10)
+    p.add_argument("--rotate-every", type=int, default=100_000)
+    p.add_argument("--core", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="results/reliability")
+    args = p.parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("the fault soak mounts a small tmpfs for the full-disk interval: run as root")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    header, good, mixed, injected = build(args.records, args.hostile, args.seed)
+    with tempfile.TemporaryDirectory(prefix="ltcn-soak-") as tmp:
+        tmp = Path(tmp)
+        # 1. the clean run: the good records from one file
+        clean_in = tmp / "clean.csv"
+        clean_in.write_bytes(b"\n".join([header, *good]) + b"\n")
+        proc = _detect(args.model, clean_in, tmp / "clean.jsonl", [], args.core)
+        _, err = proc.communicate()
+        clean = _final(err)
+        clean_ids = _flow_ids(tmp / "clean.jsonl")
+        # 2. the soak: followed, rotated, SIGHUP, a full disk
+        disk = tmp / "alerts"
+        disk.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2g", "tmpfs", str(disk)], check=True)
+        try:
+            result = _soak(args, header, mixed, tmp, disk, injected)
+            alerts = disk / "a.jsonl"
+            written = _flow_ids(disk / "a.jsonl.moved") | _flow_ids(alerts)
+        finally:
+            subprocess.run(["umount", str(disk)], check=False)
+    stats, rss, events = result
+    lost = stats.get("alerts_lost", 0)
+    want_skips = Counter()
+    for kind, n in injected.items():
+        want_skips[HOSTILE[kind][1]] += n
+    got_skips = dict(stats["skipped_by_reason"])
+    half = rss[len(rss) // 2 :] or rss
+    checks = {
+        "every good record classified once": stats["flows"] == len(good) == clean["flows"],
+        "alerts written are the clean run's": written <= clean_ids,
+        "alerts written + lost = clean run's alerts": len(written) + lost == len(clean_ids),
+        "skips counted = hostile lines injected, by reason": got_skips == dict(want_skips),
+        "rotations counted": stats.get("source_rotations") == events["rotations"],
+        "SIGHUP reopened the alert file": stats.get("alerts_reopens") == 1,
+        "alerts were lost only while the disk was full": lost > 0,
+        "memory flat (second half within 5 % of its median)":
+            max(half) <= 1.05 * sorted(half)[len(half) // 2],
+    }  # fmt: skip
+    command = "python experiments/fault_soak.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    report = {
+        "command": command, "records": len(good), "hostile_lines": sum(injected.values()),
+        "injected": dict(injected), "clean": clean, "soak": stats, "events": events,
+        "alerts_clean": len(clean_ids), "alerts_written": len(written), "alerts_lost": lost,
+        "rss_kb": {"min": min(rss), "max": max(rss), "second_half_max": max(half),
+                   "samples": len(rss)},
+        "checks": checks,
+    }  # fmt: skip
+    (out / "soak.json").write_text(json.dumps(report, indent=1) + "\n")
+    md = ["# Fault soak of `ltcn detect` (issue 14)", "",
+          f"{len(good):,} good records with {sum(injected.values()):,} hostile lines mixed in "
+          f"({', '.join(f'{n:,} {k}' for k, n in injected.items())}), read with `--follow` while "
+          f"the file was rotated {events['rotations']} times (rename and a new file with its "
+          "header), the alert file moved away and SIGHUP sent once, and the alert file system "
+          f"full for {events['full_s']:.1f} s. One core, one Numba thread.", "",
+          "| check | |", "|---|---|",
+          *(f"| {k} | {'yes' if v else '**no**'} |" for k, v in checks.items()), "",
+          f"- Clean run: {clean['flows']:,} flows, {len(clean_ids):,} alerts, "
+          f"{clean['flows_per_s']:,} flows/s.",
+          f"- Soak: {stats['flows']:,} flows, {stats['skipped']:,} skipped "
+          f"({', '.join(f'{n:,} {k}' for k, n in got_skips.items())}); "
+          f"{len(written):,} alerts written, {lost:,} counted lost while the disk was full.",
+          f"- Resident memory: {min(rss) / 1024:.0f}-{max(rss) / 1024:.0f} MiB over "
+          f"{len(rss)} samples (second half up to {max(half) / 1024:.0f} MiB).", "",
+          f"Command: `{command}`", ""]  # fmt: skip
+    (out / "soak.md").write_text("\n".join(md))
+    print(json.dumps({"checks": checks, "alerts_lost": lost, "rss_kb": report["rss_kb"]}))
+    return 0 if all(checks.values()) else 1
+
+
+def _soak(args, header: bytes, mixed: list[bytes], tmp: Path, disk: Path, injected):
+    source = tmp / "flows.csv"
+    source.write_bytes(header + b"\n")
+    alerts = disk / "a.jsonl"
+    proc = _detect(args.model, source, alerts, ["--follow", "--micro-batch", "256"], args.core,
+                   stats_every=0.5)  # fmt: skip
+    events = {"rotations": 0, "full_s": 0.0}
+    rss: list[int] = []
+    done = threading.Event()
+    last: dict = {}
+    err_lines: list[bytes] = []
+
+    def read_stats():  # the detector's progress: every line read is a flow or a skip
+        for line in proc.stderr:
+            err_lines.append(line)
+            if line.startswith(b"ltcn detect stats: "):
+                last.update(json.loads(line.split(b": ", 1)[1]))
+
+    reader = threading.Thread(target=read_stats, daemon=True)
+    reader.start()
+
+    def sample():
+        while not done.is_set() and proc.poll() is None:
+            try:
+                rss.append(_rss_kb(proc.pid))
+            except OSError:
+                break
+            time.sleep(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    time.sleep(3.0)  # compiled or loaded from the cache
+    chunk = max(1, min(20_000, args.rotate_every // 4))
+    filler = disk / "filler"
+    for start in range(0, len(mixed), chunk):
+        part = mixed[start : start + chunk]
+        with open(source, "ab") as f:
+            f.write(b"\n".join(part) + b"\n")
+        time.sleep(0.05)
+        n_lines = start + len(part)
+        if n_lines // args.rotate_every != (n_lines - len(part)) // args.rotate_every:
+            time.sleep(1.0)  # let the detector reach the end of this file, then rotate
+            os.replace(source, tmp / f"flows.csv.{events['rotations'] + 1}")
+            source.write_bytes(header + b"\n")
+            events["rotations"] += 1
+        if events["rotations"] == 3 and "hup" not in events:  # logrotate of the alert file
+            time.sleep(1.0)
+            os.replace(alerts, disk / "a.jsonl.moved")
+            proc.send_signal(signal.SIGHUP)
+            events["hup"] = time.monotonic()
+        if events["rotations"] == 5 and "full" not in events:  # the disk fills up for a while
+            events["full"] = time.monotonic()
+            free = os.statvfs(disk)
+            with open(filler, "wb") as f:  # fill every free block
+                try:
+                    f.write(b"\0" * (free.f_bavail * free.f_frsize))
+                except OSError:
+                    pass
+        if "full" in events and "freed" not in events and time.monotonic() - events["full"] > 4:
+            filler.unlink()
+            events["freed"] = time.monotonic()
+            events["full_s"] = events["freed"] - events["full"]
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline and last.get("flows", 0) + last.get("skipped", 0) < len(mixed):
+        time.sleep(0.5)  # until the detector has read every line
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    reader.join(timeout=30)
+    err = b"".join(err_lines)
+    done.set()
+    sampler.join()
+    for key in ("hup", "full", "freed"):
+        events.pop(key, None)
+    return _final(err), rss, events
+
+
+if __name__ == "__main__":
+    sys.exit(main())
