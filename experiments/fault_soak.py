@@ -108,8 +108,8 @@ def _detect(model: str, source: Path, alerts: Path, extra: list[str], core: int,
     argv = ["taskset", "-c", str(core), sys.executable, "-m", "ltcn_jax.cli", "detect", "--model",
             model, "--source", str(source), "--alerts", str(alerts), "--threshold", "0.5",
             "--stats-every", str(stats_every), *extra]  # fmt: skip
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                            cwd=ROOT)  # fmt: skip
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=env, cwd=ROOT)  # fmt: skip
 
 
 def _final(stderr: bytes) -> dict:
@@ -269,6 +269,8 @@ def _soak(args, header: bytes, mixed: list[bytes], tmp: Path, disk: Path, inject
                     f.write(b"\0" * (free.f_bavail * free.f_frsize))
                 except OSError:
                     pass
+            left = os.statvfs(disk)
+            events["full_left_bytes"] = left.f_bavail * left.f_frsize
         if "full" in events and "freed" not in events and time.monotonic() - events["full"] > 4:
             filler.unlink()
             events["freed"] = time.monotonic()
