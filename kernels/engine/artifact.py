@@ -273,12 +273,17 @@ def _nesting(text: bytes) -> int:
     return int(np.cumsum(_STEP[np.frombuffer(outside, np.uint8)], dtype=np.int32).max())
 
 
+def _no_constant(name: str):
+    """``NaN``/``Infinity`` are not JSON: a manifest holding one was not written by us."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _parse_manifest(text: bytes) -> dict:
     depth = _nesting(text)
     if depth > MAX_DEPTH:
         raise _Invalid(f"damaged manifest: nested {depth} levels deep (the limit is {MAX_DEPTH})")
     try:
-        manifest = json.loads(text.decode("utf-8"))
+        manifest = json.loads(text.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise _Invalid(f"damaged manifest: {exc}") from None
     return _obj(manifest, "the manifest")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -245,7 +246,12 @@ class Preprocessor:
                 source, 0, 0, f"spec version {version!r} is newer than this reader ({SPEC_VERSION})"
             )
         body = {k: v for k, v in spec.items() if k != "sha256"}
-        if spec.get("sha256") != _digest(body):
+        try:
+            digest = _digest(body)
+        except (TypeError, ValueError, RecursionError):  # NaN/Infinity, or not JSON at all
+            raise DataFormatError(source, 0, 0, "malformed spec: not plain JSON (a NaN or "
+                                  "Infinity, or too deeply nested)") from None  # fmt: skip
+        if spec.get("sha256") != digest:
             raise DataFormatError(
                 source, 0, 0, "checksum mismatch: the spec was altered or damaged"
             )
@@ -263,6 +269,8 @@ class Preprocessor:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataFormatError(source, 0, 0, f"malformed spec: {exc!r}") from None
+        if not all(math.isfinite(v) for v in (*pre.minimum, *pre.maximum)):
+            raise DataFormatError(source, 0, 0, "malformed spec: a feature bound is not finite")
         if pre.width != spec.get("width"):
             raise DataFormatError(source, 0, 0, "malformed spec: width does not match its columns")
         return pre
@@ -270,11 +278,13 @@ class Preprocessor:
     @classmethod
     def from_json(cls, text: str, source: str = "<preprocess spec>") -> Preprocessor:
         try:
-            spec = json.loads(text)
+            spec = json.loads(text, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             raise DataFormatError(
                 source, exc.lineno, exc.colno, f"invalid JSON: {exc.msg}"
             ) from None
+        except (ValueError, RecursionError) as exc:
+            raise DataFormatError(source, 0, 0, f"invalid JSON: {str(exc)[:80]}") from None
         return cls.from_dict(spec, source)
 
 
@@ -317,6 +327,11 @@ def _column_bounds(
 
 def _signed_log1p(x: np.ndarray) -> np.ndarray:
     return (np.sign(x) * np.log1p(np.abs(x))).astype(np.float32)
+
+
+def _no_constant(name: str):
+    """``json.loads``' hook for ``NaN``/``Infinity``, which plain JSON does not have."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _digest(body: dict) -> str:

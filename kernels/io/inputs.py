@@ -27,6 +27,22 @@ COUNT_BYTES = 8 << 20  # read size when counting lines
 GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
 
 
+def _checked(method):
+    """``method`` of :class:`gzip.GzipFile` with its corruption errors made one
+    :class:`DataFormatError` naming the input."""
+
+    def read(self, *args):
+        try:
+            return method(self, *args)
+        except GZIP_ERRORS as exc:
+            why = "it ends early" if isinstance(exc, EOFError) else str(exc).split(":")[-1].strip()
+            raise DataFormatError(self.input_name, 0, 0,
+                                  f"corrupt or truncated gzip data ({why})") from None  # fmt: skip
+
+    read.__name__ = read.__qualname__ = method.__name__
+    return read
+
+
 class CheckedGzip(gzip.GzipFile):
     """A gzip reader whose corruption errors are one :class:`DataFormatError` naming the
     input, from whichever read meets them (the readers, format detection, the gateway)."""
@@ -35,46 +51,12 @@ class CheckedGzip(gzip.GzipFile):
         super().__init__(mode="rb", **kwargs)
         self.input_name = str(name)
 
-    def _fail(self, exc: Exception):
-        why = "it ends early" if isinstance(exc, EOFError) else str(exc).split(":")[-1].strip()
-        raise DataFormatError(self.input_name, 0, 0,
-                              f"corrupt or truncated gzip data ({why})") from None  # fmt: skip
-
-    def read(self, size=-1):
-        try:
-            return super().read(size)
-        except GZIP_ERRORS as exc:
-            self._fail(exc)
-
-    def read1(self, size=-1):
-        try:
-            return super().read1(size)
-        except GZIP_ERRORS as exc:
-            self._fail(exc)
-
-    def readinto(self, b):
-        try:
-            return super().readinto(b)
-        except GZIP_ERRORS as exc:
-            self._fail(exc)
-
-    def readline(self, size=-1):
-        try:
-            return super().readline(size)
-        except GZIP_ERRORS as exc:
-            self._fail(exc)
-
-    def peek(self, n):
-        try:
-            return super().peek(n)
-        except GZIP_ERRORS as exc:
-            self._fail(exc)
-
-    def seek(self, offset, whence=io.SEEK_SET):
-        try:
-            return super().seek(offset, whence)
-        except GZIP_ERRORS as exc:
-            self._fail(exc)
+    read = _checked(gzip.GzipFile.read)
+    read1 = _checked(gzip.GzipFile.read1)
+    readinto = _checked(gzip.GzipFile.readinto)
+    readline = _checked(gzip.GzipFile.readline)
+    peek = _checked(gzip.GzipFile.peek)
+    seek = _checked(gzip.GzipFile.seek)
 
 
 def open_binary(path: str | os.PathLike):
