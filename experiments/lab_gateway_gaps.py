@@ -2,7 +2,7 @@
 flow also carries the seconds since its host's previous flow started
 (``DataConfig.stream_gap``, :mod:`ltcn_kernels.features.gaps`).
 
-Run:  LTCN_DATA=DATA ltcn run experiments/lab_gateway_gaps.py --out results/lab/gaps/run
+Run:  LTCN_DATA=DATA ltcn run experiments/lab_gateway_gaps.py --out results/lab/gaps/run   (about 7 min)
 
 Why: a window of one host's flows says what they were, not how fast they came. The home
 server's polls of its devices' web UIs and the lab's HTTP flood are alike flow by flow; the
