@@ -28,6 +28,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from soak_detect import rss_kib
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "bot-iot" / "data_t_subset.csv"
 HOSTILE = {  # kind -> (share of the hostile lines, the reason the gateway counts it under)
@@ -94,14 +96,6 @@ def build(records: int, hostile_share: float, seed: int):
     return header, good, mixed, injected
 
 
-def _rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def _detect(model: str, source: Path, alerts: Path, extra: list[str], core: int,
             stats_every: float = 0):  # fmt: skip
     env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
@@ -157,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         disk.mkdir()
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2g", "tmpfs", str(disk)], check=True)
         try:
-            result = _soak(args, header, mixed, tmp, disk, injected)
+            result = _soak(args, header, mixed, tmp, disk)
             alerts = disk / "a.jsonl"
             written = _flow_ids(disk / "a.jsonl.moved") | _flow_ids(alerts)
         finally:
@@ -211,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(checks.values()) else 1
 
 
-def _soak(args, header: bytes, mixed: list[bytes], tmp: Path, disk: Path, injected):
+def _soak(args, header: bytes, mixed: list[bytes], tmp: Path, disk: Path):
     source = tmp / "flows.csv"
     source.write_bytes(header + b"\n")
     alerts = disk / "a.jsonl"
@@ -234,10 +228,10 @@ def _soak(args, header: bytes, mixed: list[bytes], tmp: Path, disk: Path, inject
 
     def sample():
         while not done.is_set() and proc.poll() is None:
-            try:
-                rss.append(_rss_kb(proc.pid))
-            except OSError:
+            kib = rss_kib(proc.pid)
+            if kib is None:  # (the process is gone)
                 break
+            rss.append(kib)
             time.sleep(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)

@@ -11,7 +11,7 @@ import pytest
 
 @pytest.mark.parametrize("target", fuzz.TARGETS)
 def test_fuzz_slice_has_no_traceback_hang_or_wrong_count(target, bot_window_model, tmp_path):
-    counts, failures = fuzz.run_target(target, 60, 0, 20.0, bot_window_model, tmp_path)
+    counts, failures = fuzz.run_target(target, 60, 20.0, bot_window_model, tmp_path)
     assert sum(counts.values()) == 60
     assert counts["traceback"] == counts["hang"] == counts["wrong count"] == 0, failures[:3]
     assert counts["ok"] > 0 and counts["clear"] > 0  # both kinds of case were made
@@ -26,7 +26,7 @@ def test_the_fuzz_finds_a_gzip_error_that_escapes(monkeypatch, tmp_path):
 
     for name in ("read", "read1", "readinto", "readline", "peek", "seek"):
         monkeypatch.setattr(inputs.CheckedGzip, name, getattr(gzip.GzipFile, name))
-    counts, failures = fuzz.run_target("reader:bot-iot", 200, 0, 20.0, None, tmp_path)
+    counts, failures = fuzz.run_target("reader:bot-iot", 200, 20.0, None, tmp_path)
     assert counts["traceback"] > 0
     assert any("EOFError" in f or "zlib" in f or "BadGzipFile" in f for f in failures)
 
