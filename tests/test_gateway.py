@@ -23,6 +23,7 @@ from ltcn_kernels.engine.predict import classify_files
 from ltcn_kernels.errors import DataFormatError, InputError
 from ltcn_kernels.gateway import DetectOptions, Firewall, GatewayError, run_detect
 from ltcn_kernels.gateway.firewall import own_addresses
+from ltcn_kernels.io.flows import detect
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -776,6 +777,31 @@ def test_a_bad_first_line_on_stdin_is_skipped_not_the_end(model, replay, expecte
     assert [a["ltcn"]["line"] for a in _alerts(out)] == [line + 2 for line, *_ in expected[1]]
     with pytest.raises(DataFormatError, match="no line of the first 1,000"):
         _detect(model, "-", stdin=io.BytesIO(b"nonsense\n" * 1500), threshold=0.5)
+
+
+@pytest.mark.parametrize("micro_batch", [1, 7])
+def test_a_headerless_stream_reads_every_record_whatever_starts_a_batch(model, replay, tmp_path,
+                                                                        micro_batch):  # fmt: skip
+    """Records of uncommon protocols (rarp, llc, a number) first in the stream and first in
+    micro-batches: none is taken for the stream's format, each is classified as it would be
+    under a header, on the line it is on."""
+    lines = replay.read_bytes().rstrip(b"\n").split(b"\n")
+    header, rows = lines[0], lines[1:80]
+    proto = header.split(b",").index(b"proto")
+    for k, name in ((0, b"rarp"), (1, b"llc"), (7, b"rarp"), (14, b"132"), (21, b"ipx/spx")):
+        f = rows[k].split(b",")
+        f[proto] = name
+        rows[k] = b",".join(f)
+    with_header, without = tmp_path / "h.jsonl", tmp_path / "n.jsonl"
+    a = _detect(model, "-", stdin=io.BytesIO(b"\n".join([header, *rows]) + b"\n"),
+                alerts=str(with_header), threshold=0.01, micro_batch=micro_batch)  # fmt: skip
+    b = _detect(model, "-", stdin=io.BytesIO(b"\n".join(rows) + b"\n"), alerts=str(without),
+                threshold=0.01, micro_batch=micro_batch)  # fmt: skip
+    assert a["flows"] == b["flows"] == len(rows) and a["skipped"] == b["skipped"] == 0
+    got, want = _alerts(without), _alerts(with_header)
+    assert len(want) > 10 and [x["ltcn"]["line"] + 1 for x in got] == [x["ltcn"]["line"] for x in want]
+    assert [x["ltcn"]["p_attack"] for x in got] == [x["ltcn"]["p_attack"] for x in want]
+    assert detect("-", head=rows[0] + b"\n").layout.name == "entire"
 
 
 def test_in_one_batch_the_flood_source_is_blocked_not_its_victim(model, replay, tmp_path):

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..engine.predict import load_model
 from ..errors import DataFormatError
+from ..io.detection import header_line
 from ..io.flows import detect, read_flows_bytes
 from ..io.labels import normal_index
 from ..io.pcap import LiveFlows, check_interface, is_capture
@@ -137,7 +138,11 @@ class Gateway:
                             continue
                         detected = True
                         if not det.has_header:
-                            break  # a record: taken below
+                            # A record, taken below. Each batch is parsed under the layout's
+                            # own header, so a batch never starts with a record that could
+                            # be mistaken for a format (every line numbered as in the stream).
+                            header = header_line(det)
+                            break
                         header = ln
                     i += 1
                     lineno += 1

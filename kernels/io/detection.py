@@ -9,6 +9,7 @@ header is reported as the column that differs; binary data (a packet capture) as
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 from ..errors import DataFormatError
@@ -18,7 +19,10 @@ from .pcap import capture_kind
 
 _BOM = b"\xef\xbb\xbf"
 _DELIMITERS = {",": 44, "\t": 9, ";": 59}
-_PROTOCOLS = {"tcp", "udp", "icmp", "arp", "ipv6-icmp", "igmp", "rtp", "rtcp", "esp", "gre"}
+# A protocol as Argus names it (tcp, arp, rarp, ipv6-icmp, llc, ipx/spx, or a number): a
+# headerless BoT-IoT record is recognised by its shape, not by a list of protocols, so an
+# uncommon protocol in the first record does not make the input unreadable.
+_PROTOCOL = re.compile(r"[a-z0-9][a-z0-9/_.+-]{0,31}")
 
 
 @dataclass(frozen=True)
@@ -49,15 +53,30 @@ def _split_first_line(head: bytes, path: str) -> tuple[str, int, str, int]:
     return text, _DELIMITERS[delim], delim, length
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _headerless_layout(fields: list[str]) -> schema.Layout | None:
     values = [f.strip().strip('"').strip().lower() for f in fields]
-    if len(values) in (42, 43) and values[1] in ("tcp", "udp", "icmp"):
+    if len(values) in (42, 43) and values[1] in ("tcp", "udp", "icmp"):  # NSL-KDD's only three
         return schema.NSL_KDD if len(values) == 43 else schema.NSL_KDD_42
-    if len(values) == 35 and values[3] in _PROTOCOLS:
+    # BoT-IoT: pkSeqID, then stime and proto (entire) or proto (10-best)
+    if len(values) == 35 and _is_number(values[0]) and _is_number(values[1]) and _PROTOCOL.fullmatch(values[3]):
         return schema.BOT_IOT_ENTIRE
-    if len(values) == 19 and values[1] in _PROTOCOLS:
+    if len(values) == 19 and _is_number(values[0]) and _PROTOCOL.fullmatch(values[1]):
         return schema.BOT_IOT_10BEST
     return None
+
+
+def header_line(detected: Detected) -> bytes:
+    """The header of ``detected``'s layout, with its delimiter: what a headerless input's
+    batches are parsed under, so no batch's first record is mistaken for its format."""
+    return chr(detected.delimiter).join(c.raw for c in detected.layout.columns).encode()
 
 
 def _closest_layout(names: list[str]) -> tuple[schema.Layout, float]:
