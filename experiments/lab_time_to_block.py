@@ -167,7 +167,8 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
             "--threshold", str(args.threshold), "--block-timeout", str(args.block_timeout),
             "--block-rate", "100", "--micro-batch", str(args.micro_batch),
             "--status-interval", str(status_interval), "--alerts", str(alerts),
-            "--stats-every", "0"]), stdout=subprocess.DEVNULL, stderr=detect_err)  # fmt: skip
+            "--stats-every", "0", *(["--allow-unsigned"] if args.allow_unsigned else [])]),
+            stdout=subprocess.DEVNULL, stderr=detect_err)  # fmt: skip
         deadline = time.monotonic() + 300
         while not (tmp / f"detect{status_interval}.log").read_text().count("kernels ready"):
             if detect.poll() is not None or time.monotonic() > deadline:
@@ -324,6 +325,8 @@ def summarize(results: list[dict], meta: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="results/lab/model.ltcn")
+    p.add_argument("--allow-unsigned", action="store_true",
+                   help="run the model unsigned (the committed one is; `make lab` signs its export)")  # fmt: skip
     p.add_argument("--threshold", type=float, required=True,
                    help="the alert threshold chosen on lab validation (results/lab/captures.json)")  # fmt: skip
     p.add_argument("--runs", type=int, default=10, help="runs per attack")

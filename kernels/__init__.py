@@ -77,8 +77,9 @@ NUMBA_CACHE_FALLBACK = _numba_cache_fallback()  # before anything below imports 
 
 from .arch import LTCNArch  # noqa: E402
 from .engine import EngineModel, Stream, predict_proba_sequence, predict_proba_windows  # noqa: E402
-from .engine.artifact import Artifact, read_artifact, write_artifact  # noqa: E402
+from .engine.artifact import Artifact, read_artifact, sign_artifact, write_artifact  # noqa: E402
 from .engine.predict import Predictions, classify_files, classify_table, load_model  # noqa: E402
+from .engine.signature import TrustStore, UntrustedModelError  # noqa: E402
 from .errors import DataFormatError, InputError, UsageError  # noqa: E402
 from .features.preprocess import Preprocessor  # noqa: E402
 from .features.windows import causal_windows, feature_sequence, make_sequences  # noqa: E402
@@ -97,6 +98,8 @@ __all__ = [
     "Predictions",
     "Preprocessor",
     "Stream",
+    "TrustStore",
+    "UntrustedModelError",
     "UsageError",
     "causal_windows",
     "classify_files",
@@ -111,5 +114,6 @@ __all__ = [
     "read_flows",
     "read_flows_bytes",
     "run_detect",
+    "sign_artifact",
     "write_artifact",
 ]

@@ -19,13 +19,14 @@ from .errors import InputError
 EXTRA_OF_MODULE = {
     "jax": "train", "jaxlib": "train", "flax": "train", "optax": "train", "pandas": "train",
     "sklearn": "train", "matplotlib": "train", "onnx": "bench", "onnxruntime": "bench",
-    "numba": "edge", "llvmlite": "edge", "uvicorn": "serve", "starlette": "serve",
+    "cryptography": "train", "numba": "edge", "llvmlite": "edge", "uvicorn": "serve", "starlette": "serve",
 }  # fmt: skip
 
 # What `ltcn --help` says about each command's extra.
 COMMAND_EXTRAS = {
-    "edge": ("data summary", "flows", "detect", "warmup", "lab", "predict/evaluate --backend sparse|dense"),
-    "train": ("run", "export", "demo", "predict/evaluate --backend jax"),
+    "edge": ("data summary", "flows", "detect", "warmup", "verify", "lab",
+             "predict/evaluate --backend sparse|dense"),
+    "train": ("run", "export", "keygen", "sign", "demo", "predict/evaluate --backend jax"),
     "bench": ("export --format onnx", "bench (the ONNX Runtime rows; XLA rows need train)"),
 }
 

@@ -47,6 +47,9 @@ _OWNERS = {
     "complexity_table": "complexity",
     # export to the edge
     "export_run": "export",
+    "generate_key": "signing",
+    "load_key": "signing",
+    "default_signer": "signing",
     "export_onnx": "onnx_export",
     "flax_proba": "reference",
 }

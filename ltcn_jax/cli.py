@@ -80,16 +80,63 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
         with tempfile.TemporaryDirectory() as tmp:
             model = Path(tmp) / "model.ltcn"
-            export_run(args.run_dir, model, fmt="dense", sparsity=args.sparsity)
+            export_run(args.run_dir, model, fmt="dense", sparsity=args.sparsity, signer=None)
             info = export_onnx(model, args.out)
         print(f"wrote {info['file']}: {info['file_bytes']:,} bytes (onnx)")
         return 0
-    info = export_run(args.run_dir, args.out, fmt=args.format, sparsity=args.sparsity)
+    info = export_run(args.run_dir, args.out, fmt=args.format, sparsity=args.sparsity,
+                      signer=_signer(args))  # fmt: skip
+    signed = f"signed by {info['signed_by']}" if info["signed_by"] else "UNSIGNED"
     print(
-        f"wrote {info['file']}: {info['file_bytes']:,} bytes ({args.format}); weights "
+        f"wrote {info['file']}: {info['file_bytes']:,} bytes ({args.format}, {signed}); weights "
         f"{info['stored_bytes']:,} bytes stored vs {info['dense_equivalent_bytes']:,} dense fp32; "
         f"conv kernel sparsity {100 * info['sparsity']:.1f} %"
     )
+    return 0
+
+
+def _signer(args: argparse.Namespace):
+    """The key ``--signing-key`` names, none with ``--unsigned``, else the default key."""
+    from ltcn_jax.signing import default_signer, load_key
+
+    if getattr(args, "unsigned", False):
+        return None
+    return load_key(args.signing_key) if args.signing_key else default_signer()
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    with require("ltcn keygen", "train"):
+        from ltcn_jax.signing import default_key_path, generate_key, user_trust_dir
+
+    path = args.out or default_key_path()
+    key = generate_key(path, trust=not args.no_trust)
+    trust = "" if args.no_trust else f"; trusted on this machine ({user_trust_dir()})"
+    print(f"wrote {path} (secret, mode 0600) and {path}.pub: {key.key_id}{trust}. On each "
+          f"gateway: sudo install -D -m 0644 {path}.pub /etc/ltcn/trusted-keys/{key.key_id[8:]}.pub")  # fmt: skip
+    return 0
+
+
+def _cmd_sign(args: argparse.Namespace) -> int:
+    with require("ltcn sign", "train"):
+        from ltcn_kernels.engine.artifact import sign_artifact
+        from ltcn_kernels.engine.signature import key_id
+
+        signer = _signer(args)
+    artifact = sign_artifact(args.model, signer)
+    print(f"signed {args.model} with {key_id(artifact.signer)} ({signer.path})")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from ltcn_kernels.engine.signature import UntrustedModelError
+    from ltcn_kernels.gateway.trust import trusted_model
+
+    try:  # a damaged or altered file: exit 2, as any bad input
+        _, vouch = trusted_model(args.model, tuple(args.trusted_keys or ()))
+    except UntrustedModelError as exc:
+        print(f"{args.model}: NOT TRUSTED: {exc.message}")
+        return 1
+    print(f"{args.model}: {vouch}")
     return 0
 
 
@@ -170,6 +217,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         max_seconds=args.max_seconds, stats_every=args.stats_every, backend=args.backend,
         save_flows=args.save_flows, status_interval=args.status_interval,
         max_hosts=args.max_hosts, allow=tuple(args.allow or ()),
+        trusted_keys=tuple(args.trusted_keys or ()), allow_unsigned=args.allow_unsigned,
     )  # fmt: skip
     run_detect(args.model, options)
     return 0
@@ -316,7 +364,43 @@ def _add_export_parser(sub) -> None:
         "--sparsity", type=int, default=None,
         help="for an ablation run: the pruned model to export (e.g. 60)",
     )  # fmt: skip
+    _add_signing_key_option(export)
+    export.add_argument("--unsigned", action="store_true",
+                        help="write the file unsigned (`ltcn detect` then needs --allow-unsigned)")  # fmt: skip
     export.set_defaults(func=_cmd_export)
+
+
+def _add_signing_key_option(parser) -> None:
+    parser.add_argument(
+        "--signing-key", metavar="PEM", help="an Ed25519 private key (default $LTCN_SIGNING_KEY, "
+        "else ~/.config/ltcn/signing-key.pem, created and trusted here on first use)",
+    )  # fmt: skip
+
+
+def _add_trusted_keys_option(parser) -> None:
+    parser.add_argument(
+        "--trusted-keys", action="append", metavar="PATH", help="a PEM file or a directory of "
+        "trusted public keys (repeatable; default /etc/ltcn/trusted-keys and "
+        "~/.config/ltcn/trusted-keys)",
+    )  # fmt: skip
+
+
+def _add_signing_parsers(sub) -> None:
+    keygen = sub.add_parser("keygen", help="[train] make an Ed25519 key that signs exported models")
+    keygen.add_argument("--out", help="the private key file (default ~/.config/ltcn/signing-key.pem)")
+    keygen.add_argument("--no-trust", action="store_true",
+                        help="do not add its public key to this machine's trust store")  # fmt: skip
+    keygen.set_defaults(func=_cmd_keygen)
+    sign = sub.add_parser("sign", help="[train] sign (or re-sign) a .ltcn model file")
+    sign.add_argument("model", help="the .ltcn file, signed in place (by rename)")
+    _add_signing_key_option(sign)
+    sign.set_defaults(func=_cmd_sign)
+    verify = sub.add_parser(
+        "verify", help="check a model's signature and whether its key is trusted (exit 1 if not)"
+    )
+    verify.add_argument("model", help="a .ltcn file")
+    _add_trusted_keys_option(verify)
+    verify.set_defaults(func=_cmd_verify)
 
 
 def _add_predict_evaluate_parser(sub) -> None:
@@ -393,6 +477,9 @@ def _add_detect_parser(sub) -> None:
     detect.add_argument("--follow", action="store_true", help="keep reading a file being written")
     detect.add_argument("--max-seconds", type=float, help="stop after this long")
     detect.add_argument("--backend", default="sparse", choices=["sparse", "dense"])
+    _add_trusted_keys_option(detect)
+    detect.add_argument("--allow-unsigned", action="store_true",
+                        help="run a model that is unsigned or signed by an untrusted key")  # fmt: skip
     detect.set_defaults(func=_cmd_detect)
 
 
@@ -498,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_parser(sub)
     _add_run_parser(sub)
     _add_export_parser(sub)
+    _add_signing_parsers(sub)
     _add_predict_evaluate_parser(sub)
     _add_detect_parser(sub)
     _add_warmup_parser(sub)

@@ -17,7 +17,10 @@ from ltcn_kernels.arch import LTCNArch, is_conv_kernel
 from ltcn_kernels.engine import EngineModel, flat_params_from_tree
 from ltcn_kernels.engine.artifact import engine_payload, write_artifact
 from ltcn_kernels.engine.csr import csr_from_dense, kernel_matrix
+from ltcn_kernels.engine.signature import Signer, key_id
 from ltcn_kernels.features.preprocess import Preprocessor
+
+from .signing import default_signer
 
 FORMATS = ("csr", "dense")
 ENGINE_FORMATS = {"csr": "sparse", "dense": "dense"}  # export format -> engine format stored
@@ -84,10 +87,18 @@ def _params_file(run_dir: Path, sparsity: int | None) -> Path:
     return path
 
 
+DEFAULT_SIGNER = "default"
+
+
 def export_run(
-    run_dir: str | Path, out: str | Path, *, fmt: str = "csr", sparsity: int | None = None
+    run_dir: str | Path,
+    out: str | Path,
+    *,
+    fmt: str = "csr",
+    sparsity: int | None = None,
+    signer: Signer | str | None = DEFAULT_SIGNER,
 ) -> dict[str, Any]:
-    """Write the model of ``run_dir`` (an ``ltcn run`` output folder) to ``out``.
+    """Write the model of ``run_dir`` (an ``ltcn run`` output folder) to ``out``, signed.
 
     Args:
         run_dir: folder with ``config.json``, ``preprocess.json`` and the params checkpoint.
@@ -96,9 +107,14 @@ def export_run(
             unsigned indices) or ``dense``; the file stores the engine's packed arrays, which
             the edge maps and runs without a copy.
         sparsity: for an ablation run, which pruned model (e.g. 60 -> ``sparsity_60_params``).
+        signer: what signs the file (a :class:`~ltcn_jax.signing.SigningKey`); ``"default"``:
+            the user's default key (:func:`~ltcn_jax.signing.default_signer`, created and
+            trusted on first use); None: unsigned (``ltcn detect`` then refuses it unless
+            told ``--allow-unsigned``).
 
     Returns:
-        A summary: file bytes, dense-equivalent bytes, stored bytes, per-layer sparsity.
+        A summary: file bytes, dense-equivalent bytes, stored bytes, per-layer sparsity and the
+        signing key's id (None when unsigned).
     """
     from flax.serialization import msgpack_restore
 
@@ -137,6 +153,9 @@ def export_run(
         "stored_bytes": int(stored),
         "source": {"run": config["name"], "sparsity_file": sparsity, "test": source_metrics},
     }
-    size = write_artifact(out, manifest, arrays)
+    if signer == DEFAULT_SIGNER:
+        signer = default_signer()
+    size = write_artifact(out, manifest, arrays, signer=signer)
     return {"file": str(out), "file_bytes": size, "dense_equivalent_bytes": int(dense_bytes),
-            "stored_bytes": int(stored), "sparsity": manifest["sparsity"]["conv_kernels"]}  # fmt: skip
+            "stored_bytes": int(stored), "sparsity": manifest["sparsity"]["conv_kernels"],
+            "signed_by": key_id(signer.public_key) if signer is not None else None}  # fmt: skip

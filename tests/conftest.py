@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,12 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, deadline=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# The signing key `ltcn export` makes on first use, and the trust store holding its public
+# half, live in a folder of this test session (set before any fixture exports a model, and
+# inherited by the subprocesses), never in the user's ~/.config.
+os.environ["LTCN_CONFIG_DIR"] = tempfile.mkdtemp(prefix="ltcn-test-config-")
+os.environ.pop("LTCN_SIGNING_KEY", None)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # The staged full samples beside the repository (present for developers and CI, never needed

@@ -30,7 +30,8 @@ from ltcn_kernels.io.pcap import ArgusTools, FlowMeterError, LiveFlows, check_in
 REPO = Path(__file__).resolve().parents[1]
 BLOCK_TRAIN = (
     "import sys\n"
-    "for name in ('jax', 'jaxlib', 'flax', 'optax', 'sklearn', 'pandas', 'matplotlib'):\n"
+    "for name in ('jax', 'jaxlib', 'flax', 'optax', 'sklearn', 'pandas', 'matplotlib',\n"
+    "             'cryptography'):\n"
     "    sys.modules[name] = None  # the edge install: any import of them fails\n"
     "from ltcn_jax.cli import main\n"
 )
@@ -78,7 +79,7 @@ def test_help_says_which_commands_need_which_extra():
 
     text = build_parser().format_help()
     assert 'pip install "ltcn[edge]": data summary, flows, detect, warmup' in text
-    assert 'pip install "ltcn[train]": run, export, demo, predict/evaluate --backend jax' in text
+    assert 'pip install "ltcn[train]": run, export, keygen, sign, demo, predict/evaluate --backend jax' in text
     assert "[train] write a run's model" in text
 
 
@@ -264,7 +265,9 @@ def test_detect_compiles_before_the_first_flow_and_reports_it_apart(bot_window_m
     res = run_detect(bot_window_model, options, out=io.StringIO(), err=err)
     assert set(compile_times()) == before  # the stream first-called no kernel the warmup missed
     assert res["compile_s"] >= 0 and res["flows"] > 0 and res["latency_us_p50"] is not None
-    assert err.getvalue().startswith("ltcn detect: kernels ready in ")
+    first, second = err.getvalue().splitlines()[:2]
+    assert first.startswith(f"ltcn detect: model {bot_window_model}: signed by ed25519:")
+    assert second.startswith("ltcn detect: kernels ready in ")
     final = json.loads(err.getvalue().split("ltcn detect final: ")[-1])
     assert "compile_s" in final
 

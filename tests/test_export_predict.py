@@ -69,6 +69,25 @@ def test_export_csr_is_smaller_and_records_sizes(nsl_run, tmp_path):
             assert int(ptr[-1]) == row["nnz"] == layer["nnz"]
 
 
+def test_export_signs_with_the_default_or_a_given_key_or_writes_unsigned(nsl_run, tmp_path, capsys):
+    from ltcn_jax.cli import main
+    from ltcn_jax.signing import default_signer, generate_key
+
+    assert main(["export", str(nsl_run), "--out", str(tmp_path / "d.ltcn")]) == 0
+    mine = default_signer()  # this test session's key (conftest's LTCN_CONFIG_DIR)
+    assert f"(csr, signed by {mine.key_id})" in capsys.readouterr().out
+    assert read_artifact(tmp_path / "d.ltcn").signer == mine.public_key
+    site = generate_key(tmp_path / "site.pem", trust=False)
+    assert main(["export", str(nsl_run), "--out", str(tmp_path / "s.ltcn"), "--signing-key",
+                 str(tmp_path / "site.pem")]) == 0  # fmt: skip
+    assert read_artifact(tmp_path / "s.ltcn").signer == site.public_key
+    assert main(["export", str(nsl_run), "--out", str(tmp_path / "u.ltcn"), "--unsigned"]) == 0
+    assert "(csr, UNSIGNED)" in capsys.readouterr().out and read_artifact(tmp_path / "u.ltcn").signer is None
+    assert main(["export", str(nsl_run), "--out", str(tmp_path / "x.ltcn"), "--signing-key",
+                 str(tmp_path / "nope.pem")]) == 2  # fmt: skip
+    assert "nope.pem: cannot read the signing key" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("which", ["nsl", "bot"])
 def test_backends_agree_on_every_row(which, nsl_run, bot_run, tmp_path):
     run, files = (nsl_run, [NSL_TEST]) if which == "nsl" else (bot_run, [BOT_ENTIRE])
@@ -144,9 +163,10 @@ def test_predict_and_evaluate_say_what_they_skipped(bot_run, tmp_path):
         "NaN or empty feature": 2, "bad line: too few fields": 1, "infinite feature": 1}}
 
 
-def test_tampered_model_is_refused_cleanly(bot_run, tmp_path):
+@pytest.mark.parametrize("signed, caught_by", [(True, "the signature"), (False, "checksum mismatch")])
+def test_tampered_model_is_refused_cleanly(bot_run, tmp_path, signed, caught_by):
     model = tmp_path / "m.ltcn"
-    export_run(bot_run, model)
+    export_run(bot_run, model, **({} if signed else {"signer": None}))
     raw = bytearray(model.read_bytes())
     manifest = read_artifact(model).manifest
     (length,) = struct.unpack("<Q", raw[8:16])
@@ -157,7 +177,7 @@ def test_tampered_model_is_refused_cleanly(bot_run, tmp_path):
         [sys.executable, "-m", "ltcn_jax.cli", "predict", "--model", str(model), str(BOT_ENTIRE),
          "--out", str(tmp_path / "p.csv")], capture_output=True, text=True, check=False,
     )  # fmt: skip
-    assert proc.returncode == 2 and "checksum" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and caught_by in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_a_header_only_file_is_one_error_naming_it(bot_run, tmp_path):

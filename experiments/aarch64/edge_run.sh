@@ -21,9 +21,9 @@ done
 t evaluate_nsl ltcn evaluate --model "$S/nsl.ltcn" "$S/KDDTest+_subset.txt" --json > "$O/evaluate_nsl.json"
 t flows_pcap ltcn flows "$S/synscan.pcap" -o "$O/flows_synscan.csv"
 t detect_pcap ltcn detect --model "$S/bot.ltcn" --source "$S/synscan.pcap" --alerts "$O/alerts_pcap.jsonl" \
-  --firewall nftables --threshold 0.3 --stats-every 0 > "$O/nft_pcap.jsonl" 2> "$O/detect_pcap.txt"
+  --trusted-keys "$S/trusted-keys" --firewall nftables --threshold 0.3 --stats-every 0 > "$O/nft_pcap.jsonl" 2> "$O/detect_pcap.txt"
 t detect_csv ltcn detect --model "$S/bot.ltcn" --source "$S/data_t_subset.csv" --alerts "$O/alerts_csv.jsonl" \
-  --threshold 0.3 --stats-every 0 2> "$O/detect_csv.txt"
+  --trusted-keys "$S/trusted-keys" --threshold 0.3 --stats-every 0 2> "$O/detect_csv.txt"
 # the raw float32 probabilities (the CSVs round to 6 decimals): compared as bytes
 t probs_raw python - "$S" "$O" <<'PY'
 import sys

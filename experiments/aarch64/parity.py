@@ -36,6 +36,7 @@ def prepare(stage: Path) -> None:
     from ltcn_jax.data.prepare import DataConfig
     from ltcn_jax.experiment import run_experiment
     from ltcn_jax.export import export_run
+    from ltcn_jax.signing import default_signer, trust_public_key
 
     stage.mkdir(parents=True, exist_ok=True)
     for f in INPUTS:
@@ -53,8 +54,10 @@ def prepare(stage: Path) -> None:
                                   TrainConfig(epochs=1, batch_size=64),
                                   prune=PruneConfig(targets=(0.6,), rounds=1))  # fmt: skip
         run_experiment(config, stage / f"run-{name}", progress=False)
-        export_run(stage / f"run-{name}", stage / f"{name}.ltcn")
+        export_run(stage / f"run-{name}", stage / f"{name}.ltcn")  # signed with the default key
         shutil.rmtree(stage / f"run-{name}")
+    # Its public half, for the gateways' trust stores (the README's "trust the key" step).
+    trust_public_key(default_signer().public_key, stage / "trusted-keys")
 
 
 def _sha(p: Path) -> str:

@@ -27,7 +27,9 @@ else
   rm -rf /var/log/ltcn /var/log/ltcn-new /etc/ltcn
   find /opt/ltcn -name '*.nbi' -delete -o -name '*.nbc' -delete  # compile cold again
 fi
-rm -rf /var/cache/ltcn# --- README: the model from the training machine
+rm -rf /var/cache/ltcn
+# --- README: the model from the training machine (and the public half of its signing key)
+step install_key install -D -m 0644 "$S"/trusted-keys/*.pub -t /etc/ltcn/trusted-keys/
 step install_model install -D -m 0644 "$S/bot.ltcn" /etc/ltcn/gateway.ltcn
 
 # What `systemctl start ltcn-detect` would do, without systemd (a chroot): the unit's

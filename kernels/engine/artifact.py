@@ -8,6 +8,7 @@ Layout::
                                   classes, per-layer sparsity, sizes, one SHA-256 per array)
     zero padding to 64 bytes
     array blobs                   each at its manifest offset (64-byte aligned)
+    [signature trailer]           104 bytes, signed files only (see .signature)
 
 Schema 2 (what ``ltcn export`` writes) stores the engine's packed layout itself: the arrays of
 :meth:`EngineModel.engine_arrays <ltcn_kernels.engine.model.EngineModel.engine_arrays>` as
@@ -28,8 +29,11 @@ on its own: ``"storage": "csr"`` (``<path>/values``, ``/indices``, ``/indptr``) 
 (``<path>``); they load through :func:`dense_params` and are packed again.
 
 No pickle anywhere: arrays are plain bytes of a whitelisted numeric dtype. Loading reads the
-16-byte header first (a foreign file is refused before anything else is read), then the
-manifest, which is bounded in size and nesting depth before it is parsed and then checked
+16-byte header first (a foreign file is refused before anything else is read), then checks a
+signed file's Ed25519 signature over every byte before its trailer (a file altered after
+signing is refused before its manifest is parsed; whether the signer is trusted is the
+caller's policy: :meth:`TrustStore.check <ltcn_kernels.engine.signature.TrustStore.check>`),
+then the manifest, which is bounded in size and nesting depth before it is parsed and then checked
 against the schema (types, required keys, bounds, every array inside the file, shape x itemsize
 = bytes, layers consistent with the arrays and the architecture), the schema version (a newer
 file is refused), the manifest's own checksum, the file length (a truncated file is refused),
@@ -57,6 +61,7 @@ from ..arch import IDENTITY, LTCNArch
 from ..errors import DataFormatError
 from .csr import CSR, kernel_from_matrix
 from .model import FORMATS, EngineModel
+from .signature import Signer, make_trailer, signed_message, verify_signed
 
 MAGIC = b"LTCNMDL\n"
 SCHEMA_VERSION = 2
@@ -79,13 +84,15 @@ class Artifact:
     """A verified model file: its manifest and arrays (read-only views of the mapped file).
 
     ``engine``: the engine model the file stores (schema 2), built from the same views when
-    the file was read; None for per-layer files (schema 1).
+    the file was read; None for per-layer files (schema 1). ``signer``: the public key whose
+    valid signature the file carries, None for an unsigned file.
     """
 
     manifest: dict
     arrays: dict[str, np.ndarray]
     path: str = ""
     engine: EngineModel | None = field(default=None, repr=False, compare=False)
+    signer: bytes | None = None
 
     @property
     def arch(self) -> LTCNArch:
@@ -117,8 +124,10 @@ def write_artifact(
     arrays: dict[str, np.ndarray],
     *,
     schema_version: int = SCHEMA_VERSION,
+    signer: Signer | None = None,
 ) -> int:
-    """Write ``manifest`` (JSON-serialisable) and ``arrays`` to ``path``; returns the file size.
+    """Write ``manifest`` (JSON-serialisable) and ``arrays`` to ``path``, signed by ``signer``
+    when one is given; returns the file size.
 
     The manifest gets ``schema_version``, an ``arrays`` table (dtype, shape, offset, bytes,
     sha256), ``file_bytes`` and its own ``manifest_sha256``. Written to a temporary file and
@@ -164,13 +173,40 @@ def write_artifact(
     if len(text) > MAX_MANIFEST_BYTES:
         raise ValueError(f"manifest of {len(text)} bytes is over the {MAX_MANIFEST_BYTES} limit")
     padding = b"\0" * (_data_start(len(text)) - _HEAD - len(text))
+    parts = [MAGIC + struct.pack("<Q", len(text)) + text + padding, *blobs]
+    if signer is not None:
+        digest = hashlib.sha512()  # signed_message, fed part by part: no copy of the arrays
+        for part in parts:
+            digest.update(part)
+        parts.append(_trailer(signer, digest.digest()))
+    _replace(path, parts)
+    return os.path.getsize(path)
+
+
+def _trailer(signer: Signer, body_sha512: bytes) -> bytes:
+    return make_trailer(signer.public_key, signer.sign(signed_message(body_sha512)))
+
+
+def _replace(path: str | os.PathLike, parts) -> None:
+    """Write ``parts`` to a new file and rename it onto ``path``: a crash never leaves half a
+    model, and a process that maps the old file keeps its intact inode."""
     tmp = f"{os.fspath(path)}.tmp"
     with open(tmp, "wb") as f:
-        f.write(MAGIC + struct.pack("<Q", len(text)) + text + padding)
-        for blob in blobs:
-            f.write(blob)
+        for part in parts:
+            f.write(part)
     os.replace(tmp, path)
-    return os.path.getsize(path)
+
+
+def sign_artifact(path: str | os.PathLike, signer: Signer) -> Artifact:
+    """Sign an existing model file in place (by rename), replacing any signature it had; the
+    file is verified first (a damaged or altered file is never signed). Returns the re-read,
+    signed artifact."""
+    artifact = read_artifact(path)
+    body = artifact.manifest["file_bytes"]
+    with open(path, "rb") as f:
+        data = f.read(body)
+    _replace(path, [data, _trailer(signer, hashlib.sha512(data).digest())])
+    return read_artifact(path)
 
 
 def engine_payload(model: EngineModel) -> tuple[dict[str, np.ndarray], dict]:
@@ -461,36 +497,40 @@ def read_artifact(path: str | os.PathLike) -> Artifact:
             raise DataFormatError(
                 path, 0, 0, f"damaged manifest: {length} bytes, over the {MAX_MANIFEST_BYTES} limit"
             )
-        text = f.read(length)
-        if len(text) < length:
-            raise DataFormatError(path, 0, 0, "truncated model file (manifest cut short)")
-        try:
-            manifest = _parse_manifest(text)
-            version = manifest.get("schema_version")
-            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-                raise _Invalid(f"invalid schema version {_show(version)}")
-            if version > SCHEMA_VERSION:
-                raise _Invalid(
-                    f"model schema version {version!r} is newer than this engine "
-                    f"({SCHEMA_VERSION}); upgrade ltcn"
-                )
-            if manifest.get("manifest_sha256") != _manifest_digest(manifest):
-                raise _Invalid("manifest checksum mismatch: the file was altered")
-            if manifest.get("file_bytes") != size:
-                raise _Invalid(
-                    f"model file is {size} bytes, the manifest says "
-                    f"{_show(manifest.get('file_bytes'))}: truncated or padded"
-                )
-            data_start = _data_start(length)
-            arch = _check_manifest(manifest, size, data_start)
-        except _Invalid as exc:
-            raise DataFormatError(path, 0, 0, str(exc)) from None
         # The file is replaced by rename (write_artifact), never rewritten in place: the
         # mapped inode stays intact while a model is in use.
         mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     if len(mapped) != size:
         raise DataFormatError(path, 0, 0, "the model file changed while it was read")
     view = memoryview(mapped)
+    # A signed file's signature covers every byte before its trailer: checked before the
+    # manifest is parsed, so an altered file is refused before any of it is interpreted.
+    body, signer = verify_signed(path, view)
+    if _HEAD + length > body:
+        raise DataFormatError(path, 0, 0, "truncated model file (manifest cut short)")
+    text = bytes(view[_HEAD : _HEAD + length])
+    try:
+        manifest = _parse_manifest(text)
+        version = manifest.get("schema_version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise _Invalid(f"invalid schema version {_show(version)}")
+        if version > SCHEMA_VERSION:
+            raise _Invalid(
+                f"model schema version {version!r} is newer than this engine "
+                f"({SCHEMA_VERSION}); upgrade ltcn"
+            )
+        if manifest.get("manifest_sha256") != _manifest_digest(manifest):
+            raise _Invalid("manifest checksum mismatch: the file was altered")
+        if manifest.get("file_bytes") != body:
+            what = "before its signature" if signer else "(unsigned)"
+            raise _Invalid(
+                f"model file is {body} bytes {what}, the manifest says "
+                f"{_show(manifest.get('file_bytes'))}: truncated, padded or a damaged signature"
+            )
+        data_start = _data_start(length)
+        arch = _check_manifest(manifest, body, data_start)
+    except _Invalid as exc:
+        raise DataFormatError(path, 0, 0, str(exc)) from None
     arrays = {}
     for name, entry in manifest["arrays"].items():
         lo = data_start + entry["offset"]
@@ -510,7 +550,7 @@ def read_artifact(path: str | os.PathLike) -> Artifact:
     engine = None
     if "engine" in manifest:
         engine = _engine_from_arrays(path, arch, manifest, arrays)
-    return Artifact(manifest, arrays, path, engine)
+    return Artifact(manifest, arrays, path, engine, signer)
 
 
 def _engine_from_arrays(path: str, arch: LTCNArch, manifest: dict, arrays: Mapping) -> EngineModel:

@@ -46,6 +46,7 @@ from .sources import (
     open_source,
 )
 from .stats import Stats
+from .trust import trusted_model
 from .warmup import warm_up
 
 MAX_UNDETECTED = 1000  # bad lines before the first record or header, then the input is wrong
@@ -353,6 +354,8 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     files = options.source_files()
+    model, vouch = trusted_model(model, options.trusted_keys, options.allow_unsigned)
+    print(f"ltcn detect: model {model.path}: {vouch}", file=err, flush=True)
     if options.interface is not None:
         check_interface(options.interface)  # before minutes of compiling on a Pi
     fw = None

@@ -100,6 +100,9 @@ class DetectOptions:
         max_hosts: for a model with per-host windows, the source addresses whose last
             ``window-1`` flows are kept (least recently seen forgotten first); memory
             ``max_hosts * (window-1) * features * 4`` bytes.
+        trusted_keys: files or directories of trusted public keys (``--trusted-keys``,
+            repeatable; empty: ``/etc/ltcn/trusted-keys`` and the user's).
+        allow_unsigned: run a model that is unsigned or signed by an untrusted key.
     """
 
     source: str | None = None
@@ -126,6 +129,8 @@ class DetectOptions:
     status_interval: int | None = None
     max_hosts: int = 4096
     allow: tuple[str, ...] = ()
+    trusted_keys: tuple[str, ...] = ()
+    allow_unsigned: bool = False
 
     def __post_init__(self) -> None:
         if self.firewall not in FIREWALLS:
