@@ -17,7 +17,8 @@ Outcomes per case: ``ok``, ``clear`` (a one-line error naming the input), ``trac
 (anything else: a bug), ``hang`` (over ``--case-seconds``), ``wrong count``. The run prints
 JSON and writes ``fuzz.json`` and ``fuzz.md``; ``tests/test_fuzz.py`` runs a fixed-seed slice of
 the same cases in ``make test``. The model file's cases edit the manifest's structure with
-recomputed checksums too (a re-hashed file that is not what the schema says).
+recomputed checksums too (a re-hashed file that is not what the schema says), unsigned and
+validly signed, and edit the bytes of a signed file (the signature must refuse every change).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ FORMATS = {  # name -> (fixture, lines kept: header + records)
 TOKENS = [b"\x00", b"\r", b"\n", b"\r\n", b",", b"\t", b";", b'"', b"nan", b"inf", b"-inf",
           b"1e309", b"-1e400", b"1e12", b"\xff\xfe", "é".encode(), b"\xef\xbb\xbf", b"9" * 400,
           b"-", b"0x1f", b" ", b"\n\n\n", b"A" * 5000]  # fmt: skip
-OUTCOMES = ("ok", "clear", "traceback", "hang", "wrong count")
+# "forged": a signed model file with changed bytes that still loaded as signed by its key.
+OUTCOMES = ("ok", "clear", "traceback", "hang", "wrong count", "forged")
 
 
 class _Hang(Exception):
@@ -170,7 +172,11 @@ def check_reader_lines(data: bytes, good: int, bad: int, fmt: str, seconds: floa
     return "ok"
 
 
-def check_artifact(data: bytes, seconds: float, failures: list, tmp: Path) -> str:
+def check_artifact(data: bytes, seconds: float, failures: list, tmp: Path,
+                   signed_original: tuple[bytes, bytes] | None = None) -> str:  # fmt: skip
+    """Load ``data`` as a model and run it; with ``signed_original`` = (the signed file it
+    was edited from, its signer), a change that still loads as signed by that key is
+    ``forged``."""
     from ltcn_kernels.engine.predict import engine_for, load_model
     from ltcn_kernels.engine.run import predict_proba_windows
 
@@ -182,16 +188,41 @@ def check_artifact(data: bytes, seconds: float, failures: list, tmp: Path) -> st
         engine = engine_for(artifact, "sparse")
         w = int(artifact.manifest["architecture"]["window"])
         predict_proba_windows(engine, np.zeros((2, w, engine.n_features), np.float32))
+        return artifact.signer
 
-    outcome, _ = _run(load, str(path), seconds, failures)
+    outcome, signer = _run(load, str(path), seconds, failures)
+    if outcome == "ok" and signed_original is not None:
+        original, key = signed_original
+        if data != original and signer == key:
+            failures.append(f"{path}: {len(data)} bytes changed from the signed {len(original)}, "
+                            "still loaded as signed")  # fmt: skip
+            return "forged"
     return outcome
+
+
+def unsigned(data: bytes) -> bytes:
+    """A model file's bytes without its signature trailer (if it has one)."""
+    from ltcn_kernels.engine.signature import split_signed
+
+    return data[: split_signed(data)[0]]
+
+
+def signed(data: bytes, signer) -> bytes:
+    """``data`` (unsigned) with a valid signature by ``signer`` appended."""
+    import hashlib
+
+    from ltcn_kernels.engine.signature import make_trailer, signed_message
+
+    return data + make_trailer(signer.public_key, signer.sign(signed_message(hashlib.sha512(data).digest())))
 
 
 def rehash(data: bytes, edit) -> bytes:
     """A model file whose manifest got ``edit`` (path of keys, new value) and whose checksums
-    and offsets were all recomputed: only the structure checks can refuse it."""
+    and offsets were all recomputed (unsigned: sign it with :func:`signed` for a file whose
+    signature is valid too): only the structure checks can refuse it."""
     from ltcn_kernels.engine import artifact as art
 
+    data = unsigned(data)
     (length,) = np.frombuffer(data[len(art.MAGIC) : art._HEAD], "<u8")
     manifest = json.loads(data[art._HEAD : art._HEAD + int(length)])
     old_start = art._data_start(int(length))
@@ -239,7 +270,9 @@ def check_gateway(data: bytes, good: int | None, bad: int | None, model: Path, s
     from ltcn_kernels.gateway import DetectOptions, run_detect
 
     name = "-"
-    options = DetectOptions(source="-", stats_every=0, threshold=0.5, micro_batch=16)
+    # (the model's trust is not what this target tests: tests/test_signing.py does)
+    options = DetectOptions(source="-", stats_every=0, threshold=0.5, micro_batch=16,
+                            allow_unsigned=True)  # fmt: skip
 
     def detect():
         return run_detect(model, options, stdin=io.BytesIO(data), out=io.StringIO(),
@@ -280,13 +313,31 @@ def run_target(target: str, cases: int, seconds: float, model: Path | None,
                 text, good, n_bad = apply_lines(data, bad)
                 counts[check_reader_lines(text, good, n_bad, fmt, seconds, failures)] += 1
     elif target == "artifact":
-        data = model.read_bytes()
+        from ltcn_jax.signing import generate_key, load_key
 
+        where = tmp / "fuzz-key.pem"
+        key = load_key(where) if where.exists() else generate_key(where, trust=False)
+        plain = unsigned(model.read_bytes())
+        files = (plain, signed(plain, key))
+
+        # kinds: bytes edited in the unsigned file (0) or the signed one (1); the manifest's
+        # structure edited with every checksum recomputed, unsigned (2) or validly signed (3)
+        # (tail: the edits fall in the last 256 bytes: the signature trailer (104) and the end
+        # of the last array)
         @opts
-        @given(st.integers(0, 1), byte_edits(), manifest_edits())
-        def case(kind, edits, edit):
-            mutated = apply_bytes(data, edits[0], False, []) if kind == 0 else rehash(data, edit)
-            counts[check_artifact(mutated, seconds, failures, tmp)] += 1
+        @given(st.integers(0, 3), byte_edits(), manifest_edits(), st.booleans())
+        def case(kind, edits, edit, tail):
+            original = (files[1], key.public_key) if kind == 1 else None
+            if kind < 2:
+                ops = edits[0]
+                if tail:
+                    n = len(files[kind])
+                    ops = [(op, n - 256 + at % 256, arg) for op, at, arg in ops]
+                mutated = apply_bytes(files[kind], ops, False, [])
+            else:
+                mutated = rehash(plain, edit)
+                mutated = signed(mutated, key) if kind == 3 else mutated
+            counts[check_artifact(mutated, seconds, failures, tmp, original)] += 1
     elif target == "gateway":
         data = sample("bot-iot")
         n = data.count(b"\n") - 1
@@ -327,7 +378,7 @@ def small_model(tmp: Path) -> Path:
                       stream_gap=True, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)  # fmt: skip
     run = train(Factory(), "fuzz", data, channels=(4,), dilations=(1,), k=2)
     path = tmp / "m.ltcn"
-    export_run(run, path)
+    export_run(run, path, signer=None)  # the gateway target runs it --allow-unsigned
     return path
 
 
@@ -361,15 +412,19 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["# Fuzzing the inputs (issue 14)", "",
              "Hypothesis-drawn edits of real fixtures (bytes: truncation, flips, inserted tokens, "
              "deletions, gzip and damaged gzip; lines: bad records replacing good ones, whose "
-             "counts must be exact). Targets must show 0 tracebacks, 0 hangs, 0 wrong counts.", "",
-             "| target | cases | ok | clear error | traceback | hang | wrong count | s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "counts must be exact; the model file: unsigned and signed, and its manifest edited "
+             "with every checksum recomputed, unsigned and validly re-signed). Targets must show "
+             "0 tracebacks, 0 hangs, 0 wrong counts, and no changed signed file that still loads "
+             "as signed (forged).", "",
+             "| target | cases | ok | clear error | traceback | hang | wrong count | forged | s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for target, r in rows.items():
         lines.append(f"| {target} | {r['cases']:,} | {r['ok']:,} | {r['clear']:,} | "
-                     f"{r['traceback']} | {r['hang']} | {r['wrong count']} | {r['seconds']} |")  # fmt: skip
+                     f"{r['traceback']} | {r['hang']} | {r['wrong count']} | {r['forged']} | "
+                     f"{r['seconds']} |")  # fmt: skip
     lines += ["", f"Command: `{command}`", ""]
     (out / "fuzz.md").write_text("\n".join(lines))
-    bad = sum(r["traceback"] + r["hang"] + r["wrong count"] for r in rows.values())
+    bad = sum(r["traceback"] + r["hang"] + r["wrong count"] + r["forged"] for r in rows.values())
     return 1 if bad else 0
 
 

@@ -13,7 +13,7 @@ import pytest
 def test_fuzz_slice_has_no_traceback_hang_or_wrong_count(target, bot_window_model, tmp_path):
     counts, failures = fuzz.run_target(target, 60, 20.0, bot_window_model, tmp_path)
     assert sum(counts.values()) == 60
-    assert counts["traceback"] == counts["hang"] == counts["wrong count"] == 0, failures[:3]
+    assert counts["traceback"] == counts["hang"] == counts["wrong count"] == counts["forged"] == 0, failures[:3]
     assert counts["ok"] > 0 and counts["clear"] > 0  # both kinds of case were made
 
 
@@ -39,3 +39,22 @@ def test_a_rehashed_manifest_with_nan_is_a_clear_error(bot_window_model, tmp_pat
         for keys in (["preprocess", "features"], ["preprocess", "clip"], ["architecture", "window"]):
             case = fuzz.rehash(data, (keys, value))
             assert fuzz.check_artifact(case, 20.0, failures := [], tmp_path) == "clear", failures
+
+
+def test_the_fuzz_calls_a_forgery_forged(monkeypatch, bot_window_model, tmp_path):
+    """The ``forged`` outcome is not vacuous: a signed file whose signature bytes were changed
+    is a clear error, and with a verifier that accepts any signature it would load as signed,
+    which the harness reports as ``forged``."""
+    from ltcn_jax.signing import generate_key
+    from ltcn_kernels.engine import signature
+
+    key = generate_key(tmp_path / "k.pem", trust=False)
+    original = fuzz.signed(fuzz.unsigned(bot_window_model.read_bytes()), key)
+    changed = bytearray(original)
+    changed[-1] ^= 1  # the signature's last byte
+    case = (bytes(changed), tmp_path, (original, key.public_key))
+    assert fuzz.check_artifact(case[0], 20.0, [], case[1], case[2]) == "clear"
+    monkeypatch.setattr(signature, "verify", lambda k, message, sig: True)
+    assert fuzz.check_artifact(case[0], 20.0, failures := [], case[1], case[2]) == "forged"
+    assert "still loaded as signed" in failures[0]
+    assert fuzz.check_artifact(original, 20.0, [], case[1], case[2]) == "ok"  # unchanged: fine
