@@ -19,10 +19,11 @@ from .pcap import capture_kind
 
 _BOM = b"\xef\xbb\xbf"
 _DELIMITERS = {",": 44, "\t": 9, ";": 59}
-# A protocol as Argus names it (tcp, arp, rarp, ipv6-icmp, llc, ipx/spx, or a number): a
-# headerless BoT-IoT record is recognised by its shape, not by a list of protocols, so an
-# uncommon protocol in the first record does not make the input unreadable.
-_PROTOCOL = re.compile(r"[a-z0-9][a-z0-9/_.+-]{0,31}")
+# A protocol as Argus names it (tcp, arp, rarp, ipv6-icmp, llc, ipx/spx): a headerless
+# BoT-IoT record is recognised by its shape, not by a list of protocols, so an uncommon
+# protocol in the first record does not make the input unreadable. A name, not a number: a
+# damaged line of numbers is not taken for a BoT-IoT record.
+_PROTOCOL = re.compile(r"[a-z][a-z0-9/_.+-]{0,31}")
 
 
 @dataclass(frozen=True)
