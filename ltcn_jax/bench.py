@@ -229,7 +229,8 @@ def extra_runtimes(
 def bench_model(flat, arch, *, label: Mapping, batch: int, threads: int, repeats: int,
                 warmup: int, stream_flows: int, watts: float, art_bytes: int | None,
                 only: Sequence[str] = KB.RUNTIMES, peak: KB.PeakProbe | float | None = None,
-                block_flat: Mapping[str, np.ndarray] | None = None) -> dict:
+                block_flat: Mapping[str, np.ndarray] | None = None, power=None,
+                power_seconds: float = 5.0, power_interval: float = 0.01) -> dict:
     """One model, every runtime; given ``peak`` (a :class:`~ltcn_kernels.bench.harness.PeakProbe`
     or GFLOP/s), ``pct_peak`` is filled in and the fairness check runs on the spot (raising
     :class:`~ltcn_kernels.bench.harness.UnfairBenchmark`), so a sweep fails at its first
@@ -245,7 +246,8 @@ def bench_model(flat, arch, *, label: Mapping, batch: int, threads: int, repeats
 
     rep = KB.run_bench(flat, arch, batch=batch, threads=threads, repeats=repeats, warmup=warmup,
                        stream_flows=stream_flows, watts=watts, extra_runtimes=extra,
-                       only=only, artifact_bytes=art_bytes, label=label, peak=peak)
+                       only=only, artifact_bytes=art_bytes, label=label, peak=peak,
+                       power=power, power_seconds=power_seconds, power_interval=power_interval)
     for r in rep["runtimes"]:
         if r["runtime"] == BLOCK_RUNTIME:  # other weights: its output is not comparable
             r["weights"] = "random init, 1x4-block magnitude-pruned"
@@ -567,6 +569,9 @@ def main_bench(args, argv: Sequence[str]) -> int:
     source = source_state()  # the code measured: as it was when the run started
     if not args.sweep and not args.model:
         raise UsageError("ltcn bench needs --model (or --sweep)")
+    if args.sweep and (args.power or args.counters):
+        raise UsageError("--power and --counters measure one model: give --model, not --sweep")
+    power = KB.power_source(args)  # a missing sensor: one line now, before any timing
     probe = KB.PeakProbe()
     def log(*a):
         print(*a, file=sys.stderr if args.json else sys.stdout, flush=True)
@@ -584,7 +589,9 @@ def main_bench(args, argv: Sequence[str]) -> int:
                                           "scale": os.path.basename(args.model)},
                                    batch=args.batch, threads=args.threads, repeats=args.repeats,
                                    warmup=args.warmup, stream_flows=args.stream_flows,
-                                   watts=args.watts, art_bytes=nbytes, peak=probe)]
+                                   watts=args.watts, art_bytes=nbytes, peak=probe,
+                                   power=power, power_seconds=args.power_seconds,
+                                   power_interval=args.power_interval)]
     except KB.UnfairBenchmark as exc:
         print(f"ltcn bench: {exc}", file=sys.stderr)
         return KB.EXIT_UNFAIR
@@ -598,8 +605,7 @@ def main_bench(args, argv: Sequence[str]) -> int:
         "threads_in_force": KM.thread_report(), "fma_peak_gflops_per_core": peak,
         "fma_peak_probes": probe.summary(), "fma_probe": KM.fma_probe_info(), "pinning": KB._pinning(rows), "source": source,
         "peak_rss_bytes": KM.peak_rss_bytes(),
-        "energy": {"estimate_watts_assumed": args.watts,
-                   "rapl": "available" if KM.rapl_files() else "not available on this machine"},
+        "energy": KB.energy_summary(reports[0] if len(reports) == 1 else {}, args.watts),
         "paper_quoted": PAPER, "targets": evaluate_targets(reports, peak), "details": reports,
     }
     if args.out:
@@ -608,11 +614,19 @@ def main_bench(args, argv: Sequence[str]) -> int:
         write_markdown(out_dir / "bench.md", doc)
         if args.sweep:
             plot(out_dir / "bench.png", reports)
+    if args.counters:
+        cores = doc["pinning"]["cores"]
+        doc["counters"] = KB.counters_report(args.model, [r["runtime"] for r in rows
+                                                          if r["runtime"] in ("sparse", "dense", "numpy")],
+                                             args.batch, cores[0] if cores else None)  # fmt: skip
     if args.json:
-        print(json.dumps({k: doc[k] for k in ("batch", "threads", "results")}))
+        print(json.dumps({k: doc[k] for k in ("batch", "threads", "results", "energy")}
+                         | ({"counters": doc["counters"]} if "counters" in doc else {})))
     else:
         for rep in reports:
             print("\n".join(KB.summarise(rep, peak)))
+        for line in KB.power_lines(doc["energy"]) + KB.counter_lines(doc.get("counters")):
+            print(line)
         for t in doc["targets"]:
             print(f"target {t['target']}: {t['value']:.3f} {'met' if t['met'] else 'NOT met'}")
         pin = doc["pinning"]

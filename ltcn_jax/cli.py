@@ -550,6 +550,9 @@ def _add_bench_parser(sub) -> None:
         "--runs", metavar="RESULTS",
         help="with --sweep: a results/ folder whose trained runs are benchmarked too",
     )  # fmt: skip
+    from ltcn_kernels.bench.harness import add_power_args
+
+    add_power_args(bench)
     bench.add_argument("--out", default="results/bench", help="JSON/MD/PNG folder ('' = none)")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.add_argument(

@@ -54,6 +54,7 @@ from ..arch import LTCNArch, is_conv_kernel
 from ..engine import FORMATS, EngineModel
 from ..engine import warmup as engine_warmup
 from ..engine.artifact import dense_params, read_artifact
+from ..errors import InputError, UsageError
 from ..features.preprocess import Preprocessor
 from .machine import (
     BLAS_OVERRIDES,
@@ -333,6 +334,55 @@ def measure(
     return results
 
 
+def measure_power(runtimes: Sequence[Runtime], wl: Workload, source, *, seconds: float = 5.0,
+                  interval: float = 0.01) -> dict:
+    """Real energy per 1,000 flows from a power source (:mod:`.power`): an idle baseline of
+    ``seconds`` (the process sleeps), then each runtime's batch in a loop for ``seconds``,
+    sampled every ``interval`` s by a background thread (a meter log, ``csv:PATH``, is read
+    afterwards and aligned by wall-clock time). Energy per 1,000 flows is (active - idle)
+    power x the time those flows took, and also the total (active power x time).
+
+    Raises:
+        PowerSourceError: the source fails, or its samples do not cover a window.
+    """
+    from contextlib import nullcontext
+    from pathlib import Path
+
+    from .power import Sampler, read_meter_log
+
+    log = isinstance(source, Path)
+    sampler = None if log else Sampler(source, interval)
+    windows: dict[str, tuple[float, float, int]] = {}
+    with sampler or nullcontext():
+        time.sleep(3 * interval)  # samples before the first window opens
+        t0 = time.time()
+        time.sleep(seconds)
+        windows["idle"] = (t0, time.time(), 0)
+        for rt in runtimes:
+            rt.batch()  # warm (caches, branch predictors) outside the window
+            n, t0 = 0, time.time()
+            while time.time() - t0 < seconds:
+                rt.batch()
+                n += 1
+            windows[rt.name] = (t0, time.time(), n)
+        time.sleep(3 * interval)  # and after the last one closes
+    trace = read_meter_log(source) if log else sampler.trace()
+    t0, t1, _ = windows.pop("idle")
+    idle_j, idle_n = trace.energy(t0, t1)
+    idle_w = idle_j / (t1 - t0)
+    out = {"source": trace.source, "resolution": trace.resolution, "interval_s": interval,
+           "seconds": seconds, "idle_w": idle_w, "idle_samples": idle_n, "runtimes": {}}  # fmt: skip
+    for name, (t0, t1, n) in windows.items():
+        joules, samples = trace.energy(t0, t1)
+        active_w, flows = joules / (t1 - t0), n * wl.batch
+        out["runtimes"][name] = {
+            "active_w": active_w, "samples": samples, "batches": n, "seconds": t1 - t0,
+            "energy_mj_per_1000_flows": (active_w - idle_w) * (t1 - t0) / flows * 1e6,
+            "total_mj_per_1000_flows": active_w * (t1 - t0) / flows * 1e6,
+        }
+    return out
+
+
 def check_outputs(runtimes: Sequence[Runtime], atol: float = 1e-4) -> dict[str, float]:
     """Max |logit difference| of each runtime's batch output against the first runtime's."""
     ref = np.asarray(runtimes[0].batch(), np.float32)
@@ -349,12 +399,16 @@ def run_bench(
     extra_runtimes: Callable[[Mapping, LTCNArch, Workload, int], tuple[list, dict]] | None = None,
     only: Sequence[str] = RUNTIMES, artifact_bytes: int | None = None, seed: int = 0,
     label: Mapping | None = None, peak: PeakProbe | float | None = None,
+    power=None, power_seconds: float = 5.0, power_interval: float = 0.01,
 ) -> dict:
     """Benchmark one model (flat Flax params + a manifest-style architecture dict, see
     :func:`arch_of`); see the module docstring. ``extra_runtimes(flat, arch, workload,
     threads)`` gets the parsed :class:`~ltcn_kernels.arch.LTCNArch`. ``peak``: this run's
     FMA peak (GFLOP/s or a :class:`PeakProbe`, see :func:`measure`) for ``pct_peak``
-    (:func:`set_peak` can fill it in later).
+    (:func:`set_peak` can fill it in later). ``power``: a source from
+    :func:`~ltcn_kernels.bench.power.open_source`; its readings (:func:`measure_power`, after
+    the timings) go to the report's ``"power"`` entry and each runtime's
+    ``energy_measured_mj_per_1000_flows``.
 
     Returns ``{"workload": ..., "runtimes": [per-runtime dicts], "skipped": {name: reason},
     "max_abs_diff": {name: float}, "model": {...}}``.
@@ -375,8 +429,14 @@ def run_bench(
         diffs = check_outputs(runtimes)
         results = measure(runtimes, wl, repeats=repeats, warmup=warmup,
                           stream_flows=stream_flows, watts=watts, peak=peak)
+        measured = None
+        if power is not None:
+            measured = measure_power(runtimes, wl, power, seconds=power_seconds,
+                                     interval=power_interval)  # fmt: skip
     dense_macs = net.macs_per_step()
     for r in results:
+        if measured is not None:
+            r["energy_measured_mj_per_1000_flows"] = measured["runtimes"][r["runtime"]]["energy_mj_per_1000_flows"]
         r.update(label or {})
         r["dense_macs_per_flow"] = dense_macs * wl.steps_per_flow
         r["max_abs_diff_vs_first"] = diffs[r["runtime"]]
@@ -391,6 +451,7 @@ def run_bench(
         "runtimes": results,
         "skipped": skipped,
         "max_abs_diff": diffs,
+        **({"power": measured} if measured is not None else {}),
     }
 
 
@@ -521,6 +582,38 @@ def _pinning(rows: Sequence[Mapping]) -> dict:
                                 default=None)}
 
 
+def power_lines(energy: Mapping) -> list[str]:
+    """The text summary of measured power (or of the sensors this machine lacks)."""
+    m = energy.get("measured")
+    if m is None:
+        return ["power: not measured (--power SOURCE); here: "
+                + "; ".join(f"{k}: {v}" for k, v in energy.get("sensors_here", {}).items())]
+    lines = [f"power ({m['source']}, every {m['interval_s']} s, {m['resolution']}): idle "
+             f"{m['idle_w']:.3f} W over {m['seconds']:g} s ({m['idle_samples']} samples)"]
+    for name, r in m["runtimes"].items():
+        lines.append(f"  {name:<12} {r['active_w']:.3f} W active, {r['samples']} samples: "
+                     f"{r['energy_mj_per_1000_flows']:.3f} mJ per 1,000 flows above idle "
+                     f"({r['total_mj_per_1000_flows']:.3f} mJ in all)")
+    return lines
+
+
+def counter_lines(counters: Mapping | None) -> list[str]:
+    if counters is None:
+        return []
+    if not counters["available"]:
+        return [f"counters: none here: {counters['reason']}"]
+    lines = [f"{'counters/flow':<12} {'cycles':>10} {'instr':>10} {'IPC':>5} {'L1 miss':>9} "
+             f"{'LLC miss':>9} {'B from DRAM':>12}"]
+    for name, c in counters["runtimes"].items():
+        def f(v, fmt=".0f"):
+            return "-" if v is None else format(v, fmt)
+
+        lines.append(f"{name:<12} {f(c['cycles']):>10} {f(c['instructions']):>10} "
+                     f"{f(c['ipc'], '.2f'):>5} {f(c['L1-dcache-load-misses'], '.1f'):>9} "
+                     f"{f(c['LLC-load-misses'], '.2f'):>9} {f(c['bytes_from_dram_per_flow'], '.1f'):>12}")  # fmt: skip
+    return lines
+
+
 def summarise(report: Mapping, peak: float) -> list[str]:
     lines = [f"{'runtime':<12} {'batch ms':>9} {'flows/s':>10} {'p50 us':>9} {'p99 us':>9} "
              f"{'GFLOP/s':>8} {'% peak':>7} {'CPU/wall':>8} {'core':>4} {'weights B':>10}"]
@@ -550,7 +643,31 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stream-flows", type=int, default=300, help="flows streamed per round")
     p.add_argument("--watts", type=float, default=PI4_WATTS,
                    help="ASSUMED power draw for the energy estimate (default: Pi 4 ~6.4 W)")
+    add_power_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def add_power_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--power", metavar="SOURCE",
+                   help="measure power: rapl[:ZONE], hwmon[:NAME[:CHANNEL]] (e.g. hwmon:ina219), "
+                        "cmd:COMMAND (prints watts) or csv:PATH (a USB meter's log)")  # fmt: skip
+    p.add_argument("--power-seconds", type=float, default=5.0,
+                   help="seconds of each runtime's loop and of the idle baseline (default 5)")
+    p.add_argument("--power-interval", type=float, default=0.01,
+                   help="seconds between power samples (default 0.01; use >= 0.2 for cmd:)")
+    p.add_argument("--counters", action="store_true",
+                   help="hardware counters of each runtime under `perf stat` (needs a PMU)")
+
+
+def power_source(args: argparse.Namespace):
+    """The source ``--power`` names (None without it), checked before any timing."""
+    from .power import open_source
+
+    if not getattr(args, "power", None):
+        return None
+    if not 0.05 <= args.power_seconds <= 600 or not 0.001 <= args.power_interval <= 10:
+        raise UsageError("--power-seconds must be in 0.05..600 and --power-interval in 0.001..10")
+    return open_source(args.power)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -560,13 +677,50 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pin_threads(args.threads, [sys.executable, "-m", "ltcn_kernels.bench", *argv],
                 cores=parse_cores(args.core), unset=BLAS_OVERRIDES)
+    try:
+        return _main(args, argv)
+    except InputError as exc:  # a missing sensor, a bad model file: one line
+        print(f"python -m ltcn_kernels.bench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def counters_report(model: str, names: Sequence[str], batch: int, core: int | None) -> dict:
+    """``--counters``: per-flow hardware counters of each runtime, or why there are none."""
+    from .counters import CountersUnavailable, count_runtime
+
+    out: dict = {}
+    for name in names:
+        try:
+            out[name] = count_runtime(model, name, batch=batch, core=core)
+        except CountersUnavailable as exc:
+            return {"available": False, "reason": str(exc)}
+    return {"available": True, "runtimes": out}
+
+
+def energy_summary(report: Mapping, watts: float) -> dict:
+    """The output's ``energy`` entry: the estimate's assumption, and what was measured."""
+    from .power import available_sources
+
+    out = {"estimate_watts_assumed": watts,
+           "estimate_note": "CPU seconds x an ASSUMED draw: latency rescaled, not a measurement",
+           "rapl": "available" if rapl_files() else "not available on this machine"}  # fmt: skip
+    if "power" in report:
+        out["measured"] = report["power"]
+    else:
+        out["sensors_here"] = available_sources()
+    return out
+
+
+def _main(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    power = power_source(args)
     flat, arch, nbytes = load_flat(args.model)
     peak = PeakProbe()
     report = run_bench(flat, arch, batch=args.batch, threads=args.threads, repeats=args.repeats,
                        warmup=args.warmup, stream_flows=args.stream_flows, watts=args.watts,
                        artifact_bytes=nbytes, label={"sparsity": round(conv_sparsity(flat), 4),
                                                       "scale": os.path.basename(args.model)},
-                       peak=peak)
+                       peak=peak, power=power, power_seconds=args.power_seconds,
+                       power_interval=args.power_interval)  # fmt: skip
     peak.again()
     set_peak(report["runtimes"], peak.value)
     out = {
@@ -574,8 +728,7 @@ def main(argv: list[str] | None = None) -> int:
         "details": report, "fma_peak_gflops_per_core": peak.value,
         "fma_peak_probes": peak.summary(), "fma_probe": fma_probe_info(), "pinning": _pinning(report["runtimes"]),
         "peak_rss_bytes": peak_rss_bytes(),
-        "energy": {"estimate_watts_assumed": args.watts,
-                   "rapl": "available" if rapl_files() else "not available on this machine"},
+        "energy": energy_summary(report, args.watts),
         "threads_in_force": thread_report(), "machine": machine_info(),
         "command": "python -m ltcn_kernels.bench " + " ".join(shlex.quote(a) for a in argv),
     }
@@ -585,11 +738,17 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(summarise(report, peak.value)), file=sys.stderr)
         print(f"python -m ltcn_kernels.bench: {exc}", file=sys.stderr)
         return EXIT_UNFAIR
+    if args.counters:
+        cores = out["pinning"]["cores"]
+        out["counters"] = counters_report(args.model, [r["runtime"] for r in report["runtimes"]],
+                                          args.batch, cores[0] if cores else None)  # fmt: skip
     if args.json:
         print(json.dumps(out))
     else:
         pin = out["pinning"]
         print("\n".join(summarise(report, peak.value)))
+        for line in power_lines(out["energy"]) + counter_lines(out.get("counters")):
+            print(line)
         print(f"FMA peak (measured, 1 core): {peak.value:.1f} GFLOP/s; peak RSS "
               f"{out['peak_rss_bytes'] / 2**20:.1f} MiB; RAPL: {out['energy']['rapl']}")
         print(f"pinned to CPU(s) {pin['cores']}, threads seen on {pin['cpus_seen']}, CPU/wall "
