@@ -61,9 +61,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from ltcn_jax.report import headline
 
     config = _user_config(args.config, args.set or [])
+    if args.seeds is not None:
+        config = _user_config(args.config, [*(args.set or []), f"train.seeds={args.seeds}"])
     out = Path(args.out) if args.out else Path("results") / config.name
     command = "ltcn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = run_experiment(config, out, command=command, use_cache=not args.no_cache)
+    if config.train.seeds > 1:
+        from ltcn_jax.seeds import headline as seeds_headline
+
+        print(f"{seeds_headline(result)}  -> {out}")
+        return 0
     print(f"{headline(result)}  -> {out}")
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
@@ -347,6 +354,9 @@ def _add_run_parser(sub) -> None:
     )  # fmt: skip
     run.add_argument("--out", help="output folder (default results/<config name>)")
     run.add_argument("--no-cache", action="store_true", help="do not reuse prepared arrays")
+    run.add_argument("--seeds", type=int, metavar="N",
+                     help="N independent trainings (seeds seed..seed+N-1), aggregated with "
+                          "intervals (= --set train.seeds=N)")  # fmt: skip
     run.set_defaults(func=_cmd_run)
 
 

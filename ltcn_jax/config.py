@@ -48,6 +48,13 @@ class TrainConfig:
     max_train_rows: int = 0  # 0 = all; else a seeded random subset of the training windows
     eval_batch_size: int = 2048
     folds: int = 0  # > 1: also k-fold cross-validate on train+val (reported as mean +/- std)
+    # > 1: that many independent trainings (seeds seed, seed+1, ...; ltcn run --seeds N),
+    # aggregated with mean, std and intervals (ltcn_jax.seeds)
+    seeds: int = 1
+
+    def __post_init__(self):
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ValueError(f"train.seeds must be an integer >= 1, got {self.seeds!r}")
 
 
 PRUNE_MODES = ("after-training", "during-training")

@@ -9,6 +9,7 @@ in `ltcn_jax.experiment_pruning`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import jax
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
+from ltcn_kernels.errors import UsageError
 from ltcn_kernels.features.windows import make_sequences
 from ltcn_kernels.io import labels
 
@@ -198,6 +200,11 @@ def run_experiment(
     Returns:
         The metrics dict written to ``metrics.json``.
     """
+    check_selection(config)
+    if config.train.seeds > 1:
+        from .seeds import run_seeds
+
+        return run_seeds(config, out_dir, command=command, progress=progress, use_cache=use_cache)
     started = time.perf_counter()
     prepared = prepare(config.data, use_cache=use_cache, progress=progress)
     classes = list(prepared.classes)
@@ -226,6 +233,28 @@ def run_experiment(
     if out is not None:
         _write_outputs(out, config, prepared, result_dict, y_test, probs, command)
     return result_dict
+
+
+def check_selection(config: ExperimentConfig) -> None:
+    """Refuse a config under which model selection would see the test split: early stopping,
+    pruning's fine-tuning and any threshold use the validation split, so there must be one,
+    and no test record may also be a training or validation record.
+
+    Raises:
+        UsageError: no validation split, or test files that are also training files.
+    """
+    data = config.data
+    if data.split == "official":
+        if not 0.0 < data.val_fraction < 1.0:
+            raise UsageError(f"data.val_fraction = {data.val_fraction}: model selection needs a "
+                             "validation split (0 < val_fraction < 1), never the test split")  # fmt: skip
+        shared = sorted(set(map(os.path.abspath, data.train_files)) & set(map(os.path.abspath, data.test_files)))
+        if shared:
+            raise UsageError(f"{shared[0]} is both a training and a test file: the test split "
+                             "would take part in training and model selection")  # fmt: skip
+    elif len(data.fractions) != 3 or data.fractions[1] <= 0:
+        raise UsageError(f"data.fractions = {tuple(data.fractions)}: model selection needs a "
+                         "validation share (the second value > 0), never the test split")  # fmt: skip
 
 
 def _check_prune_config(config: ExperimentConfig) -> None:
@@ -313,8 +342,10 @@ def _result_dict(
             f"receptive field {receptive} < sequence length {seq_len}: the first "
             f"{seq_len - receptive} steps never reach the output"
         )
-    test = metrics.evaluate(y_test, probs, classes, normal_index(prepared))
+    normal = normal_index(prepared)
+    test = metrics.evaluate(y_test, probs, classes, normal)
     test["roc_auc"] = (test.get("binary") or {}).get("roc_auc")
+    y_train = prepared.y["train"][prepared.labelled("train")]
     return {
         "name": config.name,
         "dataset": prepared.preprocessor.dataset,
@@ -323,6 +354,9 @@ def _result_dict(
         "sequence": {"mode": config.data.sequence, "length": seq_len},
         "classes": classes,
         "test": test,
+        # 95 % percentile bootstrap over the test records (this one trained model)
+        "test_ci": metrics.bootstrap_ci(y_test, probs, classes, normal, seed=config.train.seed),
+        "baselines": metrics.trivial_baselines(y_train, y_test, classes, normal),
         **run,
         "total_seconds": 0.0,
         "train_rows": train_rows,
