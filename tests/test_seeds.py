@@ -11,6 +11,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import BOT_ENTIRE, NSL_TEST, NSL_TRAIN
 from ltcn_jax import metrics
@@ -126,3 +128,47 @@ def test_the_ablation_is_aggregated_and_judged_on_the_mean():
     assert by[0.6]["met_on_mean"] and by[0.6]["max_drop_points"] == 0.3  # mean drop 0.13
     assert by[0.9]["drop_points"]["mean"] == pytest.approx((5 + 2 + 2) / 3) and not by[0.9]["met_on_mean"]
     assert "met_on_mean" not in by[0.0]
+
+
+# ------------------------------------------------------------------ leave one family out
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.floats(0, 1)), min_size=2, max_size=60))
+def test_the_validation_threshold_maximises_detection_minus_false_alarms(points):
+    from ltcn_jax.holdout import youden_threshold
+
+    attack = np.array([a for a, _ in points])
+    score = np.array([s for _, s in points])
+    probs = np.stack([1 - score, score], axis=1)
+    t = youden_threshold(np.where(attack, 1, 0), probs, 0)
+    score = metrics.attack_scores(probs, 0)  # what is thresholded: 1 - P(normal)
+
+    def j(th):
+        flagged = score >= th
+        if attack.all() or not attack.any():
+            return 0.0
+        return flagged[attack].mean() - flagged[~attack].mean()
+
+    if attack.all() or not attack.any():
+        assert t == 0.5  # nothing to trade off
+    else:
+        assert j(t) == pytest.approx(max(j(th) for th in [*score, 0.5, 1.1]))
+
+
+def test_a_held_out_family_is_never_trained_on_and_its_test_records_are_classified():
+    from ltcn_jax.data.prepare import prepare
+    from ltcn_jax.holdout import run_family
+
+    cfg = _config()
+    held = dataclasses.replace(NSL, holdout=("Probe",))
+    p = prepare(held, progress=False)
+    assert "Probe" not in p.classes and "Probe" not in p.info["splits"]["train"]["classes"]
+    assert p.info["splits"]["train"]["unmodelled"] == p.info["splits"]["val"]["unmodelled"] == 0
+    full = prepare(NSL, progress=False)
+    probe = full.classes.index("Probe")
+    assert p.info["splits"]["test"]["unmodelled"] == int(np.count_nonzero(full.y["test"] == probe))
+    run = run_family(cfg, "Probe")
+    fam = run["families"]["Probe"]
+    assert fam["held_out"] and fam["test_records"] == p.info["splits"]["test"]["unmodelled"]
+    assert 0.0 <= fam["flagged"] <= 1.0 and 0.0 < run["threshold"] <= 1.0
+    with pytest.raises(ValueError, match="holdout class 'Botnet' is not in the data"):
+        prepare(dataclasses.replace(NSL, holdout=("Botnet",)), progress=False)

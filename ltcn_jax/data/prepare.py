@@ -64,6 +64,10 @@ class DataConfig:
         seed: for the random parts (stratified split, validation carving).
         exclude_features: model inputs left out (numeric, categorical or port column names),
             e.g. those the deployment's flow meter cannot produce.
+        holdout: classes (``label_kind`` names, e.g. ``DoS``) left out of training: their
+            rows leave the training and validation splits, they are not model classes, and
+            their test rows stay, unmodelled (y = -1), to see what a new attack family looks
+            like to the detector (``ltcn_jax.holdout``).
     """
 
     dataset: str = "nsl-kdd"
@@ -83,6 +87,7 @@ class DataConfig:
     unknown_label: str = "error"
     seed: int = 0
     exclude_features: tuple[str, ...] = ()
+    holdout: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.split not in SPLITS:
@@ -221,11 +226,22 @@ def prepare(
             rows = stratified_split(order, y_all, config.fractions, config.seed)
         parts = {name: (table, rows[name]) for name in SPLIT_NAMES}
         tables = {"all": table}
+    classes = _present_classes(tables.values(), config.label_kind)
+    if config.holdout:
+        unknown = sorted(set(config.holdout) - set(classes))
+        if unknown:
+            raise ValueError(f"holdout class {unknown[0]!r} is not in the data; classes: {', '.join(classes)}")
+        classes = tuple(c for c in classes if c not in config.holdout)
+        for name in ("train", "val"):  # the detector never sees the held-out family
+            table, rows = parts[name]
+            labels = table.group if config.label_kind == "group" else table.label
+            held = [i for i, v in enumerate(labels.vocab) if v in config.holdout]
+            parts[name] = (table, rows[~np.isin(labels.codes[rows], held)])
     train_table, train_rows = parts["train"]
     pre = Preprocessor.fit(
         train_table,
         train_rows,
-        classes=_present_classes(tables.values(), config.label_kind),
+        classes=classes,
         label_kind=config.label_kind,
         log_scale=config.log_scale,
         exclude=tuple(config.exclude_features),
