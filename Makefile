@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench-ingest results clean system-deps check-aarch64 lab
+.PHONY: demo test lint bench-ingest results results-seeds results-lofo clean system-deps check-aarch64 lab
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -95,6 +95,19 @@ CONFIGS ?= nsl_kdd_quickstart nsl_kdd_quickstart_minmax nsl_kdd_random_forest ns
 results: $(STAMP)
 	for c in $(CONFIGS); do LTCN_DATA=$(LTCN_DATA) $(BIN)/ltcn run experiments/$$c.py || exit 1; done
 	$(BIN)/python experiments/summarize_results.py
+
+# Seeded reruns of the README's headline rows (issue 17): $(SEEDS) independent trainings each,
+# aggregated with intervals -> results/seeds/<name>/; and leave one family out ->
+# results/leave_one_family_out/. LTCN_DATA=DATA for the CICIDS2017 and BoT-IoT samples.
+SEEDS ?= 5
+SEEDED ?= cicids2017_per_flow bot_iot_per_flow bot_iot_sample cicids2017_random_forest \
+	bot_iot_random_forest nsl_kdd_random_forest nsl_kdd_quickstart cicids2017_samples
+results-seeds: $(STAMP)
+	for c in $(SEEDED); do LTCN_DATA=$(LTCN_DATA) $(BIN)/ltcn run experiments/$$c.py --seeds $(SEEDS) \
+	  --out results/seeds/$$c || exit 1; done
+results-lofo: $(STAMP)
+	LTCN_DATA=$(LTCN_DATA) $(BIN)/python experiments/leave_one_family_out.py \
+	  --config experiments/cicids2017_per_flow.py experiments/nsl_kdd_quickstart.py --out results/leave_one_family_out
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -27,7 +27,8 @@ from .experiment import Sequences, SplitData, check_selection, fit_predict, norm
 
 def youden_threshold(y: np.ndarray, probs: np.ndarray, normal: int) -> float:
     """The P(attack) threshold maximising detection rate - false-alarm rate on ``(y, probs)``
-    (validation data): a flow is flagged when its score is >= the threshold."""
+    (validation data): a flow is flagged when its score is >= the threshold. Of tied
+    thresholds the lowest (the most sensitive); candidates are the scores and 0.5."""
     score = metrics.attack_scores(probs, normal)
     attack = np.asarray(y) != normal
     if attack.all() or not attack.any():
