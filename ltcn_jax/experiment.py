@@ -211,12 +211,7 @@ def run_experiment(
     normal = normal_index(prepared)
     out = Path(out_dir) if out_dir is not None else None
     train_rows = _subsample(prepared.labelled("train"), config.train.max_train_rows, config.train.seed)
-    splits = {
-        name: SplitData(prepared.x[name], prepared.y[name], rows,
-                        None if prepared.keys is None else prepared.keys[name])
-        for name, rows in (("train", train_rows), ("val", prepared.labelled("val")),
-                           ("test", prepared.labelled("test")))
-    }
+    splits = labelled_splits(prepared, train_rows)
     _check_prune_config(config)
     ablation = None
     if config.prune.targets and config.prune.mode == "during-training":
@@ -233,6 +228,17 @@ def run_experiment(
     if out is not None:
         _write_outputs(out, config, prepared, result_dict, y_test, probs, command)
     return result_dict
+
+
+def labelled_splits(prepared: Prepared, train_rows: np.ndarray | None = None) -> dict[str, SplitData]:
+    """The train / val / test splits of ``prepared`` over their labelled rows (``train_rows``:
+    a subset of the training rows instead)."""
+    rows = {name: prepared.labelled(name) for name in ("train", "val", "test")}
+    if train_rows is not None:
+        rows["train"] = train_rows
+    return {name: SplitData(prepared.x[name], prepared.y[name], r,
+                            None if prepared.keys is None else prepared.keys[name])
+            for name, r in rows.items()}  # fmt: skip
 
 
 def check_selection(config: ExperimentConfig) -> None:

@@ -22,7 +22,7 @@ from . import metrics
 from . import train as trainer
 from .config import ExperimentConfig
 from .data.prepare import prepare
-from .experiment import Sequences, SplitData, check_selection, fit_predict, normal_index
+from .experiment import Sequences, check_selection, fit_predict, labelled_splits, normal_index
 
 
 def youden_threshold(y: np.ndarray, probs: np.ndarray, normal: int) -> float:
@@ -60,9 +60,7 @@ def run_family(config: ExperimentConfig, family: str | None, progress: bool | No
     classes, normal = list(prepared.classes), normal_index(prepared)
     if normal is None:
         raise ValueError(f"{prepared.preprocessor.dataset}: no normal class, no attack-vs-normal view")
-    splits = {name: SplitData(prepared.x[name], prepared.y[name], prepared.labelled(name),
-                              None if prepared.keys is None else prepared.keys[name])
-              for name in ("train", "val", "test")}  # fmt: skip
+    splits = labelled_splits(prepared)
     probs, run, trained = fit_predict(cfg, len(classes), prepared.preprocessor.width, splits, progress=progress)
     bs = cfg.train.eval_batch_size
     p_val = trainer.predict_proba(trained.model.apply, trained.params, trained.seq["val"], bs)

@@ -95,21 +95,22 @@ def run_seeds(config: ExperimentConfig, out_dir: str | Path | None = None, *, co
     from .experiment import run_experiment
 
     out = Path(out_dir) if out_dir is not None else None
+    configs = seed_configs(config)
     results = []
-    for cfg in seed_configs(config):
+    for cfg in configs:
         where = None if out is None else out / f"seed_{cfg.train.seed}"
         results.append(run_experiment(cfg, where, command=command, progress=progress, use_cache=use_cache))
     first = results[0]
     agg = {
         "name": config.name, "dataset": first["dataset"], "model": first["model"],
         "split": first["split"], "classes": first["classes"], "seeds": config.train.seeds,
-        "seed_values": [c.train.seed for c in seed_configs(config)],
+        "seed_values": [c.train.seed for c in configs],
         "how": "train.seed + i for each seed (init, shuffling); data.seed + i on the official "
                "split (validation carve); the same test split for every seed",
         "test": aggregate(results),
         "per_seed": [{"seed": c.train.seed, **metrics.headline(r["test"]), "roc_auc": r["test"].get("roc_auc"),
                       "test_ci": r.get("test_ci"), "train_seconds": r.get("train_seconds")}
-                     for c, r in zip(seed_configs(config), results, strict=True)],
+                     for c, r in zip(configs, results, strict=True)],
         "baselines": first.get("baselines"),  # the same test split: identical for every seed
         "n_test": first["test"]["n"],
         "total_seconds": round(sum(r.get("total_seconds", 0.0) for r in results), 2),

@@ -88,7 +88,7 @@ class RaplSource:
             if not zones:
                 raise PowerSourceError(f"{root}: no RAPL package zone with energy_uj")
         self.zones = zones
-        self.name = "rapl:" + "+".join(_zone_label(z) for z in zones)
+        self.name = "rapl:" + "+".join(_label(z) for z in zones)
         self.resolution = "1 uJ counter units (the hardware's own step is not exposed)"
         self._range = [_read_number(z / "max_energy_range_uj") if (z / "max_energy_range_uj").exists()
                        else float(2**32) for z in zones]  # fmt: skip
@@ -104,9 +104,16 @@ class RaplSource:
         return self._total * 1e-6
 
 
-def _zone_label(zone: Path) -> str:
-    name = zone / "name"
-    return f"{zone.name}({name.read_text().strip()})" if name.exists() else zone.name
+def _device_name(folder: Path) -> str | None:
+    """A powercap zone's or hwmon device's ``name`` file, if it has one."""
+    name = folder / "name"
+    return name.read_text().strip() if name.exists() else None
+
+
+def _label(folder: Path) -> str:
+    """``intel-rapl:0(package-0)``, ``hwmon1(ina219)``: the folder and its name, for messages."""
+    name = _device_name(folder)
+    return f"{folder.name}({name})" if name is not None else folder.name
 
 
 class HwmonSource:
@@ -117,7 +124,7 @@ class HwmonSource:
             raise PowerSourceError(f"{root}: no hwmon class here")
         found = []
         for dev in sorted(root.iterdir()):
-            name = (dev / "name").read_text().strip() if (dev / "name").exists() else dev.name
+            name = _device_name(dev) or dev.name
             if device is not None and device not in (name, dev.name):
                 continue
             for attr, kind in (("power", POWER), ("energy", ENERGY), ("curr", POWER)):
@@ -130,7 +137,7 @@ class HwmonSource:
                     found.append((dev, name, attr, n, kind))
         if not found:
             what = f"device {device!r}" if device else "any device"
-            have = ", ".join(_hwmon_names(root)) or "none"
+            have = ", ".join(_label(dev) for dev in sorted(root.iterdir())) or "none"
             raise PowerSourceError(f"{root}: no power, energy or voltage+current sensor on {what}"
                                    f"{f' channel {channel}' if channel is not None else ''} "
                                    f"(hwmon devices here: {have})")  # fmt: skip
@@ -149,13 +156,6 @@ class HwmonSource:
             return values[0] * values[1] * 1e-6  # mV x mA = uW
         return values[0] * 1e-6  # uW -> W, or uJ -> J
 
-
-def _hwmon_names(root: Path) -> list[str]:
-    out = []
-    for dev in sorted(root.iterdir()):
-        name = dev / "name"
-        out.append(f"{dev.name}({name.read_text().strip()})" if name.exists() else dev.name)
-    return out
 
 
 class CommandSource:
