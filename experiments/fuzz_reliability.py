@@ -208,12 +208,13 @@ def unsigned(data: bytes) -> bytes:
 
 
 def signed(data: bytes, signer) -> bytes:
-    """``data`` (unsigned) with a valid signature by ``signer`` appended."""
+    """``data`` (unsigned) with a valid signature by ``signer`` appended (the trailer
+    ``write_artifact`` and ``sign_artifact`` write)."""
     import hashlib
 
-    from ltcn_kernels.engine.signature import make_trailer, signed_message
+    from ltcn_kernels.engine import artifact as art
 
-    return data + make_trailer(signer.public_key, signer.sign(signed_message(hashlib.sha512(data).digest())))
+    return data + art._trailer(signer, hashlib.sha512(data).digest())
 
 
 def rehash(data: bytes, edit) -> bytes:
