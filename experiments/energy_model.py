@@ -17,10 +17,13 @@ import json
 import sys
 from pathlib import Path
 
+from ltcn_kernels.bench import paper
+
 ROOT = Path(__file__).resolve().parents[1]
 LOADS = (1_000, 10_000, 100_000)  # flows per second a gateway sees
-PAPER = {"sparse_ms_per_1000": 12.8, "dense_ms_per_1000": 24.5, "ltcn_w": 2.6, "cnn_w": 4.8,
-         "cloud_saving": 0.45}  # fmt: skip
+PAPER = {"sparse_ms_per_1000": paper.value("pruned_60_ms"), "dense_ms_per_1000": paper.value("dense_ms"),
+         "ltcn_w": paper.value("ltcn_w"), "cnn_w": paper.value("cnn_w"),
+         "cloud_saving": paper.value("cloud_energy_saving_pct") / 100}  # fmt: skip
 
 
 def _rows(bench: dict, scale: str, sparsity: float) -> dict[str, dict]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 import numpy as np
 
+from ltcn_kernels.bench import paper
 from ltcn_kernels.engine.csr import csr_bytes
 
 from . import metrics, pruning
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # annotations only: experiment imports this module
     from .experiment import SplitData, Trained
 
 # Quoted from the source paper (Table VII): accuracy of the pruned L-TCN, not measured here.
-PAPER_TABLE_VII = {0.0: 99.12, 0.8: 88.40}
+PAPER_TABLE_VII = {0.0: paper.value("dense_accuracy"), 0.8: paper.value("pruned_80_accuracy")}
 
 
 def predict_test(config: ExperimentConfig, trained: Trained, params) -> np.ndarray:

@@ -45,13 +45,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ltcn_kernels.bench import paper
+
 from .cloud import measure_cloud
 from .report import comparison_rows, findings, plot, stats_ms, write_markdown
 
 PAPER = {
-    "cloud_ms": 145.2,
-    "edge_ms": 12.8,
-    "reduction_pct": 82.0,
+    "cloud_ms": paper.value("cloud_lstm_ms"),
+    "edge_ms": paper.value("edge_ltcn_ms"),
+    "reduction_pct": paper.value("latency_reduction_pct"),
     "flows": 1000,
     "cloud": "LSTM in the cloud (paper Table V)",
     "edge": "L-TCN, 60 % sparse, Raspberry Pi 4 (paper Table V)",
