@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench-ingest results results-seeds results-lofo clean system-deps check-aarch64 lab
+.PHONY: demo test lint bench-ingest results results-quick results-seeds results-lofo results-tables results-gateway-seeds clean system-deps check-aarch64 lab
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -92,22 +92,46 @@ CONFIGS ?= nsl_kdd_quickstart nsl_kdd_quickstart_minmax nsl_kdd_random_forest ns
 	nsl_kdd_ablation cicids2017_ablation bot_iot_ablation cicids2017_per_flow_ablation \
 	bot_iot_per_flow_ablation
 
+# The full set: every config once (seed 0, results/<name>/), then the seeded rows, leave one
+# family out and the tables (times: see results-seeds). `make results-quick` is the short check.
 results: $(STAMP)
 	for c in $(CONFIGS); do LTCN_DATA=$(LTCN_DATA) $(BIN)/ltcn run experiments/$$c.py || exit 1; done
 	$(BIN)/python experiments/summarize_results.py
+	$(MAKE) results-seeds results-lofo LTCN_DATA=$(LTCN_DATA)
 
-# Seeded reruns of the README's headline rows (issue 17): $(SEEDS) independent trainings each,
-# aggregated with intervals -> results/seeds/<name>/; and leave one family out ->
-# results/leave_one_family_out/. LTCN_DATA=DATA for the CICIDS2017 and BoT-IoT samples.
+# Seeded reruns (issue 17): $(SEEDS) independent trainings per config, aggregated with intervals
+# -> results/seeds/<name>/; leave one family out -> results/leave_one_family_out/; then the seed
+# summary and results/paper_tables.md. LTCN_DATA=DATA for the CICIDS2017 and BoT-IoT samples.
+# results-quick: the per-flow and forest rows, ~25 min on one core of this VM (sum of the stored
+# runs' total_seconds). results-seeds: every seeded row (TIME-TBD); the SLOW rows (Transformer,
+# heavy CNN) use SEEDS_SLOW; the 20-epoch `default` stays one seed (about 20 min a seed here).
 SEEDS ?= 5
-SEEDED ?= cicids2017_per_flow bot_iot_per_flow bot_iot_sample cicids2017_random_forest \
-	bot_iot_random_forest nsl_kdd_random_forest nsl_kdd_quickstart cicids2017_samples
+SEEDS_SLOW ?= 3
+QUICK ?= cicids2017_per_flow bot_iot_per_flow cicids2017_random_forest bot_iot_random_forest \
+	nsl_kdd_random_forest bot_iot_sample bot_iot_gateway cicids2017_per_flow_ablation bot_iot_per_flow_ablation
+SEEDED ?= $(QUICK) nsl_kdd_quickstart cicids2017_samples nsl_kdd_quickstart_minmax nsl_kdd_lstm \
+	cicids2017_time_block nsl_kdd_ablation cicids2017_ablation bot_iot_ablation
+SLOW ?= nsl_kdd_transformer nsl_kdd_cnn
+results-quick: $(STAMP)
+	for c in $(QUICK); do LTCN_DATA=$(LTCN_DATA) $(BIN)/ltcn run experiments/$$c.py --seeds $(SEEDS) \
+	  --out results/seeds/$$c || exit 1; done
+	$(MAKE) results-gateway-seeds results-tables
 results-seeds: $(STAMP)
 	for c in $(SEEDED); do LTCN_DATA=$(LTCN_DATA) $(BIN)/ltcn run experiments/$$c.py --seeds $(SEEDS) \
 	  --out results/seeds/$$c || exit 1; done
+	for c in $(SLOW); do LTCN_DATA=$(LTCN_DATA) $(BIN)/ltcn run experiments/$$c.py --seeds $(SEEDS_SLOW) \
+	  --out results/seeds/$$c || exit 1; done
+	$(MAKE) results-gateway-seeds results-tables
+# Every seed's gateway model through `ltcn detect` on the real captures.
+results-gateway-seeds: $(STAMP)
+	$(BIN)/python experiments/gateway_captures.py --run results/seeds/bot_iot_gateway \
+	  --captures $(LTCN_DATA)/pcap --out results/seeds/bot_iot_gateway/captures
 results-lofo: $(STAMP)
 	LTCN_DATA=$(LTCN_DATA) $(BIN)/python experiments/leave_one_family_out.py \
 	  --config experiments/cicids2017_per_flow.py experiments/nsl_kdd_quickstart.py --out results/leave_one_family_out
+results-tables: $(STAMP)
+	$(BIN)/python experiments/summarize_seeds.py
+	$(BIN)/python experiments/paper_tables.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

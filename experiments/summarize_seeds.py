@@ -42,6 +42,27 @@ def main() -> int:
                      f"{_pm(t['attack_vs_normal_accuracy'])} | {'' if one is None else f'{100 * one:.2f}'} | "
                      f"{100 * maj['accuracy']:.2f} / {100 * maj['f1_macro']:.2f} | "
                      f"{att_acc} |")  # fmt: skip
+    ablations = [(r.name, json.loads((r / "metrics.json").read_text())) for r in sorted(folder.iterdir())
+                 if (r / "metrics.json").is_file()]  # fmt: skip
+    ablations = [(n, m) for n, m in ablations if m["test"].get("ablation")]
+    if ablations:
+        targets = [r["target"] for r in ablations[0][1]["test"]["ablation"] if r["target"] > 0]
+        lines += ["", "## Pruning ablations: macro-F1 drop vs dense (points)", "",
+                  "Each seed's model pruned to each sparsity and fine-tuned, its drop measured against its "
+                  "own dense model; mean ± std [95 % interval of the mean]; targets judged on the mean.", "",
+                  "| run | seeds | " + " | ".join(f"{100 * t:.0f} %" for t in targets) + " |",
+                  "|---|---:|" + "---|" * len(targets)]  # fmt: skip
+        for name, m in ablations:
+            cells = []
+            for r in m["test"]["ablation"]:
+                if r["target"] <= 0:
+                    continue
+                d = r["drop_points"]
+                cell = f"{d['mean']:.2f} ± {d['std']:.2f} [{d['ci95'][0]:.2f}, {d['ci95'][1]:.2f}]"
+                if "met_on_mean" in r:
+                    cell += f" ({'met' if r['met_on_mean'] else '**missed**'}, <= {r['max_drop_points']})"
+                cells.append(cell)
+            lines.append(f"| {name} | {m['seeds']} | " + " | ".join(cells) + " |")
     commands = sorted({(folder / r.name / "command.txt").read_text().strip()
                        for r in folder.iterdir() if (r / "command.txt").is_file()})  # fmt: skip
     lines += ["", "Commands (each run's `command.txt`):", "", *[f"- `{c}`" for c in commands],
