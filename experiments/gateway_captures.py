@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     trained_by = (
         "" if args.local_benign else f"LTCN_DATA=DATA ltcn run experiments/bot_iot_gateway.py"
-        f"{' --seeds N --out ' + run if seeded_runs(run) else ''}\n"
+        f"{f' --seeds {len(seeded_runs(run))} --out ' + run if seeded_runs(run) else ''}\n"
     )
     (out / "command.txt").write_text(trained_by + "LTCN_DATA=DATA " + command + "\n")
     seeds = seeded_runs(run)
