@@ -85,7 +85,7 @@ def _quote(key: str) -> str:
 
 
 def _table(title: str, note: str, rows: list[tuple[str, str, str, str, str]]) -> list[str]:
-    out = [f"## {title}", "", note, "",
+    out = [f"## {title}", "", *([note, ""] if note else []),
            "| figure | paper | ours | command | where they differ, and why |", "|---|---|---|---|---|"]  # fmt: skip
     for what, theirs, ours, cmd, why in rows:
         out.append(f"| {what} | {theirs} | {ours} | {f'`{cmd}`' if cmd else ''} | {why} |")

@@ -174,3 +174,22 @@ def test_a_held_out_family_is_never_trained_on_and_its_test_records_are_classifi
     assert 0.0 <= fam["flagged"] <= 1.0 and 0.0 < run["threshold"] <= 1.0
     with pytest.raises(ValueError, match="holdout class 'Botnet' is not in the data"):
         prepare(dataclasses.replace(NSL, holdout=("Botnet",)), progress=False)
+
+
+def test_gateway_captures_tabulates_every_seed(tmp_path):
+    """The seeded capture table: per-seed rates and their mean ± std over the seeds."""
+    import gateway_captures
+
+    rows = [{"truth": "benign", "flows": 10, "false_alerts": 2, "attack_flows": 0, "detected_attack_flows": 0},
+            {"truth": "attack", "flows": 50, "false_alerts": 0, "attack_flows": 40, "detected_attack_flows": 30}]  # fmt: skip
+    t0 = gateway_captures.totals(rows)
+    assert t0 == {"benign_flows": 10, "false_alerts": 2, "attack_flows": 40, "detected": 30}
+    t1 = {"benign_flows": 10, "false_alerts": 6, "attack_flows": 40, "detected": 40}
+    gateway_captures.write_seed_table({"seed_0": t0, "seed_1": t1}, tmp_path, "cmd")
+    table = (tmp_path / "table.md").read_text()
+    assert "| seed_0 | 2/10 (20.0 %) | 30/40 (75.0 %) |" in table
+    assert "| mean ± std | 40.0 ± 28.3 % | 87.5 ± 17.7 % |" in table
+    for seed in ("seed_2", "seed_0", "seed_10"):
+        (tmp_path / "run" / seed).mkdir(parents=True)
+        (tmp_path / "run" / seed / "metrics.json").write_text("{}")
+    assert [p.name for p in gateway_captures.seeded_runs(str(tmp_path / "run"))] == ["seed_0", "seed_2", "seed_10"]
