@@ -95,6 +95,11 @@ def _table(title: str, note: str, rows: list[tuple[str, str, str, str, str]]) ->
 MISSING = "not stored (run the command)"
 
 
+def _missing(what: str, theirs: str, command: str) -> tuple[str, str, str, str, str]:
+    """The row of a figure whose stored run is absent: the command that makes it."""
+    return (what, theirs, MISSING, command, "")
+
+
 def _accuracy_rows(results: Path) -> list[tuple]:
     rows = []
     flow = load_run(results, "cicids2017_per_flow")
@@ -178,7 +183,7 @@ def _baseline_rows(results: Path) -> list[tuple]:
                         ("nsl_kdd_random_forest", "Random Forest")):  # fmt: skip
         run = load_run(results, name)
         if run is None:
-            rows.append((f"NSL-KDD, {label}", "not reported", MISSING, f"ltcn run experiments/{name}.py", ""))
+            rows.append(_missing(f"NSL-KDD, {label}", "not reported", f"ltcn run experiments/{name}.py"))
             continue
         rows.append((f"NSL-KDD, {label}: macro-F1 / attack-vs-normal acc", "not reported",
                      f"{run.stat('f1_macro')} / {run.stat('attack_vs_normal_accuracy')}", run.command, ""))
@@ -212,8 +217,8 @@ def _size_rows(results: Path) -> list[tuple]:
 def _table_v_rows(results: Path) -> list[tuple]:
     cv = _json(results, "cloud-vs-edge/results.json")
     if not cv:
-        return [("1,000 flows, cloud vs edge", f"{_quote('cloud_lstm_ms')} vs {_quote('edge_ltcn_ms')}",
-                 MISSING, "python experiments/cloud_vs_edge.py", "")]
+        return [_missing("1,000 flows, cloud vs edge", f"{_quote('cloud_lstm_ms')} vs {_quote('edge_ltcn_ms')}",
+                         "python experiments/cloud_vs_edge.py")]
     rows, cmd = [], cv["command"].strip()
     edge = cv["edge"]["batch_from_csv_ms"]["p50"]
     rows.append(("1,000 flows on the edge (L-TCN, 60 %)", _quote("edge_ltcn_ms"),
@@ -227,8 +232,8 @@ def _table_v_rows(results: Path) -> list[tuple]:
             continue
         rows.append((f"1,000 flows in the cloud, RTT {r['rtt_ms']:g} ms (keep-alive)", _quote("cloud_lstm_ms"),
                      f"{r['cloud_keepalive_ms']:.1f} ms p50", cmd,
-                     "Slower: uploading the 596 KB of CSV records over a 10 Mbit/s uplink dominates; "
-                     "the paper states no RTT or bandwidth."))  # fmt: skip
+                     f"Slower: uploading the CSV records over a {cv['settings']['up_mbps']:g} Mbit/s "
+                     "uplink dominates; the paper states no RTT or bandwidth."))  # fmt: skip
         rows.append((f"latency reduction, RTT {r['rtt_ms']:g} ms", _quote("latency_reduction_pct"),
                      f"{r['reduction_keepalive_pct']:.1f} %", cmd,
                      "Larger than the paper's: the cloud pays the upload, the edge does not."))
@@ -244,8 +249,8 @@ def _table_v_rows(results: Path) -> list[tuple]:
 def _table_vi_rows(results: Path) -> list[tuple]:
     e = _json(results, "energy/energy.json")
     if not e:
-        return [("power", f"{_quote('ltcn_w')} vs {_quote('cnn_w')}", MISSING,
-                 "python experiments/energy_model.py --out results/energy", "")]
+        return [_missing("power", f"{_quote('ltcn_w')} vs {_quote('cnn_w')}",
+                         "python experiments/energy_model.py --out results/energy")]
     t6, cmd = e["paper_table_vi"], e["command"]
     rows = [("pruned L-TCN vs embedded CNN, power on a Pi 4", f"{_quote('ltcn_w')} vs {_quote('cnn_w')}",
              f"not measurable here (no power sensor); modelled: Pi 4 idle alone {t6['pi4_idle_w']} W",
@@ -314,7 +319,7 @@ def _table_vii_rows(results: Path) -> list[tuple]:
                         ("bot_iot_per_flow_ablation", "BoT-IoT, per flow")):  # fmt: skip
         got = _ablation(results, name)
         if got is None:
-            rows.append((f"{label}: accuracy dense -> 80 %", "", MISSING, f"ltcn run experiments/{name}.py", ""))
+            rows.append(_missing(f"{label}: accuracy dense -> 80 %", "", f"ltcn run experiments/{name}.py"))
             continue
         ab, cmd, seeds = got
         dense, at80 = ab.get(0.0), ab.get(0.8)
