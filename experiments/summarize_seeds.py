@@ -10,14 +10,9 @@ import json
 import sys
 from pathlib import Path
 
+from ltcn_jax.seeds import interval_cell
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _pm(s: dict) -> str:
-    if s.get("mean") is None:
-        return "n/a"
-    lo, hi = s["ci95"]
-    return f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f} [{100 * lo:.2f}, {100 * hi:.2f}]"
 
 
 def main() -> int:
@@ -31,20 +26,19 @@ def main() -> int:
              "(every flow flagged).", "",
              "| run | seeds | accuracy | macro-F1 | attack-vs-normal acc | single seed macro-F1 | majority acc / macro-F1 | always-attack attack-vs-normal acc |",
              "|---|---:|---|---|---|---:|---|---:|"]  # fmt: skip
-    for run in sorted(p for p in folder.iterdir() if (p / "metrics.json").is_file()):
-        m = json.loads((run / "metrics.json").read_text())
+    runs = [(p.name, json.loads((p / "metrics.json").read_text()))
+            for p in sorted(folder.iterdir()) if (p / "metrics.json").is_file()]  # fmt: skip
+    for name, m in runs:
         t, b = m["test"], m.get("baselines") or {}
-        single = ROOT / "results" / run.name / "metrics.json"
+        single = ROOT / "results" / name / "metrics.json"
         one = json.loads(single.read_text())["test"]["f1_macro"] if single.is_file() else None
         maj, att = b.get("majority", {}), b.get("always_attack", {})
         att_acc = f"{100 * att['attack_vs_normal_accuracy']:.2f}" if att else ""
-        lines.append(f"| {run.name} | {m['seeds']} | {_pm(t['accuracy'])} | {_pm(t['f1_macro'])} | "
-                     f"{_pm(t['attack_vs_normal_accuracy'])} | {'' if one is None else f'{100 * one:.2f}'} | "
+        lines.append(f"| {name} | {m['seeds']} | {interval_cell(t['accuracy'])} | {interval_cell(t['f1_macro'])} | "
+                     f"{interval_cell(t['attack_vs_normal_accuracy'])} | {'' if one is None else f'{100 * one:.2f}'} | "
                      f"{100 * maj['accuracy']:.2f} / {100 * maj['f1_macro']:.2f} | "
                      f"{att_acc} |")  # fmt: skip
-    ablations = [(r.name, json.loads((r / "metrics.json").read_text())) for r in sorted(folder.iterdir())
-                 if (r / "metrics.json").is_file()]  # fmt: skip
-    ablations = [(n, m) for n, m in ablations if m["test"].get("ablation")]
+    ablations = [(n, m) for n, m in runs if m["test"].get("ablation")]
     if ablations:
         targets = [r["target"] for r in ablations[0][1]["test"]["ablation"] if r["target"] > 0]
         lines += ["", "## Pruning ablations: macro-F1 drop vs dense (points)", "",
@@ -57,8 +51,7 @@ def main() -> int:
             for r in m["test"]["ablation"]:
                 if r["target"] <= 0:
                     continue
-                d = r["drop_points"]
-                cell = f"{d['mean']:.2f} ± {d['std']:.2f} [{d['ci95'][0]:.2f}, {d['ci95'][1]:.2f}]"
+                cell = interval_cell(r["drop_points"], scale=1)
                 if "met_on_mean" in r:
                     cell += f" ({'met' if r['met_on_mean'] else '**missed**'}, <= {r['max_drop_points']})"
                 cells.append(cell)

@@ -128,7 +128,9 @@ def run_seeds(config: ExperimentConfig, out_dir: str | Path | None = None, *, co
     return agg
 
 
-def _cell(s: dict, scale: float = 100) -> str:
+def interval_cell(s: dict, scale: float = 100) -> str:
+    """``mean ± std [lo, hi]`` of a :func:`mean_interval` dict, times ``scale`` (100: a fraction
+    shown in %; 1: already in points)."""
     if s.get("mean") is None:
         return "n/a"
     lo, hi = s["ci95"]
@@ -148,7 +150,7 @@ def markdown(agg: dict, config: ExperimentConfig, command: str) -> str:
              "dense_f1_macro": "macro-F1 before pruning", "drop_vs_dense_f1_macro": "macro-F1 drop vs dense"}  # fmt: skip
     for key, label in names.items():
         if key in t:
-            lines.append(f"| {label} | {_cell(t[key])} |")
+            lines.append(f"| {label} | {interval_cell(t[key])} |")
     lines += ["", "## Per seed", "", "| seed | accuracy | macro-F1 | macro-F1 95 % interval over test records | attack-vs-normal acc |",
               "|---|---|---|---|---|"]  # fmt: skip
     for r in agg["per_seed"]:
@@ -162,11 +164,9 @@ def markdown(agg: dict, config: ExperimentConfig, command: str) -> str:
                   "| target | macro-F1 (%) | accuracy (%) | macro-F1 drop vs dense (points) | target drop | met (on the mean) |",
                   "|---|---|---|---|---|---|"]  # fmt: skip
         for r in t["ablation"]:
-            d = r["drop_points"]
-            lo, hi = d["ci95"]
             met = "" if "met_on_mean" not in r else ("yes" if r["met_on_mean"] else "**no**")
-            lines.append(f"| {100 * r['target']:.0f} % | {_cell(r['f1_macro'])} | {_cell(r['accuracy'])} | "
-                         f"{d['mean']:.2f} ± {d['std']:.2f} [{lo:.2f}, {hi:.2f}] | "
+            lines.append(f"| {100 * r['target']:.0f} % | {interval_cell(r['f1_macro'])} | {interval_cell(r['accuracy'])} | "
+                         f"{interval_cell(r['drop_points'], scale=1)} | "
                          f"{'' if 'max_drop_points' not in r else r['max_drop_points']} | {met} |")  # fmt: skip
     if agg.get("baselines"):
         lines += ["", "## Trivial baselines (same test split; no feature looked at)", "",
