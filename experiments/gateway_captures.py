@@ -151,17 +151,13 @@ def write_table(rows: list[dict], out: Path, meta: dict) -> None:
             f"{', '.join(r['blocked_sources'][:3]) or '–'}{' …' if len(r['blocked_sources']) > 3 else ''} "
             f"| {r['seconds']} |"
         )
-    benign = [r for r in rows if r["truth"] == "benign"]
-    attack = [r for r in rows if r["truth"] == "attack"]
-    n_benign = sum(r["flows"] for r in benign)
-    n_false = sum(r["false_alerts"] for r in benign)
-    n_attack = sum(r["attack_flows"] for r in attack)
-    n_hit = sum(r["detected_attack_flows"] for r in attack)
+    t = totals(rows)
     lines += [
         "",
-        f"Over the benign captures: {n_false:,} of {n_benign:,} flows alerted "
-        f"({100 * n_false / max(n_benign, 1):.1f} % false alerts). Over the attack captures: "
-        f"{n_hit:,} of {n_attack:,} attack flows alerted ({100 * n_hit / max(n_attack, 1):.1f} %).",
+        f"Over the benign captures: {t['false_alerts']:,} of {t['benign_flows']:,} flows alerted "
+        f"({100 * t['false_alerts'] / max(t['benign_flows'], 1):.1f} % false alerts). Over the attack "
+        f"captures: {t['detected']:,} of {t['attack_flows']:,} attack flows alerted "
+        f"({100 * t['detected'] / max(t['attack_flows'], 1):.1f} %).",
         "",
         f"Command: `{meta['command']}`",
         "",
@@ -204,12 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     command = "python experiments/gateway_captures.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
+    seeds = seeded_runs(run)
     trained_by = (
-        "" if args.local_benign else f"LTCN_DATA=DATA ltcn run experiments/bot_iot_gateway.py"
-        f"{f' --seeds {len(seeded_runs(run))} --out ' + run if seeded_runs(run) else ''}\n"
+        "" if args.local_benign else "LTCN_DATA=DATA ltcn run experiments/bot_iot_gateway.py"
+        f"{f' --seeds {len(seeds)} --out {run}' if seeds else ''}\n"
     )
     (out / "command.txt").write_text(trained_by + "LTCN_DATA=DATA " + command + "\n")
-    seeds = seeded_runs(run)
     if not seeds:
         evaluate_run(run, captures, out, args, command)
         print((out / "table.md").read_text())
