@@ -12,10 +12,9 @@ from ..engine.artifact import engine_model
 from ..features.gaps import GAP_FEATURE, add_stream_gaps
 from ..features.windows import causal_windows, keyed_window_index
 from ..io.table import FlowTable
-from .options import GatewayError
+from .options import MAX_HOSTS, GatewayError
 
 MODES = ("stream", "windows", "records", "hosts")
-MAX_HOSTS = 4096  # per-host histories kept (LRU); each is (window-1) x features float32
 
 
 class Classifier:

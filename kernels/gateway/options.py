@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from ..engine.model import FORMATS as BACKENDS  # the Numba engines: sparse, dense
 from ..errors import UsageError
 from .sources import source_files
 
@@ -20,6 +22,28 @@ FIREWALLS = ("none", "nftables")
 MAX_BLOCK_TIMEOUT = 30 * 86_400  # a block longer than a month is a rule, not a timed entry
 MAX_BLOCK_RATE = 1e6
 MAX_ALERTS_KEEP = 1000
+MAX_HOSTS = 4096  # per-host histories kept (LRU); each is (window-1) x features float32
+# The stages ``ltcn detect``'s flags are grouped by, in the order its help lists them.
+OPTION_GROUPS = {
+    "input": "input: where flow records come from and at what pace",
+    "engine": "engine: how flows are classified",
+    "alerts": "alerts: the EVE alert file and the statistics lines",
+    "firewall": "firewall: nftables blocks of alert sources",
+    "trust": "trust: which model files may run",
+    "state": "state: what the gateway remembers between flows",
+}
+
+
+def option(default: Any, group: str, help: str, *, choices: tuple[str, ...] | None = None,
+           metavar: str | None = None, exclusive: str | None = None) -> Any:
+    """A :class:`DetectOptions` field that is a command-line flag of ``ltcn detect``: its
+    default, the stage it belongs to (a key of :data:`OPTION_GROUPS`), its help line and, for
+    the flag only, its choices, metavar and mutually exclusive set (one of which is required)."""
+    if group not in OPTION_GROUPS:
+        raise ValueError(f"unknown option group {group!r}; expected one of {sorted(OPTION_GROUPS)}")
+    meta = {"group": group, "help": help, "choices": choices, "metavar": metavar,
+            "exclusive": exclusive}  # fmt: skip
+    return field(default=default, metadata=meta)
 
 
 class GatewayError(UsageError):
@@ -105,32 +129,52 @@ class DetectOptions:
         allow_unsigned: run a model that is unsigned or signed by an untrusted key.
     """
 
-    source: str | None = None
-    interface: str | None = None
-    alerts: str | None = None
-    alerts_max_bytes: int = 0
-    alerts_keep: int = 5
-    firewall: str = "none"
-    apply: bool = False
-    block_timeout: int = 600
-    block_rate: float = 10.0
-    threshold: float = 0.5
-    micro_batch: int = 256
-    realtime: bool = False
-    speed: float = 1.0
-    max_gap: float = 5.0
-    follow: bool = False
-    max_seconds: float | None = None
+    # Each field that is a command-line flag says its group (the pipeline stage) and help;
+    # ``ltcn detect`` builds its flags from these fields (:mod:`ltcn_kernels.cli`), so a
+    # default is written once, here. Fields without a group are not flags.
+    source: str | None = option(
+        None, "input", "a flow-record file, a directory of them (sorted), a pcap/pcapng capture "
+        "(through Argus) or - for standard input", exclusive="where", metavar="PATH")
+    interface: str | None = option(
+        None, "input", "live: Argus flow records from this network interface",
+        exclusive="where", metavar="IFACE")
+    follow: bool = option(False, "input", "keep reading a file being written")
+    realtime: bool = option(False, "input", "replay records at their time stamps")
+    speed: float = option(1.0, "input", "replay speed-up with --realtime")
+    max_gap: float = option(5.0, "input", "longest replayed pause (s)")
+    max_seconds: float | None = option(None, "input", "stop after this long (s)")
     poll: float = 0.1
-    stats_every: float = 10.0
-    backend: str = "sparse"
+    save_flows: str | None = option(
+        None, "input", "append the flow meter's records (captures, --interface) to this CSV",
+        metavar="CSV")
+    status_interval: int | None = option(
+        None, "input", "with --interface: seconds between Argus status records of an active "
+        "flow (default argus.conf's, 5 s); bounds the time to block", metavar="S")
+    backend: str = option("sparse", "engine", "Numba engine", choices=BACKENDS)
     mode: str = "auto"
-    save_flows: str | None = None
-    status_interval: int | None = None
-    max_hosts: int = 4096
-    allow: tuple[str, ...] = ()
-    trusted_keys: tuple[str, ...] = ()
-    allow_unsigned: bool = False
+    threshold: float = option(0.5, "engine", "alert when P(attack) >= this")
+    micro_batch: int = option(256, "engine", "flows per engine call")
+    alerts: str | None = option(
+        None, "alerts", "alert JSON-lines file (default: standard output)", metavar="FILE")
+    alerts_max_bytes: int = option(0, "alerts", "rotate the alert file above this size (0 = never)")
+    alerts_keep: int = option(5, "alerts", "rotated alert files kept")
+    stats_every: float = option(10.0, "alerts", "seconds between stats lines (0 = final only)")
+    firewall: str = option("none", "firewall", "block alert sources with", choices=FIREWALLS)
+    apply: bool = option(False, "firewall", "run the nft commands (root); default: print them "
+                         "(a dry run)")
+    block_timeout: int = option(600, "firewall", "seconds a source stays blocked")
+    block_rate: float = option(10.0, "firewall", "most blocklist additions per second")
+    allow: tuple[str, ...] = option(
+        (), "firewall", "an address or network never blocked (repeatable); the gateway's own "
+        "addresses never are", metavar="CIDR")
+    trusted_keys: tuple[str, ...] = option(
+        (), "trust", "a PEM file or a directory of trusted public keys (repeatable; default "
+        "/etc/ltcn/trusted-keys and ~/.config/ltcn/trusted-keys)", metavar="PATH")
+    allow_unsigned: bool = option(
+        False, "trust", "run a model that is unsigned or signed by an untrusted key")
+    max_hosts: int = option(
+        MAX_HOSTS, "state", "per-host models: source addresses whose recent flows are kept "
+        "(LRU; memory = hosts x (window-1) x features x 4 bytes)")
 
     def __post_init__(self) -> None:
         if self.firewall not in FIREWALLS:
