@@ -99,7 +99,7 @@ def build(records: int, hostile_share: float, seed: int):
 def _detect(model: str, source: Path, alerts: Path, extra: list[str], core: int,
             stats_every: float = 0):  # fmt: skip
     env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    argv = ["taskset", "-c", str(core), sys.executable, "-m", "ltcn_jax.cli", "detect", "--model",
+    argv = ["taskset", "-c", str(core), sys.executable, "-m", "ltcn_kernels.cli", "detect", "--model",
             model, "--source", str(source), "--alerts", str(alerts), "--threshold", "0.5",
             "--stats-every", str(stats_every),
             "--allow-unsigned",  # the committed research model is unsigned; trust is not tested here

@@ -162,7 +162,7 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
         alerts = tmp / f"alerts{status_interval}.jsonl"
         detect_err = open(tmp / f"detect{status_interval}.log", "w")
         detect = subprocess.Popen(topo.exec_argv("gw", [
-            sys.executable, "-m", "ltcn_jax.cli", "detect", "--model", args.model,
+            sys.executable, "-m", "ltcn_kernels.cli", "detect", "--model", args.model,
             "--interface", LAN_BRIDGE, "--firewall", "nftables", "--apply",
             "--threshold", str(args.threshold), "--block-timeout", str(args.block_timeout),
             "--block-rate", "100", "--micro-batch", str(args.micro_batch),

@@ -255,7 +255,7 @@ def main() -> int:
         alerts = Path(tmp) / "alerts.jsonl"
         env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
         code = _code_under_test(env)
-        cmd = [sys.executable, "-m", "ltcn_jax.cli", "detect", "--model", str(model), "--source", str(flows_file),
+        cmd = [sys.executable, "-m", "ltcn_kernels.cli", "detect", "--model", str(model), "--source", str(flows_file),
                "--alerts", str(alerts), "--alerts-max-bytes", str(64 << 20), "--stats-every", "5"]  # fmt: skip
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()

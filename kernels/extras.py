@@ -24,7 +24,7 @@ EXTRA_OF_MODULE = {
 
 # What `ltcn --help` says about each command's extra.
 COMMAND_EXTRAS = {
-    "edge": ("data summary", "flows", "detect", "warmup", "verify", "lab",
+    "edge": ("data summary", "flows", "detect", "warmup", "verify",
              "predict/evaluate --backend sparse|dense"),
     "train": ("run", "export", "keygen", "sign", "demo", "predict/evaluate --backend jax"),
     "bench": ("export --format onnx", "bench (the ONNX Runtime rows; XLA rows need train)"),

@@ -90,7 +90,7 @@ def _short_bench(model: Path) -> None:
     thread, 3 timed rounds. The edge-only entry (no JAX) is ``python -m ltcn_kernels.bench``."""
     print("\n== short benchmark of the exported model (1 core, 1 thread, 3 timed rounds; "
           "`ltcn bench --sweep` has the full one)")
-    cmd = [sys.executable, "-m", "ltcn_jax.cli", "bench", "--model", str(model), "--batch", "1000",
+    cmd = [sys.executable, "-m", "ltcn_kernels.cli", "bench", "--model", str(model), "--batch", "1000",
            "--threads", "1", "--repeats", "3", "--warmup", "1", "--stream-flows", "100",
            "--out", ""]  # fmt: skip
     subprocess.run(cmd, check=True)

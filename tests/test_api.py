@@ -43,8 +43,8 @@ def test_every_edge_module_imports_only_numpy_numba_and_the_standard_library():
 
 
 def test_training_package_and_cli_import_no_jax():
-    # `ltcn detect` lives in ltcn_jax.cli; an edge install has no jax, so neither the package
-    # nor the command-line module may import it before a training command runs.
+    # `ltcn --help` imports the training side's command module (its parsers) in an edge
+    # install too, which has no jax: neither the package nor that module may import it.
     code = (
         "import sys, ltcn_jax, ltcn_jax.cli\n"
         "print(','.join(m for m in ('jax', 'flax', 'optax', 'sklearn') if m in sys.modules))\n"

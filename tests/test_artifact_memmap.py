@@ -484,7 +484,7 @@ def test_a_corrupt_preprocess_entry_is_a_data_format_error(tmp_path):
 
 
 def test_cli_reports_a_malformed_manifest_in_one_line(tmp_path, capsys):
-    from ltcn_jax.cli import main
+    from ltcn_kernels.cli import main
 
     path = tmp_path / "bad.ltcn"
     _assemble(path, b"[" * 10_000, b"")

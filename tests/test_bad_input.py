@@ -140,7 +140,7 @@ def test_cli_error_is_one_line_exit_2(tmp_path):
     lines[2] = lines[2].replace(b",tcp,", b",tcp,,", 1)
     path = _write(tmp_path, "bad.txt", b"\n".join(lines))
     proc = subprocess.run(
-        [sys.executable, "-m", "ltcn_jax.cli", "data", "summary", str(path)],
+        [sys.executable, "-m", "ltcn_kernels.cli", "data", "summary", str(path)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 2
@@ -250,7 +250,7 @@ def test_damaged_gzip_on_the_command_line_is_one_line_exit_2(tmp_path):
     data = gzip.compress(BOT_ENTIRE.read_bytes())
     path = _write(tmp_path, "cut.csv.gz", data[: len(data) // 2])
     for argv in (["data", "summary", str(path)],):
-        proc = subprocess.run([sys.executable, "-m", "ltcn_jax.cli", *argv], capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "ltcn_kernels.cli", *argv], capture_output=True,
                               text=True, timeout=120)  # fmt: skip
         assert proc.returncode == 2, (argv, proc.stderr)
         assert proc.stderr.strip().splitlines()[-1] == (

@@ -92,7 +92,7 @@ def keep_affinity():
 
 def test_bench_end_to_end_json_schema(tmp_path, capsys, keep_affinity):
     from ltcn_jax import bench as B
-    from ltcn_jax.cli import main
+    from ltcn_kernels.cli import main
 
     flat = tiny_params()
     rep = B.bench_model(flat, TINY, label={"sparsity": 0.5, "scale": "tiny"}, batch=64,
@@ -196,7 +196,7 @@ def test_peak_probe_reprobes_before_failing():
 
 def test_ltcn_bench_exits_nonzero_when_a_runtime_beats_the_peak(tmp_path, capsys, monkeypatch,
                                                                 keep_affinity):
-    from ltcn_jax.cli import main
+    from ltcn_kernels.cli import main
     from ltcn_jax.export import stored_arrays
     from ltcn_kernels.engine.artifact import write_artifact
 
@@ -268,3 +268,4 @@ def test_block_sweep_weights_prune_whole_1x4_blocks_and_run_in_groups():
     assert groups[0] == 4
     with pytest.raises(ValueError, match="options"):
         magnitude_prune(base, 0.6, "rows")
+

@@ -33,7 +33,7 @@ BLOCK_TRAIN = (
     "for name in ('jax', 'jaxlib', 'flax', 'optax', 'sklearn', 'pandas', 'matplotlib',\n"
     "             'cryptography'):\n"
     "    sys.modules[name] = None  # the edge install: any import of them fails\n"
-    "from ltcn_jax.cli import main\n"
+    "from ltcn_kernels.cli import main\n"
 )
 
 
@@ -75,7 +75,7 @@ def test_require_keeps_unrelated_import_errors():
 
 
 def test_help_says_which_commands_need_which_extra():
-    from ltcn_jax.cli import build_parser
+    from ltcn_kernels.cli import build_parser
 
     text = build_parser().format_help()
     assert 'pip install "ltcn[edge]": data summary, flows, detect, warmup' in text
@@ -122,7 +122,7 @@ def test_numpy_metrics_equal_scikit_learns():
 
 # ------------------------------------------------------------------ the live interface
 def test_a_wrong_interface_is_refused_before_the_flow_meter_starts(bot_window_model, capsys):
-    from ltcn_jax.cli import main
+    from ltcn_kernels.cli import main
 
     with pytest.raises(FlowMeterError, match=r"nosuch0: no such network interface \(this machine has .*lo"):
         check_interface("nosuch0")
@@ -189,7 +189,7 @@ def test_a_flow_meter_stopped_by_sigterm_ends_the_stream_cleanly(tmp_path):
 
 # ------------------------------------------------------------------ the alert folder
 def test_detect_creates_its_alert_folder_or_says_what_is_missing(bot_window_model, tmp_path, capsys):
-    from ltcn_jax.cli import main
+    from ltcn_kernels.cli import main
 
     alerts = tmp_path / "var/log/ltcn/alerts.jsonl"
     assert main(["detect", "--model", str(bot_window_model), "--source", str(BOT_ENTIRE),
@@ -273,7 +273,7 @@ def test_detect_compiles_before_the_first_flow_and_reports_it_apart(bot_window_m
 
 
 def test_warmup_command(bot_window_model, capsys):
-    from ltcn_jax.cli import main
+    from ltcn_kernels.cli import main
 
     assert main(["warmup", "--model", str(bot_window_model), "--backend", "dense"]) == 0
     assert "kernels for dense compiled or loaded in" in capsys.readouterr().err
@@ -303,7 +303,7 @@ def test_the_shipped_unit_has_its_directories_user_and_hardening():
         assert u[key] == [value], key  # fmt: skip
     assert set(u["CapabilityBoundingSet"][0].split()) == {"CAP_NET_RAW", "CAP_NET_ADMIN"}
     assert "MemoryDenyWriteExecute" not in u  # Numba's JIT writes machine code it then runs
-    from ltcn_jax.cli import build_parser
+    from ltcn_kernels.cli import build_parser
 
     pre = shlex.split(u["ExecStartPre"][0])
     start = shlex.split(u["ExecStart"][0])

@@ -251,7 +251,7 @@ def test_model_arithmetic():
 
 
 def test_ltcn_bench_measures_power_on_one_model_only(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "ltcn_jax.cli", "bench", "--sweep", "--power", "rapl",
+    done = subprocess.run([sys.executable, "-m", "ltcn_kernels.cli", "bench", "--sweep", "--power", "rapl",
                            "--out", ""], capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "--power and --counters measure one model" in done.stderr.strip().splitlines()[-1]

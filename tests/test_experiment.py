@@ -81,7 +81,7 @@ def test_ltcn_run_end_to_end_writes_results(tmp_path):
     config = _tiny_config(tmp_path, TINY_LTCN)
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "ltcn_jax.cli", "run", str(config), "--out", str(out),
+        [sys.executable, "-m", "ltcn_kernels.cli", "run", str(config), "--out", str(out),
          "--set", "train.epochs=1"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
@@ -126,7 +126,7 @@ def test_random_forest_and_window_mode(tmp_path):
 def test_cli_rejects_bad_override_cleanly(tmp_path):
     config = _tiny_config(tmp_path, TINY_LTCN)
     proc = subprocess.run(
-        [sys.executable, "-m", "ltcn_jax.cli", "run", str(config), "--set", "train.nope=1"],
+        [sys.executable, "-m", "ltcn_kernels.cli", "run", str(config), "--set", "train.nope=1"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 2 and "unknown config key" in proc.stderr

@@ -70,7 +70,7 @@ def test_export_csr_is_smaller_and_records_sizes(nsl_run, tmp_path):
 
 
 def test_export_signs_with_the_default_or_a_given_key_or_writes_unsigned(nsl_run, tmp_path, capsys):
-    from ltcn_jax.cli import main
+    from ltcn_kernels.cli import main
     from ltcn_jax.signing import default_signer, generate_key
 
     assert main(["export", str(nsl_run), "--out", str(tmp_path / "d.ltcn")]) == 0
@@ -105,7 +105,7 @@ def test_backends_agree_on_every_row(which, nsl_run, bot_run, tmp_path):
 def test_engine_metrics_match_the_training_run(nsl_run, tmp_path):
     export_run(nsl_run, tmp_path / "m.ltcn")
     proc = subprocess.run(
-        [sys.executable, "-m", "ltcn_jax.cli", "evaluate", "--model", str(tmp_path / "m.ltcn"),
+        [sys.executable, "-m", "ltcn_kernels.cli", "evaluate", "--model", str(tmp_path / "m.ltcn"),
          str(NSL_TEST), "--json"], capture_output=True, text=True, check=True,
     )  # fmt: skip
     engine = json.loads(proc.stdout)
@@ -122,7 +122,7 @@ def test_predict_cli_writes_one_row_per_flow(bot_run, tmp_path):
     export_run(bot_run, model)
     out = tmp_path / "pred.csv"
     subprocess.run(
-        [sys.executable, "-m", "ltcn_jax.cli", "predict", "--model", str(model), str(BOT_ENTIRE),
+        [sys.executable, "-m", "ltcn_kernels.cli", "predict", "--model", str(model), str(BOT_ENTIRE),
          "--out", str(out)], check=True, capture_output=True,
     )  # fmt: skip
     rows = list(csv.DictReader(out.open()))
@@ -150,7 +150,7 @@ def test_predict_and_evaluate_say_what_they_skipped(bot_run, tmp_path):
     n = len(rows)
     want = (f"{n:,} records read, {n - 4:,} classified, 4 skipped (2 NaN or empty feature, "
             "1 bad line: too few fields, 1 infinite feature)")  # fmt: skip
-    cli = [sys.executable, "-m", "ltcn_jax.cli"]
+    cli = [sys.executable, "-m", "ltcn_kernels.cli"]
     out = subprocess.run([*cli, "predict", "--model", str(model), str(path), "--out",
                           str(tmp_path / "p.csv"), "--skip-bad-lines"], check=True,
                          capture_output=True, text=True).stdout  # fmt: skip
@@ -174,7 +174,7 @@ def test_tampered_model_is_refused_cleanly(bot_run, tmp_path, signed, caught_by)
     raw[data_start + manifest["arrays"]["engine/values"]["offset"] + 1] ^= 0xFF  # one weight byte
     model.write_bytes(bytes(raw))
     proc = subprocess.run(
-        [sys.executable, "-m", "ltcn_jax.cli", "predict", "--model", str(model), str(BOT_ENTIRE),
+        [sys.executable, "-m", "ltcn_kernels.cli", "predict", "--model", str(model), str(BOT_ENTIRE),
          "--out", str(tmp_path / "p.csv")], capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 2 and caught_by in proc.stderr and "Traceback" not in proc.stderr
@@ -186,7 +186,7 @@ def test_a_header_only_file_is_one_error_naming_it(bot_run, tmp_path):
     path = tmp_path / "empty.csv"
     path.write_text(BOT_ENTIRE.read_text().splitlines()[0] + "\n")
     for command in (["predict", "--out", str(tmp_path / "p.csv")], ["evaluate"]):
-        proc = subprocess.run([sys.executable, "-m", "ltcn_jax.cli", command[0], "--model",
+        proc = subprocess.run([sys.executable, "-m", "ltcn_kernels.cli", command[0], "--model",
                                str(model), str(path), *command[1:]], capture_output=True,
                               text=True)  # fmt: skip
         assert proc.returncode == 2 and "Traceback" not in proc.stderr

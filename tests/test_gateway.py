@@ -201,7 +201,7 @@ def test_follow_mode_reads_a_growing_file(model, replay, expected, tmp_path):
 def test_cli_stdin_subprocess_and_sigterm_flush(model, replay, expected, tmp_path):
     out = tmp_path / "a.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ltcn_jax.cli", "detect", "--model", str(model), "--source", "-",
+        [sys.executable, "-m", "ltcn_kernels.cli", "detect", "--model", str(model), "--source", "-",
          "--alerts", str(out), "--threshold", repr(expected[0]), "--micro-batch", "16",
          "--stats-every", "0.2"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
@@ -435,7 +435,7 @@ def netns():
 def test_apply_in_a_network_namespace(model, replay, expected, netns, tmp_path):
     """`ltcn detect --apply` as root adds real timed set elements (inside the namespace only)."""
     alerts_path = tmp_path / "a.jsonl"
-    cmd = ["ip", "netns", "exec", netns, sys.executable, "-m", "ltcn_jax.cli", "detect",
+    cmd = ["ip", "netns", "exec", netns, sys.executable, "-m", "ltcn_kernels.cli", "detect",
            "--model", str(model), "--source", str(replay), "--alerts", str(alerts_path),
            "--threshold", str(expected[0]), "--firewall", "nftables", "--apply",
            "--block-timeout", "600", "--block-rate", "100000", "--stats-every", "0"]  # fmt: skip
@@ -499,7 +499,7 @@ def test_alert_rotation_by_size(model, replay, expected, tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path, model):
-    from ltcn_jax.cli import main
+    from ltcn_kernels.cli import main
 
     assert main(["detect", "--model", str(model), "--source", str(tmp_path / "nope.csv"),
                  "--stats-every", "0"]) == 2  # fmt: skip
@@ -557,7 +557,7 @@ def test_options_that_need_the_file_system(tmp_path):
 
 
 def test_cli_usage_errors_are_one_line(model, replay, capsys):
-    from ltcn_jax.cli import main
+    from ltcn_kernels.cli import main
 
     assert main(["detect", "--model", str(model), "--source", str(replay), "--threshold", "2",
                  "--stats-every", "0"]) == 2  # fmt: skip
@@ -640,7 +640,7 @@ def test_sighup_reopens_the_alert_file_and_keeps_detecting(model, replay, expect
     source.write_bytes(header + b"\n" + b"\n".join(half[:cut]) + b"\n")
     out = tmp_path / "a.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ltcn_jax.cli", "detect", "--model", str(model), "--source",
+        [sys.executable, "-m", "ltcn_kernels.cli", "detect", "--model", str(model), "--source",
          str(source), "--follow", "--alerts", str(out), "--threshold", repr(expected[0]),
          "--micro-batch", "16", "--stats-every", "0.1", "--max-seconds", "60"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,

@@ -155,7 +155,7 @@ def test_a_capture_cut_mid_packet_keeps_the_complete_packets(tmp_path):
 
 @needs_argus
 def test_cli_flows_and_features(tmp_path, capsys):
-    from ltcn_jax.cli import main
+    from ltcn_kernels.cli import main
 
     assert (
         main(
@@ -325,7 +325,7 @@ def test_live_interface_flows_and_alerts(deployable, veth_pair, tmp_path):
     gw, iface, peer = veth_pair
     alerts_path, saved = tmp_path / "alerts.jsonl", tmp_path / "flows.csv"
     detect = subprocess.Popen(
-        ["ip", "netns", "exec", gw, sys.executable, "-m", "ltcn_jax.cli", "detect",
+        ["ip", "netns", "exec", gw, sys.executable, "-m", "ltcn_kernels.cli", "detect",
          "--model", str(deployable), "--interface", iface, "--alerts", str(alerts_path),
          "--save-flows", str(saved), "--threshold", "0.5", "--max-seconds", "15",
          "--stats-every", "0"],
@@ -368,7 +368,7 @@ def test_the_cli_gateway_runs_without_the_training_stack(deployable, tmp_path):
         "import sys\n"
         "for name in ('jax', 'jaxlib', 'flax', 'optax', 'sklearn', 'pandas'):\n"
         "    sys.modules[name] = None  # any import of them now fails\n"
-        "from ltcn_jax.cli import main\n"
+        "from ltcn_kernels.cli import main\n"
         f"assert main(['flows', {str(PCAP / 'trickbot.pcap')!r}, '-o', {str(tmp_path / 'f.csv')!r}]) == 0\n"
         f"sys.exit(main(['detect', '--model', {str(deployable)!r}, '--source', "
         f"{str(PCAP / 'synscan.pcap')!r}, '--alerts', {str(tmp_path / 'a.jsonl')!r}, "
@@ -385,7 +385,7 @@ def test_the_cli_gateway_runs_without_the_training_stack(deployable, tmp_path):
 
 @needs_argus
 def test_labelled_captures_become_training_records(tmp_path, capsys):
-    from ltcn_jax.cli import main
+    from ltcn_kernels.cli import main
 
     benign, attack = tmp_path / "benign.csv", tmp_path / "attack.csv"
     assert main(["flows", str(PCAP / "no_flood.pcap"), "--label", "Normal", "-o", str(benign)]) == 0

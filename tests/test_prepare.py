@@ -89,7 +89,7 @@ def test_quickstart_config_prepares_embedded_data():
 
 def test_cli_summary_json():
     proc = subprocess.run(
-        [sys.executable, "-m", "ltcn_jax.cli", "data", "summary", str(CIC_MLCVE), "--json"],
+        [sys.executable, "-m", "ltcn_kernels.cli", "data", "summary", str(CIC_MLCVE), "--json"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     summary = json.loads(proc.stdout)

@@ -110,7 +110,7 @@ def test_selection_on_the_test_split_is_refused(change, message):
 
 
 def test_the_command_line_refuses_it_in_one_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "ltcn_jax.cli", "run", "experiments/nsl_kdd_quickstart.py",
+    done = subprocess.run([sys.executable, "-m", "ltcn_kernels.cli", "run", "experiments/nsl_kdd_quickstart.py",
                            "--set", "data.val_fraction=0", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert done.returncode == 2 and "Traceback" not in done.stderr

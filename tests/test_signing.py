@@ -230,7 +230,7 @@ def test_keys_made_by_openssl_sign_and_verify(tmp_path):
 
 
 def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites(tmp_path, capsys, monkeypatch):
-    from ltcn_jax.cli import main
+    from ltcn_kernels.cli import main
     from ltcn_jax.signing import load_key
 
     monkeypatch.setenv("LTCN_CONFIG_DIR", str(tmp_path / "config"))
@@ -250,7 +250,7 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites(t
 
 # ------------------------------------------------------------------ the gateway's policy
 def _detect(model, capsys, *extra) -> tuple[int, list[str]]:
-    from ltcn_jax.cli import main
+    from ltcn_kernels.cli import main
 
     code = main(["detect", "--model", str(model), "--source", str(BOT_ENTIRE), "--stats-every", "0",
                  "--alerts", os.devnull, *extra])  # fmt: skip
@@ -281,7 +281,7 @@ def test_detect_runs_only_a_model_signed_by_a_trusted_key(bot_window_model, tmp_
 
 
 def test_verify_command_exit_codes(bot_window_model, tmp_path, capsys):
-    from ltcn_jax.cli import main
+    from ltcn_kernels.cli import main
 
     assert main(["verify", str(bot_window_model)]) == 0
     assert ": signed by ed25519:" in capsys.readouterr().out
