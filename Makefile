@@ -95,7 +95,7 @@ CONFIGS ?= nsl_kdd_quickstart nsl_kdd_quickstart_minmax nsl_kdd_random_forest ns
 # The full set: every config once (seed 0, results/<name>/), then the seeded rows, leave one
 # family out and the tables (times: see results-seeds). `make results-quick` is the short check.
 results: $(STAMP)
-	for c in $(CONFIGS); do LTCN_DATA=$(LTCN_DATA) $(BIN)/ltcn run experiments/$$c.py || exit 1; done
+	for c in $(CONFIGS); do LTCN_DATA=$(LTCN_DATA) $(BIN)/ltcn run experiments/$$c.py --out results/$$c || exit 1; done
 	$(BIN)/python experiments/summarize_results.py
 	$(MAKE) results-seeds results-lofo LTCN_DATA=$(LTCN_DATA)
 
