@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/ltcn demo --stored results
 
 # The gateway's system tools: the Argus flow meter (captures -> flow records), nftables and
-# iproute2 (the --apply test in a network namespace); and the lab's (`ltcn lab`: tcpdump, the
+# iproute2 (the --apply test in a network namespace); and the lab's (`python -m lab`: tcpdump, the
 # IoT servers and clients, the attack tools BoT-IoT used). apt-get installs them when running
 # as root on Debian / Raspberry Pi OS, with a policy-rc.d that keeps the packaged daemons from
 # starting on the machine itself (the lab starts its own, inside its namespaces); elsewhere the
@@ -60,7 +60,7 @@ LAB_RUNS := per-flow:lab_gateway windows:lab_gateway_windows hosts:lab_gateway_h
   live:lab_gateway_live gaps:lab_gateway_gaps
 lab: $(STAMP) system-deps
 	@test -n "$$LTCN_DATA" || { echo "set LTCN_DATA to the folder holding bot-iot/ and pcap/"; exit 2; }
-	$(BIN)/ltcn lab record --scenario iot --seconds 600 --seed 7 --out results/lab/recording
+	PYTHONPATH=experiments $(BIN)/python -m lab record --scenario iot --seconds 600 --seed 7 --out results/lab/recording
 	for run in $(LAB_RUNS); do dir=$${run%%:*}; config=$${run##*:}; \
 	  $(BIN)/ltcn run experiments/$$config.py --out results/lab/$$dir/run && \
 	  $(BIN)/python experiments/lab_captures.py --run results/lab/$$dir/run \

@@ -5,7 +5,7 @@ Then: LTCN_DATA=DATA python experiments/lab_captures.py --run results/lab/per-fl
       --captures DATA/pcap --out results/lab/per-flow   (threshold on lab validation, then
       the real captures, which were never in training)
 
-Training data: the kept lab recording (``results/lab/recording``: ``ltcn lab record --scenario
+Training data: the kept lab recording (``results/lab/recording``: ``python -m lab record --scenario
 iot``, 24 IoT devices, every benign activity, every attack kind four times) and the BoT-IoT
 sample. Same inputs as ``bot_iot_gateway.py`` (the five racluster-only aggregate statistics
 left out), so the model sees what a capture and a live interface both give. Classes are

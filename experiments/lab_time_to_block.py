@@ -4,7 +4,7 @@ lab's gateway while attacks come from outside (root; about 1 s + the time to blo
     python experiments/lab_time_to_block.py --model results/lab/model.ltcn \
         --threshold T --runs 10 --status-interval 1 5 --out results/lab/time-to-block
 
-The lab (:mod:`ltcn_kernels.lab`) is brought up with its servers and benign traffic from
+The lab (:mod:`lab`, beside this script) is brought up with its servers and benign traffic from
 every device (the ``smoke`` scenario's rates). The detector runs in the gateway namespace on
 the LAN bridge, with real nftables in that namespace. Each run launches one attack from a WAN
 bot at a LAN device and measures, from the gateway's own capture of ``br-lan`` and from the
@@ -40,12 +40,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from ltcn_kernels.lab.record import pcap_records, spawn, stop
-from ltcn_kernels.lab.scenario import benign_times, load_scenario
-from ltcn_kernels.lab.services import Services, find_tool
-from ltcn_kernels.lab.topology import GATEWAY_WAN, LAN_BRIDGE, WAN_BRIDGE, Topology
-from ltcn_kernels.lab.traffic import attack_kind, attack_target, benign_activity
+from lab.record import pcap_records, spawn, stop
+from lab.scenario import benign_times, load_scenario
+from lab.services import Services, find_tool
+from lab.topology import GATEWAY_WAN, LAN_BRIDGE, WAN_BRIDGE, Topology
+from lab.traffic import attack_kind, attack_target, benign_activity
 
 LIVE_ATTACKS = ("dos_tcp", "dos_udp", "ddos_tcp", "dos_http", "service_scan", "ssh_brute_force",
                 "dos_slow_http")  # fmt: skip

@@ -21,15 +21,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lab import label_flows, load_scenario, pcap_packet_count, record, schedule
+from lab.scenario import GRACE_S, benign_times, scenario_names
+from lab.services import missing_tools
+from lab.topology import Topology
+from lab.traffic import ATTACKS, BENIGN, attack_kind, benign_activity
 
 from ltcn_kernels.errors import UsageError
 from ltcn_kernels.io.flows import read_flows
 from ltcn_kernels.io.pcap import BOT_IOT_COLUMNS, argus_available
-from ltcn_kernels.lab import label_flows, load_scenario, pcap_packet_count, record, schedule
-from ltcn_kernels.lab.scenario import GRACE_S, benign_times, scenario_names
-from ltcn_kernels.lab.services import missing_tools
-from ltcn_kernels.lab.topology import Topology
-from ltcn_kernels.lab.traffic import ATTACKS, BENIGN, attack_kind, benign_activity
 
 
 # -- scenarios -------------------------------------------------------------------------------

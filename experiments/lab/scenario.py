@@ -1,4 +1,4 @@
-"""Lab scenarios: small TOML files (``kernels/lab/scenarios/NAME.toml``, or any path) and the
+"""Lab scenarios: small TOML files (``experiments/lab/scenarios/NAME.toml``, or any path) and the
 seeded schedule they expand to.
 
 A scenario names the network (``devices``, ``bots``), how often each device does each benign
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UsageError
+from ltcn_kernels.errors import UsageError
+
 from .topology import MAX_BOTS, MAX_DEVICES
 from .traffic import ATTACKS, BENIGN
 

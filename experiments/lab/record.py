@@ -1,4 +1,4 @@
-"""``ltcn lab record``: run a scenario in the lab, capture it on the gateway, turn the capture
+"""``python -m lab record``: run a scenario in the lab, capture it on the gateway, turn the capture
 into BoT-IoT flow records with Argus and label them from the schedule.
 
 Labels come from who and when, never from the traffic itself: a flow whose source or
@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.pcap import BOT_IOT_COLUMNS, capture_to_flows
+from ltcn_kernels.io.pcap import BOT_IOT_COLUMNS, capture_to_flows
+
 from .scenario import GRACE_S, Event, Scenario, benign_times, load_scenario, schedule
 from .services import Services, find_tool, missing_tools
 from .topology import LAN_BRIDGE, LabError, Topology, check_can_run
@@ -124,8 +125,8 @@ def record(
         "benign_skipped": ran["skipped"],
         "attacks": len(events),
         "tools": tool_versions(),
-        "command": f"ltcn lab record --scenario {scenario.name} --seconds {seconds:g} "
-        f"--seed {seed} --out {out}",
+        "command": f"PYTHONPATH=experiments python -m lab record --scenario {scenario.name} "
+        f"--seconds {seconds:g} --seed {seed} --out {out}",
         "sha256": {name: _sha256(out / name) for name in ("flows.csv.gz", *live)},
     }
     (out / "events.json").write_text(json.dumps(ran["events"], indent=1) + "\n")

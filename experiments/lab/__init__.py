@@ -1,5 +1,9 @@
-"""The gateway lab (``ltcn lab``): a routed IoT network in network namespaces, benign traffic
-from real IoT software, attacks with the tools BoT-IoT used, and labelled BoT-IoT flow records.
+"""The gateway lab: a routed IoT network in network namespaces, benign traffic from real IoT
+software, attacks with the tools BoT-IoT used, and labelled BoT-IoT flow records.
+
+An experiment, not part of either installed package (a gateway never ships the attack tools'
+orchestration): ``PYTHONPATH=experiments python -m lab record ...`` (or ``python -m lab`` from
+``experiments/``); ``make lab`` runs the kept recording.
 
 :mod:`.topology` (namespaces, bridges, routes), :mod:`.services` (the servers),
 :mod:`.traffic` (benign activities and attacks), :mod:`.scenario` (scenario files and their

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from ..errors import InputError
+from ltcn_kernels.errors import InputError
 
 LAN_PREFIX, WAN_PREFIX = "198.18.77", "198.19.77"
 LAN_BRIDGE, WAN_BRIDGE = "br-lan", "br-wan"
