@@ -28,6 +28,7 @@ from . import complexity, metrics, models, report
 from . import train as trainer
 from .config import ExperimentConfig, ModelConfig, to_dict
 from .data.prepare import Prepared, prepare
+from .progress import resolve as resolve_progress
 from .experiment_pruning import predict_test, prune_trained, pruning_info, run_ablation, save_pruned
 
 

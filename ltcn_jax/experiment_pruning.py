@@ -8,7 +8,6 @@ is handed (annotations), so it imports nothing from there at run time.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 import jax
 import numpy as np
 
-from ltcn_kernels.bench import paper
 from ltcn_kernels.engine.csr import csr_bytes
 
-from . import metrics, pruning
+from . import metrics, paper, pruning
 from . import train as trainer
 from .config import ExperimentConfig
+from .progress import resolve as resolve_progress
 
 if TYPE_CHECKING:  # annotations only: experiment imports this module
     from .experiment import SplitData, Trained
@@ -78,7 +77,7 @@ def prune_trained(
         learning_rate=config.train.learning_rate,
         class_weight_mode=config.train.class_weights,
         seed=config.train.seed,
-        progress=sys.stderr.isatty() if progress is None else progress,
+        progress=resolve_progress(progress),
         eval_batch_size=config.train.eval_batch_size,
     )
 

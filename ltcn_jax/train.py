@@ -37,6 +37,8 @@ from jax.sharding import PartitionSpec as P
 from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 
+from .progress import LINES, EpochLines, Progress
+
 TrainState = train_state.TrainState
 Batch = Mapping[str, jax.Array]
 Params = Any
@@ -357,7 +359,8 @@ def fit(
     seed: int = 0,
     eval_batch_size: int = 1024,
     checkpoint_path: str | os.PathLike | None = None,
-    progress: bool = True,
+    progress: Progress = True,
+    progress_label: str = "train",
     devices: Sequence[jax.Device] | None = None,
     init_params: Params | None = None,
     init_opt_state: Any | None = None,
@@ -383,7 +386,9 @@ def fit(
         seed: seed for init, shuffling and dropout.
         eval_batch_size: rows per validation call.
         checkpoint_path: if given, the best params are also written there (msgpack) on a gain.
-        progress: show a tqdm bar with the running loss and validation macro-F1.
+        progress: True: a tqdm bar with the running loss and validation macro-F1;
+            ``"lines"``: one line per epoch on standard error (no terminal); False: silent.
+        progress_label: what the bar or the lines call this training (e.g. a pruning round).
         devices: devices of the data-parallel mesh (default: all local devices).
         init_params: start from these params instead of a fresh init (e.g. fine-tuning after
             pruning); must match the model's param tree.
@@ -414,7 +419,7 @@ def fit(
     stopper = _EarlyStopping(patience, min_delta, checkpoint_path)
     history, stopped_early = _train_epochs(
         jax.device_put(state, replicated(mesh)), step_fn, data, stopper, dropout_key,
-        np.random.default_rng(seed), epochs, eval_batch_size, progress,
+        np.random.default_rng(seed), epochs, eval_batch_size, progress, progress_label,
     )  # fmt: skip
     compilations = None if cache_before is None else _cache_size(step_fn) - cache_before
     return FitResult(
@@ -502,12 +507,14 @@ def _train_epochs(
     shuffle_rng: np.random.Generator,
     epochs: int,
     eval_batch_size: int,
-    progress: bool,
+    progress: Progress,
+    label: str,
 ) -> tuple[list[dict[str, float]], bool]:
     """The epoch loop of `fit`: train, validate, record; ``(history, stopped_early)``."""
     history: list[dict[str, float]] = []
     steps = data.steps_per_epoch
-    bar = tqdm(total=epochs * steps, disable=not progress, desc="train", unit="step")
+    bar = tqdm(total=epochs * steps, disable=progress is not True, desc=label, unit="step")
+    lines = EpochLines(label, epochs) if progress == LINES else None
     try:
         for epoch in range(epochs):
             t0 = time.perf_counter()
@@ -525,6 +532,8 @@ def _train_epochs(
                 "seconds": time.perf_counter() - t0,
             })  # fmt: skip
             bar.set_postfix(loss=f"{train_loss:.4f}", val_f1=f"{val_f1:.4f}", epoch=epoch)
+            if lines is not None:
+                lines.epoch_done(epoch, train_loss, val_f1)
             if stopper.update(epoch, val_f1, state.params):
                 return history, epoch < epochs - 1
     finally:

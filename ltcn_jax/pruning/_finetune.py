@@ -71,7 +71,7 @@ def prune_and_finetune(
     learning_rate: float = 1e-3,
     class_weight_mode: str = "balanced",
     seed: int = 0,
-    progress: bool = False,
+    progress: bool | str = False,
     **fit_kwargs: Any,
 ) -> PruneResult:
     """Iterative magnitude pruning with fine-tuning (prune, fine-tune, repeat).
@@ -101,7 +101,7 @@ def prune_and_finetune(
         finetune_epochs: `fit` epochs per round.
         batch_size, learning_rate, class_weight_mode: passed to `fit`.
         seed: `fit` seed of round ``r`` is ``seed + r`` (a new shuffle each round).
-        progress: tqdm bars in `fit`.
+        progress: `fit`'s progress (a bar, ``"lines"`` or none), labelled by round.
         **fit_kwargs: other `fit` keyword arguments (``patience`` defaults to
             ``finetune_epochs``, i.e. no early stop inside a round).
 
@@ -130,9 +130,9 @@ def prune_and_finetune(
     for r, s in enumerate(sparsities, start=1):
         masks = compute_masks(params, s, criterion=criterion, prev_masks=masks,
                               structure=structure, block=block)  # fmt: skip
-        params, record = _finetune_round(
-            model, apply_masks(params, masks), masks, tx, data, r, s, seed + r, fit_args, fit_kwargs
-        )
+        label = f"prune round {r}/{len(sparsities)} (to {s:.0%} sparse)"
+        params, record = _finetune_round(model, apply_masks(params, masks), masks, tx, data, r, s,
+                                         seed + r, {**fit_args, "progress_label": label}, fit_kwargs)  # fmt: skip
         history.append(record)
     params = jax.device_get(params)
     masks = masks_to_numpy(masks)
