@@ -16,10 +16,10 @@ import json
 import sys
 from pathlib import Path
 
+from ltcn_jax import paper
 from ltcn_jax.complexity import complexity_table
 from ltcn_jax.config import ModelConfig, load_config
 from ltcn_jax.experiment import build_model
-from ltcn_kernels.bench import paper
 
 HERE = Path(__file__).parent
 SETTINGS = {

@@ -6,7 +6,7 @@ energy per flow split into multiply-adds and memory reads, and cloud vs edge dev
 Inputs (committed): the engine timings of ``results/bench/bench.json`` (one x86 core, batches
 of 1,000 flows; seconds per flow = batch median / 1,000) and the bytes the cloud path uploads
 per 1,000 flows in ``results/cloud-vs-edge/results.json``. Constants and their sources:
-:mod:`ltcn_kernels.bench.energy_model`. Also records what this machine offers for measuring
+:mod:`energy.model` (beside this script). Also records what this machine offers for measuring
 (power sensors, a PMU): nothing here, so no number below is a measurement of power.
 """
 
@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from ltcn_kernels.bench import paper
+from ltcn_jax import paper
 
 ROOT = Path(__file__).resolve().parents[1]
 LOADS = (1_000, 10_000, 100_000)  # flows per second a gateway sees
@@ -41,10 +41,10 @@ def activation_bytes(arch) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     import numpy as np
+    from energy import model as M
 
     from ltcn_jax.bench import sweep_arch
     from ltcn_kernels.arch import LTCNArch
-    from ltcn_kernels.bench import energy_model as M
     from ltcn_kernels.bench.counters import pmu_problem
     from ltcn_kernels.bench.power import available_sources
 
@@ -245,7 +245,7 @@ def plot(out: dict, folder: Path, np) -> None:
     loads = np.logspace(2, 5.5, 60)
     for r in out["gateway_power"]:
         if (r["timing"].startswith("x86, paper") and r["runtime"] in ("sparse", "dense")) or "paper's" in r["timing"]:
-            from ltcn_kernels.bench.energy_model import gateway_power
+            from energy.model import gateway_power
 
             b.plot(loads, [gateway_power(n, r["s_per_flow"])["watts"] for n in loads],
                    label=f"{r['runtime']} ({r['timing']})")  # fmt: skip

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from ltcn_kernels.bench import paper
+from ltcn_jax import paper
 
 # What the source paper reports (quoted, not measured here).
 PAPER = {

@@ -34,8 +34,9 @@ import numpy as np
 from ltcn_kernels.arch import LTCNArch, is_conv_kernel
 from ltcn_kernels.bench import harness as KB
 from ltcn_kernels.bench import machine as KM
-from ltcn_kernels.bench import paper
 from ltcn_kernels.errors import UsageError
+
+from . import paper
 
 SPARSITIES = (0, 40, 60, 80, 90, 95)
 BENCH_STRUCTURES = ("unstructured", "block")
@@ -46,7 +47,7 @@ SCALES = {
     "default": {"channels": [16, 32, 64, 64]},
     "paper": {"channels": [192, 288, 352, 352]},
 }
-PAPER = {  # quoted from the source paper (ltcn_kernels.bench.paper), NOT measured here
+PAPER = {  # quoted from the source paper (ltcn_jax.paper), NOT measured here
     "table_v": {"cloud_lstm_ms": paper.value("cloud_lstm_ms"), "edge_ltcn_ms": paper.value("edge_ltcn_ms")},
     "table_vii": {"dense_ms": paper.value("dense_ms"), "pruned_60_ms": paper.value("pruned_60_ms"),
                   "speedup": paper.value("dense_ms") / paper.value("pruned_60_ms"),

@@ -15,11 +15,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from energy import model as M
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ltcn_kernels.bench import counters as K
-from ltcn_kernels.bench import energy_model as M
 from ltcn_kernels.bench import power as P
 from ltcn_kernels.bench.harness import measure_power
 

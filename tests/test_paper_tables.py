@@ -7,7 +7,7 @@ import json
 import paper_tables
 import pytest
 
-from ltcn_kernels.bench import paper
+from ltcn_jax import paper
 
 
 def _seeded(values: list[float]) -> dict:

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ltcn_kernels.bench import paper
+from ltcn_jax import paper
 
 from .cloud import measure_cloud
 from .report import comparison_rows, findings, plot, stats_ms, write_markdown
