@@ -1,10 +1,11 @@
-"""Before/after table of results/refactor-bench/runs.jsonl (python results/refactor-bench/summarize.py)."""
+"""Before/after table of results/refactor-bench/runs.jsonl, written to table.md beside it
+(python experiments/refactor_bench_summarize.py)."""
 
 import json
 import statistics
 from pathlib import Path
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1] / "results" / "refactor-bench"
 NAMES = {"sparse-csr": "sparse", "dense-numba": "dense"}  # the old runtime names
 runs = [json.loads(line) for line in (HERE / "runs.jsonl").read_text().splitlines()]
 table: dict = {}
@@ -23,7 +24,7 @@ for (name, key), by in table.items():
 text = "\n".join(lines) + "\n"
 (HERE / "table.md").write_text(
     "# Issue 11: `python -m ltcn_kernels.bench` on the demo model, before vs after the "
-    "restructure\n\nCommand: `bash results/refactor-bench/compare.sh MODEL` (see its header); "
+    "restructure\n\nCommand: `bash experiments/refactor_bench_compare.sh MODEL` (see its header); "
     "model: the 60 %-pruned quickstart from `ltcn demo`; one pinned core (taskset -c 1), "
     "1,000 flows per batch, 7 timed rounds after 2 warm-up rounds, before/after alternated "
     "three times in one session.\n\n" + text)

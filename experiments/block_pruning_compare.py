@@ -5,12 +5,12 @@ Reads, for each data set,
   * ``results/block-pruning/unstructured_core0/<ds>_ablation/`` the unstructured ablation rerun
     under the same conditions (same code, same seed, pinned to one core),
   * ``results/<ds>_ablation/``                             the committed unstructured ablation,
-and writes ``block_vs_unstructured.{json,png}`` beside this file and the table between the
+and writes ``results/block-pruning/block_vs_unstructured.{json,png}`` and the table between the
 markers of ``block_vs_unstructured.md`` (the prose around it is written by hand). The dense
 models of the block run and of the unstructured rerun are compared byte for byte (sha256 of
 their ``params.msgpack``). A data set whose rerun is missing is compared with the committed run only.
 
-Run (from the repository root):  .venv/bin/python results/block-pruning/compare.py
+Run (from the repository root):  .venv/bin/python experiments/block_pruning_compare.py
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import hashlib
 import json
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE.parent
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+HERE = RESULTS / "block-pruning"  # where this comparison's outputs and rerun live
 DATASETS = {"nsl_kdd": "NSL-KDD", "cicids2017": "CICIDS2017", "bot_iot": "BoT-IoT"}
 TARGETS = (0.0, 0.4, 0.6, 0.8, 0.9)
 

@@ -4,7 +4,7 @@
 # before/after three times in one session, each run on one pinned core (taskset -c 1).
 #   git worktree add --detach /work/old c533c16
 #   mkdir -p /tmp/oldpp && ln -s /work/old/kernels /tmp/oldpp/ltcn_kernels && ln -s /work/old/ltcn_jax /tmp/oldpp/ltcn_jax
-#   bash results/refactor-bench/compare.sh MODEL.ltcn > results/refactor-bench/runs.jsonl
+#   bash experiments/refactor_bench_compare.sh MODEL.ltcn > results/refactor-bench/runs.jsonl
 set -euo pipefail
 MODEL=$1
 PY=${PY:-.venv/bin/python}
