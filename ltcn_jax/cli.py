@@ -38,9 +38,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from ltcn_jax.experiment import run_experiment
         from ltcn_jax.report import headline
 
+    from ltcn_jax.config import check_data_files
+
     config = _user_config(args.config, args.set or [])
     if args.seeds is not None:
         config = _user_config(args.config, [*(args.set or []), f"train.seeds={args.seeds}"])
+    check_data_files(config, args.config)
     out = Path(args.out) if args.out else RUNS / config.name
     command = "ltcn " + " ".join(shlex.quote(a) for a in args.argv)
     result = run_experiment(config, out, command=command, use_cache=not args.no_cache)

@@ -18,21 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from .data.prepare import EMBEDDED_PREFIX, DataConfig
+from .model_kinds import model_kind
 
-MODEL_KINDS = ("ltcn", "lstm", "transformer", "cnn", "random-forest")
 DATA_ENV = "LTCN_DATA"
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which model and its constructor arguments (see ``ltcn_jax.models``)."""
+    """Which model (a name in ``ltcn_jax.model_kinds.MODEL_KINDS``) and its constructor
+    arguments (see ``ltcn_jax.models``)."""
 
     kind: str = "ltcn"
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.kind not in MODEL_KINDS:
-            raise ValueError(f"unknown model {self.kind!r}; expected one of {', '.join(MODEL_KINDS)}")
+        model_kind(self.kind)  # an unknown name: ValueError listing the kinds
 
 
 @dataclass(frozen=True)
@@ -200,3 +200,22 @@ def data_files(*patterns: str) -> tuple[str, ...]:
         matches = sorted(glob.glob(full))
         out.extend(matches or [full])
     return tuple(out)
+
+
+def check_data_files(config: ExperimentConfig, source: str) -> None:
+    """Every data file ``config`` reads exists (embedded files aside).
+
+    Raises:
+        UsageError: one line naming the first missing file, the config ``source`` and
+            ``LTCN_DATA``, the variable that says where the published files are.
+    """
+    from ltcn_kernels.errors import UsageError
+
+    d = config.data
+    for path in (*d.files, *d.train_files, *d.test_files):
+        if not path.startswith(EMBEDDED_PREFIX) and not os.path.exists(path):
+            root = os.environ.get(DATA_ENV)
+            where = f"{DATA_ENV}={root}" if root else f"{DATA_ENV} is not set, so ./data"
+            raise UsageError(f"{source}: no data file {path} ({where}); set {DATA_ENV} to the "
+                             "folder holding nsl-kdd/, cicids2017/ and bot-iot/, e.g. "
+                             f"{DATA_ENV}=../shared/data ltcn run {source}")  # fmt: skip

@@ -46,19 +46,58 @@ def shared(path: str) -> Path:
     return full
 
 
+def train_tiny(tmp_path_factory, name: str, data, channels=(4, 8), dilations=(1, 2), k=3) -> Path:
+    """A tiny L-TCN on ``data`` (a ``DataConfig``): one epoch, then pruned to 60 % in one
+    round; the run folder (what ``ltcn run`` writes)."""
+    from ltcn_jax.config import ExperimentConfig, ModelConfig, PruneConfig, TrainConfig
+    from ltcn_jax.experiment import run_experiment
+
+    out = tmp_path_factory.mktemp(name)
+    config = ExperimentConfig(
+        name, data, ModelConfig("ltcn", {"channels": channels, "dilations": dilations, "kernel_size": k}),
+        TrainConfig(epochs=1, batch_size=64), prune=PruneConfig(targets=(0.6,), rounds=1),
+    )  # fmt: skip
+    run_experiment(config, out, progress=False)
+    return out
+
+
 @pytest.fixture(scope="session")
-def bot_window_model(tmp_path_factory):
+def tiny_run(tmp_path_factory):
+    """:func:`train_tiny` with this session's temporary folders: ``tiny_run(name, data, ...)``."""
+    return lambda name, data, **arch: train_tiny(tmp_path_factory, name, data, **arch)
+
+
+@pytest.fixture(scope="session")
+def nsl_run(tiny_run):
+    """A tiny NSL-KDD L-TCN run (features as the sequence), pruned to 60 %."""
+    from ltcn_jax.data.prepare import DataConfig
+
+    data = DataConfig(dataset="nsl-kdd", train_files=(str(NSL_TRAIN),), test_files=(str(NSL_TEST),),
+                      sequence="features", val_fraction=0.2)  # fmt: skip
+    return tiny_run("nsl", data)
+
+
+@pytest.fixture(scope="session")
+def bot_run(tiny_run):
+    """A tiny BoT-IoT L-TCN run on 5-flow windows, pruned to 60 %."""
+    from ltcn_jax.data.prepare import DataConfig
+
+    data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block", sequence="flows",
+                      window=5, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)  # fmt: skip
+    return tiny_run("bot", data, channels=(6, 6), dilations=(1, 2), k=2)
+
+
+@pytest.fixture(scope="session")
+def bot_window_model(tiny_run, tmp_path_factory):
     """A tiny BoT-IoT L-TCN on 8-flow windows exported to a ``.ltcn`` file (the gateway and the
     serving tests share it). Window 8 >= receptive field 1 + (2-1)*(1+2)*2 = 7, so the stateful
     Stream is exact."""
-    from test_export_predict import _run
-
     from ltcn_jax.data.prepare import DataConfig
     from ltcn_jax.export import export_run
 
     data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block", sequence="flows",
                       window=8, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)  # fmt: skip
-    run = _run(tmp_path_factory, "gw", data, channels=(6, 6), dilations=(1, 2), k=2)
+    run = tiny_run("gw", data, channels=(6, 6), dilations=(1, 2), k=2)
     path = tmp_path_factory.mktemp("gwm") / "m.ltcn"
     export_run(run, path)
     return path

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +106,19 @@ def test_detect_needs_exactly_one_input(capsys):
     with pytest.raises(SystemExit):
         main(["detect", "--model", "m.ltcn"])
     assert "one of the arguments --source --interface is required" in capsys.readouterr().err
+
+
+def test_run_names_ltcn_data_when_a_config_has_no_data(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("LTCN_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./data here
+    config = Path(__file__).parents[1] / "experiments/cicids2017_per_flow.py"
+    assert main(["run", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "LTCN_DATA is not set" in err[0] and "set LTCN_DATA to" in err[0]
+
+
+def test_run_and_bench_write_to_runs_unless_told(capsys):
+    parser = dict(_subparsers(build_parser()))
+    assert parser["run"].parse_args(["c.py"]).out is None  # -> runs/<config name>
+    assert "runs/<config name>" in parser["run"].format_help()
+    assert parser["bench"].parse_args([]).out == "runs/bench"

@@ -11,38 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import BOT_ENTIRE, NSL_TEST, NSL_TRAIN
-from ltcn_jax.config import ExperimentConfig, ModelConfig, PruneConfig, TrainConfig
-from ltcn_jax.data.prepare import DataConfig
-from ltcn_jax.experiment import run_experiment
+from conftest import BOT_ENTIRE, NSL_TEST
 from ltcn_jax.export import export_run
 from ltcn_jax.reference import flax_proba
 from ltcn_kernels.engine.artifact import read_artifact
-from ltcn_kernels.engine.predict import classify_files, load_model
-
-
-def _run(tmp_path_factory, name, data, channels=(4, 8), dilations=(1, 2), k=3):
-    out = tmp_path_factory.mktemp(name)
-    config = ExperimentConfig(
-        name, data, ModelConfig("ltcn", {"channels": channels, "dilations": dilations, "kernel_size": k}),
-        TrainConfig(epochs=1, batch_size=64), prune=PruneConfig(targets=(0.6,), rounds=1),
-    )  # fmt: skip
-    run_experiment(config, out, progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def nsl_run(tmp_path_factory):
-    data = DataConfig(dataset="nsl-kdd", train_files=(str(NSL_TRAIN),), test_files=(str(NSL_TEST),),
-                      sequence="features", val_fraction=0.2)  # fmt: skip
-    return _run(tmp_path_factory, "nsl", data)
-
-
-@pytest.fixture(scope="module")
-def bot_run(tmp_path_factory):
-    data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block", sequence="flows",
-                      window=5, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)  # fmt: skip
-    return _run(tmp_path_factory, "bot", data, channels=(6, 6), dilations=(1, 2), k=2)
+from ltcn_kernels.pipeline import classify_files, load_model
 
 
 def test_export_csr_is_smaller_and_records_sizes(nsl_run, tmp_path):
@@ -70,8 +43,8 @@ def test_export_csr_is_smaller_and_records_sizes(nsl_run, tmp_path):
 
 
 def test_export_signs_with_the_default_or_a_given_key_or_writes_unsigned(nsl_run, tmp_path, capsys):
-    from ltcn_kernels.cli import main
     from ltcn_jax.signing import default_signer, generate_key
+    from ltcn_kernels.cli import main
 
     assert main(["export", str(nsl_run), "--out", str(tmp_path / "d.ltcn")]) == 0
     mine = default_signer()  # this test session's key (conftest's LTCN_CONFIG_DIR)

@@ -20,12 +20,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_export_predict import _run, nsl_run  # noqa: F401  (a fixture)
 
 from conftest import BOT_ENTIRE, FIXTURES
 from ltcn_jax.data.prepare import DataConfig
 from ltcn_jax.export import export_run
-from ltcn_kernels.engine.predict import classify_files, load_model
 from ltcn_kernels.errors import DataFormatError
 from ltcn_kernels.gateway import DetectOptions, GatewayError, run_detect
 from ltcn_kernels.io import schema
@@ -41,6 +39,7 @@ from ltcn_kernels.io.pcap import (
     header_line,
     is_capture,
 )
+from ltcn_kernels.pipeline import classify_files, load_model
 
 PCAP = FIXTURES / "pcap"
 needs_argus = pytest.mark.skipif(
@@ -180,13 +179,13 @@ def test_cli_flows_and_features(tmp_path, capsys):
 
 # ------------------------------------------------------------------ detection on a capture
 @pytest.fixture(scope="module")
-def deployable(tmp_path_factory):
+def deployable(tiny_run, tmp_path_factory):
     """A per-flow model without the aggregate-statistics features (as the gateway config)."""
     dropped = ("mean", "stddev", "sum", "min", "max")
     data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block", sequence="flows",
                       window=1, fractions=(0.5, 0.2, 0.3), drop_duplicates=False, log_scale=True,
                       exclude_features=dropped)  # fmt: skip
-    run = _run(tmp_path_factory, "deploy", data, channels=(6, 6), dilations=(1, 2), k=2)
+    run = tiny_run("deploy", data, channels=(6, 6), dilations=(1, 2), k=2)
     path = tmp_path_factory.mktemp("deploym") / "m.ltcn"
     export_run(run, path)
     _, pre = load_model(path)
@@ -227,7 +226,7 @@ def test_detect_on_a_capture_equals_batch_predictions_on_its_flows(deployable, t
                          "timeout", "10m", "}"]]  # fmt: skip
 
 
-def test_capture_needs_a_bot_iot_model(nsl_run, tmp_path):  # noqa: F811
+def test_capture_needs_a_bot_iot_model(nsl_run, tmp_path):
     model = tmp_path / "nsl.ltcn"
     export_run(nsl_run, model)
     with pytest.raises(GatewayError, match="trained on nsl-kdd, whose features Argus does not"):

@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import BOT_ENTIRE
-from ltcn_kernels.engine.predict import classify_files, load_model, model_inputs
 from ltcn_kernels.features.gaps import GAP_FEATURE, IDLE_GAP, add_stream_gaps, stream_gaps
 from ltcn_kernels.features.windows import KeyedWindows, causal_windows, keyed_window_index
 from ltcn_kernels.gateway import DetectOptions, run_detect
 from ltcn_kernels.gateway.classifier import Classifier
 from ltcn_kernels.io.flows import read_flows
+from ltcn_kernels.pipeline import classify_files, load_model, model_inputs
 
 
 def _naive_windows(x: np.ndarray, keys, length: int) -> np.ndarray:
@@ -64,11 +64,9 @@ def test_one_key_is_the_global_window():
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["windows", "gaps"])
-def host_model(request, tmp_path_factory):
+def host_model(request, tiny_run, tmp_path_factory):
     """A tiny BoT-IoT L-TCN trained on per-host 8-flow windows (and, ``gaps``, with the
     per-host inter-arrival input), exported."""
-    from test_export_predict import _run
-
     from ltcn_jax.data.prepare import DataConfig
     from ltcn_jax.export import export_run
 
@@ -76,7 +74,7 @@ def host_model(request, tmp_path_factory):
                       sequence="flows", window=8, stream_key="saddr", fractions=(0.5, 0.2, 0.3),
                       drop_duplicates=False, stream_gap=request.param)  # fmt: skip
     name = "hosts-gaps" if request.param else "hosts"
-    run = _run(tmp_path_factory, name, data, channels=(6, 6), dilations=(1, 2), k=2)
+    run = tiny_run(name, data, channels=(6, 6), dilations=(1, 2), k=2)
     path = tmp_path_factory.mktemp("hostm") / "m.ltcn"
     export_run(run, path)
     return path
