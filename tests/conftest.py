@@ -6,6 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import settings
 
@@ -44,6 +45,69 @@ def shared(path: str) -> Path:
     if not full.is_file():
         pytest.skip(f"staged data {full} not present")
     return full
+
+
+# -- engine models with random weights (the engine and stream tests, the compile fixture) --
+
+# (features, channels, dilations, kernel_size, convs_per_block, sparsity)
+CONFIGS = [
+    (5, (4, 4), (1, 2), 2, 1, 0.0),  # residual 1x1 then identity
+    (6, (6, 6), (1, 3), 3, 2, 0.4),  # identity residuals only
+    (7, (8, 16, 16), (1, 2, 4), 3, 2, 0.9),
+    (3, (8, 4), (2, 1), 5, 2, 0.95),
+    (9, (12, 12, 6), (1, 4, 2), 5, 1, 0.4),
+    (4, (5,), (3,), 2, 3, 0.9),  # three convs per block: buffer rotation
+]
+
+
+def random_params(rng, features, channels, kernel_size, convs_per_block, classes, sparsity=0.0):
+    """Flat L-TCN params with Flax's names and shapes; ``sparsity`` of each kernel zeroed."""
+    params = {}
+    c_prev = features
+    for i, c in enumerate(channels):
+        c_in = c_prev
+        for j in range(convs_per_block):
+            w = rng.standard_normal((kernel_size, c_in, c)) / np.sqrt(kernel_size * c_in)
+            w[rng.random(w.shape) < sparsity] = 0
+            params[f"block_{i}/conv_{j}/kernel"] = w.astype(np.float32)
+            params[f"block_{i}/conv_{j}/bias"] = (0.1 * rng.standard_normal(c)).astype(np.float32)
+            c_in = c
+        if c_prev != c:
+            w = rng.standard_normal((1, c_prev, c)) / np.sqrt(c_prev)
+            w[rng.random(w.shape) < sparsity] = 0
+            params[f"block_{i}/residual/kernel"] = w.astype(np.float32)
+            params[f"block_{i}/residual/bias"] = (0.1 * rng.standard_normal(c)).astype(np.float32)
+        c_prev = c
+    w = rng.standard_normal((c_prev, classes)) / np.sqrt(c_prev)
+    w[rng.random(w.shape) < sparsity] = 0
+    params["head/kernel"] = w.astype(np.float32)
+    params["head/bias"] = (0.1 * rng.standard_normal(classes)).astype(np.float32)
+    return params
+
+
+def build(params, dilations, k, J, fmt):
+    """An engine model of flat ``params`` (``fmt``: sparse or dense)."""
+    from ltcn_kernels.engine import EngineModel
+
+    return EngineModel.from_params(
+        params, dilations=dilations, kernel_size=k, convs_per_block=J, format=fmt
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_engine():
+    """Compile the engine's kernels, or load them from Numba's cache, once before the first
+    test: on a fresh clone that is the cold compile (1.5-2 minutes here), which ``pytest
+    --durations`` then shows as this fixture's setup instead of inside whichever test
+    happened to run first. Both formats, windows, sequences and the stream."""
+    from ltcn_kernels.engine import Stream, warmup
+
+    rng = np.random.default_rng(0)
+    params = random_params(rng, 5, (4, 4), 2, 2, 2, 0.5)
+    for fmt in ("sparse", "dense"):
+        model = build(params, (1, 2), 2, 2, fmt)
+        warmup(model)
+        Stream(model).push(np.zeros((2, 5), np.float32))
 
 
 def train_tiny(tmp_path_factory, name: str, data, channels=(4, 8), dilations=(1, 2), k=3) -> Path:

@@ -9,37 +9,13 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import CONFIGS, build, random_params
 from ltcn_jax.reference import unflatten
 from ltcn_kernels import engine as E
 from ltcn_kernels.engine import _kernels as K
 from ltcn_kernels.engine._kernels import M_NNZ, M_PTR_OFF, M_VAL_OFF
 
 # --------------------------------------------------------------------------- helpers
-
-
-def random_params(rng, features, channels, kernel_size, convs_per_block, classes, sparsity=0.0):
-    """Flat L-TCN params with Flax's names and shapes; ``sparsity`` of each kernel zeroed."""
-    params = {}
-    c_prev = features
-    for i, c in enumerate(channels):
-        c_in = c_prev
-        for j in range(convs_per_block):
-            w = rng.standard_normal((kernel_size, c_in, c)) / np.sqrt(kernel_size * c_in)
-            w[rng.random(w.shape) < sparsity] = 0
-            params[f"block_{i}/conv_{j}/kernel"] = w.astype(np.float32)
-            params[f"block_{i}/conv_{j}/bias"] = (0.1 * rng.standard_normal(c)).astype(np.float32)
-            c_in = c
-        if c_prev != c:
-            w = rng.standard_normal((1, c_prev, c)) / np.sqrt(c_prev)
-            w[rng.random(w.shape) < sparsity] = 0
-            params[f"block_{i}/residual/kernel"] = w.astype(np.float32)
-            params[f"block_{i}/residual/bias"] = (0.1 * rng.standard_normal(c)).astype(np.float32)
-        c_prev = c
-    w = rng.standard_normal((c_prev, classes)) / np.sqrt(c_prev)
-    w[rng.random(w.shape) < sparsity] = 0
-    params["head/kernel"] = w.astype(np.float32)
-    params["head/bias"] = (0.1 * rng.standard_normal(classes)).astype(np.float32)
-    return params
 
 
 def reference_forward(params, x, dilations, kernel_size, convs_per_block, return_sequence=False):
@@ -67,26 +43,11 @@ def reference_forward(params, x, dilations, kernel_size, convs_per_block, return
     return h @ params["head/kernel"].astype(np.float64) + params["head/bias"]
 
 
-def build(params, dilations, k, J, fmt):
-    return E.EngineModel.from_params(
-        params, dilations=dilations, kernel_size=k, convs_per_block=J, format=fmt
-    )
-
-
 def softmax(z):
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
-# (features, channels, dilations, kernel_size, convs_per_block, sparsity)
-CONFIGS = [
-    (5, (4, 4), (1, 2), 2, 1, 0.0),  # residual 1x1 then identity
-    (6, (6, 6), (1, 3), 3, 2, 0.4),  # identity residuals only
-    (7, (8, 16, 16), (1, 2, 4), 3, 2, 0.9),
-    (3, (8, 4), (2, 1), 5, 2, 0.95),
-    (9, (12, 12, 6), (1, 4, 2), 5, 1, 0.4),
-    (4, (5,), (3,), 2, 3, 0.9),  # three convs per block: buffer rotation
-]
 
 # --------------------------------------------------------------------------- parity
 
@@ -204,7 +165,7 @@ def test_stream_equals_sequence_in_any_chunks():
     model = build(params, dilations, k, J, "sparse")
     x = rng.standard_normal((500, 6)).astype(np.float32)
     want = E.logits_sequence(model, x)
-    stream = E.Stream(model, output="logits", chunk=16)
+    stream = E.Stream(model, output="logits")
 
     def feed(stream, xs):
         outs, i = [], 0

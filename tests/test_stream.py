@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_engine import CONFIGS, build, random_params
 
+from conftest import CONFIGS, build, random_params
 from ltcn_kernels import engine as E
 
 # (features, channels, dilations, kernel_size, convs_per_block, sparsity): the engine tests'
@@ -185,7 +185,7 @@ def test_compiled_step_allocates_nothing():
         def empty(a, b, c, d):
             return 0
         sys.path.insert(0, sys.argv[1])
-        from test_engine import build, random_params
+        from conftest import build, random_params
         from ltcn_kernels import engine as E
         rng = np.random.default_rng(0)
         params = random_params(rng, 20, (16, 32, 64, 64), 3, 2, 2, 0.6)
