@@ -105,6 +105,15 @@ def stage_child(model: str, flows: str, out: str, profile: str | None) -> None:
     import ltcn_kernels.gateway.loop as L
     from ltcn_kernels.gateway import DetectOptions, run_detect
 
+    try:  # the alert file is alertfile's (before: eve's)
+        import ltcn_kernels.gateway.alertfile as W
+    except ImportError:
+        W = E
+    try:  # the outputs are sinks: the alert lines are built there (before: in the loop)
+        import ltcn_kernels.gateway.sinks as S
+    except ImportError:
+        S = L
+
     seconds: dict[str, float] = {}
     clock = time.perf_counter
 
@@ -132,11 +141,11 @@ def stage_child(model: str, flows: str, out: str, profile: str | None) -> None:
     timed(L.Stats, "add_latency", "stats")
     timed(L.Firewall, "block", "firewall")
     for name in ("alert_event", "alert_lines"):  # old / new
-        if hasattr(L, name):
+        if hasattr(S, name):
             timed(E, name, "alert_build")
-            setattr(L, name, getattr(E, name))
-    timed(E.AlertWriter, "write", "write")  # old: one event (json.dumps inside)
-    timed(E.AlertWriter, "write_lines", "write")  # new: a batch of lines
+            setattr(S, name, getattr(E, name))
+    timed(W.AlertWriter, "write", "write")  # old: one event (json.dumps inside)
+    timed(W.AlertWriter, "write_lines", "write")  # new: a batch of lines
     timed(E.json, "dumps", "json_encode")
     init = L.Gateway.__init__
 
@@ -153,7 +162,7 @@ def stage_child(model: str, flows: str, out: str, profile: str | None) -> None:
     result = run_detect(model, options, out=io.StringIO(), err=io.StringIO())
     wall = clock() - t0
     s = dict(seconds)
-    if "alert_lines" in vars(L):  # new: write_lines holds no json.dumps; old: write does
+    if "alert_lines" in vars(S):  # new: write_lines holds no json.dumps; old: write does
         s.setdefault("json_encode", 0.0)
     else:
         s["write"] = s.get("write", 0.0) - s.get("json_encode", 0.0)

@@ -256,7 +256,7 @@ def test_a_system_user_without_a_home_imports_and_caches():
 def test_detect_compiles_before_the_first_flow_and_reports_it_apart(bot_window_model):
     from ltcn_kernels.engine import compile_times
     from ltcn_kernels.gateway import DetectOptions, Gateway, run_detect
-    from ltcn_kernels.gateway.eve import AlertWriter
+    from ltcn_kernels.gateway.alertfile import AlertWriter
 
     options = DetectOptions(str(BOT_ENTIRE), stats_every=0, micro_batch=7)
     Gateway(bot_window_model, options, alerts=AlertWriter(None, stream=io.StringIO()))

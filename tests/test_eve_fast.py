@@ -20,20 +20,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import BOT_ENTIRE, CIC_IMPROVED, CIC_MLCVE, CIC_TRAFFIC, NSL_TEST
-from ltcn_kernels.gateway import eve
+from ltcn_kernels.gateway import evetext
+from ltcn_kernels.gateway.alertfile import AlertWriter
 from ltcn_kernels.gateway.eve import (
     CATEGORIES,
     IP_PROTOCOLS,
     SIGNATURE_BASE,
     TIME_COLUMNS,
-    TIME_MAX,
-    TIME_MIN,
     AlertColumns,
     AlertFormat,
-    AlertWriter,
     alert_event,
     alert_lines,
 )
+from ltcn_kernels.gateway.evetext import TIME_MAX, TIME_MIN
 from ltcn_kernels.io.flows import read_flows
 from ltcn_kernels.io.table import Categorical, FlowTable
 
@@ -333,12 +332,12 @@ def test_hostile_values_that_stopped_the_old_code_are_marked():
     for ts in (1e19, -1e19, 1e300, 253_402_300_800.0, 1e12):
         with pytest.raises((OverflowError, OSError, ValueError)):
             ref_iso_time(ts)
-        assert eve.iso_time(ts) == (TIME_MAX if ts > 0 else TIME_MIN)
-    stamps = eve._time_text(np.array([1e19, -1e300, 1.5e9, np.nan, np.inf]), 5)
+        assert evetext.iso_time(ts) == (TIME_MAX if ts > 0 else TIME_MIN)
+    stamps = evetext.time_text(np.array([1e19, -1e300, 1.5e9, np.nan, np.inf]), 5)
     text = [bytes(r[r != 0]).decode() for r in stamps]
     assert text[:3] == [TIME_MAX, TIME_MIN, ref_iso_time(1.5e9)]
     assert all(t.endswith("+0000") and len(t) == 31 for t in text)
-    nums = eve._round6_text(np.array([np.nan, np.inf, -np.inf, 0.5]))
+    nums = evetext.round6_text(np.array([np.nan, np.inf, -np.inf, 0.5]))
     assert [bytes(r[r != 0]).decode() for r in nums] == ["null", "null", "null", "0.5"]
     # A lone surrogate in a flow identifier: hashed and escaped, not an UnicodeEncodeError.
     table = read_flows(CIC_TRAFFIC, drop_duplicates=False, unknown_label="keep", progress=False)
@@ -357,7 +356,7 @@ def test_round6_text_is_json_dumps_of_round_everywhere():
         rng.random(200_000).astype(np.float32), np.arange(2**16, dtype=np.float32) / 2**16,
         [-0.0, -1e-9, -0.5, 999.9999995, 1000.0, 1e16, 1e300, 5e-324, 2.5e-7, 1.5e-6],
     ]).astype(np.float64)  # fmt: skip
-    got = eve._round6_text(values)
+    got = evetext.round6_text(values)
     for x, row in zip(values.tolist(), got, strict=True):
         if bytes(row[row != 0]).decode() != json.dumps(round(x, 6)):
             raise AssertionError((x, bytes(row[row != 0]), json.dumps(round(x, 6))))
@@ -373,7 +372,7 @@ def test_time_text_is_strftime_of_fromtimestamp():
         [-62_135_596_800.0, -62_135_596_799.5, -30_610_224_000.0, -30_610_224_000.25, 0.0,
          -0.0, 951_782_400.0, 4_107_542_400.0, 253_402_300_799.9999994],
     ])  # fmt: skip
-    got = eve._time_text(values, len(values))
+    got = evetext.time_text(values, len(values))
     for x, row in zip(values.tolist(), got, strict=True):
         assert bytes(row[row != 0]).decode() == clamped_iso_time(x), x
 
@@ -382,7 +381,7 @@ def test_int_text_is_str_of_int():
     values = np.array([0.0, -0.0, -0.7, 0.7, 1.0, -1.0, 9.0, 10.0, 99.5, 65535.0, 2.0**53,
                        9e18 - 1024, -(9e18 - 1024), 9e18, -9e18, 2.0**63, 1e19, -1e300, 1e308,
                        np.nan, np.inf, -np.inf])  # fmt: skip
-    chars, present = eve._int_text(values)
+    chars, present = evetext.int_text(values)
     for x, row, ok in zip(values.tolist(), chars, present.tolist(), strict=True):
         assert ok == math.isfinite(x)
         assert bytes(row[row != 0]).decode() == (str(int(x)) if ok else "")
@@ -476,7 +475,7 @@ def test_dry_run_commands_stay_before_their_alert_on_a_shared_stream(bot_window_
 
 
 def test_warm_up_compiles_every_kernel_of_a_batch():
-    eve.warm_up()
+    evetext.warm_up()
     before = {k: len(v.signatures) for k, v in _kernels().items()}
     table = read_flows(BOT_ENTIRE, drop_duplicates=False, unknown_label="keep", progress=False)
     alert_lines(AlertFormat(("a", "b")), AlertColumns(table), np.arange(5),
@@ -485,7 +484,7 @@ def test_warm_up_compiles_every_kernel_of_a_batch():
 
 
 def _kernels():
-    return {k: v for k, v in vars(eve).items() if hasattr(v, "signatures") and k != "njit"}
+    return {k: v for k, v in vars(evetext).items() if hasattr(v, "signatures") and k != "njit"}
 
 
 if __name__ == "__main__":

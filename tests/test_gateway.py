@@ -591,7 +591,7 @@ def test_a_full_disk_loses_alerts_counted_and_the_detector_goes_on(model, replay
 
 
 def test_a_failed_write_cuts_the_file_back_to_whole_lines(tmp_path):
-    from ltcn_kernels.gateway.eve import AlertWriter
+    from ltcn_kernels.gateway.alertfile import AlertWriter
 
     path = tmp_path / "a.jsonl"
     w = AlertWriter(str(path), err=io.StringIO())

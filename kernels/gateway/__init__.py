@@ -2,15 +2,16 @@
 
 One module per pipeline stage: :mod:`.sources` (files, directories, follow, standard input,
 captures, interfaces), :mod:`.flowlog` (``--save-flows``), :mod:`.classifier` (the stateful
-engine), :mod:`.eve` (alert events and the alert file), :mod:`.firewall` (nftables),
+engine), :mod:`.eve` (alert events), :mod:`.evetext` (their text kernels), :mod:`.alertfile` (the alert file), :mod:`.firewall` (nftables),
 :mod:`.stats` (counters), :mod:`.loop` (the loop and :func:`run_detect`) and
 :mod:`.options` (:class:`DetectOptions`, every option checked in one place).
 
 Needs numpy and numba only.
 """
 
+from .alertfile import AlertWriter
 from .classifier import Classifier
-from .eve import AlertColumns, AlertWriter, alert_event
+from .eve import AlertColumns, alert_event
 from .firewall import Firewall
 from .flowlog import FlowLog
 from .loop import Gateway, run_detect

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..io.pcap import header_line
-from .eve import open_output
+from .alertfile import open_output
 
 FLOW_HEADER = header_line().encode()
 

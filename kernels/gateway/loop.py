@@ -30,8 +30,9 @@ from ..io.flows import detect, read_flows_bytes
 from ..io.labels import normal_index
 from ..io.pcap import LiveFlows, check_interface, is_capture
 from ..io.table import FlowTable
+from .alertfile import AlertWriter
 from .classifier import Classifier
-from .eve import TIME_COLUMNS, AlertColumns, AlertFormat, AlertWriter, alert_lines, column
+from .eve import TIME_COLUMNS, AlertColumns, AlertFormat, alert_lines, column
 from .firewall import Firewall
 from .flowlog import FlowLog
 from .options import DetectOptions, GatewayError

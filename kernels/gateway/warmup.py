@@ -20,7 +20,7 @@ from ..engine import warmup as engine_warmup
 from ..engine.predict import BACKENDS, load_model
 from ..io.flows import read_flows_bytes
 from ..io.pcap import header_line
-from . import eve
+from . import evetext
 from .classifier import Classifier
 
 # One BoT-IoT full-schema record (the layout the flow meter writes): parses through every
@@ -61,7 +61,7 @@ def warm_up(model, backends=("sparse",), mode: str = "auto") -> dict:
     t0 = time.perf_counter()
     artifact, _ = load_model(model)
     _read_sample()
-    eve.warm_up()  # the alert writer's number and timestamp kernels
+    evetext.warm_up()  # the alert writer's number and timestamp kernels
     for backend in backends:
         _warm_engine(artifact, backend, mode)
     return {"seconds": round(time.perf_counter() - t0, 3), "backends": list(backends),
