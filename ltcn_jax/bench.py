@@ -14,7 +14,7 @@ CLI: ``--core``, :func:`ltcn_kernels.bench.machine.pin_threads`), with one threa
 library (numba / OpenBLAS env vars, XLA's flags and affinity-sized pools, ONNX Runtime's
 session options). Each runtime's CPU time / wall time, core and achieved GFLOP/s against the
 FMA peak measured in the same run are recorded, and the run fails (exit 3) when one of them
-shows more than one core at work (:func:`ltcn_kernels.bench.harness.check_fair`).
+shows more than one core at work (:func:`ltcn_kernels.bench.fairness.check_fair`).
 """
 
 from __future__ import annotations
@@ -32,8 +32,35 @@ from pathlib import Path
 import numpy as np
 
 from ltcn_kernels.arch import LTCNArch, is_conv_kernel
-from ltcn_kernels.bench import harness as KB
 from ltcn_kernels.bench import machine as KM
+from ltcn_kernels.bench.fairness import (
+    EXIT_UNFAIR,
+    MAX_CPU_WALL,
+    PEAK_TOLERANCE,
+    PeakProbe,
+    UnfairBenchmark,
+    check_fair,
+    set_peak,
+)
+from ltcn_kernels.bench.harness import power_source
+from ltcn_kernels.bench.measure import PI4_WATTS, run_bench
+from ltcn_kernels.bench.report import (
+    counter_lines,
+    counters_report,
+    energy_summary,
+    pinning_summary,
+    power_lines,
+    result_rows,
+    summarise,
+)
+from ltcn_kernels.bench.runtimes import (
+    RUNTIMES,
+    Runtime,
+    Workload,
+    conv_sparsity,
+    engine_runtime,
+    load_flat,
+)
 from ltcn_kernels.errors import UsageError
 
 from . import paper
@@ -125,7 +152,7 @@ def _windowed(x: np.ndarray, rf: int) -> np.ndarray:
     return np.concatenate([np.zeros((rf - 1, x.shape[1]), np.float32), x])
 
 
-def xla_runtime(flat, arch: LTCNArch, wl: KB.Workload, threads: int) -> KB.Runtime:
+def xla_runtime(flat, arch: LTCNArch, wl: Workload, threads: int) -> Runtime:
     import jax
     import jax.numpy as jnp
 
@@ -151,7 +178,7 @@ def xla_runtime(flat, arch: LTCNArch, wl: KB.Workload, threads: int) -> KB.Runti
             return np.asarray(last(params, wins[i]).block_until_ready())[0]
 
         batch(), step(0)
-        return KB.Runtime("xla", batch, step, lambda: None,
+        return Runtime("xla", batch, step, lambda: None,
                           f"window recompute ({rf} flows per new flow)", nbytes, macs)
     xs = jnp.asarray(x)
     ones = [jnp.asarray(x[i : i + 1]) for i in range(x.shape[0])]
@@ -163,10 +190,10 @@ def xla_runtime(flat, arch: LTCNArch, wl: KB.Workload, threads: int) -> KB.Runti
         return np.asarray(last(params, ones[i]).block_until_ready())[0]
 
     batch_w(), step_w(0)
-    return KB.Runtime("xla", batch_w, step_w, lambda: None, "one record per call", nbytes, macs)
+    return Runtime("xla", batch_w, step_w, lambda: None, "one record per call", nbytes, macs)
 
 
-def onnx_runtime(flat, arch: LTCNArch, wl: KB.Workload, threads: int) -> KB.Runtime:
+def onnx_runtime(flat, arch: LTCNArch, wl: Workload, threads: int) -> Runtime:
     import onnxruntime as ort
 
     from .onnx_export import build_onnx
@@ -195,10 +222,10 @@ def onnx_runtime(flat, arch: LTCNArch, wl: KB.Workload, threads: int) -> KB.Runt
             return sess.run(["logits"], {"x": wins[i]})[0][0]
 
         batch(), step(0)
-        return KB.Runtime("onnxruntime", batch, step, lambda: None,
+        return Runtime("onnxruntime", batch, step, lambda: None,
                           f"window recompute ({rf} flows per new flow)", nbytes, macs)
     ones = [x[i : i + 1] for i in range(x.shape[0])]
-    return KB.Runtime(
+    return Runtime(
         "onnxruntime", lambda: sess.run(["logits"], {"x": x})[0],
         lambda i: sess.run(["logits"], {"x": ones[i]})[0][0], lambda: None,
         "one record per call", nbytes, macs,
@@ -206,8 +233,8 @@ def onnx_runtime(flat, arch: LTCNArch, wl: KB.Workload, threads: int) -> KB.Runt
 
 
 def extra_runtimes(
-    flat, arch: LTCNArch, wl: KB.Workload, threads: int
-) -> tuple[list[KB.Runtime], dict[str, str]]:
+    flat, arch: LTCNArch, wl: Workload, threads: int
+) -> tuple[list[Runtime], dict[str, str]]:
     out, skipped = [], {}
     try:
         import jax  # noqa: F401
@@ -231,12 +258,12 @@ def extra_runtimes(
 
 def bench_model(flat, arch, *, label: Mapping, batch: int, threads: int, repeats: int,
                 warmup: int, stream_flows: int, watts: float, art_bytes: int | None,
-                only: Sequence[str] = KB.RUNTIMES, peak: KB.PeakProbe | float | None = None,
+                only: Sequence[str] = RUNTIMES, peak: PeakProbe | float | None = None,
                 block_flat: Mapping[str, np.ndarray] | None = None, power=None,
                 power_seconds: float = 5.0, power_interval: float = 0.01) -> dict:
-    """One model, every runtime; given ``peak`` (a :class:`~ltcn_kernels.bench.harness.PeakProbe`
+    """One model, every runtime; given ``peak`` (a :class:`~ltcn_kernels.bench.fairness.PeakProbe`
     or GFLOP/s), ``pct_peak`` is filled in and the fairness check runs on the spot (raising
-    :class:`~ltcn_kernels.bench.harness.UnfairBenchmark`), so a sweep fails at its first
+    :class:`~ltcn_kernels.bench.fairness.UnfairBenchmark`), so a sweep fails at its first
     unfair model rather than at the end. ``block_flat``: the same init pruned in 1x4 blocks,
     timed as one more runtime (``sparse-1x4``) of the same report."""
     extra = extra_runtimes
@@ -247,7 +274,7 @@ def bench_model(flat, arch, *, label: Mapping, batch: int, threads: int, repeats
             out, skipped = extra_runtimes(flat_, net, wl, threads_)
             return [*out, block_runtime(block_flat, net, wl)], skipped
 
-    rep = KB.run_bench(flat, arch, batch=batch, threads=threads, repeats=repeats, warmup=warmup,
+    rep = run_bench(flat, arch, batch=batch, threads=threads, repeats=repeats, warmup=warmup,
                        stream_flows=stream_flows, watts=watts, extra_runtimes=extra,
                        only=only, artifact_bytes=art_bytes, label=label, peak=peak,
                        power=power, power_seconds=power_seconds, power_interval=power_interval)
@@ -257,7 +284,7 @@ def bench_model(flat, arch, *, label: Mapping, batch: int, threads: int, repeats
             r["max_abs_diff_vs_first"] = None
     rep["max_abs_diff"].pop(BLOCK_RUNTIME, None)
     if peak is not None:
-        KB.check_fair(rep["runtimes"], peak, threads)
+        check_fair(rep["runtimes"], peak, threads)
     return rep
 
 
@@ -270,19 +297,19 @@ def trained_models(runs: Path, tmp: Path) -> list[tuple[str, str, dict, dict, in
         if Path(run, "params.msgpack").is_file():
             out = tmp / (Path(run).name + ".ltcn")
             export_run(run, out)
-            flat, arch, nbytes = KB.load_flat(str(out))
+            flat, arch, nbytes = load_flat(str(out))
             found.append((f"trained:{Path(run).name}", run, flat, arch, nbytes))
     ablation = str(runs / ABLATION_RUN)
     for s in (40, 60, 80, 90):
         if Path(ablation, f"sparsity_{s}_params.msgpack").is_file():
             out = tmp / f"ablation_{s}.ltcn"
             export_run(ablation, out, sparsity=s)
-            flat, arch, nbytes = KB.load_flat(str(out))
+            flat, arch, nbytes = load_flat(str(out))
             found.append((f"trained:{ABLATION_RUN}", ablation, flat, arch, nbytes))
     return found
 
 
-def block_runtime(block_flat, arch: LTCNArch, wl: KB.Workload) -> KB.Runtime:
+def block_runtime(block_flat, arch: LTCNArch, wl: Workload) -> Runtime:
     """The sparse engine on 1x4-block-pruned weights, timed in the same report (interleaved
     with the other runtimes on the same inputs) as runtime ``sparse-1x4``."""
     from ltcn_kernels.engine import EngineModel
@@ -290,14 +317,14 @@ def block_runtime(block_flat, arch: LTCNArch, wl: KB.Workload) -> KB.Runtime:
 
     model = EngineModel.from_arch(arch, block_flat, format="sparse")
     engine_warmup(model)
-    return KB.engine_runtime(BLOCK_RUNTIME, model, wl)
+    return engine_runtime(BLOCK_RUNTIME, model, wl)
 
 
 def run_sweep(*, batch: int = 1000, threads: int = 1, repeats: int = 7, warmup: int = 2,
-              stream_flows: int = 300, watts: float = KB.PI4_WATTS,
+              stream_flows: int = 300, watts: float = PI4_WATTS,
               scales: Sequence[str] = ("default", "paper"),
               sparsities: Sequence[int] = SPARSITIES, runs: Path | None = None,
-              log=print, peak: KB.PeakProbe | float | None = None) -> dict:
+              log=print, peak: PeakProbe | float | None = None) -> dict:
     reports = []
     for scale in scales:
         arch = sweep_arch(scale)
@@ -318,7 +345,7 @@ def run_sweep(*, batch: int = 1000, threads: int = 1, repeats: int = 7, warmup: 
     if runs is not None:
         with tempfile.TemporaryDirectory() as tmp:
             for label, run, flat, arch, nbytes in trained_models(Path(runs), Path(tmp)):
-                sp = round(KB.conv_sparsity(flat), 4)
+                sp = round(conv_sparsity(flat), 4)
                 rep = bench_model(flat, arch, label={"sparsity": sp, "scale": label,
                                                      "weights": f"trained ({run})"},
                                   batch=batch, threads=threads, repeats=repeats, warmup=warmup,
@@ -331,8 +358,8 @@ def run_sweep(*, batch: int = 1000, threads: int = 1, repeats: int = 7, warmup: 
 
 
 def summary_rows(reports: Sequence[Mapping]) -> list[dict]:
-    """The ``results`` rows of ``ltcn bench --json`` (:data:`~ltcn_kernels.bench.harness.RESULT_KEYS`)."""
-    return KB.result_rows(reports)
+    """The ``results`` rows of ``ltcn bench --json`` (:data:`~ltcn_kernels.bench.report.RESULT_KEYS`)."""
+    return result_rows(reports)
 
 
 def source_state() -> dict:
@@ -444,9 +471,9 @@ def _fairness_lines(doc: Mapping) -> list[str]:
         f"{pin['cpus_seen']} (`/proc/self/task/*/stat`, sampled around every timed round).  ",
         f"CPU time / wall time over the timed rounds (batch / stream, every thread of the "
         f"process): {pin['cpu_wall_ratio_min']:.2f} to {pin['cpu_wall_ratio_max']:.2f} "
-        f"(one core busy = 1.0; the run fails above {KB.MAX_CPU_WALL}). Highest achieved "
+        f"(one core busy = 1.0; the run fails above {MAX_CPU_WALL}). Highest achieved "
         f"GFLOP/s: {pin['pct_peak_max']:.1f} % of the measured single-core peak (the run "
-        f"fails above {100 * (1 + KB.PEAK_TOLERANCE):.0f} %).  ",
+        f"fails above {100 * (1 + PEAK_TOLERANCE):.0f} %).  ",
         f"BLAS: {blas}; OpenBLAS overrides removed for this run: "
         f"{', '.join(f'{k}={v}' for k, v in removed.items()) or 'none were set'}.  ",
     ]
@@ -538,7 +565,7 @@ def plot(path: Path, reports) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, scale in zip(axes, ("default", "paper"), strict=True):
         rows = [r for rep in reports for r in rep["runtimes"] if r["scale"] == scale]
-        for name in (*KB.RUNTIMES, BLOCK_RUNTIME):
+        for name in (*RUNTIMES, BLOCK_RUNTIME):
             pts = sorted((r["sparsity"], r["batch_ms_median"]) for r in rows if r["runtime"] == name)
             if pts:
                 ax.plot([100 * p[0] for p in pts], [p[1] for p in pts], "o-", label=name)
@@ -574,8 +601,8 @@ def main_bench(args, argv: Sequence[str]) -> int:
         raise UsageError("ltcn bench needs --model (or --sweep)")
     if args.sweep and (args.power or args.counters):
         raise UsageError("--power and --counters measure one model: give --model, not --sweep")
-    power = KB.power_source(args)  # a missing sensor: one line now, before any timing
-    probe = KB.PeakProbe()
+    power = power_source(args)  # a missing sensor: one line now, before any timing
+    probe = PeakProbe()
     def log(*a):
         print(*a, file=sys.stderr if args.json else sys.stdout, flush=True)
 
@@ -586,29 +613,29 @@ def main_bench(args, argv: Sequence[str]) -> int:
                                 watts=args.watts, runs=Path(args.runs) if args.runs else None,
                                 log=log, peak=probe)["reports"]
         else:
-            flat, arch, nbytes = KB.load_flat(args.model)
+            flat, arch, nbytes = load_flat(args.model)
             reports = [bench_model(flat, arch,
-                                   label={"sparsity": round(KB.conv_sparsity(flat), 4),
+                                   label={"sparsity": round(conv_sparsity(flat), 4),
                                           "scale": os.path.basename(args.model)},
                                    batch=args.batch, threads=args.threads, repeats=args.repeats,
                                    warmup=args.warmup, stream_flows=args.stream_flows,
                                    watts=args.watts, art_bytes=nbytes, peak=probe,
                                    power=power, power_seconds=args.power_seconds,
                                    power_interval=args.power_interval)]
-    except KB.UnfairBenchmark as exc:
+    except UnfairBenchmark as exc:
         print(f"ltcn bench: {exc}", file=sys.stderr)
-        return KB.EXIT_UNFAIR
+        return EXIT_UNFAIR
     probe.again()  # the peak at the end of the run too; pct_peak against the best probe
     peak = probe.value
     rows = [r for rep in reports for r in rep["runtimes"]]
-    KB.set_peak(rows, peak)
+    set_peak(rows, peak)
     doc = {
         "batch": args.batch, "threads": args.threads, "results": summary_rows(reports),
         "repeats": args.repeats, "warmup": args.warmup, "command": command, "machine": machine, "loadavg_at_end": list(os.getloadavg()),
         "threads_in_force": KM.thread_report(), "fma_peak_gflops_per_core": peak,
-        "fma_peak_probes": probe.summary(), "fma_probe": KM.fma_probe_info(), "pinning": KB._pinning(rows), "source": source,
+        "fma_peak_probes": probe.summary(), "fma_probe": KM.fma_probe_info(), "pinning": pinning_summary(rows), "source": source,
         "peak_rss_bytes": KM.peak_rss_bytes(),
-        "energy": KB.energy_summary(reports[0] if len(reports) == 1 else {}, args.watts),
+        "energy": energy_summary(reports[0] if len(reports) == 1 else {}, args.watts),
         "paper_quoted": PAPER, "targets": evaluate_targets(reports, peak), "details": reports,
     }
     if args.out:
@@ -619,7 +646,7 @@ def main_bench(args, argv: Sequence[str]) -> int:
             plot(out_dir / "bench.png", reports)
     if args.counters:
         cores = doc["pinning"]["cores"]
-        doc["counters"] = KB.counters_report(args.model, [r["runtime"] for r in rows
+        doc["counters"] = counters_report(args.model, [r["runtime"] for r in rows
                                                           if r["runtime"] in ("sparse", "dense", "numpy")],
                                              args.batch, cores[0] if cores else None)  # fmt: skip
     if args.json:
@@ -627,8 +654,8 @@ def main_bench(args, argv: Sequence[str]) -> int:
                          | ({"counters": doc["counters"]} if "counters" in doc else {})))
     else:
         for rep in reports:
-            print("\n".join(KB.summarise(rep, peak)))
-        for line in KB.power_lines(doc["energy"]) + KB.counter_lines(doc.get("counters")):
+            print("\n".join(summarise(rep, peak)))
+        for line in power_lines(doc["energy"]) + counter_lines(doc.get("counters")):
             print(line)
         for t in doc["targets"]:
             print(f"target {t['target']}: {t['value']:.3f} {'met' if t['met'] else 'NOT met'}")

@@ -11,9 +11,10 @@ import pytest
 
 from ltcn_kernels import engine as E
 from ltcn_kernels.arch import LTCNArch
-from ltcn_kernels.bench import harness as KB
+from ltcn_kernels.bench import fairness
 from ltcn_kernels.bench.machine import fma_peak_gflops
 from ltcn_kernels.bench.reference import NumpyLTCN
+from ltcn_kernels.bench.runtimes import RUNTIMES
 
 TINY = {"model": "ltcn", "channels": [4, 6], "dilations": [1, 2], "kernel_size": 3,
         "convs_per_block": 2, "num_classes": 3, "input_channels": 5, "sequence": "flows",
@@ -124,8 +125,8 @@ def test_bench_end_to_end_json_schema(tmp_path, capsys, keep_affinity):
                         threads=1, repeats=2, warmup=1, stream_flows=10, watts=6.4,
                         art_bytes=B.artifact_bytes(flat, TINY))
     names = {r["runtime"] for r in rep["runtimes"]}
-    assert names | set(rep["skipped"]) >= set(KB.RUNTIMES)
-    for name in KB.RUNTIMES:
+    assert names | set(rep["skipped"]) >= set(RUNTIMES)
+    for name in RUNTIMES:
         assert name in names or rep["skipped"][name]
     for r in rep["runtimes"]:
         assert r["max_abs_diff_vs_first"] < 1e-4
@@ -171,7 +172,7 @@ def test_bench_end_to_end_json_schema(tmp_path, capsys, keep_affinity):
     for r in doc["results"]:
         assert 0 < r["cpu_wall_ratio"] <= 1.5, r
         assert isinstance(r["core"], int), r
-        assert 0 < r["gflops"] <= peak * (1 + KB.PEAK_TOLERANCE), r
+        assert 0 < r["gflops"] <= peak * (1 + fairness.PEAK_TOLERANCE), r
         assert r["pct_peak"] == pytest.approx(100 * r["gflops"] / peak)
     for r in (r for rep in saved["details"] for r in rep["runtimes"]):
         assert r["affinity"] == [r["core"]] and r["cpus_seen"] == [r["core"]], r
@@ -190,31 +191,31 @@ def _row(runtime, gflops, ratio=1.0, stream=1.0, core=1, seen=(1,)):
 def test_fairness_check_fails_loudly_on_a_faked_report():
     peak = 111.6
     fair = [_row("sparse", 20.0), _row("xla", 105.0, ratio=0.97), _row("numpy", 80.0, stream=0.6)]
-    assert KB.fairness_problems(fair, peak) == []
-    KB.check_fair(fair, peak)  # no exception
+    assert fairness.fairness_problems(fair, peak) == []
+    fairness.check_fair(fair, peak)  # no exception
     # The committed table's paper-scale XLA row: 178 GFLOP/s on a 111.6 GFLOP/s core.
     bad = [*fair, _row("xla", 178.5, ratio=1.61)]
-    problems = KB.fairness_problems(bad, peak)
+    problems = fairness.fairness_problems(bad, peak)
     assert len(problems) == 2 and all(p.startswith("runtime xla (paper, 60 % sparse)")
                                       for p in problems)
     assert "160 %" in problems[0] and "1.61" in problems[1]
-    with pytest.raises(KB.UnfairBenchmark, match="runtime xla"):
-        KB.check_fair(bad, peak)
+    with pytest.raises(fairness.UnfairBenchmark, match="runtime xla"):
+        fairness.check_fair(bad, peak)
     # More CPUs busy than threads, or threads outside the affinity mask.
-    assert KB.fairness_problems([_row("onnxruntime", 50.0, stream=1.3)], peak)
-    assert KB.fairness_problems([_row("dense", 20.0, seen=(0, 1))], peak)
+    assert fairness.fairness_problems([_row("onnxruntime", 50.0, stream=1.3)], peak)
+    assert fairness.fairness_problems([_row("dense", 20.0, seen=(0, 1))], peak)
     # Two threads may do two cores' work.
-    assert KB.fairness_problems([_row("xla", 178.5, ratio=1.61)], peak, threads=2) == []
+    assert fairness.fairness_problems([_row("xla", 178.5, ratio=1.61)], peak, threads=2) == []
 
 
 def test_peak_probe_reprobes_before_failing():
     probes = iter([50.0, 100.0, 100.0])
-    peak = KB.PeakProbe(lambda: next(probes), short=lambda: 1.0)
+    peak = fairness.PeakProbe(lambda: next(probes), short=lambda: 1.0)
     assert peak.value == 50.0
-    KB.check_fair([_row("xla", 90.0)], peak)  # above the first probe, not the second
+    fairness.check_fair([_row("xla", 90.0)], peak)  # above the first probe, not the second
     assert peak.probes == [50.0, 100.0] and peak.value == 100.0
-    with pytest.raises(KB.UnfairBenchmark, match="runtime sparse"):
-        KB.check_fair([_row("sparse", 150.0)], peak)
+    with pytest.raises(fairness.UnfairBenchmark, match="runtime sparse"):
+        fairness.check_fair([_row("sparse", 150.0)], peak)
     assert peak.sample() == 100.0 and peak.probes[-1] == 1.0  # the short probes count too
     assert peak.summary()["probes"] == 4
 
@@ -229,10 +230,10 @@ def test_ltcn_bench_exits_nonzero_when_a_runtime_beats_the_peak(tmp_path, capsys
     arrays, layers = stored_arrays(dict(flat), "csr")
     path = tmp_path / "tiny.ltcn"
     write_artifact(path, {"format": "ltcn-model", "architecture": TINY, "layers": layers}, arrays)
-    monkeypatch.setattr(KB, "fma_peak_gflops", lambda *a, **k: 1e-6)  # a "peak" every runtime beats
+    monkeypatch.setattr(fairness, "fma_peak_gflops", lambda *a, **k: 1e-6)  # a "peak" every runtime beats
     rc = main(["bench", "--model", str(path), "--batch", "16", "--repeats", "1", "--warmup", "0",
                "--stream-flows", "3", "--no-pin", "--out", str(tmp_path / "out")])
-    assert rc == KB.EXIT_UNFAIR == 3
+    assert rc == fairness.EXIT_UNFAIR == 3
     err = capsys.readouterr().err
     assert "UNFAIR BENCHMARK" in err and "runtime sparse" in err and "GFLOP/s" in err
     assert not (tmp_path / "out").exists()  # no numbers written from an unfair run

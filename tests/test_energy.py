@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from ltcn_kernels.bench import counters as K
 from ltcn_kernels.bench import power as P
-from ltcn_kernels.bench.harness import measure_power
+from ltcn_kernels.bench.measure import measure_power
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:

@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=50)
     args = p.parse_args(argv)
     from ..arch import LTCNArch
-    from .harness import engine_runtimes, load_flat, make_workload
+    from .runtimes import engine_runtimes, load_flat, make_workload
 
     flat, arch, _ = load_flat(args.model)
     wl = make_workload(arch, args.batch)
