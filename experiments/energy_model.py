@@ -118,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def write(out: dict, folder: Path, np) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "energy.json").write_text(json.dumps(out, indent=1, default=float) + "\n")
+def _gateway_power_md(out: dict) -> list[str]:
+    """The intro (what is measured here: nothing) and section 1, gateway power, with the
+    verdict on the paper's Table VI."""
     here = out["here"]
     L = ["# Energy: what was measured, what is modelled (issue 16)", "",
          "**Measured here: nothing.** This machine (a 2-vCPU VM) has no power sensor and no PMU:",
@@ -155,8 +155,13 @@ def write(out: dict, folder: Path, np) -> None:
           "hundredths of a watt of idle. The ratio 4.8 / 2.6 = "
           f"{t6['power_ratio']:.2f} is within 4 % of the paper's latency ratio 24.5 / 12.8 = "
           f"{t6['latency_ratio']:.2f}: consistent with a figure derived from time at a constant "
-          "power, not with a reading.", "",
-          "## 2. Energy per flow from counted work (model)", "",
+          "power, not with a reading.", ""]  # fmt: skip
+    return L
+
+
+def _energy_per_flow_md(out: dict) -> list[str]:
+    """Section 2: energy per flow from counted work, and what the measured times say."""
+    L = ["## 2. Energy per flow from counted work (model)", "",
           "Multiply-adds x (fp32 multiply + add), plus the weight set read once per *reuse* flows "
           "x the energy per 64-bit read of where it lives on a Pi 4 (32 KiB L1, 1 MiB L2, else "
           "DRAM), plus the inputs each kept weight multiplies (L1). Reuse 1 is one flow per call "
@@ -190,8 +195,13 @@ def write(out: dict, folder: Path, np) -> None:
           "The model counts work, not time. Measured (x86, paper scale, 60 %, batches of 1,000), "
           f"the unstructured sparse engine takes {t_sparse:.1f} us per flow against the dense "
           f"engine's {t_dense:.1f} us, so at equal power its energy is not lower; the 1x4-block "
-          f"format's {t_block:.1f} us is what turns the counted saving into a real one.", "",
-          "## 3. Cloud vs edge: the device's energy per 1,000 flows (model)", "",
+          f"format's {t_block:.1f} us is what turns the counted saving into a real one.", ""]  # fmt: skip
+    return L
+
+
+def _cloud_vs_edge_md(out: dict) -> list[str]:
+    """Section 3: the device's energy per 1,000 flows, edge against the cloud's upload."""
+    L = ["## 3. Cloud vs edge: the device's energy per 1,000 flows (model)", "",
           f"Edge: the extra power of one busy core x the time to classify 1,000 flows. Cloud: the "
           f"radio energy to upload the same 1,000 records at {out['cloud_vs_edge']['uplink_mbps']:g} "
           "Mbit/s (what the cloud-vs-edge experiment emulates; no LTE tail, no retransmissions: "
@@ -206,17 +216,29 @@ def write(out: dict, folder: Path, np) -> None:
     L += ["", f"Even the cheapest upload (WiFi, gzipped) costs {best / edge_pi:.0f} x the Pi's "
           "modelled classification energy, so on this model the edge saves far more than the "
           "paper's 45 %; the model has no term for the cloud's own compute or for keeping the "
-          "radio idle, and the saving comes from not sending, not from the engine.", "",
-          "## Constants", "", "| name | value | unit | source |", "|---|---:|---|---|"]  # fmt: skip
+          "radio idle, and the saving comes from not sending, not from the engine.", ""]  # fmt: skip
+    return L
+
+
+def _constants_md(out: dict) -> list[str]:
+    """The constants with their sources, the assumptions, and the command."""
+    L = ["## Constants", "", "| name | value | unit | source |", "|---|---:|---|---|"]
     for k, v in out["constants"].items():
         L.append(f"| `{k}` | {v['value']:g} | {v['unit']} | {v['source']} |")
     L += ["", "The Pi 4 per-core increment (6.4 - 2.7) / 4 W assumes power linear in busy cores; "
           "RAPL-style measurements on other chips show it is roughly so, but it is not measured "
           "on a Pi here. Horowitz's figures are for 45 nm; the BCM2711 is 28 nm, so absolute "
           "energies are high, ratios less affected.", "", f"Command: `{out['command']}`", ""]
+    return L
+
+
+def write(out: dict, folder: Path, np) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "energy.json").write_text(json.dumps(out, indent=1, default=float) + "\n")
+    L = [*_gateway_power_md(out), *_energy_per_flow_md(out), *_cloud_vs_edge_md(out),
+         *_constants_md(out)]
     (folder / "energy.md").write_text("\n".join(L))
     plot(out, folder, np)
-
 
 def vars_of(out: dict, key: str) -> float:
     return out["constants"][key]["value"]
