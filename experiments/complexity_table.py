@@ -19,7 +19,7 @@ from pathlib import Path
 from ltcn_jax import paper
 from ltcn_jax.complexity import complexity_table
 from ltcn_jax.config import ModelConfig, load_config
-from ltcn_jax.experiment import build_model
+from ltcn_jax.model_kinds import build_model
 
 HERE = Path(__file__).parent
 SETTINGS = {

@@ -40,6 +40,7 @@ _OWNERS = {
     "DataConfig": "data.prepare",
     "prepare": "data.prepare",
     "run_experiment": "experiment",
+    "run_seeds": "seeds",
     "default_config": "presets",
     "quickstart_config": "presets",
     # evaluation and accounting

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from ltcn_jax.model_kinds import kind_of
 from ltcn_jax.models import LTCN, HeavyCNN, LSTMClassifier, TransformerClassifier
 from ltcn_kernels.arch import LTCNArch
 
@@ -151,16 +152,12 @@ def heavy_cnn_macs(model: HeavyCNN, num_features: int, window: int) -> dict[str,
 
 
 def model_macs(model: nn.Module, num_features: int, window: int) -> dict[str, Any]:
-    """Dispatch to the MAC counter of ``model``'s class."""
-    if isinstance(model, LTCN):
-        return ltcn_macs(model, num_features, window)
-    if isinstance(model, LSTMClassifier):
-        return lstm_macs(model, num_features, window)
-    if isinstance(model, TransformerClassifier):
-        return transformer_macs(model, num_features, window)
-    if isinstance(model, HeavyCNN):
-        return heavy_cnn_macs(model, num_features, window)
-    raise TypeError(f"no MAC counter for {type(model).__name__}")
+    """The MACs of ``model`` by the counter its kind names (`ltcn_jax.model_kinds`).
+
+    Raises:
+        TypeError: a model of no registered kind, or of a kind without a counter.
+    """
+    return kind_of(model).count_macs(model, num_features, window)
 
 
 def complexity_table(

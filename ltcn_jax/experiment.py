@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,18 +17,18 @@ from typing import Any
 
 import jax
 import numpy as np
-from sklearn.ensemble import RandomForestClassifier
 
 from ltcn_kernels.errors import UsageError
 from ltcn_kernels.features.windows import make_sequences
 from ltcn_kernels.io import labels
 
-from . import complexity, metrics, models, report
+from . import complexity, metrics, report
 from . import train as trainer
-from .config import ExperimentConfig, ModelConfig, to_dict
+from .config import ExperimentConfig, to_dict
 from .data.prepare import Prepared, prepare
-from .progress import resolve as resolve_progress
 from .experiment_pruning import predict_test, prune_trained, pruning_info, run_ablation, save_pruned
+from .model_kinds import build_model, model_kind
+from .progress import resolve as resolve_progress
 
 
 class Sequences:
@@ -57,26 +56,6 @@ class Sequences:
 
     def __getitem__(self, index) -> np.ndarray:
         return np.ascontiguousarray(self._view[self.rows[index]])
-
-
-def build_model(config: ModelConfig, num_classes: int):
-    """The Flax module (or scikit-learn estimator) a model config names."""
-    kwargs = dict(config.kwargs)
-    for key in ("channels", "dilations", "hidden_sizes"):
-        if key in kwargs:
-            kwargs[key] = tuple(kwargs[key])
-    if config.kind == "ltcn":
-        return models.LTCN(num_classes=num_classes, **kwargs)
-    if config.kind == "lstm":
-        return models.LSTMClassifier(num_classes=num_classes, **kwargs)
-    if config.kind == "transformer":
-        return models.TransformerClassifier(num_classes=num_classes, **kwargs)
-    if config.kind == "cnn":
-        return models.HeavyCNN(num_classes=num_classes, **kwargs)
-    if config.kind == "random-forest":
-        defaults = {"n_estimators": 100, "n_jobs": -1, "class_weight": "balanced"}
-        return RandomForestClassifier(**{**defaults, **kwargs})
-    raise ValueError(f"unknown model {config.kind!r}")
 
 
 def normal_index(prepared: Prepared) -> int | None:
@@ -120,7 +99,7 @@ def fit_predict(
     model = build_model(config.model, num_classes)
     train, val, test = splits["train"], splits["val"], splits["test"]
     t0 = time.perf_counter()
-    if config.model.kind == "random-forest":
+    if not model_kind(config.model.kind).network:  # a scikit-learn estimator (the forest)
         # Per-flow features: the last flow of each window, i.e. the row itself.
         model.set_params(random_state=config.train.seed)
         model.fit(train.x[train.rows], train.y[train.rows])
@@ -151,7 +130,7 @@ def fit_predict(
         seed=config.train.seed,
         eval_batch_size=config.train.eval_batch_size,
         checkpoint_path=checkpoint,
-        progress=sys.stderr.isatty() if progress is None else progress,
+        progress=resolve_progress(progress),
     )
     train_seconds = time.perf_counter() - t0
     probs = trainer.predict_proba(model.apply, result.params, seq["test"], config.train.eval_batch_size)
@@ -196,16 +175,20 @@ def run_experiment(
     progress: bool | None = None,
     use_cache: bool = True,
 ) -> dict[str, Any]:
-    """Train and evaluate ``config``; write the result files when ``out_dir`` is given.
+    """Train and evaluate ``config`` once (one seed); write the result files when ``out_dir`` is
+    given. Several seeds (``train.seeds > 1``) are the caller's loop: `ltcn_jax.seeds.run_seeds`.
 
     Returns:
         The metrics dict written to ``metrics.json``.
-    """
-    check_selection(config)
-    if config.train.seeds > 1:
-        from .seeds import run_seeds
 
-        return run_seeds(config, out_dir, command=command, progress=progress, use_cache=use_cache)
+    Raises:
+        ValueError: ``train.seeds > 1``.
+        UsageError: model selection would see the test split (`check_selection`).
+    """
+    if config.train.seeds > 1:
+        raise ValueError(f"run_experiment trains one seed, but train.seeds = {config.train.seeds}: "
+                         "ltcn_jax.seeds.run_seeds runs every seed")  # fmt: skip
+    check_selection(config)
     started = time.perf_counter()
     prepared = prepare(config.data, use_cache=use_cache, progress=progress)
     classes = list(prepared.classes)
@@ -266,8 +249,8 @@ def check_selection(config: ExperimentConfig) -> None:
 
 def _check_prune_config(config: ExperimentConfig) -> None:
     targets = config.prune.targets
-    if targets and config.model.kind == "random-forest":
-        raise ValueError("pruning applies to the neural models, not to the random forest")
+    if targets and not model_kind(config.model.kind).network:
+        raise ValueError(f"pruning applies to the neural models, not to {config.model.kind}")
     if targets and config.prune.mode == "during-training" and len(targets) != 1:
         raise ValueError("during-training pruning takes exactly one target")
 

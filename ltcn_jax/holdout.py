@@ -23,6 +23,7 @@ from . import train as trainer
 from .config import ExperimentConfig
 from .data.prepare import prepare
 from .experiment import Sequences, check_selection, fit_predict, labelled_splits, normal_index
+from .model_kinds import model_kind
 
 
 def youden_threshold(y: np.ndarray, probs: np.ndarray, normal: int) -> float:
@@ -54,8 +55,8 @@ def run_family(config: ExperimentConfig, family: str | None, progress: bool | No
     check_selection(config)
     data = config.data if family is None else dataclasses.replace(config.data, holdout=(family,))
     cfg = dataclasses.replace(config, data=data, train=dataclasses.replace(config.train, seeds=1))
-    if cfg.model.kind == "random-forest":
-        raise ValueError("leave-one-family-out needs a deep model (the forest keeps no network)")
+    if not model_kind(cfg.model.kind).network:
+        raise ValueError(f"leave-one-family-out needs a deep model ({cfg.model.kind} keeps no network)")
     prepared = prepare(cfg.data, progress=progress)
     classes, normal = list(prepared.classes), normal_index(prepared)
     if normal is None:

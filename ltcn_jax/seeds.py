@@ -88,10 +88,14 @@ def aggregate_ablation(ablations: list[list[dict]]) -> list[dict]:
 
 def run_seeds(config: ExperimentConfig, out_dir: str | Path | None = None, *, command: str = "",
               progress: bool | None = None, use_cache: bool = True) -> dict[str, Any]:
-    """Run every seed of ``config``; write ``seed_<n>/`` runs and the aggregate to ``out_dir``.
+    """Run every seed of ``config`` (`run_experiment` for each of `seed_configs`); write
+    ``seed_<n>/`` runs and the aggregate to ``out_dir``. ``ltcn run`` calls this when
+    ``train.seeds > 1`` and `run_experiment` otherwise.
 
     Returns the aggregate dict written to ``metrics.json``.
     """
+    # Here, not at the top: the summaries above (interval_cell, aggregate) serve scripts that
+    # only read results, and the runner pulls in jax, flax and scikit-learn.
     from .experiment import run_experiment
 
     out = Path(out_dir) if out_dir is not None else None

@@ -248,3 +248,33 @@ def test_lstm_macs_and_table():
     assert rows[3]["macs_per_flow"] == 7 * 3 * 3 * 4 + 4 * 2
     assert rows[3]["macs_per_step"] is None
     assert all(r["fp32_mb"] == round(r["params"] * 4 / 1e6, 4) for r in rows)
+
+
+def test_every_model_kind_builds_and_is_counted_through_the_registry():
+    from ltcn_jax.complexity import model_macs
+    from ltcn_jax.config import ModelConfig
+    from ltcn_jax.model_kinds import MODEL_KINDS, build_model, kind_of, model_kind
+
+    for name, kind in MODEL_KINDS.items():
+        model = build_model(ModelConfig(name, {"channels": [4, 4], "dilations": [1, 2]} if name == "ltcn" else {}), 3)
+        assert kind_of(model) is kind and isinstance(model, kind.model_class())
+        if kind.network:
+            assert model_macs(model, 4, 8)["per_flow"] > 0
+        else:
+            assert model.n_estimators == 100 and model.class_weight == "balanced"
+            with pytest.raises(TypeError, match="no MAC counter"):
+                model_macs(model, 4, 8)
+    assert build_model(ModelConfig("ltcn", {"channels": [4, 4], "dilations": [1, 2]}), 3).dilations == (1, 2)
+    with pytest.raises(ValueError, match="unknown model 'svm'; expected one of ltcn, lstm, "
+                                         "transformer, cnn, random-forest"):  # fmt: skip
+        model_kind("svm")
+
+
+def test_a_model_config_validates_without_jax():
+    import subprocess
+    import sys
+
+    code = ("import sys; from ltcn_jax.config import ModelConfig; ModelConfig('lstm')\n"
+            "print(','.join(m for m in ('jax', 'flax', 'sklearn') if m in sys.modules))")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert proc.stdout.strip() == ""

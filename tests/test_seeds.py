@@ -18,8 +18,8 @@ from conftest import BOT_ENTIRE, NSL_TEST, NSL_TRAIN
 from ltcn_jax import metrics
 from ltcn_jax.config import ExperimentConfig, ModelConfig, TrainConfig
 from ltcn_jax.data.prepare import DataConfig
-from ltcn_jax.experiment import check_selection, run_experiment
-from ltcn_jax.seeds import mean_interval, seed_configs
+from ltcn_jax.experiment import check_selection
+from ltcn_jax.seeds import mean_interval, run_seeds, seed_configs
 from ltcn_kernels.errors import UsageError
 
 NSL = DataConfig(dataset="nsl-kdd", train_files=(str(NSL_TRAIN),), test_files=(str(NSL_TEST),),
@@ -83,7 +83,7 @@ def test_trivial_baselines_predict_from_the_training_split():
 def test_a_seeded_run_aggregates_its_seeds(tmp_path):
     # (BoT-IoT per flow: the fastest real fixture to train twice)
     data = dataclasses.replace(BOT, window=1)
-    agg = run_experiment(_config(data, seeds=2), tmp_path, command="ltcn run tiny --seeds 2", progress=False)
+    agg = run_seeds(_config(data, seeds=2), tmp_path, command="ltcn run tiny --seeds 2", progress=False)
     per = [json.loads((tmp_path / f"seed_{s}" / "metrics.json").read_text()) for s in (0, 1)]
     f1 = [p["test"]["f1_macro"] for p in per]
     assert agg["test"]["f1_macro"]["values"] == f1 and agg["test"]["f1_macro"]["mean"] == pytest.approx(np.mean(f1))
