@@ -15,6 +15,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,8 @@ from lab.traffic import ATTACKS, BENIGN, attack_kind, benign_activity
 from ltcn_kernels.errors import UsageError
 from ltcn_kernels.io.flows import read_flows
 from ltcn_kernels.io.pcap import BOT_IOT_COLUMNS, argus_available
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"  # where the lab lives
 
 
 # -- scenarios -------------------------------------------------------------------------------
@@ -65,6 +68,21 @@ def test_bad_scenario_is_one_line_naming_file_and_key(tmp_path, text, message):
         load_scenario(str(path))
     assert str(path) in str(err.value) and message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_command_line_lists_scenarios_and_a_bad_one_is_one_line(tmp_path):
+    """``python -m lab`` (run from the repository with experiments/ on the path, as make lab
+    does): the scenario list, and a bad scenario as one line with exit 2 (no root needed)."""
+    env = {**os.environ, "PYTHONPATH": str(EXPERIMENTS)}
+    run = [sys.executable, "-m", "lab"]
+    listed = subprocess.run([*run, "scenarios"], capture_output=True, text=True, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert {line.split()[0] for line in listed.stdout.splitlines()} >= {"smoke", "iot"}
+    bad = subprocess.run([*run, "record", "--scenario", "nosuch", "--seconds", "1", "--out",
+                          str(tmp_path / "out")], capture_output=True, text=True, env=env)  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "python -m lab: error: unknown scenario 'nosuch'; expected a TOML file or one of iot, smoke"]
 
 
 def test_unknown_scenario_name_lists_the_shipped_ones():
