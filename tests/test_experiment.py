@@ -49,8 +49,10 @@ def test_overrides_and_their_errors():
     assert changed.data.window == 3 and config.train.epochs != 2
     with pytest.raises(ValueError, match="unknown config key"):
         override(config, ["train.epoch=2"])
-    with pytest.raises(ValueError, match="expected one of"):
+    with pytest.raises(ValueError, match="expected one of ltcn, lstm, transformer, cnn, random-forest"):
         override(config, ["model.kind=svm"])
+    with pytest.raises(ValueError, match="expected auto or one of nsl-kdd, cicids2017, bot-iot"):
+        override(config, ["data.dataset=kdd"])
     with pytest.raises(ValueError, match="key=value"):
         override(config, ["train.epochs"])
 

@@ -25,7 +25,7 @@ from conftest import (
     shared,
 )
 from ltcn_kernels import DataFormatError, detect, read_flows
-from ltcn_kernels.io import schema
+from ltcn_kernels.io import datasets, schema
 from ltcn_kernels.io.flows import read_flows_bytes
 from ltcn_kernels.io.labels import NSL_KDD_CATEGORIES, normalize_cicids
 
@@ -64,11 +64,26 @@ def test_detects_layout_from_content(path, dataset, layout, tmp_path):
 def test_leak_columns_are_never_features():
     leaky = {"Flow ID", "Source IP", "Destination IP", "Timestamp", "Source Port", "id",
              "pkSeqID", "stime", "ltime", "seq", "saddr", "daddr", "sport", "difficulty"}  # fmt: skip
-    for layout in schema.LAYOUTS:
+    for layout in datasets.LAYOUTS:
         assert not leaky & set(layout.feature_names), layout.name
         assert not leaky & set(layout.categorical_names), layout.name
     table = read_flows(CIC_TRAFFIC)
     assert {"Flow ID", "Source IP", "Timestamp"} <= set(table.excluded)
+
+
+def test_the_dataset_registry_holds_each_datasets_layouts_and_label_normaliser():
+    assert list(datasets.DATASETS) == ["nsl-kdd", "cicids2017", "bot-iot"]
+    for name, entry in datasets.DATASETS.items():
+        assert entry.layouts and all(layout.dataset == name for layout in entry.layouts)
+        assert entry.normal in entry.groups
+    assert datasets.dataset("nsl-kdd").normalize("neptune") == ("neptune", "DoS")
+    assert datasets.dataset("cicids2017").normalize("Web Attack \ufffd XSS") == ("Web Attack - XSS", "Web Attack")
+    assert datasets.dataset("bot-iot").normalize("1", "DoS", "TCP") == ("DoS/TCP", "DoS")
+    assert len(datasets.LAYOUTS) == len(set(datasets.LAYOUTS)) == 7
+    with pytest.raises(ValueError, match="unknown dataset 'kdd'; expected one of nsl-kdd, cicids2017, bot-iot"):
+        datasets.dataset("kdd")
+    with pytest.raises(ValueError, match="expected auto or one of nsl-kdd, cicids2017, bot-iot"):
+        read_flows(CIC_TRAFFIC, "kdd")
 
 
 def test_cicids_layouts_share_one_canonical_feature_order():

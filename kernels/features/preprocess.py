@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataFormatError
+from ..io.datasets import dataset as dataset_entry
 from ..io.flows import FlowTable
-from ..io.labels import GROUPS
 from ..io.schema import WELL_KNOWN_PORTS
 
 SPEC_FORMAT = "ltcn-preprocess"
@@ -102,7 +102,7 @@ class Preprocessor:
         ports = tuple((n, WELL_KNOWN_PORTS) for n in table.port_names if n not in exclude)
         if classes is None:
             if label_kind == "group":
-                classes = tuple(g for g in GROUPS[table.dataset] if g != "Attempted")
+                classes = tuple(g for g in dataset_entry(table.dataset).groups if g != "Attempted")
                 attempted = (
                     table.group.vocab.index("Attempted") if "Attempted" in table.group.vocab else -1
                 )

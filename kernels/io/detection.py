@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..errors import DataFormatError
 from . import schema
+from .datasets import DATASETS, LAYOUTS
 from .inputs import HEAD_BYTES, open_binary
 from .pcap import capture_kind
 
@@ -81,9 +82,9 @@ def header_line(detected: Detected) -> bytes:
 
 
 def _closest_layout(names: list[str]) -> tuple[schema.Layout, float]:
-    best, score = schema.LAYOUTS[0], -1.0
+    best, score = LAYOUTS[0], -1.0
     got = set(names)
-    for layout in schema.LAYOUTS:
+    for layout in LAYOUTS:
         want = {_norm(c.raw) for c in layout.columns}
         overlap = len(got & want) / max(len(want), len(got))
         if overlap > score:
@@ -141,9 +142,9 @@ def detect(path: str | os.PathLike, head: bytes | None = None, dataset: str = "a
 
 def check_dataset(dataset: str) -> None:
     """``ValueError`` unless ``dataset`` is ``auto`` or a known dataset."""
-    if dataset != "auto" and dataset not in schema.DATASETS:
+    if dataset != "auto" and dataset not in DATASETS:
         raise ValueError(
-            f"unknown dataset {dataset!r}; expected auto or one of {', '.join(schema.DATASETS)}"
+            f"unknown dataset {dataset!r}; expected auto or one of {', '.join(DATASETS)}"
         )
 
 
@@ -178,7 +179,7 @@ def detect_head(name: str, head: bytes, dataset: str = "auto") -> Detected:
 def _layout_of(fields: list[str], name: str, line: int) -> tuple[schema.Layout, bool]:
     """(layout, has a header) of an input whose first line (number ``line``) has ``fields``."""
     names = [_norm(f) for f in fields]
-    for candidate in schema.LAYOUTS:
+    for candidate in LAYOUTS:
         if names == [_norm(c.raw) for c in candidate.columns]:
             return candidate, True
     layout = _headerless_layout(fields)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import DataFormatError
 from . import _csv, labels
+from .datasets import dataset as dataset_entry
 from .detection import Detected, check_dataset, detect, detect_head
 from .inputs import BytesInput, FileInput, Progress
 from .plan import Plan, column_tables, make_plan
@@ -413,15 +414,15 @@ def _normalise_labels(plan, strings, paths, detected, file_index, line_no, polic
         for c in cols:
             combo = combo * len(c.vocab) + c.codes
     uniq, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
-    groups = labels.GROUPS[plan.dataset]
+    entry = dataset_entry(plan.dataset)
     raw_vocab: list[str] = []
     raw_codes = np.zeros(len(uniq), np.int32)
     group_codes = np.zeros(len(uniq), np.int32)
     ok = np.ones(len(uniq), bool)
-    group_vocab = list(groups)
+    group_vocab = list(entry.groups)
     for u, row in enumerate(first.tolist()):
         values = tuple(c.vocab[c.codes[row]] for c in cols)
-        result = labels.normalize(plan.dataset, values)
+        result = entry.normalize(*values)
         if result is None:
             if policy == "error":
                 layout = detected[file_index[row]].layout

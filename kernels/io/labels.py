@@ -3,7 +3,8 @@
 Raw labels are normalised to one spelling per attack (CICIDS2017's layouts and days spell the
 same attack differently, and one copy stores the web-attack dash as mojibake); groups are the
 coarse classes a detector is trained on. Unknown names are an error by default: a silent
-"other" class hides a wrong file.
+"other" class hides a wrong file. Which normaliser, groups and benign class belong to which
+dataset is the dataset registry's (:mod:`.datasets`).
 """
 
 from __future__ import annotations
@@ -90,16 +91,17 @@ BOT_IOT_SUBCATEGORIES = (
 # credential-stealing step of it; every BoT-IoT record maps as before.)
 _BOT_SUBCATEGORIES = {s.lower(): s for s in BOT_IOT_SUBCATEGORIES}
 
-NORMAL_GROUP = {"nsl-kdd": "normal", "cicids2017": "BENIGN", "bot-iot": "Normal"}
-GROUPS = {"nsl-kdd": NSL_KDD_GROUPS, "cicids2017": CICIDS_GROUPS, "bot-iot": BOT_IOT_GROUPS}
-
 
 def normal_index(dataset: str, classes) -> int | None:
     """Index of the benign class among a model's ``classes`` (grouped or raw: the benign raw
-    label is spelled like its group), or None when the model has no benign class."""
-    name = NORMAL_GROUP.get(dataset)
+    label is spelled like its group), or None when the model has no benign class (or
+    ``dataset`` is no registered dataset)."""
+    # Here, not at the top: the registry imports this module for its normalisers.
+    from .datasets import DATASETS
+
+    entry = DATASETS.get(dataset)
     classes = list(classes)
-    return classes.index(name) if name in classes else None
+    return classes.index(entry.normal) if entry is not None and entry.normal in classes else None
 
 
 def _collapse(text: str) -> str:
@@ -138,17 +140,6 @@ def normalize_bot_iot(attack: str, category: str, subcategory: str) -> tuple[str
     if (flag == "0") != (cat == "Normal"):
         return None  # contradictory labels: treated like an unknown label
     return (cat if cat == sub else f"{cat}/{sub}"), cat
-
-
-def normalize(dataset: str, values: tuple[str, ...]) -> tuple[str, str] | None:
-    """Normalise one row's label column values for ``dataset``."""
-    if dataset == "nsl-kdd":
-        return normalize_nsl_kdd(values[0])
-    if dataset == "cicids2017":
-        return normalize_cicids(values[0])
-    if dataset == "bot-iot":
-        return normalize_bot_iot(*values)
-    raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(GROUPS)}")
 
 
 def check_policy(policy: str) -> str:

@@ -344,16 +344,8 @@ BOT_IOT_10BEST = Layout(
     description="BoT-IoT published 10-best feature subset (19 columns)",
 )
 
-LAYOUTS: tuple[Layout, ...] = (
-    NSL_KDD,
-    NSL_KDD_42,
-    CICIDS_MLCVE,
-    CICIDS_TRAFFIC,
-    CICIDS_IMPROVED,
-    BOT_IOT_ENTIRE,
-    BOT_IOT_10BEST,
-)
-DATASETS: tuple[str, ...] = ("nsl-kdd", "cicids2017", "bot-iot")
+# Which layouts belong to which dataset, and in which order detection tries them: the
+# dataset registry (ltcn_kernels.io.datasets).
 
 # Well-known destination ports kept as their own one-hot slot; everything else is "other".
 # Chosen from the services present in the three datasets (web, mail, name/time services,

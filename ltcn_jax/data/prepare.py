@@ -20,7 +20,8 @@ import numpy as np
 from ltcn_kernels import FlowTable, Preprocessor, read_flows
 from ltcn_kernels.features.gaps import add_stream_gaps
 from ltcn_kernels.features.windows import SEQUENCE_MODES, STREAM_KEYS, stream_keys
-from ltcn_kernels.io.labels import GROUPS
+from ltcn_kernels.io.datasets import dataset as dataset_entry
+from ltcn_kernels.io.detection import check_dataset
 from ltcn_kernels.io.summary import summarize
 
 from .splits import (
@@ -90,6 +91,7 @@ class DataConfig:
     holdout: tuple[str, ...] = ()
 
     def __post_init__(self):
+        check_dataset(self.dataset)  # a name of the dataset registry (or auto)
         if self.split not in SPLITS:
             raise ValueError(f"unknown split {self.split!r}; expected one of {', '.join(SPLITS)}")
         if self.sequence not in SEQUENCE_MODES:
@@ -288,7 +290,7 @@ def _present_classes(tables, label_kind: str) -> tuple[str, ...]:
         present |= set((t.group if label_kind == "group" else t.label).counts())
     if label_kind == "raw":
         return tuple(sorted(present))
-    canonical = [g for g in GROUPS[tables[0].dataset] if g in present]
+    canonical = [g for g in dataset_entry(tables[0].dataset).groups if g in present]
     return tuple(canonical + sorted(present - set(canonical)))
 
 
