@@ -177,16 +177,17 @@ def check_artifact(data: bytes, seconds: float, failures: list, tmp: Path,
     """Load ``data`` as a model and run it; with ``signed_original`` = (the signed file it
     was edited from, its signer), a change that still loads as signed by that key is
     ``forged``."""
-    from ltcn_kernels.engine.predict import engine_for, load_model
+    from ltcn_kernels.engine.artifact import engine_model
     from ltcn_kernels.engine.run import predict_proba_windows
+    from ltcn_kernels.pipeline import load_model
 
     path = tmp / "fuzz.ltcn"
     path.write_bytes(data)
 
     def load():
         artifact, _ = load_model(path)
-        engine = engine_for(artifact, "sparse")
-        w = int(artifact.manifest["architecture"]["window"])
+        engine = engine_model(artifact, "sparse")
+        w = artifact.spec.window
         predict_proba_windows(engine, np.zeros((2, w, engine.n_features), np.float32))
         return artifact.signer
 

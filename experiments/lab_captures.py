@@ -34,10 +34,10 @@ from ltcn_jax.data.prepare import prepare
 from ltcn_jax.export import export_run
 from ltcn_kernels.engine import predict_proba_windows
 from ltcn_kernels.engine.artifact import engine_model
-from ltcn_kernels.engine.predict import load_model
 from ltcn_kernels.features.windows import make_sequences
 from ltcn_kernels.io.labels import normal_index
 from ltcn_kernels.io.pcap import is_capture
+from ltcn_kernels.pipeline import load_model
 
 # capture -> family: the targets hold overall and per family
 FAMILIES = {

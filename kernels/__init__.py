@@ -7,7 +7,9 @@ API is ``__all__``; the subpackages say what they hold:
 * :mod:`.io` -- readers of NSL-KDD, CICIDS2017 and BoT-IoT records, the Argus bridge;
 * :mod:`.features` -- the frozen preprocessing and causal windows;
 * :mod:`.arch` -- the one description of the L-TCN (layers, parameters, receptive field);
+* :mod:`.spec` -- the model spec: the L-TCN plus how records are fed to it (one typed object);
 * :mod:`.engine` -- the ``.ltcn`` file and the sparse/dense Numba inference engine;
+* :mod:`.pipeline` -- load a model once and classify flow files with it (above the engine);
 * :mod:`.gateway` -- ``ltcn detect``: sources, classifier, EVE alerts, nftables;
 * :mod:`.bench` -- a measuring tool (``python -m ltcn_kernels.bench``), not engine code.
 """
@@ -78,13 +80,14 @@ NUMBA_CACHE_FALLBACK = _numba_cache_fallback()  # before anything below imports 
 from .arch import LTCNArch  # noqa: E402
 from .engine import EngineModel, Stream, predict_proba_sequence, predict_proba_windows  # noqa: E402
 from .engine.artifact import Artifact, read_artifact, sign_artifact, write_artifact  # noqa: E402
-from .engine.predict import Predictions, classify_files, classify_table, load_model  # noqa: E402
 from .engine.signature import TrustStore, UntrustedModelError  # noqa: E402
 from .errors import DataFormatError, InputError, UsageError  # noqa: E402
 from .features.preprocess import Preprocessor  # noqa: E402
 from .features.windows import causal_windows, feature_sequence, make_sequences  # noqa: E402
 from .gateway import DetectOptions, run_detect  # noqa: E402
 from .io.flows import Categorical, FlowTable, detect, read_flows, read_flows_bytes  # noqa: E402
+from .pipeline import LoadedModel, Predictions, classify_files, classify_table, load_model  # noqa: E402
+from .spec import ModelSpec  # noqa: E402
 
 __all__ = [
     "Artifact",
@@ -95,6 +98,8 @@ __all__ = [
     "FlowTable",
     "InputError",
     "LTCNArch",
+    "LoadedModel",
+    "ModelSpec",
     "Predictions",
     "Preprocessor",
     "Stream",

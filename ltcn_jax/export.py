@@ -19,6 +19,7 @@ from ltcn_kernels.engine.artifact import engine_payload, write_artifact
 from ltcn_kernels.engine.csr import csr_from_dense, kernel_matrix
 from ltcn_kernels.engine.signature import Signer, key_id
 from ltcn_kernels.features.preprocess import Preprocessor
+from ltcn_kernels.spec import GAP_FEATURE, ModelSpec
 
 from .signing import default_signer
 
@@ -87,6 +88,18 @@ def _params_file(run_dir: Path, sparsity: int | None) -> Path:
     return path
 
 
+def run_spec(config: dict, pre: Preprocessor) -> ModelSpec:
+    """The model spec of a run (its ``config.json`` and preprocessing): the run's model
+    kwargs name the layout (LTCNArch's defaults fill what they leave out), its data config
+    how records are fed. Raises ValueError where they do not make a deployable model."""
+    data = config["data"]
+    sequence = data["sequence"]
+    arch = LTCNArch.from_kwargs(1 if sequence == "features" else pre.width, len(pre.classes),
+                                config["model"]["kwargs"])  # fmt: skip
+    return ModelSpec(arch, sequence, int(data["window"]), data.get("stream_key") or "",
+                     gap=GAP_FEATURE in pre.feature_names)  # fmt: skip
+
+
 DEFAULT_SIGNER = "default"
 
 
@@ -126,11 +139,8 @@ def export_run(
         raise ValueError(f"{run_dir}: only L-TCN runs can be exported (this is {config['model']['kind']})")
     pre = Preprocessor.from_json((run_dir / "preprocess.json").read_text(), str(run_dir / "preprocess.json"))
     params = flat_params_from_tree(msgpack_restore(_params_file(run_dir, sparsity).read_bytes()))
-    data = config["data"]
-    sequence = data["sequence"]
-    # The run's model kwargs name the layout; LTCNArch's defaults fill what they leave out.
-    arch = LTCNArch.from_kwargs(1 if sequence == "features" else pre.width, len(pre.classes),
-                                config["model"]["kwargs"])  # fmt: skip
+    spec = run_spec(config, pre)
+    arch = spec.arch
     arch.check_params(params)
     arrays, entries = packed_arrays(params, arch, fmt)
     layers = entries["layers"]
@@ -144,8 +154,7 @@ def export_run(
     manifest = {
         "format": MODEL_FORMAT,
         **entries,
-        "architecture": {**arch.to_dict(), "sequence": sequence, "window": int(data["window"]),
-                         **({"stream_key": data["stream_key"]} if data.get("stream_key") else {})},
+        "architecture": spec.to_dict(),
         "classes": list(pre.classes),
         "preprocess": pre.to_dict(),
         "sparsity": {"conv_kernels": _conv_sparsity(layers)},

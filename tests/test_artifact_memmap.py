@@ -31,7 +31,7 @@ from ltcn_kernels.engine.artifact import (
     write_artifact,
 )
 from ltcn_kernels.engine.csr import csr_from_dense, kernel_matrix
-from ltcn_kernels.engine.predict import load_model
+from ltcn_kernels.pipeline import load_model
 
 ROOT = Path(__file__).parents[1]
 COMMITTED_V1 = ROOT / "results/gateway-captures/model.ltcn"  # written by the schema 1 writer

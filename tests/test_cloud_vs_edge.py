@@ -13,7 +13,7 @@ import pytest
 from cloud_edge.wan import LinkConfig, WanProxy, measure_rtt
 
 from conftest import BOT_ENTIRE
-from ltcn_kernels.engine.predict import classify_files
+from ltcn_kernels.pipeline import classify_files
 
 
 # ------------------------------------------------------------------------------ proxy

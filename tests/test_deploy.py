@@ -257,9 +257,10 @@ def test_detect_compiles_before_the_first_flow_and_reports_it_apart(bot_window_m
     from ltcn_kernels.engine import compile_times
     from ltcn_kernels.gateway import DetectOptions, Gateway, run_detect
     from ltcn_kernels.gateway.alertfile import AlertWriter
+    from ltcn_kernels.pipeline import load_model
 
     options = DetectOptions(str(BOT_ENTIRE), stats_every=0, micro_batch=7)
-    Gateway(bot_window_model, options, alerts=AlertWriter(None, stream=io.StringIO()))
+    Gateway(load_model(bot_window_model), options, alerts=AlertWriter(None, stream=io.StringIO()))
     before = set(compile_times())
     err = io.StringIO()
     res = run_detect(bot_window_model, options, out=io.StringIO(), err=err)

@@ -103,7 +103,7 @@ def test_cli_summary_json():
 def test_edge_package_imports_no_training_stack():
     code = (
         "import sys, ltcn_kernels, ltcn_kernels.io.summary, ltcn_kernels.engine, ltcn_kernels.engine.artifact,"
-        " ltcn_kernels.engine.predict, ltcn_kernels.engine.csr, ltcn_kernels.gateway, ltcn_kernels.io.pcap;"
+        " ltcn_kernels.pipeline, ltcn_kernels.spec, ltcn_kernels.engine.csr, ltcn_kernels.gateway, ltcn_kernels.io.pcap;"
         "bad = [m for m in ('jax', 'flax', 'optax', 'pandas', 'sklearn', 'ltcn_jax') if m in sys.modules];"
         "print(','.join(bad))"
     )

@@ -4,7 +4,7 @@ import sys
 import numpy as np
 
 from ltcn_kernels import read_flows
-from ltcn_kernels.engine.predict import load_model
+from ltcn_kernels.pipeline import load_model
 
 s, o = sys.argv[1:]
 art, pre = load_model(f"{s}/bot.ltcn")

@@ -127,9 +127,9 @@ def measure_local(model_path: str | os.PathLike, batches: Sequence[bytes], singl
         :func:`cloud_edge.serving.classify_csv`), its parse alone, its engine call alone; one
         flow from CSV bytes; one flow through the gateway's classifier (preprocessed input).
     """
-    from ltcn_kernels.engine.predict import model_inputs
     from ltcn_kernels.gateway import Classifier
     from ltcn_kernels.io.flows import read_flows_bytes
+    from ltcn_kernels.pipeline import model_inputs
 
     from .serving import classify_csv, load
 

@@ -23,8 +23,8 @@ same model the gateway runs, behind HTTP. Endpoints:
 
 The records are parsed, preprocessed and classified by the edge code itself
 (:func:`ltcn_kernels.io.flows.read_flows_bytes` on the body, as the gateway parses its
-micro-batches, then :func:`ltcn_kernels.engine.predict.classify_table`), so for the same records the
-server returns exactly what :func:`ltcn_kernels.engine.predict.classify_files` computes. Requests are
+micro-batches, then :func:`ltcn_kernels.pipeline.classify_table`), so for the same records the
+server returns exactly what :func:`ltcn_kernels.pipeline.classify_files` computes. Requests are
 classified one at a time (a lock), off the event loop.
 """
 
@@ -43,17 +43,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ltcn_kernels.engine.predict import (
-    Predictions,
-    classify_table,
-    engine_for,
-    engine_proba,
-    load_model,
-)
+from ltcn_kernels.engine import predict_proba_windows
+from ltcn_kernels.engine.artifact import engine_model
 from ltcn_kernels.errors import DataFormatError
 from ltcn_kernels.features.windows import make_sequences
 from ltcn_kernels.io.flows import read_flows_bytes
 from ltcn_kernels.io.labels import normal_index
+from ltcn_kernels.pipeline import Predictions, classify_table, load_model
 
 BACKENDS = ("sparse", "dense", "xla")
 MAX_BODY_MB = 64
@@ -65,7 +61,7 @@ class LoadedModel:
 
     Attributes:
         path: the ``.ltcn`` file.
-        artifact: the artifact (:func:`ltcn_kernels.engine.predict.load_model`).
+        artifact: the artifact (:func:`ltcn_kernels.pipeline.load_model`).
         pre: its frozen preprocessing.
         proba: ``(n, time, channels)`` inputs -> class probabilities.
         backend: ``sparse`` / ``dense`` (Numba engine) or ``xla`` (the Flax model under jax.jit).
@@ -103,7 +99,8 @@ def load(model_path: str | os.PathLike, backend: str = "sparse") -> LoadedModel:
 
         proba = flax_proba(artifact)
     else:
-        proba = engine_proba(engine_for(artifact, backend))
+        engine = engine_model(artifact, backend)
+        proba = lambda x: predict_proba_windows(engine, x)  # noqa: E731
     return LoadedModel(str(model_path), artifact, pre, proba, backend,
                        normal_index(pre.dataset, tuple(pre.classes)))  # fmt: skip
 
@@ -181,9 +178,9 @@ def create_app(model_path: str | os.PathLike, *, backend: str = "sparse",
 
     model = load(model_path, backend)
     if warmup:
-        arch = model.artifact.manifest["architecture"]
+        spec = model.artifact.spec
         x = np.zeros((1, model.pre.width), np.float32)
-        model.proba(np.ascontiguousarray(make_sequences(x, arch["sequence"], arch["window"])))
+        model.proba(np.ascontiguousarray(make_sequences(x, spec.sequence, spec.window)))
     lock = threading.Lock()
     limit = int(max_body_mb * (1 << 20))
 

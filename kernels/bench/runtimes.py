@@ -28,9 +28,10 @@ RUNTIMES = ("sparse", "dense", "numpy", "xla", "onnxruntime")
 
 
 def arch_of(artifact) -> dict:
-    """The manifest's architecture dict, checked and normalised by `LTCNArch` (plus the keys
-    that say how data is fed: ``sequence``, ``window``)."""
-    return {**artifact.manifest["architecture"], **artifact.arch.to_dict()}
+    """The model's architecture entry as read and validated when the file was loaded: the
+    spec's (:meth:`~ltcn_kernels.spec.ModelSpec.to_dict`: the network plus how data is fed),
+    or the network's alone for a bare weights file."""
+    return (artifact.spec or artifact.arch).to_dict()
 
 
 def load_flat(path: str) -> tuple[dict, dict, int]:

@@ -59,6 +59,7 @@ import numpy as np
 
 from ..arch import IDENTITY, LTCNArch
 from ..errors import DataFormatError
+from ..spec import ModelSpec, read_spec
 from .csr import CSR, kernel_from_matrix
 from .model import FORMATS, EngineModel
 from .signature import Signer, make_trailer, signed_message, verify_signed
@@ -74,7 +75,6 @@ MAX_MANIFEST_BYTES = 4 << 20  # exported manifests are ~16 KB
 MAX_DEPTH = 32  # JSON nesting (exported manifests: 5)
 MAX_NDIM = 8
 MAX_DIM = 1 << 40
-MAX_PARAMS = 1 << 28  # dense parameters of an architecture (1 GiB of float32)
 _HEAD = len(MAGIC) + 8
 _SHA = re.compile(r"[0-9a-f]{64}")
 
@@ -85,7 +85,11 @@ class Artifact:
 
     ``engine``: the engine model the file stores (schema 2), built from the same views when
     the file was read; None for per-layer files (schema 1). ``signer``: the public key whose
-    valid signature the file carries, None for an unsigned file.
+    valid signature the file carries, None for an unsigned file. ``arch`` and ``spec``: the
+    network and the model spec (:class:`~ltcn_kernels.spec.ModelSpec`), read and validated
+    once from the manifest's ``"architecture"`` entry when the file was read; ``spec`` is
+    None for a bare weights file that does not say how it is fed (benchmarks write those),
+    both are None for a file without an architecture.
     """
 
     manifest: dict
@@ -93,12 +97,8 @@ class Artifact:
     path: str = ""
     engine: EngineModel | None = field(default=None, repr=False, compare=False)
     signer: bytes | None = None
-
-    @property
-    def arch(self) -> LTCNArch:
-        """The model's layout, from the manifest's ``"architecture"`` entry (the one place the
-        edge reads it; ``sequence`` and ``window`` there say how data is fed, not the model)."""
-        return LTCNArch.from_dict(self.manifest["architecture"])
+    arch: LTCNArch | None = field(default=None, compare=False)
+    spec: ModelSpec | None = field(default=None, compare=False)
 
 
 def _digest(data) -> str:
@@ -350,24 +350,12 @@ def _check_arrays(table, size: int, data_start: int) -> None:
             raise _Invalid(f"{where}: sha256 is not 64 hex digits")
 
 
-def _check_arch(value) -> LTCNArch:
-    d = _obj(value, "architecture")
-    for key in ("input_channels", "num_classes", "kernel_size", "convs_per_block"):
-        _int(_key(d, key, "architecture"), f"architecture {key}", 1, 1 << 24)
-    for key in ("channels", "dilations"):
-        for v in _list(_key(d, key, "architecture"), f"architecture {key}", 1, 256):
-            _int(v, f"architecture {key} entry", 1, 1 << 24)
-    if "receptive_field" in d:
-        _int(d["receptive_field"], "architecture receptive_field")
-    if "model" in d:
-        _str(d["model"], "architecture model")
+def _check_arch(manifest: dict) -> tuple[LTCNArch, ModelSpec | None]:
+    """The ``"architecture"`` entry, read once into the typed network and spec."""
     try:
-        arch = LTCNArch.from_dict(d)
+        return read_spec(manifest)
     except ValueError as exc:
-        raise _Invalid(f"architecture: {exc}") from None
-    if arch.param_count() > MAX_PARAMS:
-        raise _Invalid(f"architecture has {arch.param_count()} parameters, over {MAX_PARAMS}")
-    return arch
+        raise _Invalid(str(exc)) from None
 
 
 def _csr_shape(shape: list) -> tuple[int, int, int]:
@@ -433,15 +421,18 @@ def _check_layers(manifest: dict, table: dict, arch: LTCNArch | None) -> None:
             raise _Invalid(f"layers lack parameter {missing[0]!r}")
 
 
-def _check_manifest(manifest: dict, size: int, data_start: int) -> LTCNArch | None:
-    """Everything but the checksum and the arrays' contents; returns the architecture."""
+def _check_manifest(
+    manifest: dict, size: int, data_start: int
+) -> tuple[LTCNArch | None, ModelSpec | None]:
+    """Everything but the checksum and the arrays' contents; returns the network and spec."""
     _check_arrays(_key(manifest, "arrays", "the manifest"), size, data_start)
     table = manifest["arrays"]
     if "format" in manifest:
         _str(manifest["format"], "format")
-    arch = None
+    arch = spec = None
     if "architecture" in manifest or manifest.get("format") == "ltcn-model":
-        arch = _check_arch(_key(manifest, "architecture", "the manifest"))
+        _key(manifest, "architecture", "the manifest")
+        arch, spec = _check_arch(manifest)
     engine_arrays = [n for n in table if n.startswith(ENGINE)]
     if "engine" in manifest:
         if manifest["schema_version"] < 2:
@@ -455,7 +446,7 @@ def _check_manifest(manifest: dict, size: int, data_start: int) -> LTCNArch | No
         _check_layers(manifest, table, arch)
     elif manifest.get("format") == "ltcn-model":
         raise _Invalid("the manifest lacks 'layers'")
-    return arch
+    return arch, spec
 
 
 def _check_csr_contents(path: str, manifest: dict, arrays: dict[str, np.ndarray]) -> None:
@@ -528,7 +519,7 @@ def read_artifact(path: str | os.PathLike) -> Artifact:
                 f"{_show(manifest.get('file_bytes'))}: truncated, padded or a damaged signature"
             )
         data_start = _data_start(length)
-        arch = _check_manifest(manifest, body, data_start)
+        arch, spec = _check_manifest(manifest, body, data_start)
     except _Invalid as exc:
         raise DataFormatError(path, 0, 0, str(exc)) from None
     arrays = {}
@@ -550,7 +541,7 @@ def read_artifact(path: str | os.PathLike) -> Artifact:
     engine = None
     if "engine" in manifest:
         engine = _engine_from_arrays(path, arch, manifest, arrays)
-    return Artifact(manifest, arrays, path, engine, signer)
+    return Artifact(manifest, arrays, path, engine, signer, arch, spec)
 
 
 def _engine_from_arrays(path: str, arch: LTCNArch, manifest: dict, arrays: Mapping) -> EngineModel:

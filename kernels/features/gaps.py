@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..io.table import FlowTable
+from ..spec import GAP_FEATURE  # the model spec owns the name (a model file lists it)
 
-GAP_FEATURE = "gap"
 # A stream's first flow, one after a longer pause, or one without a start time: "idle".
 IDLE_GAP = 600.0
 

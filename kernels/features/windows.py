@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-SEQUENCE_MODES = ("flows", "features")
-# Which flows share a window: "" one stream of every flow in capture order; "saddr" one stream
-# per source address (a window holds one host's consecutive flows, not every host's
-# interleaved).
-STREAM_KEYS = ("", "saddr")
+# The model spec owns these names (a model file carries them): one place.
+from ..spec import SEQUENCES as SEQUENCE_MODES
+from ..spec import STREAM_KEYS  # noqa: F401  (re-exported: the training side reads it here)
 
 
 def causal_windows(x: np.ndarray, length: int) -> np.ndarray:

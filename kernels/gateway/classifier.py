@@ -9,7 +9,7 @@ import numpy as np
 
 from ..engine import Stream, predict_proba_windows
 from ..engine.artifact import engine_model
-from ..features.gaps import GAP_FEATURE, add_stream_gaps
+from ..features.gaps import add_stream_gaps
 from ..features.windows import causal_windows, keyed_window_index
 from ..io.table import FlowTable
 from .options import MAX_HOSTS, GatewayError
@@ -33,7 +33,8 @@ class Classifier:
     under the same bound.
 
     Args:
-        artifact: a loaded model (:func:`ltcn_kernels.engine.predict.load_model`).
+        artifact: a loaded model's artifact (:func:`ltcn_kernels.pipeline.load_model`), whose
+            spec (:class:`~ltcn_kernels.spec.ModelSpec`) says how flows are fed.
         backend: ``sparse`` or ``dense`` Numba engine.
         mode: ``auto`` (``stream`` where exact, else ``windows``; ``records`` for
             feature-sequence models, whatever is asked) or one of :data:`MODES`.
@@ -45,17 +46,18 @@ class Classifier:
 
     def __init__(self, artifact, backend: str = "sparse", mode: str = "auto",
                  max_hosts: int = MAX_HOSTS):  # fmt: skip
-        arch = artifact.manifest["architecture"]
+        spec = artifact.spec
+        if spec is None:
+            raise GatewayError(f"{artifact.path}: the model does not say how flows are fed "
+                               "(architecture sequence and window)")  # fmt: skip
         self.engine = engine_model(artifact, backend)  # the stored format: the mapped arrays
-        self.window = int(arch.get("window", 1))
-        self.stream_key = str(arch.get("stream_key", ""))
-        rf = int(arch.get("receptive_field", self.engine.receptive_field))
-        if arch["sequence"] != "flows":
+        self.window, self.stream_key = spec.window, spec.stream_key
+        if not spec.flows:
             mode = "records"
-        elif self.stream_key and self.window > 1:
+        elif spec.per_host:
             mode = "hosts"  # the only mode that builds the windows the model was trained on
         elif mode == "auto":
-            mode = "stream" if rf <= self.window else "windows"
+            mode = "stream" if spec.stream_exact else "windows"
         if mode not in MODES:
             raise GatewayError(f"unknown engine mode {mode!r}")
         self.mode = mode
@@ -71,9 +73,7 @@ class Classifier:
         self.max_hosts = int(max_hosts)
         self.hosts: OrderedDict[str, np.ndarray] = OrderedDict()
         self.evicted = 0
-        features = artifact.manifest.get("preprocess", {}).get("features", [])
-        # (load_model has refused a gap input without a stream_key)
-        self.uses_gap = any(f.get("name") == GAP_FEATURE for f in features)
+        self.uses_gap = spec.gap  # (the spec refuses a gap input without a stream_key)
         self.last_start: OrderedDict[str, float] = OrderedDict()  # host -> its last flow's start
 
     @property

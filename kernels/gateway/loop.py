@@ -23,13 +23,13 @@ from collections import Counter
 
 import numpy as np
 
-from ..engine.predict import load_model
 from ..errors import DataFormatError
 from ..io.detection import header_line
 from ..io.flows import detect, read_flows_bytes
 from ..io.labels import normal_index
 from ..io.pcap import LiveFlows, check_interface, is_capture
 from ..io.table import FlowTable
+from ..pipeline import LoadedModel, load_model
 from .alertfile import AlertWriter
 from .classifier import Classifier
 from .eve import TIME_COLUMNS, AlertColumns, AlertFormat, alert_lines, column
@@ -57,19 +57,23 @@ class Gateway:
     """The detection loop over one or more sources; see :func:`run_detect`.
 
     Args:
-        model: an exported ``.ltcn`` file (or a loaded artifact).
+        model: the loaded model (:func:`~ltcn_kernels.pipeline.load_model`: read, verified
+            and trusted once by the caller; the gateway reads no file).
         options: the settings (threshold, micro-batch, replay pace, engine, statistics).
         alerts: where alerts go.
         firewall: blocks alert sources (None: no blocking).
         err: where statistics lines go (default: standard error).
     """
 
-    def __init__(self, model, options: DetectOptions, *, alerts: AlertWriter,
+    def __init__(self, model: LoadedModel, options: DetectOptions, *, alerts: AlertWriter,
                  firewall: Firewall | None = None, err=None):  # fmt: skip
-        self.artifact, self.pre = load_model(model)
+        if not isinstance(model, LoadedModel):
+            raise TypeError("Gateway takes a loaded model: ltcn_kernels.pipeline.load_model(path)")
+        self.model = model
+        self.artifact, self.pre = model
         self.classify = Classifier(self.artifact, options.backend, options.mode,
                                    max_hosts=options.max_hosts)  # fmt: skip
-        self.flows_mode = self.artifact.manifest["architecture"]["sequence"] == "flows"
+        self.flows_mode = model.spec.flows
         self.classes = tuple(self.pre.classes)
         normal = normal_index(self.pre.dataset, self.classes)
         self.normal = [] if normal is None else [normal]
@@ -84,7 +88,7 @@ class Gateway:
         self.stats = Stats()
         # Compile (or load from the Numba cache) before the first flow, so the first
         # micro-batch's latency is the engine's, not the compiler's; reported as compile_s.
-        self.stats.compile_s = warm_up(self.artifact, (options.backend,), options.mode)["seconds"]
+        self.stats.compile_s = warm_up(model, (options.backend,), options.mode)["seconds"]
         self.stats.start = time.monotonic()
         self.stop = False
         self.reopen = False  # SIGHUP: open the log files again
@@ -340,7 +344,8 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
     """Classify a stream of flow records; write alerts; optionally block sources.
 
     Args:
-        model: an exported ``.ltcn`` file (or a loaded artifact).
+        model: an exported ``.ltcn`` file (or its artifact, or the loaded model), read and
+            checked once here.
         options: what to read and how (:class:`DetectOptions`, already checked).
         stdin: the binary stream read for source ``-`` (default: standard input).
         out: where alerts go without an alert file, and firewall commands in a dry run
@@ -355,8 +360,11 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     files = options.source_files()
-    model, vouch = trusted_model(model, options.trusted_keys, options.allow_unsigned)
-    print(f"ltcn detect: model {model.path}: {vouch}", file=err, flush=True)
+    artifact = model.artifact if isinstance(model, LoadedModel) else model
+    artifact, vouch = trusted_model(artifact, options.trusted_keys, options.allow_unsigned)
+    print(f"ltcn detect: model {artifact.path}: {vouch}", file=err, flush=True)
+    # The one load: the gateway and its warm-up take the loaded model as it is.
+    model = load_model(model if isinstance(model, LoadedModel) else artifact)
     if options.interface is not None:
         check_interface(options.interface)  # before minutes of compiling on a Pi
     fw = None

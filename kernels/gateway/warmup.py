@@ -17,9 +17,9 @@ import time
 import numpy as np
 
 from ..engine import warmup as engine_warmup
-from ..engine.predict import BACKENDS, load_model
 from ..io.flows import read_flows_bytes
 from ..io.pcap import header_line
+from ..pipeline import BACKENDS, LoadedModel, load_model
 from . import evetext
 from .classifier import Classifier
 
@@ -49,8 +49,9 @@ def _warm_engine(artifact, backend: str, mode: str) -> None:
     spare(zeros, hosts)
 
 
-def warm_up(model, backends=("sparse",), mode: str = "auto") -> dict:
-    """Compile or load the kernels for ``model`` (a ``.ltcn`` path or a loaded artifact).
+def warm_up(model: str | os.PathLike | LoadedModel, backends=("sparse",), mode: str = "auto") -> dict:
+    """Compile or load the kernels for ``model`` (a ``.ltcn`` path, or the loaded model,
+    which is used as it is: nothing is read again).
 
     Returns ``{"seconds", "backends", "cache_dir"}``: the wall time, the engines warmed and
     where Numba keeps the compiled code (``None``: beside the package or in ``~/.cache``).
