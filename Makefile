@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[edge,train,dev,bench,serve]"
+	$(BIN)/python -m pip install -q -e ".[edge,train,dev,bench,serve,metrics]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -20,6 +20,7 @@ EXTRA_OF_MODULE = {
     "jax": "train", "jaxlib": "train", "flax": "train", "optax": "train", "pandas": "train",
     "sklearn": "train", "matplotlib": "train", "onnx": "bench", "onnxruntime": "bench",
     "cryptography": "train", "numba": "edge", "llvmlite": "edge", "uvicorn": "serve", "starlette": "serve",
+    "prometheus_client": "metrics",
 }  # fmt: skip
 
 # What `ltcn --help` says about each command's extra.
@@ -28,6 +29,7 @@ COMMAND_EXTRAS = {
              "predict/evaluate --backend sparse|dense"),
     "train": ("run", "export", "keygen", "sign", "demo", "predict/evaluate --backend jax"),
     "bench": ("export --format onnx", "bench (the ONNX Runtime rows; XLA rows need train)"),
+    "metrics": ("detect --metrics-listen/--metrics-textfile (Prometheus)",),
 }
 
 

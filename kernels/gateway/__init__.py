@@ -2,11 +2,14 @@
 
 One module per pipeline stage: :mod:`.sources` (files, directories, follow, standard input,
 captures, interfaces), :mod:`.flowlog` (``--save-flows``), :mod:`.classifier` (the stateful
-engine), :mod:`.eve` (alert events), :mod:`.evetext` (their text kernels), :mod:`.alertfile` (the alert file), :mod:`.firewall` (nftables),
-:mod:`.stats` (counters), :mod:`.loop` (the loop and :func:`run_detect`) and
-:mod:`.options` (:class:`DetectOptions`, every option checked in one place).
+engine), the outputs of each batch of alerts (:mod:`.sinks`: the :class:`Sink` interface, the
+alert file and the firewall as sinks; :mod:`.prometheus`, the metrics), :mod:`.eve` (the alert
+event), :mod:`.evetext` (its text kernels), :mod:`.alertfile` (the rotating alert file),
+:mod:`.firewall` (nftables), :mod:`.stats` (counters), :mod:`.loop` (the loop and
+:func:`run_detect`) and :mod:`.options` (:class:`DetectOptions`, every option checked in one
+place).
 
-Needs numpy and numba only.
+Needs numpy and numba only (:mod:`.prometheus`: ``prometheus_client``, the ``metrics`` extra).
 """
 
 from .alertfile import AlertWriter
@@ -16,9 +19,11 @@ from .firewall import Firewall
 from .flowlog import FlowLog
 from .loop import Gateway, run_detect
 from .options import DetectOptions, GatewayError
+from .sinks import AlertBatch, Sink
 from .stats import Stats
 
 __all__ = [
+    "AlertBatch",
     "AlertColumns",
     "AlertWriter",
     "Classifier",
@@ -27,6 +32,7 @@ __all__ = [
     "FlowLog",
     "Gateway",
     "GatewayError",
+    "Sink",
     "Stats",
     "alert_event",
     "run_detect",

@@ -2,8 +2,8 @@
 
 :func:`run_detect` (``ltcn detect``) wires the stages together -- the sources
 (:mod:`.sources`), the flow log (:mod:`.flowlog`), the classifier (:mod:`.classifier`), the
-alerts (:mod:`.eve`), the firewall (:mod:`.firewall`) and the counters (:mod:`.stats`) -- and
-:class:`Gateway` runs them. Records are read in micro-batches of complete lines and parsed
+outputs (:mod:`.sinks`: the firewall, the alert file and the metrics, each handed every batch
+of alerts) and the counters (:mod:`.stats`) -- and :class:`Gateway` runs them. Records are read in micro-batches of complete lines and parsed
 from memory with the batch tools' own reader (:func:`~ltcn_kernels.io.flows.read_flows_bytes`
 over the header and the batch), ordered by capture time within the batch, preprocessed with
 the model's frozen preprocessing and classified by a stateful engine whose state carries
@@ -19,11 +19,12 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 
 from ..errors import DataFormatError
+from ..extras import import_module
 from ..io.detection import header_line
 from ..io.flows import detect, read_flows_bytes
 from ..io.labels import normal_index
@@ -32,10 +33,11 @@ from ..io.table import FlowTable
 from ..pipeline import LoadedModel, load_model
 from .alertfile import AlertWriter
 from .classifier import Classifier
-from .eve import TIME_COLUMNS, AlertColumns, AlertFormat, alert_lines, column
+from .eve import TIME_COLUMNS, AlertColumns, AlertFormat, column
 from .firewall import Firewall
 from .flowlog import FlowLog
 from .options import DetectOptions, GatewayError
+from .sinks import AlertBatch, AlertFileSink, FirewallSink, Sink, emit_all
 from .sources import (
     MAX_BATCH_BYTES,
     ROTATED,
@@ -62,11 +64,14 @@ class Gateway:
         options: the settings (threshold, micro-batch, replay pace, engine, statistics).
         alerts: where alerts go.
         firewall: blocks alert sources (None: no blocking).
+        sinks: more outputs of each batch of alerts (:class:`~.sinks.Sink`), after the
+            firewall and the alert file.
         err: where statistics lines go (default: standard error).
     """
 
     def __init__(self, model: LoadedModel, options: DetectOptions, *, alerts: AlertWriter,
-                 firewall: Firewall | None = None, err=None):  # fmt: skip
+                 firewall: Firewall | None = None, sinks: Sequence[Sink] = (),
+                 err=None):  # fmt: skip
         if not isinstance(model, LoadedModel):
             raise TypeError("Gateway takes a loaded model: ltcn_kernels.pipeline.load_model(path)")
         self.model = model
@@ -81,6 +86,10 @@ class Gateway:
         self._attack = np.asarray(self.attack, np.int64)
         self.format = AlertFormat(self.classes)
         self.alerts, self.firewall = alerts, firewall
+        # The outputs, in order: the firewall first, so an alert says whether its source
+        # was blocked.
+        firewalls = [] if firewall is None else [FirewallSink(firewall)]
+        self.sinks: list[Sink] = [*firewalls, AlertFileSink(alerts), *sinks]
         self.threshold, self.micro_batch = float(options.threshold), int(options.micro_batch)
         self.realtime, self.speed = options.realtime, float(options.speed)
         self.max_gap, self.stats_every = float(options.max_gap), float(options.stats_every)
@@ -219,6 +228,7 @@ class Gateway:
     # ---------------------------------------------------------------- classifying
     def _batch(self, name: str, header, first: int, lines: list[bytes]) -> None:
         self.stats.lines += len(lines)
+        self.stats.batches += 1
         if any(b"\0" in ln for ln in lines):  # a NUL is never in a record, wherever it is
             nul = [k for k, ln in enumerate(lines) if b"\0" in ln]
             lines = list(lines)
@@ -283,9 +293,8 @@ class Gateway:
 
     def _report(self, table: FlowTable, order: np.ndarray, probs: np.ndarray,
                 cols: AlertColumns | None = None) -> None:  # fmt: skip
-        """Count the flows; alert (and maybe block) those at or above the threshold: the
-        batch's alert lines are built at once (:func:`~.eve.alert_lines`) and written with
-        one flush, in row order."""
+        """Count the flows; hand those at or above the threshold to the outputs, as one
+        :class:`~.sinks.AlertBatch` in row order (:func:`~.sinks.emit_all`)."""
         self.stats.flows += len(order)
         p_attack = 1.0 - probs[:, self.normal].sum(axis=1) if self.normal else np.ones(len(order))
         hits = np.flatnonzero(p_attack >= self.threshold)
@@ -299,35 +308,13 @@ class Gateway:
             cls = np.argmax(p, axis=1)
         pa = p_attack[hits].astype(np.float64)
         self.stats.alerts += int(hits.size)
-        fw, blocked = self.firewall, None
-        if fw is not None and cols.src is not None:
-            sources, peers = cols.source_ips(rows), cols.dest_ips(rows)
-            if not fw.apply and self.alerts.path is None and fw.out is self.alerts.stream:
-                # Dry-run commands and alerts share one stream: keep each command before
-                # its alert, as one alert at a time did (a dry run blocks nothing).
-                data, sizes = alert_lines(self.format, cols, rows, p, pa, cls)
-                ends = np.cumsum(sizes).tolist()
-                for i, src in enumerate(sources):
-                    fw.block(src, peers[i])
-                    line = data[ends[i] - int(sizes[i]) : ends[i]]
-                    self.alerts.write_lines(line, sizes[i : i + 1])
-                return
-            # The sources with the most alerting flows in this batch go first: a flood's source
-            # is then in the set before its victim's replies in the same batch are judged
-            # (``Firewall.block`` never blocks a reply to a blocked address), since a victim
-            # answers with fewer flows than the flood has.
-            many = Counter(sources)
-            added = np.zeros(len(sources), bool)
-            for i in sorted(range(len(sources)), key=lambda k: -many[sources[k]]):
-                added[i] = fw.block(sources[i], peers[i]) == "added"
-            blocked = added & bool(fw.apply)
-        data, sizes = alert_lines(self.format, cols, rows, p, pa, cls, blocked)
-        self.alerts.write_lines(data, sizes)
+        emit_all(self.sinks, AlertBatch(self.format, cols, rows, p, pa, cls))
 
     def _maybe_stats(self) -> None:
         if self.reopen:
             self.reopen = False
-            self.alerts.reopen()
+            for sink in self.sinks:
+                sink.reopen()
             if self.flow_log is not None:
                 self.flow_log.reopen()
         if self.stats_every > 0 and time.monotonic() - self._last_stats >= self.stats_every:
@@ -340,7 +327,7 @@ class Gateway:
 
 
 def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
-               clock=time.monotonic, runner=None) -> dict:  # fmt: skip
+               clock=time.monotonic, runner=None, sinks: Sequence[Sink] = ()) -> dict:  # fmt: skip
     """Classify a stream of flow records; write alerts; optionally block sources.
 
     Args:
@@ -352,6 +339,8 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
             (default: standard output).
         err: where the statistics lines go (default: standard error).
         clock, runner: the firewall's clock and command runner (for tests).
+        sinks: more outputs of each batch of alerts (:class:`~.sinks.Sink`), started and
+            closed here, besides the alert file, the firewall and the metrics.
 
     Returns the final statistics (also printed to ``err`` as one ``ltcn detect final:`` line).
     SIGINT/SIGTERM (main thread) stop the stream cleanly: alerts are flushed and the
@@ -376,8 +365,11 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
                          err=err)  # fmt: skip
     flow_log = FlowLog(options.save_flows)
     old: dict = {}
+    outputs: list[Sink] = list(sinks)
     try:
-        gw = Gateway(model, options, alerts=writer, firewall=fw, err=err)
+        metrics = _metrics_sinks(options)  # (a busy port is refused before the compile)
+        outputs += metrics
+        gw = Gateway(model, options, alerts=writer, firewall=fw, sinks=outputs, err=err)
         gw.flow_log = flow_log
         print(f"ltcn detect: kernels ready in {gw.stats.compile_s:.1f} s (compiled, or loaded "
               "from the Numba cache: `ltcn warmup`); not counted as latency", file=err, flush=True)
@@ -386,9 +378,11 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
             print(f"ltcn detect: one stream per source address, up to {gw.classify.max_hosts:,} "
                   f"hosts ({gw.classify.host_state_bytes / 2**20:.1f} MiB of history{gap})",
                   file=err, flush=True)  # fmt: skip
+        for sink in metrics:
+            print(f"ltcn detect: {sink}", file=err, flush=True)
         _stop_on_signals(gw, old)
-        if fw is not None:
-            fw.start()
+        for sink in gw.sinks:
+            sink.start(gw)
         _run_sources(gw, options, files, flow_log, stdin)
         result = gw.stats.snapshot(fw, writer)
         result["engine_mode"] = gw.classify.mode
@@ -400,8 +394,20 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
     finally:
         writer.close()
         flow_log.close()
+        for sink in outputs:
+            sink.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+def _metrics_sinks(options: DetectOptions) -> list[Sink]:
+    """The Prometheus metrics output, where asked for (``prometheus_client``: the ``metrics``
+    extra, else one line saying so)."""
+    if options.metrics_listen is None and options.metrics_textfile is None:
+        return []
+    prometheus = import_module("ltcn_kernels.gateway.prometheus",
+                               "ltcn detect --metrics-listen/--metrics-textfile", "metrics")  # fmt: skip
+    return [prometheus.MetricsSink(options.metrics_address, options.metrics_textfile)]
 
 
 def _stop_on_signals(gw: Gateway, old: dict) -> None:

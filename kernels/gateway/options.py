@@ -23,6 +23,7 @@ MAX_BLOCK_TIMEOUT = 30 * 86_400  # a block longer than a month is a rule, not a 
 MAX_BLOCK_RATE = 1e6
 MAX_ALERTS_KEEP = 1000
 MAX_HOSTS = 4096  # per-host histories kept (LRU); each is (window-1) x features float32
+METRICS_HOST = "127.0.0.1"  # --metrics-listen PORT alone: this machine only
 # The stages ``ltcn detect``'s flags are grouped by, in the order its help lists them.
 OPTION_GROUPS = {
     "input": "input: where flow records come from and at what pace",
@@ -81,6 +82,25 @@ def allow_networks(texts) -> tuple:
     return tuple(networks)
 
 
+def listen_address(text: str, flag: str = "--metrics-listen") -> tuple[str, int]:
+    """``HOST:PORT``, ``[IPV6]:PORT`` or ``PORT`` (on :data:`METRICS_HOST`) as ``(host,
+    port)``, the port in 1..65535.
+
+    Raises:
+        GatewayError: anything else.
+    """
+    text = str(text).strip()
+    host, _, port = text.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
+    ok = port.isascii() and port.isdigit() and 1 <= int(port) <= 65535
+    # (an IPv6 address needs its brackets: without them its last group would be the port)
+    if not ok or (":" in host and not bracketed) or any(c.isspace() or c in "/[]" for c in host):
+        raise GatewayError(f"{flag} {text!r}: expected HOST:PORT, [IPV6]:PORT or PORT, the "
+                           "port in 1..65535 (e.g. 127.0.0.1:9464)")  # fmt: skip
+    return host or METRICS_HOST, int(port)
+
+
 def _finite(value: float, flag: str, low: float, high: float, low_open: bool = False) -> None:
     ok = isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high
     if not ok or (low_open and value == low):
@@ -113,6 +133,11 @@ class DetectOptions:
         max_seconds: stop after this long (None: at the end of the input).
         poll: seconds between looks at a source with nothing new.
         stats_every: seconds between statistics lines (0: only the final one).
+        metrics_listen: serve the statistics as Prometheus metrics at
+            ``http://HOST:PORT/metrics`` (``HOST:PORT``, ``[IPV6]:PORT`` or ``PORT`` on
+            127.0.0.1; None: no endpoint). Needs the ``metrics`` extra.
+        metrics_textfile: write the statistics as Prometheus metrics to this ``*.prom`` file
+            (node_exporter's textfile collector), atomically, every 15 s and at the end.
         backend: ``sparse`` or ``dense`` engine.
         mode: engine mode, ``auto``, ``stream``, ``windows`` or ``records``.
         save_flows: append the flow meter's records (captures, interfaces) to this CSV.
@@ -159,6 +184,12 @@ class DetectOptions:
     alerts_max_bytes: int = option(0, "alerts", "rotate the alert file above this size (0 = never)")
     alerts_keep: int = option(5, "alerts", "rotated alert files kept")
     stats_every: float = option(10.0, "alerts", "seconds between stats lines (0 = final only)")
+    metrics_listen: str | None = option(
+        None, "alerts", "serve the statistics as Prometheus metrics at http://HOST:PORT/metrics "
+        "(PORT alone: on 127.0.0.1; needs the metrics extra)", metavar="HOST:PORT")
+    metrics_textfile: str | None = option(
+        None, "alerts", "write the statistics as Prometheus metrics to this node_exporter "
+        "textfile (*.prom), atomically, every 15 s and at the end", metavar="FILE")
     firewall: str = option("none", "firewall", "block alert sources with", choices=FIREWALLS)
     apply: bool = option(False, "firewall", "run the nft commands (root); default: print them "
                          "(a dry run)")
@@ -194,6 +225,11 @@ class DetectOptions:
         _finite(self.max_gap, "--max-gap", 0.0, 86_400.0)
         _finite(self.poll, "poll", 0.0, 60.0, low_open=True)
         _finite(self.stats_every, "--stats-every", 0.0, 86_400.0)
+        if self.metrics_listen is not None:
+            listen_address(self.metrics_listen)
+        if self.metrics_textfile is not None and not str(self.metrics_textfile).endswith(".prom"):
+            raise GatewayError("--metrics-textfile must end in .prom (node_exporter's textfile "
+                               "collector reads only *.prom files)")  # fmt: skip
         if self.max_seconds is not None:
             _finite(self.max_seconds, "--max-seconds", 0.0, 1e9, low_open=True)
         if not 0 <= self.alerts_keep <= MAX_ALERTS_KEEP:
@@ -207,6 +243,11 @@ class DetectOptions:
                 raise GatewayError("--status-interval needs --interface")
             if not 1 <= self.status_interval <= 3600:
                 raise GatewayError("--status-interval must be in 1..3600 seconds")
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """``metrics_listen`` as ``(host, port)`` (None: no endpoint)."""
+        return None if self.metrics_listen is None else listen_address(self.metrics_listen)
 
     @property
     def follows(self) -> bool:

@@ -18,6 +18,8 @@ class Stats:
         self.flows = 0
         self.alerts = 0
         self.lines = 0
+        self.batches = 0  # micro-batches classified
+        self.classify_s = 0.0  # seconds spent classifying them (the latencies' batches, summed)
         self.captures = 0  # packet captures converted by the flow meter
         self.rotations = 0  # times a followed file was rotated (--follow)
         self.compile_s = 0.0  # kernels compiled or loaded from the cache before the first flow
@@ -25,6 +27,8 @@ class Stats:
         self.latency_us: deque[float] = deque(maxlen=LATENCY_WINDOW)
 
     def add_latency(self, seconds: float, n: int) -> None:
+        """One engine call of ``n`` flows took ``seconds``: each flow's latency."""
+        self.classify_s += seconds
         self.latency_us.extend([seconds * 1e6] * min(n, LATENCY_WINDOW))
 
     def snapshot(self, firewall=None, alerts=None) -> dict:
