@@ -3,8 +3,9 @@ the training install (``xla``: jax.jit of the Flax model on CPU; ``onnxruntime``
 graph of :mod:`ltcn_jax.onnx_export`), the sparsity sweep, and the report (JSON, Markdown, PNG).
 
 Sweep weights: a seeded random init of the architecture (numpy, Flax's default scale: kernels
-N(0, 1/fan_in), biases 0), pruned layer by layer by magnitude (the block kernels, residual
-1x1 convs included; the head is kept dense, like ``ltcn_jax.pruning``'s default). Latency
+N(0, 1/fan_in), biases 0), pruned layer by layer by magnitude with :mod:`ltcn_jax.pruning`'s
+masks and default selection (the block kernels, residual 1x1 convs included; the head is kept
+dense), so the sweep thins weights exactly as a pruned training run does. Latency
 depends on the structure and the number of non-zeros, not on what the weights learned, so
 random weights measure the same thing as trained ones; the trained runs in ``results/`` are
 benchmarked too where they exist.
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ltcn_kernels.arch import LTCNArch, is_conv_kernel
+from ltcn_kernels.arch import LTCNArch
 from ltcn_kernels.bench import machine as KM
 from ltcn_kernels.bench.fairness import (
     EXIT_UNFAIR,
@@ -66,7 +67,6 @@ from ltcn_kernels.errors import UsageError
 from . import paper
 
 SPARSITIES = (0, 40, 60, 80, 90, 95)
-BENCH_STRUCTURES = ("unstructured", "block")
 BLOCK = 4  # rows of the engine's group kernel
 BLOCK_SPARSITIES = (60, 80, 90)  # where the sweep also measures 1x4-block-pruned weights
 BLOCK_RUNTIME = "sparse-1x4"  # the sparse engine on 1x4-block-pruned weights
@@ -107,29 +107,20 @@ def random_params(arch: Mapping, seed: int = 0) -> dict[str, np.ndarray]:
 
 def magnitude_prune(flat: Mapping[str, np.ndarray], sparsity: float,
                     structure: str = "unstructured") -> dict[str, np.ndarray]:
-    """Zero the smallest-magnitude ``sparsity`` share of every block kernel (layer-wise).
+    """``flat`` with :func:`ltcn_jax.pruning.compute_masks`' layer-wise magnitude masks at
+    ``sparsity`` applied (every block kernel; the head and the biases stay dense).
 
-    ``structure="block"``: rank 1x4 blocks (4 consecutive output channels at one tap and input
-    channel, :mod:`ltcn_jax.pruning`'s block structure) by their L2 norm and zero whole blocks,
-    so the engine's group kernel runs them.
+    ``structure="block"``: whole 1x4 blocks (4 consecutive output channels at one tap and input
+    channel, the package's block structure), so the engine's group kernel runs them.
+
+    Raises:
+        ValueError: an unknown ``structure`` (the message lists the options).
     """
-    if structure not in BENCH_STRUCTURES:
-        raise ValueError(f"unknown structure {structure!r}; options: {list(BENCH_STRUCTURES)}")
-    out = {}
-    for path, w in flat.items():
-        w = np.array(w, np.float32)
-        if is_conv_kernel(path) and sparsity > 0:
-            if structure == "block" and w.shape[-1] % BLOCK == 0:
-                blocks = w.reshape(-1, BLOCK)  # rows: (position, block of 4 output channels)
-                n = round(sparsity * blocks.shape[0])
-                order = np.argsort((blocks**2).sum(axis=1), kind="stable")[:n]
-                blocks[order] = 0
-            else:
-                n = round(sparsity * w.size)
-                order = np.argsort(np.abs(w).ravel(), kind="stable")[:n]
-                w.ravel()[order] = 0
-        out[path] = w
-    return out
+    from . import pruning  # jax loads only when a sweep prunes, not when the module is read
+
+    params = {path: np.asarray(w, np.float32) for path, w in flat.items()}
+    masks = pruning.compute_masks(params, sparsity, structure=structure, block=BLOCK)
+    return {path: np.array(w) for path, w in pruning.apply_masks(params, masks).items()}
 
 
 def artifact_bytes(flat: Mapping[str, np.ndarray], arch: Mapping, fmt: str = "csr") -> int:

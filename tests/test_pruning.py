@@ -406,3 +406,49 @@ def test_prune_and_finetune_smoke():
     probs = train.predict_proba(model.apply, result.params, x_va)
     assert (probs.argmax(-1) == y_va).mean() > 0.9
     json.dumps(result.report)
+
+
+def _numpy_magnitude_prune(flat, sparsity, structure):
+    """The sweep's own pruning before it used ltcn_jax.pruning (kept as the reference): the
+    smallest |w| of every block kernel, or the 1x4 blocks of smallest L2 norm."""
+    from ltcn_kernels.arch import is_conv_kernel
+
+    out = {}
+    for path, w in flat.items():
+        w = np.array(w, np.float32)
+        if is_conv_kernel(path) and sparsity > 0:
+            if structure == "block":
+                blocks = w.reshape(-1, 4)
+                blocks[np.argsort((blocks**2).sum(axis=1), kind="stable")[:round(sparsity * len(blocks))]] = 0
+            else:
+                w.ravel()[np.argsort(np.abs(w).ravel(), kind="stable")[:round(sparsity * w.size)]] = 0
+        out[path] = w
+    return out
+
+
+def test_sweep_weights_are_the_pruning_packages_and_the_old_sweeps():
+    # The sweep prunes with ltcn_jax.pruning's masks; for the default scale's seeded weights
+    # that thins exactly the weights the sweep's former numpy pruning did. In blocks, the
+    # package's count never over-prunes: where round(sparsity * weights) lies half-way between
+    # two whole blocks it prunes the fewer, so a layer may keep one more block (the same
+    # ranking otherwise).
+    from ltcn_jax.bench import SPARSITIES, magnitude_prune, random_params, sweep_arch
+
+    base = random_params(sweep_arch("default"), seed=0)
+    for s in SPARSITIES:
+        ours, before = magnitude_prune(base, s / 100), _numpy_magnitude_prune(base, s / 100, "unstructured")
+        for path, w in ours.items():
+            np.testing.assert_array_equal(w, before[path], err_msg=f"{s}% {path}")
+    for s in (60, 80, 90):
+        ours, before = magnitude_prune(base, s / 100, "block"), _numpy_magnitude_prune(base, s / 100, "block")
+        for path, w in ours.items():
+            if "block_" not in path or not path.endswith("kernel"):
+                np.testing.assert_array_equal(w, before[path])
+                continue
+            pruned, was = (w.reshape(-1, 4) == 0).all(1), (before[path].reshape(-1, 4) == 0).all(1)
+            assert not (pruned & ~was).any(), f"{s}% {path}: a block the old sweep kept"
+            assert (was & ~pruned).sum() <= 1, f"{s}% {path}"
+            if (was & ~pruned).sum():
+                size, blocks = w.size, w.size // 4
+                assert abs(4 * pruned.sum() - round(s / 100 * size)) == 2  # the half-way tie
+                assert round(s / 100 * blocks) == pruned.sum() + 1
