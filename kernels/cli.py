@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import typing
+from collections.abc import Callable, Mapping
 from importlib import metadata
 
 import numpy as np
@@ -93,6 +94,8 @@ def _cmd_data_summary(args: argparse.Namespace) -> int:
 
 
 def _add_data_parser(sub) -> None:
+    from .io.datasets import DATASETS
+
     data = sub.add_parser("data", help="inspect flow-record files")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     summary = add_command(
@@ -100,7 +103,7 @@ def _add_data_parser(sub) -> None:
         "ltcn data summary tests/fixtures/nsl-kdd/KDDTest+_subset.txt",
     )  # fmt: skip
     summary.add_argument("paths", nargs="+", metavar="PATH", help="flow-record files")
-    summary.add_argument("--dataset", default="auto", choices=["auto", "nsl-kdd", "cicids2017", "bot-iot"],
+    summary.add_argument("--dataset", default="auto", choices=["auto", *DATASETS],
                          help="the files' dataset (auto: recognised by their layout)")  # fmt: skip
     summary.add_argument("--json", action="store_true", help="print one JSON object")
     summary.add_argument("--compact", action="store_true", help="JSON on one line")
@@ -149,7 +152,7 @@ def _add_verify_parser(sub) -> None:
 
 
 def _predictions(args: argparse.Namespace):
-    from .engine.predict import classify_files, load_model
+    from .pipeline import classify_files, load_model
 
     proba = None
     backend = args.backend
@@ -171,7 +174,7 @@ def _normal_index(pred) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .engine.predict import format_record_counts, write_predictions
+    from .pipeline import format_record_counts, write_predictions
 
     pred = _predictions(args)
     n = write_predictions(args.out, pred)
@@ -184,8 +187,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .engine.predict import format_record_counts
     from .metrics import evaluate  # numpy only: no scikit-learn on the edge
+    from .pipeline import format_record_counts
 
     pred = _predictions(args)
     rows = pred.y_true >= 0
@@ -396,9 +399,14 @@ def _command_word(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    command: str | None = None, commands: Mapping[str, Callable] | None = None
+) -> argparse.ArgumentParser:
     """The ``ltcn`` parser. With ``command`` an edge command, only the edge's parsers are
-    built and no plugin is imported; otherwise every installed plugin adds its commands."""
+    built and no plugin is imported; otherwise every installed plugin adds its commands
+    (only ``command``'s when it names one). ``commands`` (name -> parser adder) are a caller's
+    own plugins, used instead of the installed ones of the same name (a source tree that is
+    not installed has none: ``python -m ltcn_jax.cli`` passes its own)."""
     extras = "\n".join(
         f"  {extra:<6} pip install \"ltcn[{extra}]\": {', '.join(cmds)}"
         for extra, cmds in COMMAND_EXTRAS.items()
@@ -413,24 +421,29 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in dict.fromkeys(EDGE_COMMANDS.values()):  # each adder once, in order
         add(sub)
-    plugins = _entry_points(COMMAND_GROUP)
     if command in EDGE_COMMANDS:
         return parser
-    wanted = [plugins[command]] if command in plugins else plugins.values()
-    for ep in wanted:
-        if ep.name in EDGE_COMMANDS:
+    plugins: dict[str, Callable[[], Callable]] = {
+        name: ep.load for name, ep in _entry_points(COMMAND_GROUP).items()
+    }
+    plugins.update({name: (lambda add=add: add) for name, add in (commands or {}).items()})
+    wanted = [command] if command in plugins else list(plugins)
+    for name in wanted:
+        if name in EDGE_COMMANDS:
             continue
-        with require(f"ltcn {ep.name}"):
-            ep.load()(sub)
+        with require(f"ltcn {name}"):
+            plugins[name]()(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, commands: Mapping[str, Callable] | None = None) -> int:
+    """``ltcn ARGV`` (default ``sys.argv[1:]``): the exit status. ``commands``: see
+    :func:`build_parser`."""
     from .errors import InputError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser(_command_word(argv)).parse_args(argv)
+        args = build_parser(_command_word(argv), commands).parse_args(argv)
     except InputError as exc:  # a plugin whose extra is missing
         print(f"ltcn: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -35,10 +35,11 @@ def _user_config(path: str, sets: list[str]):
 
 def _cmd_run(args: argparse.Namespace) -> int:
     with require("ltcn run", "train"):
+        from ltcn_jax.config import check_data_files
         from ltcn_jax.experiment import run_experiment
         from ltcn_jax.report import headline
-
-    from ltcn_jax.config import check_data_files
+        from ltcn_jax.seeds import headline as seeds_headline
+        from ltcn_jax.seeds import run_seeds
 
     config = _user_config(args.config, args.set or [])
     if args.seeds is not None:
@@ -46,12 +47,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     check_data_files(config, args.config)
     out = Path(args.out) if args.out else RUNS / config.name
     command = "ltcn " + " ".join(shlex.quote(a) for a in args.argv)
-    result = run_experiment(config, out, command=command, use_cache=not args.no_cache)
-    if config.train.seeds > 1:
-        from ltcn_jax.seeds import headline as seeds_headline
-
+    if config.train.seeds > 1:  # run_experiment trains one seed; the seeds are our loop
+        result = run_seeds(config, out, command=command, use_cache=not args.no_cache)
         print(f"{seeds_headline(result)}  -> {out}")
         return 0
+    result = run_experiment(config, out, command=command, use_cache=not args.no_cache)
     print(f"{headline(result)}  -> {out}")
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
@@ -253,3 +253,23 @@ def add_demo_parser(sub) -> None:
         help="a results/ folder: print its stored deep baselines beside (make demo: results)",
     )  # fmt: skip
     demo.set_defaults(func=_cmd_demo)
+
+
+# The commands above by name: what the ``ltcn.commands`` entry points name one by one, and
+# what ``python -m ltcn_jax.cli`` hands the edge's command line in a source tree that is not
+# installed (so has no entry points), e.g. on a lent machine with only PYTHONPATH set.
+COMMANDS = {
+    "run": add_run_parser, "export": add_export_parser, "keygen": add_keygen_parser,
+    "sign": add_sign_parser, "bench": add_bench_parser, "demo": add_demo_parser,
+}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``ltcn`` with this module's commands, whether or not the package is installed."""
+    from ltcn_kernels.cli import main as ltcn_main
+
+    return ltcn_main(argv, commands=COMMANDS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -24,12 +24,14 @@ def _loaded_after(args: list[str]) -> tuple[int, str]:
         "import sys\n"
         "from ltcn_kernels.cli import main\n"
         f"rc = main({args!r})\n"
-        "print(','.join(m for m in ('ltcn_jax', 'jax', 'flax', 'optax') if m in sys.modules))\n"
+        "print('LOADED:' + ','.join(m for m in ('ltcn_jax', 'jax', 'flax', 'optax') if m in sys.modules))\n"
         "sys.exit(rc)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=600, check=False)  # fmt: skip
-    return done.returncode, done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    marker = [ln for ln in done.stdout.splitlines() if ln.startswith("LOADED:")]
+    assert marker, done.stderr
+    return done.returncode, marker[-1].removeprefix("LOADED:")
 
 
 def test_edge_commands_never_import_the_training_side(bot_window_model, tmp_path):
@@ -122,3 +124,16 @@ def test_run_and_bench_write_to_runs_unless_told(capsys):
     assert parser["run"].parse_args(["c.py"]).out is None  # -> runs/<config name>
     assert "runs/<config name>" in parser["run"].format_help()
     assert parser["bench"].parse_args([]).out == "runs/bench"
+
+
+def test_a_source_tree_without_entry_points_runs_the_training_commands(monkeypatch, capsys):
+    import ltcn_jax.cli as train_cli
+    from ltcn_kernels import cli
+
+    monkeypatch.setattr(cli, "_entry_points", lambda group: {})  # as if never pip-installed
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["run", "--help"])
+    assert stop.value.code == 2  # no such command without the training side's plugins
+    with pytest.raises(SystemExit) as stop:
+        train_cli.main(["run", "--help"])  # python -m ltcn_jax.cli: it passes its commands
+    assert stop.value.code == 0 and "example:\n  ltcn run" in capsys.readouterr().out
