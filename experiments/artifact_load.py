@@ -1,12 +1,14 @@
-"""Loading a paper-scale, 60 % sparse model: schema 1 (per-layer CSR, repacked) vs schema 2
-(the engine's packed arrays, memory-mapped, no copy).
+"""Loading a paper-scale, 60 % sparse model: the engine's packed arrays (schema 2),
+memory-mapped, no copy.
 
     python experiments/artifact_load.py --core 0 --repeats 7 --out results/artifact-load
 
 The paper-scale L-TCN (channels 192/288/352/352, 118 features, 5 classes, 2.2 M parameters;
 seeded random init, block kernels magnitude-pruned to 60 % layer by layer, as ``ltcn bench``
-does) is written twice: in the schema 1 layout (what ``ltcn export`` wrote before: one
-CSR triple or dense array per parameter) and in schema 2 (what it writes now). Each
+does) is written as ``ltcn export`` writes it (schema 2). The stored results also compare the
+schema 1 layout (one CSR triple or dense array per parameter, packed again at every load),
+measured before schema 1 was retired; that comparison is in ``results/artifact-load`` and in
+this file's history, and no longer runs (the engine no longer reads schema 1). Each
 measurement runs in a fresh process pinned to ``--core``, after ``import ltcn_kernels`` and
 one tiny load that brings the code paths in: it times ``read_artifact`` + ``engine_model``
 (the gateway's and ``ltcn predict``'s load) and records the process's RSS before and after
@@ -89,32 +91,29 @@ def _run_child(path: Path, warm: Path, mode: str, core: int, env: dict | None = 
 
 
 def write_models(folder: Path) -> dict:
-    """The paper-scale model in both layouts (plus a tiny one of each to warm up)."""
+    """The paper-scale model (plus a tiny one to warm up)."""
     import numpy as np
 
     from ltcn_jax.bench import magnitude_prune, random_params, sweep_arch
-    from ltcn_jax.export import packed_arrays, stored_arrays
+    from ltcn_jax.export import packed_arrays
     from ltcn_kernels.arch import LTCNArch, is_conv_kernel
     from ltcn_kernels.engine import EngineModel, logits_windows
-    from ltcn_kernels.engine.artifact import engine_model, read_artifact, write_artifact
+    from ltcn_kernels.engine.artifact import read_artifact, write_artifact
 
     info = {}
     for name, arch in (("paper", sweep_arch("paper")), ("tiny", sweep_arch("default"))):
         flat = magnitude_prune(random_params(arch, seed=0), 0.6)
         base = {"format": "ltcn-model", "architecture": arch}
-        arrays1, layers1 = stored_arrays(flat, "csr")
-        v1 = folder / f"{name}_v1.ltcn"
-        write_artifact(v1, {**base, "storage": "csr", "layers": layers1}, arrays1, schema_version=1)
         arrays2, entries = packed_arrays(flat, arch, "csr")
         v2 = folder / f"{name}_v2.ltcn"
         write_artifact(v2, {**base, **entries}, arrays2)
         if name != "paper":
             continue
         model = EngineModel.from_arch(LTCNArch.from_dict(arch), flat, format="sparse")
-        e1, e2 = engine_model(read_artifact(v1)), engine_model(read_artifact(v2))
+        e2 = read_artifact(v2).engine  # the engine the file stores, from the map
         x = np.random.default_rng(1).normal(size=(3, 8, model.n_features)).astype(np.float32)
         convs = [p for p in flat if is_conv_kernel(p)]
-        same = all(np.array_equal(getattr(e1, f), a) for f, a in e2.engine_arrays().items())
+        same = all(np.array_equal(getattr(model, f), a) for f, a in e2.engine_arrays().items())
         info = {
             "architecture": {k: arch[k] for k in ("channels", "dilations", "kernel_size",
                                                    "input_channels", "num_classes")},
@@ -122,15 +121,13 @@ def write_models(folder: Path) -> dict:
             "conv_sparsity": round(1 - sum(np.count_nonzero(flat[p]) for p in convs)
                                    / sum(flat[p].size for p in convs), 4),
             "dense_fp32_bytes": int(sum(v.nbytes for v in flat.values())),
-            "v1_file_bytes": v1.stat().st_size,
             "v2_file_bytes": v2.stat().st_size,
-            "v1_stored_weight_bytes": int(sum(r["bytes"] for r in layers1)),
             "v2_stored_weight_bytes": int(sum(r["bytes"] for r in entries["layers"])),
             "v2_engine_array_bytes": int(sum(a.nbytes for a in arrays2.values())),
             "engine_nbytes": model.nbytes,
             "engine_meta_bytes": int(model.meta.nbytes),
-            "v1_and_v2_engines_identical": bool(same),
-            "logits_bitwise_equal": bool(np.array_equal(logits_windows(e1, x), logits_windows(e2, x))),
+            "packed_and_loaded_engines_identical": bool(same),
+            "logits_bitwise_equal": bool(np.array_equal(logits_windows(model, x), logits_windows(e2, x))),
         }
     return info
 
@@ -155,13 +152,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         info = write_models(folder)
-        for schema in ("v1", "v2"):
+        for schema in ("v2",):
             path, warm = folder / f"paper_{schema}.ltcn", folder / f"tiny_{schema}.ltcn"
             runs = [_run_child(path, warm, "time", args.core) for _ in range(args.repeats)]
             trace = _run_child(path, warm, "trace", args.core)
             row = {
-                "path": "per-layer CSR -> dense -> CSR (schema 1)" if schema == "v1"
-                else "engine arrays, mmap, zero copy (schema 2)",
+                "path": "engine arrays, mmap, zero copy (schema 2)",
                 "runs": runs,
                 "median_ms": round(1e3 * statistics.median(r["seconds"] for r in runs), 3),
                 "min_ms": round(1e3 * min(r["seconds"] for r in runs), 3),
@@ -201,10 +197,9 @@ def _mb(n: int) -> str:
 
 
 def _markdown(doc: dict) -> str:
-    m, rows = doc["model"], doc["loads"]
-    v1, v2 = rows["v1"], rows["v2"]
+    m, v2 = doc["model"], doc["loads"]["v2"]
     lines = [
-        "# Model load: schema 1 (repack) vs schema 2 (mmap, zero copy)", "",
+        "# Model load: schema 2 (mmap, zero copy)", "",
         f"Command: `{doc['command']}` (machine: {doc['machine']})", "",
         f"Model: paper-scale L-TCN {m['architecture']}, {m['params']:,} parameters "
         f"({_mb(m['dense_fp32_bytes'])} MB fp32), block kernels magnitude-pruned to "
@@ -216,41 +211,29 @@ def _markdown(doc: dict) -> str:
         "(shared with the page cache, reclaimable).", "",
         "| load path | median ms | min ms | RSS delta MB | anon delta MB | file-backed delta MB | tracemalloc peak MB | engine arrays read-only |",
         "|---|---|---|---|---|---|---|---|",
-    ]  # fmt: skip
-    for r in (v1, v2):
-        lines.append(
-            f"| {r['path']} | {r['median_ms']} | {r['min_ms']} | {_mb(r['median_VmRSS_delta_bytes'])} | "
-            f"{_mb(r['median_RssAnon_delta_bytes'])} | {_mb(r['median_RssFile_delta_bytes'])} | "
-            f"{_mb(r['tracemalloc_peak_bytes'])} | {r['engine_arrays_read_only']} |"
-        )
-    lines += [
-        "", f"Speed-up of the load: {v1['median_ms'] / v2['median_ms']:.1f}x (median), "
-        f"{v1['min_ms'] / v2['min_ms']:.1f}x (minimum). Schema 2's time is mostly the SHA-256 "
-        "of the mapped arrays; schema 1 also expands every kernel to dense and packs it again.",
-        "",
-        "| bytes | schema 1 | schema 2 |", "|---|---|---|",
-        f"| file | {m['v1_file_bytes']:,} | {m['v2_file_bytes']:,} |",
-        f"| stored weights (manifest `layers` bytes) | {m['v1_stored_weight_bytes']:,} | "
-        f"{m['v2_stored_weight_bytes']:,} |",
-        f"| engine arrays in the file (meta included) | - | {m['v2_engine_array_bytes']:,} |",
-        f"| EngineModel.nbytes after the load | {v1['engine_nbytes']:,} | {v2['engine_nbytes']:,} |",
+        f"| {v2['path']} | {v2['median_ms']} | {v2['min_ms']} | {_mb(v2['median_VmRSS_delta_bytes'])} | "
+        f"{_mb(v2['median_RssAnon_delta_bytes'])} | {_mb(v2['median_RssFile_delta_bytes'])} | "
+        f"{_mb(v2['tracemalloc_peak_bytes'])} | {v2['engine_arrays_read_only']} |",
+        "", "The time is mostly the SHA-256 of the mapped arrays.", "",
+        "| bytes | schema 2 |", "|---|---|",
+        f"| file | {m['v2_file_bytes']:,} |",
+        f"| stored weights (manifest `layers` bytes) | {m['v2_stored_weight_bytes']:,} |",
+        f"| engine arrays in the file (meta included) | {m['v2_engine_array_bytes']:,} |",
+        f"| EngineModel.nbytes after the load | {v2['engine_nbytes']:,} |",
         "",
         f"Schema 2 stores each weight once: its stored weight bytes equal the loaded engine's "
         f"`nbytes` ({m['v2_stored_weight_bytes'] == v2['engine_nbytes']}); the file adds the "
-        f"{m['engine_meta_bytes']} B `meta` table, the manifest and alignment. Schema 1 stores "
-        "the head as a dense array and every parameter in its own 64-byte-aligned blob. "
-        f"Both loads give the same engine arrays ({m['v1_and_v2_engines_identical']}) and "
-        f"bitwise-equal logits ({m['logits_bitwise_equal']}).",
+        f"{m['engine_meta_bytes']} B `meta` table, the manifest and alignment. The loaded "
+        f"engine equals the one packed in memory ({m['packed_and_loaded_engines_identical']}), "
+        f"logits bitwise equal ({m['logits_bitwise_equal']}).",
     ]  # fmt: skip
-    if "first_call_warm_cache_s" in v1:
+    if "first_call_warm_cache_s" in v2:
         lines += ["", "First engine call after the load (4 windows of 8 steps), warm Numba cache: "
-                  f"schema 1 {v1['first_call_warm_cache_s']} s (writable arrays), schema 2 "
                   f"{v2['first_call_warm_cache_s']} s (read-only arrays: their own cached "
                   "specialisation)."]  # fmt: skip
-    if "first_call_cold_cache_s" in v1:
-        lines += ["", "With an empty Numba cache (compile): schema 1 "
-                  f"{v1['first_call_cold_cache_s']} s, schema 2 {v2['first_call_cold_cache_s']} s: "
-                  "each is compiled once per machine and index dtype, then cached."]  # fmt: skip
+    if "first_call_cold_cache_s" in v2:
+        lines += ["", f"With an empty Numba cache (compile): {v2['first_call_cold_cache_s']} s: "
+                  "compiled once per machine and index dtype, then cached."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

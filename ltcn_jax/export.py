@@ -16,7 +16,6 @@ import numpy as np
 from ltcn_kernels.arch import LTCNArch, is_conv_kernel
 from ltcn_kernels.engine import EngineModel, flat_params_from_tree
 from ltcn_kernels.engine.artifact import engine_payload, write_artifact
-from ltcn_kernels.engine.csr import csr_from_dense, kernel_matrix
 from ltcn_kernels.engine.signature import Signer, key_id
 from ltcn_kernels.features.preprocess import Preprocessor
 from ltcn_kernels.spec import GAP_FEATURE, ModelSpec
@@ -52,31 +51,6 @@ def packed_arrays(
     engine = EngineModel.from_arch(arch, params, format=ENGINE_FORMATS[fmt])
     arrays, entries = engine_payload(engine)
     return arrays, {"storage": fmt, **entries}
-
-
-def stored_arrays(
-    params: dict[str, np.ndarray], fmt: str = "csr"
-) -> tuple[dict[str, np.ndarray], list[dict]]:
-    """The per-layer layout of schema 1 (still read, no longer exported): arrays and per-layer
-    records; with ``fmt="csr"`` the conv kernels are stored as ``<path>/values``, ``/indices``,
-    ``/indptr``; everything else stays dense."""
-    arrays: dict[str, np.ndarray] = {}
-    layers = []
-    for name, value in params.items():
-        nnz = int(np.count_nonzero(value))
-        storage = "csr" if fmt == "csr" and is_conv_kernel(name) else "dense"
-        if storage == "csr":
-            csr = csr_from_dense(kernel_matrix(value))
-            arrays[f"{name}/values"], arrays[f"{name}/indices"], arrays[f"{name}/indptr"] = (
-                csr.values, csr.indices, csr.indptr,
-            )  # fmt: skip
-            nbytes = csr.nbytes
-        else:
-            arrays[name] = value
-            nbytes = value.nbytes
-        layers.append({"name": name, "shape": list(value.shape), "storage": storage, "nnz": nnz,
-                       "sparsity": round(1 - nnz / value.size, 6), "bytes": nbytes})  # fmt: skip
-    return arrays, layers
 
 
 def _params_file(run_dir: Path, sparsity: int | None) -> Path:

@@ -1,5 +1,6 @@
 """Schema 2 model files: the engine's packed layout stored once, loaded by mmap with no copy;
-schema 1 files still load; every malformed manifest or array is one DataFormatError."""
+schema 1 files are refused, saying how to get a schema 2 one; every malformed manifest or array
+is one DataFormatError."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ from ltcn_kernels.engine.csr import csr_from_dense, kernel_matrix
 from ltcn_kernels.pipeline import load_model
 
 ROOT = Path(__file__).parents[1]
-COMMITTED_V1 = ROOT / "results/gateway-captures/model.ltcn"  # written by the schema 1 writer
+# Written by the schema 1 writer, re-written by the schema 2 one (the same weights).
+COMMITTED = ROOT / "results/gateway-captures/model.ltcn"
 ARCH = LTCNArch(5, 3, (4, 4), (1, 2), 3, 2)  # block 0: a 1x1 residual (5 -> 4); block 1: identity
 X = np.random.default_rng(9).normal(size=(6, 4, 5)).astype(np.float32)
 
@@ -59,7 +61,8 @@ def _write_v2(path, params=None, fmt="sparse", arch=ARCH) -> EngineModel:
 
 
 def _write_v1(path, params=None, fmt="csr", arch=ARCH) -> None:
-    """The schema 1 layout (ltcn export before schema 2): one array or CSR triple per param."""
+    """The schema 1 layout (ltcn export before schema 2): one array or CSR triple per param,
+    stamped schema 1 (the writer now writes schema 2 only)."""
     arrays, layers = {}, []
     for name, value in (params or _params(arch)).items():
         if fmt == "csr" and is_conv_kernel(name):
@@ -70,8 +73,10 @@ def _write_v1(path, params=None, fmt="csr", arch=ARCH) -> None:
         else:
             arrays[name] = value
             layers.append({"name": name, "shape": list(value.shape), "storage": "dense"})
-    write_artifact(path, {**_manifest(arch), "storage": fmt, "layers": layers}, arrays,
-                   schema_version=1)  # fmt: skip
+    write_artifact(path, {**_manifest(arch), "storage": fmt, "layers": layers}, arrays)
+    manifest, data = _split(path)
+    manifest["schema_version"] = 1
+    _assemble(path, manifest, data)
 
 
 def _maps_file(a: np.ndarray) -> bool:
@@ -134,27 +139,19 @@ def test_engine_arrays_pair_round_trips_in_memory():
 
 
 @pytest.mark.parametrize("fmt", ["csr", "dense"])
-def test_v1_files_still_load_through_the_old_path(fmt, tmp_path):
-    params = _params(seed=3)
-    _write_v1(tmp_path / "v1.ltcn", params, fmt)
-    _write_v2(tmp_path / "v2.ltcn", params, "sparse" if fmt == "csr" else "dense")
-    v1, v2 = read_artifact(tmp_path / "v1.ltcn"), read_artifact(tmp_path / "v2.ltcn")
-    assert v1.manifest["schema_version"] == 1 and v1.engine is None
-    e1, e2 = engine_model(v1), engine_model(v2)
-    assert e1.format == e2.format
-    for name, a in e2.engine_arrays().items():
-        np.testing.assert_array_equal(getattr(e1, name), a)
-    np.testing.assert_array_equal(logits_windows(e1, X), logits_windows(e2, X))
-    for name, value in params.items():
-        np.testing.assert_array_equal(dense_params(v1)[name], value)
+def test_v1_files_are_refused_saying_how_to_get_a_v2_one(fmt, tmp_path):
+    _write_v1(tmp_path / "v1.ltcn", _params(seed=3), fmt)
+    with pytest.raises(DataFormatError, match=r"schema 1 .*ltcn export") as exc:
+        read_artifact(tmp_path / "v1.ltcn")
+    assert "\n" not in str(exc.value)
 
 
-def test_committed_v1_model_loads_and_matches_its_repacked_engine():
+def test_committed_model_loads_and_matches_its_repacked_engine():
     pytest.importorskip("numba")
-    art, pre = load_model(COMMITTED_V1)
-    assert art.manifest["schema_version"] == 1 and art.engine is None and pre.width == art.arch.n_features
+    art, pre = load_model(COMMITTED)
+    assert art.manifest["schema_version"] == 2 and art.engine is not None and pre.width == art.arch.n_features
     eng = engine_model(art)
-    assert eng.format == "sparse"
+    assert eng.format == "sparse" and eng is art.engine
     # Stored again as schema 2, the same engine comes straight from the map.
     with tempfile.TemporaryDirectory() as tmp:
         arrays, entries = engine_payload(eng)
@@ -166,13 +163,6 @@ def test_committed_v1_model_loads_and_matches_its_repacked_engine():
             np.testing.assert_array_equal(a, getattr(eng, name))
         for name, value in dense_params(art).items():
             np.testing.assert_array_equal(dense_params(v2)[name], value)
-
-
-def test_a_schema_1_file_cannot_hold_an_engine(tmp_path):
-    mem = EngineModel.from_arch(ARCH, _params())
-    arrays, entries = engine_payload(mem)
-    with pytest.raises(ValueError, match="schema 1"):
-        write_artifact(tmp_path / "m.ltcn", {**_manifest(), **entries}, arrays, schema_version=1)
 
 
 # --------------------------------------------------------------------------- malformed files
@@ -283,7 +273,7 @@ CASES = {
     "layer shape": (lambda m: m["layers"][0].__setitem__("shape", [9, 9]), "shape"),
     "layer twice": (lambda m: m["layers"].append(dict(m["layers"][0])), "twice"),
     "layer missing": (lambda m: m["layers"].pop(), "lack parameter"),
-    "layer as dense without array": (lambda m: m["layers"][0].__setitem__("storage", "dense"), "missing"),
+    "layer stored apart (schema 1)": (lambda m: m["layers"][0].__setitem__("storage", "dense"), "storage"),
     "channels float": (_set(["architecture", "channels"], [4, 6.5]), "integer"),
     "channels mismatch": (_set(["architecture", "channels"], [4]), "architecture"),
     "receptive field": (_set(["architecture", "receptive_field"], [13]), "receptive_field"),
@@ -376,23 +366,6 @@ def test_engine_arrays_that_do_not_fit_are_refused(case, v2_file, tmp_path):
         _use(path)
 
 
-@pytest.mark.parametrize(
-    ("array", "index", "value", "message"),
-    [("indptr", 1, 200, "row pointers"), ("indices", 0, 200, "column index")],
-)
-def test_v1_csr_layers_that_do_not_fit_are_refused(array, index, value, message, tmp_path):
-    path = tmp_path / "v1.ltcn"
-    _write_v1(path)
-    art = read_artifact(path)
-    arrays = {name: np.array(a) for name, a in art.arrays.items()}
-    arrays[f"block_0/conv_0/kernel/{array}"][index] = value
-    body = {k: v for k, v in art.manifest.items()
-            if k not in ("arrays", "file_bytes", "manifest_sha256", "schema_version")}  # fmt: skip
-    write_artifact(path, body, arrays, schema_version=1)
-    with pytest.raises(DataFormatError, match=message):
-        _use(path)
-
-
 def _paths(node, prefix=()):
     """Every key / index path in a JSON value."""
     if isinstance(node, dict):
@@ -470,14 +443,14 @@ def test_any_engine_array_edit_with_fresh_checksums_gives_only_data_format_error
 
 
 def test_a_corrupt_preprocess_entry_is_a_data_format_error(tmp_path):
-    manifest, data = _split(COMMITTED_V1)
+    manifest, data = _split(COMMITTED)
     manifest["preprocess"]["features"][0] = {"name": 3}
     path = tmp_path / "m.ltcn"
     _assemble(path, manifest, data)
     with pytest.raises(DataFormatError, match="checksum"):
         load_model(path)
     manifest["architecture"]["sequence"] = "bytes"
-    manifest["preprocess"] = _split(COMMITTED_V1)[0]["preprocess"]
+    manifest["preprocess"] = _split(COMMITTED)[0]["preprocess"]
     _assemble(path, manifest, data)
     with pytest.raises(DataFormatError, match="sequence"):
         load_model(path)

@@ -133,22 +133,12 @@ def test_bench_end_to_end_json_schema(tmp_path, capsys, keep_affinity):
         assert r["batch_ms_median"] > 0 and r["flows_per_s"] > 0
         assert r["stream_us_p50"] > 0 and r["stream_us_p99"] >= r["stream_us_p50"]
     # The CLI on an exported model: --json prints the schema of the issue.
-    from ltcn_jax.export import export_run  # noqa: F401  (the training install is here)
+    from ltcn_jax.export import packed_arrays  # (the training install is here)
     from ltcn_kernels.engine.artifact import write_artifact
-    from ltcn_kernels.engine.csr import csr_from_dense, kernel_matrix
 
-    arrays, layers = {}, []
-    for name, v in flat.items():
-        if name.startswith("block_") and name.endswith("/kernel"):
-            c = csr_from_dense(kernel_matrix(v))
-            arrays[f"{name}/values"], arrays[f"{name}/indices"], arrays[f"{name}/indptr"] = (
-                c.values, c.indices, c.indptr)
-            layers.append({"name": name, "shape": list(v.shape), "storage": "csr"})
-        else:
-            arrays[name] = v
-            layers.append({"name": name, "shape": list(v.shape), "storage": "dense"})
+    arrays, entries = packed_arrays(dict(flat), TINY, "csr")
     path = tmp_path / "tiny.ltcn"
-    write_artifact(path, {"format": "ltcn-model", "architecture": TINY, "layers": layers}, arrays)
+    write_artifact(path, {"format": "ltcn-model", "architecture": TINY, **entries}, arrays)
     rc = main(["bench", "--model", str(path), "--batch", "32", "--repeats", "2", "--warmup", "1",
                "--stream-flows", "5", "--json", "--no-pin", "--out", str(tmp_path / "out")])
     assert rc == 0
@@ -222,14 +212,14 @@ def test_peak_probe_reprobes_before_failing():
 
 def test_ltcn_bench_exits_nonzero_when_a_runtime_beats_the_peak(tmp_path, capsys, monkeypatch,
                                                                 keep_affinity):
-    from ltcn_jax.export import stored_arrays
+    from ltcn_jax.export import packed_arrays
     from ltcn_kernels.engine.artifact import write_artifact
     from ltcn_kernels.cli import main
 
     flat = tiny_params()
-    arrays, layers = stored_arrays(dict(flat), "csr")
+    arrays, entries = packed_arrays(dict(flat), TINY, "csr")
     path = tmp_path / "tiny.ltcn"
-    write_artifact(path, {"format": "ltcn-model", "architecture": TINY, "layers": layers}, arrays)
+    write_artifact(path, {"format": "ltcn-model", "architecture": TINY, **entries}, arrays)
     monkeypatch.setattr(fairness, "fma_peak_gflops", lambda *a, **k: 1e-6)  # a "peak" every runtime beats
     rc = main(["bench", "--model", str(path), "--batch", "16", "--repeats", "1", "--warmup", "0",
                "--stream-flows", "3", "--no-pin", "--out", str(tmp_path / "out")])

@@ -24,9 +24,8 @@ in use: replace a model file by rename or ``install`` (a new file, as :func:`wri
 does), never by writing over it in place (``cp`` onto the same path), which would change, or
 cut short (SIGBUS), the pages a running process reads.
 
-Schema 1 files (and schema 2 files written without an ``"engine"`` entry) store each parameter
-on its own: ``"storage": "csr"`` (``<path>/values``, ``/indices``, ``/indptr``) or ``"dense"``
-(``<path>``); they load through :func:`dense_params` and are packed again.
+Schema 1 files (each parameter stored on its own, packed again at every load) are no longer
+read: export the model again (``ltcn export``), or re-write the file with the schema 2 writer.
 
 No pickle anywhere: arrays are plain bytes of a whitelisted numeric dtype. Loading reads the
 16-byte header first (a foreign file is refused before anything else is read), then checks a
@@ -35,10 +34,11 @@ signing is refused before its manifest is parsed; whether the signer is trusted 
 caller's policy: :meth:`TrustStore.check <ltcn_kernels.engine.signature.TrustStore.check>`),
 then the manifest, which is bounded in size and nesting depth before it is parsed and then checked
 against the schema (types, required keys, bounds, every array inside the file, shape x itemsize
-= bytes, layers consistent with the arrays and the architecture), the schema version (a newer
-file is refused), the manifest's own checksum, the file length (a truncated file is refused),
-every array's SHA-256 and the arrays' contents (CSR row pointers and column indices, the engine
-layout) before anything is returned, so a damaged or tampered file is never half-loaded, and
+= bytes, layers consistent with the arrays and the architecture, the model spec:
+:func:`~ltcn_kernels.spec.read_spec`), the schema version (a newer or older file is refused),
+the manifest's own checksum, the file length (a truncated file is refused), every array's
+SHA-256 and the arrays' contents (the engine layout: row pointers, column indices, offsets)
+before anything is returned, so a damaged or tampered file is never half-loaded, and
 every problem is one :class:`~ltcn_kernels.errors.DataFormatError` naming the file.
 """
 
@@ -69,7 +69,7 @@ SCHEMA_VERSION = 2
 ALIGN = 64
 DTYPES = ("float32", "float64", "uint8", "uint16", "uint32", "uint64", "int32", "int64")
 ENGINE = "engine/"  # prefix of the engine's packed arrays (schema 2)
-STORAGES = ("csr", "dense", "engine")  # where a "layers" record's parameter lives
+STORAGES = ("engine",)  # where a "layers" record's parameter lives: the engine's arrays
 # Bounds checked before anything is parsed or allocated.
 MAX_MANIFEST_BYTES = 4 << 20  # exported manifests are ~16 KB
 MAX_DEPTH = 32  # JSON nesting (exported manifests: 5)
@@ -83,8 +83,8 @@ _SHA = re.compile(r"[0-9a-f]{64}")
 class Artifact:
     """A verified model file: its manifest and arrays (read-only views of the mapped file).
 
-    ``engine``: the engine model the file stores (schema 2), built from the same views when
-    the file was read; None for per-layer files (schema 1). ``signer``: the public key whose
+    ``engine``: the engine model the file stores, built from the same views when the file
+    was read; None for a file that holds no model. ``signer``: the public key whose
     valid signature the file carries, None for an unsigned file. ``arch`` and ``spec``: the
     network and the model spec (:class:`~ltcn_kernels.spec.ModelSpec`), read and validated
     once from the manifest's ``"architecture"`` entry when the file was read; ``spec`` is
@@ -123,7 +123,6 @@ def write_artifact(
     manifest: dict,
     arrays: dict[str, np.ndarray],
     *,
-    schema_version: int = SCHEMA_VERSION,
     signer: Signer | None = None,
 ) -> int:
     """Write ``manifest`` (JSON-serialisable) and ``arrays`` to ``path``, signed by ``signer``
@@ -132,14 +131,8 @@ def write_artifact(
     The manifest gets ``schema_version``, an ``arrays`` table (dtype, shape, offset, bytes,
     sha256), ``file_bytes`` and its own ``manifest_sha256``. Written to a temporary file and
     renamed, so a crash never leaves half a model behind (and a process that has the old file
-    mapped keeps reading the old, intact inode). ``schema_version=1`` writes the legacy
-    per-layer layout (for compatibility tests and measurements); it cannot hold an
-    ``"engine"`` entry.
+    mapped keeps reading the old, intact inode).
     """
-    if schema_version not in (1, SCHEMA_VERSION):
-        raise ValueError(f"schema_version must be 1 or {SCHEMA_VERSION}, got {schema_version!r}")
-    if schema_version == 1 and "engine" in manifest:
-        raise ValueError("a schema 1 file cannot hold the engine layout")
     table = {}
     blobs = []
     offset = 0
@@ -158,7 +151,7 @@ def write_artifact(
         pad = (-len(data)) % ALIGN
         blobs.append(data + b"\0" * pad)
         offset += len(data) + pad
-    manifest = {**manifest, "schema_version": schema_version, "arrays": table}
+    manifest = {**manifest, "schema_version": SCHEMA_VERSION, "arrays": table}
     # file_bytes depends on the manifest's length, which depends on file_bytes: iterate.
     manifest["file_bytes"] = 0
     for _ in range(3):
@@ -358,29 +351,9 @@ def _check_arch(manifest: dict) -> tuple[LTCNArch, ModelSpec | None]:
         raise _Invalid(str(exc)) from None
 
 
-def _csr_shape(shape: list) -> tuple[int, int, int]:
-    """(k, c_in, c_out) of a CSR-stored kernel."""
-    if len(shape) == 2:
-        return (1, *shape)
-    if len(shape) != 3:
-        raise _Invalid(f"a CSR kernel has 2 or 3 dimensions, got shape {shape}")
-    return tuple(shape)
-
-
-def _stored(table: dict, where: str, key: str, kinds: str, ndim: int | None = None) -> list:
-    """The shape of array ``key`` of a layer record, which must exist with a dtype of ``kinds``
-    (numpy kind letters) and ``ndim`` dimensions."""
-    entry = table.get(key)
-    if entry is None:
-        raise _Invalid(f"{where}: array {key!r} is missing")
-    if np.dtype(entry["dtype"]).kind not in kinds or (ndim and len(entry["shape"]) != ndim):
-        raise _Invalid(f"{where}: array {key!r} is {entry['dtype']}{entry['shape']}")
-    return entry["shape"]
-
-
 def _check_layers(manifest: dict, table: dict, arch: LTCNArch | None) -> None:
-    """The ``layers`` records: each one's arrays exist with consistent shapes; with an
-    architecture, the records are exactly its parameters."""
+    """The ``layers`` records: each one is stored in the engine arrays; with an architecture,
+    the records are exactly its parameters."""
     seen: dict[str, tuple[int, ...]] = {}
     for i, rec in enumerate(_list(manifest["layers"], "layers")):
         where = f"layers[{i}]"
@@ -392,22 +365,12 @@ def _check_layers(manifest: dict, table: dict, arch: LTCNArch | None) -> None:
         shape = _list(_key(rec, "shape", where), f"{where} shape", 1, 3)
         for d in shape:
             _int(d, f"{where} shape entry", 1, 1 << 24)
-        storage = _str(_key(rec, "storage", where), f"{where} storage", STORAGES)
+        _str(_key(rec, "storage", where), f"{where} storage", STORAGES)
         for key in ("nnz", "bytes"):
             if key in rec:
                 _int(rec[key], f"{where} {key}")
         seen[name] = tuple(shape)
-        if storage == "csr":
-            _, _, c_out = _csr_shape(shape)
-            (n,) = _stored(table, where, f"{name}/values", "f", 1)
-            if _stored(table, where, f"{name}/indices", "u", 1) != [n]:
-                raise _Invalid(f"{where}: indices and values differ in length")
-            if _stored(table, where, f"{name}/indptr", "u", 1) != [c_out + 1]:
-                raise _Invalid(f"{where}: indptr needs {c_out + 1} entries (c_out + 1)")
-        elif storage == "dense":
-            if _stored(table, where, name, "f") != shape:
-                raise _Invalid(f"{where}: array shape {table[name]['shape']} is not {shape}")
-        elif "engine" not in manifest:
+        if "engine" not in manifest:
             raise _Invalid(f"{where} is stored in the engine arrays, but the file has none")
     if arch is not None:
         want = arch.param_shapes()
@@ -435,8 +398,6 @@ def _check_manifest(
         arch, spec = _check_arch(manifest)
     engine_arrays = [n for n in table if n.startswith(ENGINE)]
     if "engine" in manifest:
-        if manifest["schema_version"] < 2:
-            raise _Invalid("a schema 1 file has no engine entry")
         _obj(manifest["engine"], "engine")
         if arch is None:
             raise _Invalid("the engine entry needs an architecture")
@@ -447,21 +408,6 @@ def _check_manifest(
     elif manifest.get("format") == "ltcn-model":
         raise _Invalid("the manifest lacks 'layers'")
     return arch, spec
-
-
-def _check_csr_contents(path: str, manifest: dict, arrays: dict[str, np.ndarray]) -> None:
-    """Per-layer CSR kernels: row pointers from 0, non-decreasing, ending at nnz; columns in
-    range (what :func:`dense_params` indexes by)."""
-    for rec in manifest.get("layers", ()):
-        if rec["storage"] != "csr":
-            continue
-        name = rec["name"]
-        k, c_in, _ = _csr_shape(rec["shape"])
-        ptr, idx = arrays[f"{name}/indptr"], arrays[f"{name}/indices"]
-        if int(ptr[0]) != 0 or int(ptr[-1]) != idx.size or np.any(ptr[1:] < ptr[:-1]):
-            raise DataFormatError(path, 0, 0, f"layer {name!r}: CSR row pointers are inconsistent")
-        if idx.size and int(idx.max()) >= k * c_in:
-            raise DataFormatError(path, 0, 0, f"layer {name!r}: a CSR column index is out of range")
 
 
 # --------------------------------------------------------------------------- reading
@@ -510,6 +456,12 @@ def read_artifact(path: str | os.PathLike) -> Artifact:
                 f"model schema version {version!r} is newer than this engine "
                 f"({SCHEMA_VERSION}); upgrade ltcn"
             )
+        if version < SCHEMA_VERSION:
+            raise _Invalid(
+                f"a schema {version} model file (each parameter stored apart) is no longer "
+                f"read (this engine reads schema {SCHEMA_VERSION}): export the model again "
+                "with `ltcn export`"
+            )
         if manifest.get("manifest_sha256") != _manifest_digest(manifest):
             raise _Invalid("manifest checksum mismatch: the file was altered")
         if manifest.get("file_bytes") != body:
@@ -537,7 +489,6 @@ def read_artifact(path: str | os.PathLike) -> Artifact:
             array.flags.writeable = False
         arrays[name] = array
     view.release()
-    _check_csr_contents(path, manifest, arrays)
     engine = None
     if "engine" in manifest:
         engine = _engine_from_arrays(path, arch, manifest, arrays)
@@ -552,42 +503,34 @@ def _engine_from_arrays(path: str, arch: LTCNArch, manifest: dict, arrays: Mappi
         raise DataFormatError(path, 0, 0, f"the engine arrays do not fit the model: {exc}") from None
 
 
-def _stored_engine(artifact: Artifact) -> EngineModel | None:
-    if artifact.engine is not None:
-        return artifact.engine
-    if "engine" not in artifact.manifest:
-        return None
-    return _engine_from_arrays(artifact.path, artifact.arch, artifact.manifest, artifact.arrays)
+def _stored_engine(artifact: Artifact) -> EngineModel:
+    if artifact.engine is None:  # (read_artifact builds it for every file with a model)
+        raise DataFormatError(artifact.path, 0, 0, "the file holds no model (no engine arrays)")
+    return artifact.engine
 
 
 def stored_format(artifact: Artifact) -> str:
-    """The engine format the file stores: its engine's, else ``dense`` for a dense export and
-    ``sparse`` otherwise."""
-    if "engine" in artifact.manifest:
-        return _stored_engine(artifact).format
-    return "dense" if artifact.manifest.get("storage") == "dense" else "sparse"
+    """The engine format the file stores (``sparse`` or ``dense``)."""
+    return _stored_engine(artifact).format
 
 
 def engine_model(artifact: Artifact, format: str | None = None) -> EngineModel:
     """The engine of an artifact.
 
-    ``format`` None or the stored format (schema 2): the model built from the file's mapped,
-    read-only arrays, no copy. Another format, or a per-layer (schema 1) file: built from
-    :func:`dense_params` and packed again, as before.
+    ``format`` None or the stored format: the model built from the file's mapped, read-only
+    arrays, no copy. The other format: built from :func:`dense_params` and packed again.
 
     Raises:
         ValueError: an unknown format.
-        DataFormatError: weights that do not fit the architecture.
+        DataFormatError: a file without a model, or weights that do not fit the architecture.
     """
     if format is not None and format not in FORMATS:
         raise ValueError(f"unknown backend {format!r}; expected one of {', '.join(FORMATS)}")
     stored = _stored_engine(artifact)
-    if stored is not None and format in (None, stored.format):
+    if format in (None, stored.format):
         return stored
     try:
-        return EngineModel.from_arch(
-            artifact.arch, dense_params(artifact), format=format or stored_format(artifact)
-        )
+        return EngineModel.from_arch(artifact.arch, dense_params(artifact), format=format)
     except ValueError as exc:
         raise DataFormatError(artifact.path, 0, 0, f"the model's weights do not fit: {exc}") from None
 
@@ -611,29 +554,9 @@ def _engine_param(engine: EngineModel, name: str, shape: tuple[int, ...]) -> np.
 
 def dense_params(artifact: Artifact) -> dict[str, np.ndarray]:
     """The model's parameters as a flat ``{flax path: dense float32 array}`` dict (writable
-    copies).
-
-    Engine-stored parameters (schema 2) are sliced out of the packed arrays by ``meta``'s
-    val_off / nnz / ptr_off / bias_off columns; CSR-stored kernels (``<path>/values``,
-    ``/indices``, ``/indptr``) are expanded back to their ``(k, c_in, c_out)`` shape; the
-    zeros are exact, so nothing is lost.
-    """
-    out: dict[str, np.ndarray] = {}
-    engine = None
-    for layer in artifact.manifest["layers"]:
-        name, shape = layer["name"], tuple(layer["shape"])
-        if layer["storage"] == "engine":
-            engine = engine or _stored_engine(artifact)
-            out[name] = _engine_param(engine, name, shape)
-        elif layer["storage"] == "csr":
-            k, c_in, c_out = shape if len(shape) == 3 else (1, *shape)
-            matrix = CSR(
-                artifact.arrays[f"{name}/values"],
-                artifact.arrays[f"{name}/indices"],
-                artifact.arrays[f"{name}/indptr"],
-                (c_out, k * c_in),
-            ).to_dense()
-            out[name] = kernel_from_matrix(matrix, shape)
-        else:
-            out[name] = artifact.arrays[name].astype(np.float32)
-    return out
+    copies), sliced out of the packed engine arrays by ``meta``'s val_off / nnz / ptr_off /
+    bias_off columns and expanded back to their shapes; the zeros are exact, so nothing is
+    lost."""
+    engine = _stored_engine(artifact)
+    return {layer["name"]: _engine_param(engine, layer["name"], tuple(layer["shape"]))
+            for layer in artifact.manifest["layers"]}  # fmt: skip

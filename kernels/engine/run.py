@@ -191,15 +191,13 @@ class Stream:
     the bit (a fresh or ``reset()`` stream has zero history, i.e. the causal zero padding).
     Each push is one compiled call that runs the whole single-step network and allocates
     nothing but the returned array; the histories are rings (one slot written per conv and
-    flow, nothing copied). ``chunk`` is accepted for compatibility and unused.
+    flow, nothing copied).
     """
 
-    def __init__(self, model: EngineModel, *, output: str = "proba", chunk: int = 256):
+    def __init__(self, model: EngineModel, *, output: str = "proba"):
         _check_model(model)
         if output not in ("proba", "logits"):
             raise ValueError(f"output must be 'proba' or 'logits', got {output!r}")
-        if int(chunk) < 1:
-            raise ValueError(f"chunk must be >= 1, got {chunk}")
         self.model = model
         self.output = output
         self._ib, self._fb = _s.pack_stream(model, output == "proba")
