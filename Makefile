@@ -46,7 +46,7 @@ system-deps:
 test: $(STAMP) system-deps
 	NUMBA_NUM_THREADS=2 $(BIN)/python -m pytest -q
 
-# The README's Raspberry Pi section in a clean Debian arm64 root file system under qemu-user
+# kernels/README.md's Raspberry Pi section in a clean Debian arm64 root file system under qemu-user
 # (built once with debootstrap, cached in /var/cache/ltcn-aarch64), its predictions and alerts
 # compared bit for bit with this machine's -> results/aarch64/. Root; ~15-20 min cold.
 check-aarch64: $(STAMP) system-deps

@@ -309,7 +309,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 def _add_detect_parser(sub) -> None:
     detect = add_command(
         sub, "detect", "stream flow records through a model: EVE alerts, optional nftables blocks",
-        "ltcn detect --model results/lab/model.ltcn --source tests/fixtures/pcap/synscan.pcap --alerts alerts.json",
+        "ltcn detect --model results/lab/model.ltcn --allow-unsigned --source tests/fixtures/pcap/synscan.pcap "
+        "--alerts alerts.jsonl",
         "sudo ltcn detect --model /var/lib/ltcn/model.ltcn --interface eth0 --firewall nftables "
         "--apply --allow 192.168.1.0/24",
     )  # fmt: skip

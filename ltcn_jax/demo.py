@@ -18,9 +18,9 @@ from pathlib import Path
 
 from ltcn_kernels import read_flows
 from ltcn_kernels.engine import compile_times
-from ltcn_kernels.engine.predict import classify_files
 from ltcn_kernels.io.labels import normal_index
 from ltcn_kernels.io.summary import summarize
+from ltcn_kernels.pipeline import classify_files
 
 from . import paper
 from .config import override
@@ -109,9 +109,9 @@ def _print_headline(result: dict, stored: Path | None) -> None:
         print(f"   the same L-TCN unpruned over {t['seeds']} seeds: {100 * a['mean']:.2f} +- "
               f"{100 * a['std']:.2f} % (95 % interval {100 * a['ci95'][0]:.2f}-{100 * a['ci95'][1]:.2f}; "
               f"{seeded.parent}); one seed moves by about a point, so compare with the interval")  # fmt: skip
-    print(f"   the paper: no NSL-KDD figure; its accuracy claims are CICIDS2017 "
-          f"{paper.value('cicids2017_accuracy')} % and BoT-IoT {paper.value('bot_iot_accuracy')} % "
-          "(abstract): results/paper_tables.md sets each beside ours")  # fmt: skip
+    cic, bot = paper.claim("cicids2017_accuracy"), paper.claim("bot_iot_accuracy")
+    print(f"   the paper: no NSL-KDD figure; its accuracy claims are CICIDS2017 {cic.value} % and "
+          f"BoT-IoT {bot.value} % (Table {cic.table}): results/paper_tables.md sets each beside ours")  # fmt: skip
 
 
 def _short_bench(model: Path) -> None:

@@ -1,5 +1,5 @@
 #!/bin/bash
-# make check-aarch64: run the README's "Running the gateway on a Raspberry Pi 4" section in a
+# make check-aarch64: run kernels/README.md's "Running the gateway on a Raspberry Pi 4" section in a
 # clean Debian arm64 root file system under qemu-user emulation, then compare its predictions
 # and alerts with the x86 run of the same models on the same inputs, bit for bit.
 #
@@ -92,7 +92,7 @@ mkdir -p "$ROOT/root/ltcn"
 rm -rf "$ROOT/srv/ltcn-stage" && cp -a "$STAGE" "$ROOT/srv/ltcn-stage"
 rm -rf "$ROOT/srv/ltcn-stage/x86" && chmod -R a+rX "$ROOT/srv/ltcn-stage"
 
-say "arm64: the README's Pi section in the chroot (emulated: slow)"
+say "arm64: kernels/README.md's Pi section in the chroot (emulated: slow)"
 "${NICE[@]}" chroot "$ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   HOME=/root LANG=C.UTF-8 PIP_CERT=/etc/ltcn-host-ca.crt SSL_CERT_FILE=/etc/ltcn-host-ca.crt \
   PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 SKIP_INSTALL=$SKIP_INSTALL \

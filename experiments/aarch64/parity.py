@@ -56,7 +56,7 @@ def prepare(stage: Path) -> None:
         run_experiment(config, stage / f"run-{name}", progress=False)
         export_run(stage / f"run-{name}", stage / f"{name}.ltcn")  # signed with the default key
         shutil.rmtree(stage / f"run-{name}")
-    # Its public half, for the gateways' trust stores (the README's "trust the key" step).
+    # Its public half, for the gateways' trust stores (kernels/README.md's "trust the key" step).
     trust_public_key(default_signer().public_key, stage / "trusted-keys")
 
 

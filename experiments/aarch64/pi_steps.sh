@@ -1,5 +1,5 @@
 #!/bin/bash
-# Inside the clean arm64 chroot: the README's "Running the gateway on a Raspberry Pi 4" section,
+# Inside the clean arm64 chroot: kernels/README.md's "Running the gateway on a Raspberry Pi 4" section,
 # step by step as written (as root, so without `sudo`), then the edge commands of edge_run.sh.
 #   pi_steps.sh STAGE OUTDIR
 set -euo pipefail

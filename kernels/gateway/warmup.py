@@ -1,8 +1,8 @@
 """``ltcn warmup``: compile (or load from Numba's on-disk cache) every kernel ``ltcn detect``
 and ``ltcn predict`` will call for a model, before the first flow arrives.
 
-The first start of the gateway otherwise compiles for 15-33 s on x86 (minutes on a Pi) inside
-its first micro-batch. :func:`warm_up` runs the record reader on a one-record sample and each
+The first start of the gateway otherwise compiles inside its first micro-batch: 89 s on one x86
+core (``results/bench/compile.md``), minutes on a Pi. :func:`warm_up` runs the record reader on a one-record sample and each
 engine mode on zero inputs -- the same argument types the gateway uses, so the same compiled
 specialisations -- and returns the seconds it took. Run it at install time or from the unit's
 ``ExecStartPre=`` to fill ``NUMBA_CACHE_DIR``; ``ltcn detect`` also calls it before reading and
