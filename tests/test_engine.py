@@ -342,3 +342,24 @@ def test_executed_macs_per_window_counts_what_the_engine_skips():
                     else np.tile(np.arange(k * c_in), int(row[K.M_COUT])))  # fmt: skip
             one += int(np.count_nonzero(cols >= (k - 1) * c_in))
         assert E.executed_macs_per_window(model, 1) == one
+
+
+def test_a_cold_compile_is_announced_once(monkeypatch, capsys):
+    from ltcn_kernels.engine import run as R
+
+    monkeypatch.setattr(R, "_FIRST_CALL", {})
+    monkeypatch.setattr(R, "_told_cold", False)
+    monkeypatch.setattr(R, "is_cold", lambda kernel: True)  # as on a fresh machine
+    rng = np.random.default_rng(0)
+    model = build(random_params(rng, 5, (4, 4), 2, 2, 2, 0.5), (1, 2), 2, 2, "sparse")
+    x = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    E.predict_proba_windows(model, x)
+    E.predict_proba_sequence(model, x[0])
+    assert capsys.readouterr().err.count(R.COLD_COMPILE_NOTICE) == 1
+
+
+def test_the_kernels_are_cached_once_compiled():
+    from ltcn_kernels.engine import run as R
+
+    assert not R.is_cold(K.run_windows)  # the session fixture compiled it into the cache
+    assert not R.is_cold(len)  # not a Numba dispatcher: never announced

@@ -8,6 +8,8 @@ ReLUs, the head and the softmax; nothing compiles at import.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Mapping
 
@@ -34,14 +36,34 @@ WINDOW_GROUP_COLUMNS = 1024
 SEQUENCE_CHUNK = 512
 
 _FIRST_CALL: dict[str, float] = {}
+COLD_COMPILE_NOTICE = (
+    "ltcn: compiling the engine's kernels for this CPU: once, about 1.5-2 min on one x86 core "
+    "(longer on a Pi); later runs load them from Numba's cache (`ltcn warmup` does it ahead)"
+)
+_told_cold = False
+
+
+def is_cold(kernel) -> bool:
+    """Whether Numba's on-disk cache holds nothing yet for ``kernel`` (a ``cache=True``
+    dispatcher), so its first call compiles instead of loading. False where that cannot be
+    told (not a cached dispatcher): a missing notice is better than a wrong one."""
+    try:
+        return not os.path.exists(kernel._cache._cache_file._index_path)
+    except AttributeError:
+        return False
 
 
 def _timed(name: str, model: EngineModel, fn, *args):
     """Call a kernel; the first call per kernel signature records its wall time (compile or
-    cache load + run) for :func:`compile_times`."""
+    cache load + run) for :func:`compile_times`. Before a cold compile (1.5-2 minutes, silent
+    otherwise) one line on standard error says so, once per process."""
+    global _told_cold
     key = f"{name}[{model.indices.dtype},{model.indptr.dtype}]"
     if key in _FIRST_CALL:
         return fn(*args)
+    if not _told_cold and is_cold(fn):
+        print(COLD_COMPILE_NOTICE, file=sys.stderr, flush=True)
+        _told_cold = True
     t0 = time.perf_counter()
     result = fn(*args)
     _FIRST_CALL[key] = time.perf_counter() - t0
