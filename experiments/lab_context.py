@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from lab.topology import CLOUD, GATEWAY_LAN, HUB, LAN_PREFIX
 
-from ltcn_kernels.engine.predict import classify_files
 from ltcn_kernels.io.labels import normal_index
+from ltcn_kernels.pipeline import classify_files
 
 ROOT = Path("results/lab")
 RECORDING = ROOT / "recording" / "flows.csv.gz"
