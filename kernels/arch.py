@@ -2,8 +2,9 @@
 
 Everything that has to agree on the network's layout reads it from :class:`LTCNArch` instead
 of re-encoding it: the Flax model (:mod:`ltcn_jax.models`) takes its module names and defaults
-from here, the edge engine packs :attr:`LTCNArch.layers` in order, ``ltcn export`` writes
-:meth:`LTCNArch.to_dict` as the artifact manifest's ``"architecture"`` entry, and the ONNX
+from here, the edge engine packs :attr:`LTCNArch.layers` in order, a model's spec
+(:class:`~ltcn_kernels.spec.ModelSpec`: this plus how records are fed) writes
+:meth:`LTCNArch.to_dict` into the artifact manifest's ``"architecture"`` entry, and the ONNX
 graph, the NumPy reference runtime and the complexity counts walk the same layer list. Changing
 the layout is therefore one edit here. Numpy and the standard library only: the edge (a
 Raspberry Pi without JAX) imports it.
@@ -384,8 +385,9 @@ class LTCNArch:
     # ------------------------------------------------------------------ manifest
 
     def to_dict(self) -> dict[str, Any]:
-        """The artifact manifest's ``"architecture"`` entry (JSON-ready). The key names are a
-        file format: committed ``.ltcn`` files and the gateway read them."""
+        """The network's keys of the artifact manifest's ``"architecture"`` entry (JSON-ready;
+        :meth:`ModelSpec.to_dict <ltcn_kernels.spec.ModelSpec.to_dict>` adds how records are
+        fed). The key names are a file format: committed ``.ltcn`` files hold them."""
         return {
             "model": MODEL,
             "channels": list(self.channels),

@@ -155,7 +155,7 @@ def test_a_changed_body_is_refused_before_its_manifest_is_parsed(tmp_path, monke
     data = bytearray(path.read_bytes())
     data[100] ^= 1  # inside the manifest: its own checksum would catch it, but later
     path.write_bytes(bytes(data))
-    monkeypatch.setattr(A, "_parse_manifest", lambda text: pytest.fail("parsed an altered manifest"))
+    monkeypatch.setattr(A, "parse_manifest", lambda text: pytest.fail("parsed an altered manifest"))
     with pytest.raises(DataFormatError, match=r"signature \(key ed25519:[0-9a-f]{16}\) does not verify"):
         read_artifact(path)
 
