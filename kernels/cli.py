@@ -409,7 +409,7 @@ def build_parser(
     own plugins, used instead of the installed ones of the same name (a source tree that is
     not installed has none: ``python -m ltcn_jax.cli`` passes its own)."""
     extras = "\n".join(
-        f"  {extra:<6} pip install \"ltcn[{extra}]\": {', '.join(cmds)}"
+        f"  {extra:<7} pip install \"ltcn[{extra}]\": {', '.join(cmds)}"
         for extra, cmds in COMMAND_EXTRAS.items()
     )
     parser = argparse.ArgumentParser(

@@ -832,3 +832,13 @@ def test_in_one_batch_the_flood_source_is_blocked_not_its_victim(model, replay, 
     added = [c[c.index("{") + 1] for c in calls if c[:3] == ["nft", "add", "element"]]
     assert added == [attacker] and res["alerts"] == 6
     assert res["firewall"]["reply to a blocked address"] == 1
+
+
+def test_a_firewall_dry_run_says_so(model, replay):
+    err = io.StringIO()
+    options = DetectOptions(source=str(replay), stats_every=0, firewall="nftables")
+    run_detect(model, options, out=io.StringIO(), err=err)
+    assert "ltcn detect: firewall DRY RUN: the nft commands are printed" in err.getvalue()
+    err = io.StringIO()
+    run_detect(model, DetectOptions(source=str(replay), stats_every=0), out=io.StringIO(), err=err)
+    assert "DRY RUN" not in err.getvalue()

@@ -380,6 +380,9 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
                   file=err, flush=True)  # fmt: skip
         for sink in metrics:
             print(f"ltcn detect: {sink}", file=err, flush=True)
+        if fw is not None and not fw.apply:
+            print("ltcn detect: firewall DRY RUN: the nft commands are printed with the alerts, "
+                  "not run (--apply runs them, as root)", file=err, flush=True)  # fmt: skip
         _stop_on_signals(gw, old)
         for sink in gw.sinks:
             sink.start(gw)
