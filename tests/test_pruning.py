@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from ltcn_jax import pruning as P
 from ltcn_jax import train
 from ltcn_jax.models import LTCN
-from ltcn_jax.pruning._masks import _path_str
+from ltcn_jax.pruning._masks import path_str
 
 TARGETS = (0.0, 0.4, 0.6, 0.8, 0.9)
 
@@ -73,7 +73,7 @@ def test_patterns_and_predicate_never_select_biases(params):
     for tree in (by_glob, by_pred):
         flat = jax.tree_util.tree_flatten_with_path(tree)[0]
         for path, sel in flat:
-            assert sel == (_path_str(path).split("/")[-1] == "kernel")
+            assert sel == (path_str(path).split("/")[-1] == "kernel")
     only_head = P.prunable_mask_tree(params, patterns=["head/*"])
     assert only_head["head"]["kernel"] and not only_head["block_0"]["conv_0"]["kernel"]
 

@@ -28,7 +28,7 @@ STRUCTURES = ("unstructured", "block")
 DEFAULT_BLOCK = 4
 
 
-def _check_structure(structure: str, block: Any = DEFAULT_BLOCK) -> None:
+def check_structure(structure: str, block: Any = DEFAULT_BLOCK) -> None:
     """``ValueError`` for an unknown structure (listing the options) or a bad block size."""
     if structure not in STRUCTURES:
         raise ValueError(f"unknown pruning structure {structure!r}; options: {list(STRUCTURES)}")

@@ -21,26 +21,26 @@ import numpy as np
 
 from ltcn_jax.pruning._blocks import (
     DEFAULT_BLOCK,
-    _check_structure,
     block_scores,
     block_sizes,
+    check_structure,
     expand_blocks,
     keep_blocks,
 )
 from ltcn_jax.pruning._masks import (
     Masks,
     Params,
-    _is_none,
-    _masks_from,
-    _path_str,
     init_masks,
+    is_none,
+    masks_from,
+    path_str,
     prunable_mask_tree,
 )
 
 CRITERIA = ("layerwise", "global")
 
 
-def _check_criterion(criterion: str) -> None:
+def check_criterion(criterion: str) -> None:
     if criterion not in CRITERIA:
         raise ValueError(f"unknown pruning criterion {criterion!r}; options: {list(CRITERIA)}")
 
@@ -112,12 +112,12 @@ def compute_masks(
         ValueError: unknown ``criterion`` or ``structure`` (the message lists the options), a
             block size below 1, or a sparsity outside ``[0, 1]``.
     """
-    _check_criterion(criterion)
-    _check_structure(structure, block)
+    check_criterion(criterion)
+    check_structure(structure, block)
     if prev_masks is None:
         prev_masks = init_masks(params, prunable)
     # One flat list over the mask tree (None leaves included) and the params beside it.
-    treedef = jax.tree.structure(prev_masks, is_leaf=_is_none)
+    treedef = jax.tree.structure(prev_masks, is_leaf=is_none)
     prev_flat = treedef.flatten_up_to(prev_masks)
     w_flat = treedef.flatten_up_to(params)
     idx = [i for i, m in enumerate(prev_flat) if m is not None]
@@ -188,17 +188,17 @@ def sparsity_report(params: Params, masks_or_prunable: Any | None = None) -> dic
         and ``"all"`` every parameter (biases and head included).
     """
     params = jax.device_get(params)
-    masks = _masks_from(
+    masks = masks_from(
         prunable_mask_tree(params) if masks_or_prunable is None else masks_or_prunable, params
     )
-    selected = jax.tree.map(lambda m, _: m is not None, masks, params, is_leaf=_is_none)
+    selected = jax.tree.map(lambda m, _: m is not None, masks, params, is_leaf=is_none)
     layers: dict[str, dict[str, Any]] = {}
     totals = {"prunable": [0, 0], "all": [0, 0]}
     for (path, w), sel in zip(
         jax.tree_util.tree_flatten_with_path(params)[0], jax.tree.leaves(selected), strict=True
     ):
         c = _counts(w)
-        layers[_path_str(path)] = {**c, "prunable": bool(sel)}
+        layers[path_str(path)] = {**c, "prunable": bool(sel)}
         for key in ("prunable", "all") if sel else ("all",):
             totals[key][0] += c["size"]
             totals[key][1] += c["zeros"]

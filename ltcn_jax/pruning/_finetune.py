@@ -16,8 +16,8 @@ import optax
 from flax import linen as nn
 
 from ltcn_jax import train
-from ltcn_jax.pruning._blocks import DEFAULT_BLOCK, _check_structure
-from ltcn_jax.pruning._criteria import _check_criterion, compute_masks, sparsity_report
+from ltcn_jax.pruning._blocks import DEFAULT_BLOCK, check_structure
+from ltcn_jax.pruning._criteria import check_criterion, compute_masks, sparsity_report
 from ltcn_jax.pruning._masks import (
     Masks,
     Params,
@@ -112,8 +112,8 @@ def prune_and_finetune(
         ValueError: unknown schedule, criterion or structure, a block size below 1, or
             ``rounds < 1``.
     """
-    _check_criterion(criterion)
-    _check_structure(structure, block)
+    check_criterion(criterion)
+    check_structure(structure, block)
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     sparsities = round_sparsities(schedule, target, rounds)

@@ -23,11 +23,11 @@ Params = Any
 Masks = Any
 
 
-def _is_none(x: Any) -> bool:
+def is_none(x: Any) -> bool:
     return x is None
 
 
-def _path_str(path: Sequence[Any]) -> str:
+def path_str(path: Sequence[Any]) -> str:
     """``block_0/conv_0/kernel`` for a jax key path."""
     return jax.tree_util.keystr(tuple(path), simple=True, separator="/")
 
@@ -69,7 +69,7 @@ def prunable_mask_tree(
             return by_glob or (predicate is not None and bool(predicate(name)))
 
     def leaf(path, _):
-        name = _path_str(path)
+        name = path_str(path)
         return name.split("/")[-1] != "bias" and bool(select(name))
 
     return jax.tree_util.tree_map_with_path(leaf, params)
@@ -91,7 +91,7 @@ def init_masks(params: Params, prunable: Any | None = None) -> Masks:
     )
 
 
-def _masks_from(masks_or_prunable: Any, params: Params) -> Masks:
+def masks_from(masks_or_prunable: Any, params: Params) -> Masks:
     """Accept a mask tree (array / None leaves) or a prunable tree (bool leaves)."""
     leaves = jax.tree.leaves(masks_or_prunable)
     if leaves and all(isinstance(x, bool) for x in leaves):
@@ -115,10 +115,10 @@ def apply_masks(tree: Params, masks: Masks) -> Params:
             return x
         return jnp.where(m, x, jnp.zeros((), jnp.result_type(x)))
 
-    return jax.tree.map(one, masks, tree, is_leaf=_is_none)
+    return jax.tree.map(one, masks, tree, is_leaf=is_none)
 
 
-def _as_bool_masks(masks: Masks) -> Masks:
+def as_bool_masks(masks: Masks) -> Masks:
     # One dtype everywhere (bool), so a swapped mask never changes an aval -> no retrace.
     return jax.tree.map(lambda m: jnp.asarray(m, dtype=jnp.bool_), masks)
 
@@ -136,4 +136,4 @@ def save_masks(path: str | os.PathLike, masks: Masks) -> None:
 def load_masks(path: str | os.PathLike, target: Masks) -> Masks:
     """Read masks written by `save_masks` into the structure of ``target`` (a mask tree)."""
     loaded = train.load_params(path, masks_to_numpy(target))
-    return _as_bool_masks(loaded)
+    return as_bool_masks(loaded)

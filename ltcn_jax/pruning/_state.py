@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from ltcn_jax import train
-from ltcn_jax.pruning._masks import Masks, Params, _as_bool_masks, apply_masks
+from ltcn_jax.pruning._masks import Masks, Params, apply_masks, as_bool_masks
 
 
 class PruningState(NamedTuple):
@@ -43,7 +43,7 @@ def wrap_optax(tx: optax.GradientTransformation, masks: Masks) -> optax.Gradient
         ``tx`` and masks the resulting updates, so pruned (already zero) params stay exactly 0.
     """
     inner = optax.with_extra_args_support(tx)
-    initial = _as_bool_masks(masks)
+    initial = as_bool_masks(masks)
 
     def init_fn(params: Params) -> PruningState:
         return PruningState(inner.init(params), initial)
@@ -84,7 +84,7 @@ def update_masks(opt_state: Any, new_masks: Masks) -> Any:
     Raises:
         ValueError: no `PruningState` found, or the new masks have another layout.
     """
-    new_masks = _as_bool_masks(new_masks)
+    new_masks = as_bool_masks(new_masks)
     found = False
 
     def replace(node: Any) -> Any:
