@@ -202,6 +202,28 @@ def prepare(
         cached = _load_cache(key, config)
         if cached is not None:
             return cached
+    parts, tables = _split_rows(config, progress)
+    classes = _present_classes(tables.values(), config.label_kind)
+    if config.holdout:
+        classes = _hold_out(parts, classes, config)
+    train_table, train_rows = parts["train"]
+    pre = Preprocessor.fit(
+        train_table,
+        train_rows,
+        classes=classes,
+        label_kind=config.label_kind,
+        log_scale=config.log_scale,
+        exclude=tuple(config.exclude_features),
+    )
+    x, y, keys = _transform_splits(pre, parts, config.stream_key)
+    prepared = Prepared(config, pre, x, y, _split_info(tables, pre, y), keys)
+    if use_cache:
+        _store_cache(key, prepared)
+    return prepared
+
+
+def _split_rows(config: DataConfig, progress) -> tuple[dict, dict[str, FlowTable]]:
+    """The input tables read, and each split as (its table, its rows) by ``config.split``."""
     if config.split == "official":
         train_table = _read(config.train_files, config, progress)
         test_table = _read(config.test_files, config, progress)
@@ -215,46 +237,46 @@ def prepare(
         )
         parts = {"train": (train_table, train_rows), "val": (train_table, val_rows)}
         parts["test"] = (test_table, np.arange(len(test_table)))
-        tables = {"train": train_table, "test": test_table}
+        return parts, {"train": train_table, "test": test_table}
+    table = _read(config.files, config, progress)
+    order = table.capture_order()
+    y_all = table.group.codes if config.label_kind == "group" else table.label.codes
+    if config.split == "time-block":
+        rows = time_block_split(order, config.fractions)
+    elif config.split == "class-time-block":
+        rows = class_time_block_split(order, y_all, config.fractions)
     else:
-        table = _read(config.files, config, progress)
-        order = table.capture_order()
-        y_all = table.group.codes if config.label_kind == "group" else table.label.codes
-        if config.split == "time-block":
-            rows = time_block_split(order, config.fractions)
-        elif config.split == "class-time-block":
-            rows = class_time_block_split(order, y_all, config.fractions)
-        else:
-            rows = stratified_split(order, y_all, config.fractions, config.seed)
-        parts = {name: (table, rows[name]) for name in SPLIT_NAMES}
-        tables = {"all": table}
-    classes = _present_classes(tables.values(), config.label_kind)
-    if config.holdout:
-        unknown = sorted(set(config.holdout) - set(classes))
-        if unknown:
-            raise ValueError(f"holdout class {unknown[0]!r} is not in the data; classes: {', '.join(classes)}")
-        classes = tuple(c for c in classes if c not in config.holdout)
-        for name in ("train", "val"):  # the detector never sees the held-out family
-            table, rows = parts[name]
-            labels = table.group if config.label_kind == "group" else table.label
-            held = [i for i, v in enumerate(labels.vocab) if v in config.holdout]
-            parts[name] = (table, rows[~np.isin(labels.codes[rows], held)])
-    train_table, train_rows = parts["train"]
-    pre = Preprocessor.fit(
-        train_table,
-        train_rows,
-        classes=classes,
-        label_kind=config.label_kind,
-        log_scale=config.log_scale,
-        exclude=tuple(config.exclude_features),
-    )
-    x, y, keys = {}, {}, ({} if config.stream_key else None)
+        rows = stratified_split(order, y_all, config.fractions, config.seed)
+    return {name: (table, rows[name]) for name in SPLIT_NAMES}, {"all": table}
+
+
+def _hold_out(parts: dict, classes: tuple[str, ...], config: DataConfig) -> tuple[str, ...]:
+    """The classes without ``config.holdout``, whose rows leave train and val (in ``parts``)."""
+    unknown = sorted(set(config.holdout) - set(classes))
+    if unknown:
+        raise ValueError(f"holdout class {unknown[0]!r} is not in the data; classes: {', '.join(classes)}")
+    for name in ("train", "val"):  # the detector never sees the held-out family
+        table, rows = parts[name]
+        labels = table.group if config.label_kind == "group" else table.label
+        held = [i for i, v in enumerate(labels.vocab) if v in config.holdout]
+        parts[name] = (table, rows[~np.isin(labels.codes[rows], held)])
+    return tuple(c for c in classes if c not in config.holdout)
+
+
+def _transform_splits(pre: Preprocessor, parts: dict, stream_key) -> tuple[dict, dict, dict | None]:
+    """Each split's features, labels and (given a ``stream_key``) stream keys."""
+    x, y, keys = {}, {}, ({} if stream_key else None)
     for name in SPLIT_NAMES:
         table, rows = parts[name]
         x[name] = pre.transform(table, rows)
         y[name] = pre.encode_labels(table, rows)
         if keys is not None:
-            keys[name] = stream_keys(table, config.stream_key, rows)
+            keys[name] = stream_keys(table, stream_key, rows)
+    return x, y, keys
+
+
+def _split_info(tables: dict[str, FlowTable], pre: Preprocessor, y: dict) -> dict:
+    """``Prepared.info``: the input tables' summaries, per-split sizes and class counts."""
     info = {
         "tables": {k: summarize(t) for k, t in tables.items()},
         "splits": {
@@ -272,10 +294,7 @@ def prepare(
     missing = [c for c, n in info["splits"]["train"]["classes"].items() if n == 0]
     if missing:
         info["warnings"] = [f"classes absent from the training split: {', '.join(missing)}"]
-    prepared = Prepared(config, pre, x, y, info, keys)
-    if use_cache:
-        _store_cache(key, prepared)
-    return prepared
+    return info
 
 
 def _present_classes(tables, label_kind: str) -> tuple[str, ...]:
