@@ -19,27 +19,44 @@ def test_all_is_sorted_unique_and_resolves(package):
         assert getattr(package, name) is not None, name
 
 
-def test_every_edge_module_imports_only_numpy_numba_and_the_standard_library():
-    # In a fresh interpreter: what numpy, numba and tqdm (the edge install) import by
-    # themselves (numba pulls in scipy or yaml where they happen to be installed), then walk
-    # every module of ltcn_kernels; nothing new may appear but the standard library's.
+# Edge modules that exist to serve an optional extra, and the package each may add.
+OPTIONAL_EDGE_MODULES = {"ltcn_kernels.gateway.prometheus": "prometheus_client"}
+
+
+def _edge_imports(skip: tuple[str, ...], then: str = "") -> tuple[int, set[str]]:
+    """In a fresh interpreter: what numpy, numba and tqdm (the edge install) import by
+    themselves (numba pulls in scipy or yaml where they happen to be installed), then import
+    every module of ltcn_kernels but ``skip`` (and then ``then``); the number of modules walked
+    and the top-level packages that appeared beyond the standard library's."""
     code = (
         "import importlib, pkgutil, sys\n"
         "import numpy, numba, tqdm\n"
         "base = {n.split('.')[0] for n in sys.modules}\n"
         "import ltcn_kernels\n"
         "mods = [m.name for m in pkgutil.walk_packages(ltcn_kernels.__path__, 'ltcn_kernels.')\n"
-        "        if not m.name.endswith('__main__')]\n"
+        f"        if not m.name.endswith('__main__') and m.name not in {skip!r}]\n"
         "for m in mods: importlib.import_module(m)\n"
+        f"if {then!r}: importlib.import_module({then!r})\n"
         "tops = {n.split('.')[0] for n in sys.modules}\n"
         "print(len(mods)); print(' '.join(sorted(tops - base - set(sys.stdlib_module_names))))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, check=True)  # fmt: skip
     count, outside = proc.stdout.splitlines()
-    assert int(count) >= 30  # every subpackage was walked (io, features, engine, gateway, bench)
-    extra = set(outside.split()) - {"ltcn_kernels"}
+    return int(count), set(outside.split()) - {"ltcn_kernels"}
+
+
+def test_every_edge_module_imports_only_numpy_numba_and_the_standard_library():
+    count, extra = _edge_imports(tuple(OPTIONAL_EDGE_MODULES))
+    assert count >= 30  # every subpackage was walked (io, features, engine, gateway, bench)
     assert not extra, f"the edge package imports {sorted(extra)}"
+
+
+@pytest.mark.parametrize("module", sorted(OPTIONAL_EDGE_MODULES))
+def test_an_optional_edge_module_adds_only_its_extra(module):
+    pytest.importorskip(OPTIONAL_EDGE_MODULES[module])
+    _, extra = _edge_imports(tuple(OPTIONAL_EDGE_MODULES), then=module)
+    assert extra == {OPTIONAL_EDGE_MODULES[module]}
 
 
 def test_training_package_and_cli_import_no_jax():
