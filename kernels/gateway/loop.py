@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,6 +54,23 @@ from .trust import trusted_model
 from .warmup import warm_up
 
 MAX_UNDETECTED = 1000  # bad lines before the first record or header, then the input is wrong
+
+
+@dataclass
+class _SourceState:
+    """Where :meth:`Gateway.run_source` stands in one source: the partial line, the format
+    (the header, once detected), the bad lines before it, and the micro-batch being filled."""
+
+    name: str
+    lines: Lines = field(default_factory=Lines)  # the partial last line of the last read
+    header: bytes | None = None  # each batch is parsed under it (None: a headerless layout)
+    detected: bool = False  # the format is known
+    undetected: int = 0  # bad lines before the first record or header
+    why: str = ""  # the first one's error
+    pending: list[bytes] = field(default_factory=list)  # the micro-batch being filled
+    first: int = 0  # its first line's number
+    held: int = 0  # its bytes
+    lineno: int = 0  # lines of the current file read so far
 
 
 class Gateway:
@@ -108,94 +126,107 @@ class Gateway:
     # ---------------------------------------------------------------- reading
     def run_source(self, name: str, f, follow: bool, deadline: float | None, poll: float) -> None:
         """Read ``f`` (reported as ``name``) to its end, ``deadline`` or a stop."""
-        reader, lines = Reader(name, f, follow, poll), Lines()
-        header: bytes | None = None
-        detected = False
-        undetected, why = 0, ""  # bad lines before the first record or header, the first's error
-        pending: list[bytes] = []
-        first = 0
-        lineno = 0
+        reader, src = Reader(name, f, follow, poll), _SourceState(name)
         try:
             while not self.stop:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 data = reader.read()
                 if data is None:  # nothing new yet: classify what we have, then wait
-                    if pending:
-                        self._batch(name, header, first, pending)
-                        pending = []
+                    self._flush(src)
                     self._maybe_stats()
                     if reader.fd is None and not reader.live:
                         time.sleep(poll)
                     continue
                 switch = data if data is ROTATED or data is TRUNCATED else None
                 eof = switch is not None or data == b""
-                got = lines.finish() if eof else lines.feed(data)
-                if lines.too_long:  # (each left as an empty line in its place)
-                    self.stats.skipped["line too long"] += lines.too_long
-                    lines.too_long = 0
-                i = 0
-                while not detected and i < len(got):  # blank lines, then the header (if any)
-                    ln = got[i]
-                    if ln.strip():
-                        try:
-                            det = detect(name, head=ln + b"\n", dataset=self.pre.dataset)
-                        except DataFormatError as exc:  # a bad first line: skip and count it
-                            undetected += 1
-                            why = why or exc.message
-                            if undetected >= MAX_UNDETECTED:
-                                raise DataFormatError(name, lineno + 1, 0, f"no line of the "
-                                                      f"first {undetected:,} is a flow record "
-                                                      f"or header: {why}") from None  # fmt: skip
-                            self.stats.skipped[self._skip_reason(exc)] += 1
-                            i += 1
-                            lineno += 1
-                            continue
-                        detected = True
-                        if not det.has_header:
-                            # A record, taken below. Each batch is parsed under the layout's
-                            # own header, so a batch never starts with a record that could
-                            # be mistaken for a format (every line numbered as in the stream).
-                            header = header_line(det)
-                            break
-                        header = ln
-                    i += 1
-                    lineno += 1
-                while i < len(got):  # the records, micro-batch by micro-batch
-                    if not pending:
-                        first, held = lineno + 1, 0
-                    take = min(self.micro_batch - len(pending), len(got) - i)
-                    sizes = np.cumsum([len(ln) + 1 for ln in got[i : i + take]])
-                    fits = int(np.searchsorted(sizes, MAX_BATCH_BYTES - held, side="right"))
-                    full = fits < take  # bounded in bytes too, not only in lines
-                    take = max(fits, 1 if not pending else 0) if full else take
-                    pending.extend(got[i : i + take])
-                    held += int(sizes[take - 1]) if take else 0
-                    i += take
-                    lineno += take
-                    if full or len(pending) >= self.micro_batch:
-                        self._batch(name, header, first, pending)
-                        pending = []
-                        if self.stop:
-                            break
+                got = self._complete_lines(src, data, eof)
+                self._take_records(src, got, self._find_header(src, got))
                 if switch is not None:  # the followed file was rotated: its lines are done
-                    if pending:
-                        self._batch(name, header, first, pending)
-                        pending = []
-                    lines, lineno = Lines(), 0  # line numbers are the new file's
-                    if switch is ROTATED:  # a new file: its own header (or none)
-                        header, detected = None, False
-                    self.stats.rotations += 1
+                    self._start_over(src, switch)
                     continue
                 if eof:
-                    if not detected and undetected:  # the whole input: not flow records
+                    if not src.detected and src.undetected:  # the whole input: not flow records
                         raise DataFormatError(name, 0, 0, f"no line is a flow record or header "
-                                              f"({undetected:,} tried): {why}")  # fmt: skip
+                                              f"({src.undetected:,} tried): {src.why}")  # fmt: skip
                     break
-            if pending:
-                self._batch(name, header, first, pending)
+            self._flush(src)
         finally:
             reader.close()
+
+    def _complete_lines(self, src: _SourceState, data: bytes, eof: bool) -> list[bytes]:
+        """The complete lines ``data`` ends (all that is left at the end of a file)."""
+        got = src.lines.finish() if eof else src.lines.feed(data)
+        if src.lines.too_long:  # (each left as an empty line in its place)
+            self.stats.skipped["line too long"] += src.lines.too_long
+            src.lines.too_long = 0
+        return got
+
+    def _find_header(self, src: _SourceState, got: list[bytes]) -> int:
+        """Until the format is known: skip blank and bad lines, then take the header (if any);
+        the index in ``got`` where the records start."""
+        i = 0
+        while not src.detected and i < len(got):  # blank lines, then the header (if any)
+            ln = got[i]
+            if ln.strip():
+                try:
+                    det = detect(src.name, head=ln + b"\n", dataset=self.pre.dataset)
+                except DataFormatError as exc:  # a bad first line: skip and count it
+                    src.undetected += 1
+                    src.why = src.why or exc.message
+                    if src.undetected >= MAX_UNDETECTED:
+                        raise DataFormatError(src.name, src.lineno + 1, 0, f"no line of the "
+                                              f"first {src.undetected:,} is a flow record "
+                                              f"or header: {src.why}") from None  # fmt: skip
+                    self.stats.skipped[self._skip_reason(exc)] += 1
+                    i += 1
+                    src.lineno += 1
+                    continue
+                src.detected = True
+                if not det.has_header:
+                    # A record, taken below. Each batch is parsed under the layout's
+                    # own header, so a batch never starts with a record that could
+                    # be mistaken for a format (every line numbered as in the stream).
+                    src.header = header_line(det)
+                    break
+                src.header = ln
+            i += 1
+            src.lineno += 1
+        return i
+
+    def _take_records(self, src: _SourceState, got: list[bytes], i: int) -> None:
+        """Records ``got[i:]`` into micro-batches, each classified once it is full."""
+        while i < len(got):  # the records, micro-batch by micro-batch
+            if not src.pending:
+                src.first, src.held = src.lineno + 1, 0
+            take = min(self.micro_batch - len(src.pending), len(got) - i)
+            sizes = np.cumsum([len(ln) + 1 for ln in got[i : i + take]])
+            fits = int(np.searchsorted(sizes, MAX_BATCH_BYTES - src.held, side="right"))
+            full = fits < take  # bounded in bytes too, not only in lines
+            take = max(fits, 1 if not src.pending else 0) if full else take
+            src.pending.extend(got[i : i + take])
+            src.held += int(sizes[take - 1]) if take else 0
+            i += take
+            src.lineno += take
+            if full or len(src.pending) >= self.micro_batch:
+                self._flush(src)
+                if self.stop:
+                    break
+
+    def _flush(self, src: _SourceState) -> None:
+        """Classify the records held for the micro-batch, if any."""
+        if src.pending:
+            self._batch(src.name, src.header, src.first, src.pending)
+            src.pending = []
+
+    def _start_over(self, src: _SourceState, switch) -> None:
+        """After a rotation or truncation: the old file's records classified, line numbers
+        counted from the new file's start, and a rotated file's own header (or none) read."""
+        self._flush(src)
+        src.lines, src.lineno = Lines(), 0  # line numbers are the new file's
+        if switch is ROTATED:  # a new file: its own header (or none)
+            src.header, src.detected = None, False
+        self.stats.rotations += 1
 
     def _skip_reason(self, exc: DataFormatError) -> str:
         """The stats key a bad line is counted under: its error's kind, never its values."""
