@@ -137,3 +137,19 @@ def test_a_source_tree_without_entry_points_runs_the_training_commands(monkeypat
     with pytest.raises(SystemExit) as stop:
         train_cli.main(["run", "--help"])  # python -m ltcn_jax.cli: it passes its commands
     assert stop.value.code == 0 and "example:\n  ltcn run" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--model", "{run}", "x.csv"],
+                                     ["detect", "--model", "{run}", "--source", "{csv}"],
+                                     ["verify", "{run}"], ["warmup", "--model", "{run}"]])  # fmt: skip
+def test_a_run_folder_given_as_the_model_says_to_export_it(command, tmp_path, capsys):
+    run = tmp_path / "myrun"
+    run.mkdir()
+    (run / "metrics.json").write_text("{}")
+    csv = tmp_path / "x.csv"
+    csv.write_text("")
+    argv = [a.format(run=run, csv=csv) for a in command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ltcn: error: {run}: a run folder, not a .ltcn model file: export its model "
+                   f"first, `ltcn export {run} --out model.ltcn`, and pass that file"]  # fmt: skip

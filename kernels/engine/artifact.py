@@ -236,15 +236,25 @@ def engine_payload(model: EngineModel) -> tuple[dict[str, np.ndarray], dict]:
 # --------------------------------------------------------------------------- reading
 
 
+def _folder_message(path: str) -> str:
+    """What a folder given as a model is, and what to run instead."""
+    if os.path.isfile(os.path.join(path, "metrics.json")):  # what `ltcn run` writes
+        return (f"a run folder, not a .ltcn model file: export its model first, "
+                f"`ltcn export {path} --out model.ltcn`, and pass that file")  # fmt: skip
+    return "a folder, not a .ltcn model file (`ltcn export RUN --out model.ltcn` writes one)"
+
+
 def read_artifact(path: str | os.PathLike) -> Artifact:
     """Read and verify a ``.ltcn`` file (see the module docstring); the arrays are read-only
     views of the file, mapped with ``mmap`` (nothing is copied on little-endian hosts).
 
     Raises:
-        DataFormatError: not an artifact, newer schema, a manifest that does not fit the
+        DataFormatError: a folder (a run folder: says to export it), not an artifact, newer schema, a manifest that does not fit the
             schema, truncated, any checksum mismatch, or arrays that do not fit the layout.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise DataFormatError(path, 0, 0, _folder_message(path))
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         head = f.read(_HEAD)
