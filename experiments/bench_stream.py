@@ -49,19 +49,32 @@ def _args(argv):
 
 def main(argv=None) -> int:
     args = _args(argv)
-    _pin(args.core)
+    _pin(args.core)  # before numpy / numba load: every step imports them itself
     import json
-    import platform
-    import time
-
-    import numpy as np
-    from numba import njit
 
     from ltcn_kernels import engine as E
+
+    arch, flat, x = _random_model_and_flows(args)
+    sparse = E.EngineModel.from_arch(arch, flat, format="sparse")
+    dense = E.EngineModel.from_arch(arch, flat, format="dense")
+    rows = [x[i] for i in range(args.flows)]  # the flows as the caller holds them
+    report = _report_header(args, argv, arch, sparse)
+    runs = report["runs"]
+    runs.update(_time_new_stream(args, sparse, dense, x, rows))
+    report["parity_stream_vs_logits_sequence"] = "bitwise equal (2000 flows)"
+    runs["old_stream"] = _time_old_stream(args, sparse, rows)
+    runs.update(_time_window_recompute(args, arch, flat, dense, x))
+    _time_breakdown(args, arch, sparse, x, rows, report)
+    report["summary"] = _summary(runs)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _random_model_and_flows(args):
+    """The seeded random L-TCN (magnitude-pruned to ``--sparsity``) and the flows."""
+    import numpy as np
+
     from ltcn_kernels.arch import LTCNArch
-    from ltcn_kernels.bench.reference import NumpyLTCN
-    from ltcn_kernels.engine import _kernels as K
-    from ltcn_kernels.engine import _stream as S
 
     rng = np.random.default_rng(args.seed)
     arch = LTCNArch(args.features, args.classes)
@@ -72,26 +85,35 @@ def main(argv=None) -> int:
         if path.endswith("/kernel") and path != "head/kernel" and args.sparsity > 0:
             w[np.abs(w) < np.quantile(np.abs(w), args.sparsity)] = 0  # magnitude pruning
         flat[path] = w
-    sparse = E.EngineModel.from_arch(arch, flat, format="sparse")
-    dense = E.EngineModel.from_arch(arch, flat, format="dense")
     x = rng.standard_normal((args.flows, args.features)).astype(np.float32)
     x[rng.random(x.shape) < 0.3] = 0  # flow features have zeros (one-hot, unused counters)
-    rows = [x[i] for i in range(args.flows)]  # the flows as the caller holds them
+    return arch, flat, x
 
-    def timed(fn, n, warm):
-        for i in range(warm):
-            fn(i % n)
-        ts = np.empty(n, np.int64)
-        clock = time.perf_counter_ns
-        for i in range(n):
-            t0 = clock()
-            fn(i)
-            ts[i] = clock() - t0
-        us = ts / 1e3
-        return {"p50_us": float(np.percentile(us, 50)), "p99_us": float(np.percentile(us, 99)),
-                "mean_us": float(us.mean()), "n": int(n)}  # fmt: skip
 
-    report = {
+def _timed(fn, n, warm) -> dict:
+    """p50 / p99 / mean microseconds of ``fn(i)`` for i < n, after ``warm`` calls."""
+    import time
+
+    import numpy as np
+
+    for i in range(warm):
+        fn(i % n)
+    ts = np.empty(n, np.int64)
+    clock = time.perf_counter_ns
+    for i in range(n):
+        t0 = clock()
+        fn(i)
+        ts[i] = clock() - t0
+    us = ts / 1e3
+    return {"p50_us": float(np.percentile(us, 50)), "p99_us": float(np.percentile(us, 99)),
+            "mean_us": float(us.mean()), "n": int(n)}  # fmt: skip
+
+
+def _report_header(args, argv, arch, sparse) -> dict:
+    """The command, the machine and the model measured."""
+    import platform
+
+    return {
         "command": "python experiments/bench_stream.py " + " ".join(argv or sys.argv[1:]),
         "machine": {"processor": platform.processor() or platform.machine(),
                     "python": platform.python_version(), "core": args.core},
@@ -104,9 +126,15 @@ def main(argv=None) -> int:
                   "stream_state_floats": sparse.state_size},
         "runs": {},
     }
-    runs = report["runs"]
 
-    # ---- the new Stream (sparse and dense models), parity first
+
+def _time_new_stream(args, sparse, dense, x, rows) -> dict:
+    """The new Stream (sparse and dense models), parity with logits_sequence first."""
+    import numpy as np
+
+    from ltcn_kernels import engine as E
+
+    runs = {}
     want = E.logits_sequence(sparse, x[:2000])
     for name, model in (("stream", sparse), ("stream_dense_model", dense)):
         st = E.Stream(model, output="logits")
@@ -114,10 +142,16 @@ def main(argv=None) -> int:
         st.reset()
         assert np.array_equal(got, want if model is sparse else E.logits_sequence(model, x[:2000]))
         st_p = E.Stream(model, output="proba")
-        runs[name] = timed(lambda i, st=st_p: st.push(rows[i]), args.flows, args.warmup)
-    report["parity_stream_vs_logits_sequence"] = "bitwise equal (2000 flows)"
+        runs[name] = _timed(lambda i, st=st_p: st.push(rows[i]), args.flows, args.warmup)
+    return runs
 
-    # ---- the old path: run_sequence on one step, history copied in and out of the padding
+
+def _time_old_stream(args, sparse, rows) -> dict:
+    """The old path: run_sequence on one step, history copied in and out of the padding."""
+    import numpy as np
+
+    from ltcn_kernels.engine import _kernels as K
+
     buf = np.zeros((3, sparse.c_max, sparse.pad_max + 256), np.float32)
     state = np.zeros(sparse.state_size, np.float32)
     one_args = sparse._args()
@@ -129,34 +163,56 @@ def main(argv=None) -> int:
         K.run_sequence(*one_args, rows[i].reshape(1, F), *tail, out)
         return out[0]
 
-    runs["old_stream"] = timed(old_push, args.flows, args.warmup)
+    return _timed(old_push, args.flows, args.warmup)
 
-    # ---- dense window recompute (what a stateless dense runtime does per new flow)
+
+def _time_window_recompute(args, arch, flat, dense, x) -> dict:
+    """Dense window recompute (what a stateless dense runtime does per new flow)."""
+    import numpy as np
+
+    from ltcn_kernels import engine as E
+    from ltcn_kernels.bench.reference import NumpyLTCN
+
     rf = arch.receptive_field
     nrc = min(args.recompute_flows, args.flows)
     xp = np.concatenate([np.zeros((rf - 1, args.features), np.float32), x])
     wins = [np.ascontiguousarray(xp[None, i : i + rf]) for i in range(nrc)]
     net = NumpyLTCN(flat, arch)
-    runs["window_recompute_numpy"] = timed(lambda i: net.forward(wins[i], last_only=True),
-                                           nrc, 200)  # fmt: skip
-    runs["window_recompute_engine_dense"] = timed(lambda i: E.logits_windows(dense, wins[i]),
-                                                  nrc, 200)  # fmt: skip
+    return {
+        "window_recompute_numpy": _timed(lambda i: net.forward(wins[i], last_only=True),
+                                         nrc, 200),
+        "window_recompute_engine_dense": _timed(lambda i: E.logits_windows(dense, wins[i]),
+                                                nrc, 200),
+    }  # fmt: skip
 
-    # ---- breakdown: call overhead and arithmetic
+
+def _time_breakdown(args, arch, sparse, x, rows, report) -> None:
+    """Call overhead and arithmetic: an empty @njit call, the step called directly, the kernel
+    alone in its compiled loop, and the batch path, into ``report``."""
+    import time
+
+    import numpy as np
+    from numba import njit
+
+    from ltcn_kernels import engine as E
+    from ltcn_kernels.engine import _stream as S
+
+    runs = report["runs"]
+
     @njit(cache=False)
     def empty4(a, b, c, d):
         return 0
 
     st = E.Stream(sparse, output="proba")
     ib, fb = st._args
-    out1 = np.empty(C, np.float32)
-    runs["empty_njit_call_4_args"] = timed(lambda i: empty4(ib, fb, rows[i], out1),
-                                           args.flows, args.warmup)  # fmt: skip
-    runs["stream_step_direct"] = timed(lambda i: S.stream_step(ib, fb, rows[i], out1),
-                                       args.flows, args.warmup)  # fmt: skip
-    runs["stream_push_with_row_indexing"] = timed(lambda i: st.push(x[i]), args.flows,
-                                                  args.warmup)  # fmt: skip
-    outm = np.empty((args.flows, C), np.float32)
+    out1 = np.empty(sparse.n_classes, np.float32)
+    runs["empty_njit_call_4_args"] = _timed(lambda i: empty4(ib, fb, rows[i], out1),
+                                            args.flows, args.warmup)  # fmt: skip
+    runs["stream_step_direct"] = _timed(lambda i: S.stream_step(ib, fb, rows[i], out1),
+                                        args.flows, args.warmup)  # fmt: skip
+    runs["stream_push_with_row_indexing"] = _timed(lambda i: st.push(x[i]), args.flows,
+                                                   args.warmup)  # fmt: skip
+    outm = np.empty((args.flows, sparse.n_classes), np.float32)
     S.stream_steps(ib, fb, x[:100], outm[:100])
     reps = []
     for _ in range(5):
@@ -175,9 +231,12 @@ def main(argv=None) -> int:
     E.logits_sequence(sparse, x)
     report["batch_logits_sequence_us_per_flow"] = (time.perf_counter() - t0) / args.flows * 1e6
 
+
+def _summary(runs: dict) -> dict:
+    """The headline: the new stream against the old path and the best dense recompute."""
     best_dense = min(runs["window_recompute_numpy"]["p50_us"],
                      runs["window_recompute_engine_dense"]["p50_us"])  # fmt: skip
-    report["summary"] = {
+    return {
         "stream_p50_us": runs["stream"]["p50_us"],
         "stream_p99_us": runs["stream"]["p99_us"],
         "old_stream_p50_us": runs["old_stream"]["p50_us"],
@@ -189,8 +248,6 @@ def main(argv=None) -> int:
                     "p99_le_25us": runs["stream"]["p99_us"] <= 25,
                     "ge_10x_dense_recompute": best_dense / runs["stream"]["p50_us"] >= 10},
     }
-    print(json.dumps(report, indent=2))
-    return 0
 
 
 if __name__ == "__main__":
