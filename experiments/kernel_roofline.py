@@ -33,10 +33,11 @@ from numba import njit  # noqa: E402
 
 from ltcn_kernels.arch import LTCNArch  # noqa: E402
 from ltcn_kernels.bench.machine import fma_peak_gflops, fma_probe_info, machine_info  # noqa: E402
-from ltcn_kernels.engine import (  # noqa: E402
-    EngineModel,
-    _tiles,
-)
+
+# A roofline of the engine's raw kernels: this script calls the private kernel modules on
+# purpose (below the public EngineModel API, which it measures against); nothing else outside
+# the engine does.
+from ltcn_kernels.engine import EngineModel, _tiles  # noqa: E402
 from ltcn_kernels.engine import _kernels as K  # noqa: E402
 
 T, K_SIZE, DIL = 1024, 3, 4

@@ -48,8 +48,8 @@ def _median_ms(fn, repeats: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     from ltcn_jax.signing import generate_key
-    from ltcn_kernels.engine import _ed25519
     from ltcn_kernels.engine.artifact import read_artifact, sign_artifact, write_artifact
+    from ltcn_kernels.engine.signature import verify  # the edge's pure-Python Ed25519
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--core", type=int, default=None, help="the one core to run on")
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         key = generate_key(tmp / "k.pem", trust=False)
         message = b"ltcn model signature v1\n" + bytes(64)
         signature = key.sign(message)
-        verify_ms = _median_ms(lambda: _ed25519.verify(key.public_key, message, signature), args.repeats)
+        verify_ms = _median_ms(lambda: verify(key.public_key, message, signature), args.repeats)
         rng = np.random.default_rng(0)
         files = {"lab model (results/lab/model.ltcn)": ROOT / "results/lab/model.ltcn"}
         for name, n in (("paper scale, 60 % CSR (synthetic)", 880_000), ("paper scale, dense (synthetic)", 2_200_000)):
