@@ -125,6 +125,32 @@ def _flow_ids(path: Path) -> set[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("the fault soak mounts a small tmpfs for the full-disk interval: run as root")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    header, good, mixed, injected = build(args.records, args.hostile, args.seed)
+    clean, clean_ids, (stats, rss, events), written = _clean_then_soak(args, header, good, mixed)
+    lost = stats.get("alerts_lost", 0)
+    half = rss[len(rss) // 2 :] or rss
+    checks = _checks(stats, clean, clean_ids, written, injected, events, half, len(good))
+    command = "python experiments/fault_soak.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    report = {
+        "command": command, "records": len(good), "hostile_lines": sum(injected.values()),
+        "injected": dict(injected), "clean": clean, "soak": stats, "events": events,
+        "alerts_clean": len(clean_ids), "alerts_written": len(written), "alerts_lost": lost,
+        "rss_kb": {"min": min(rss), "max": max(rss), "second_half_max": max(half),
+                   "samples": len(rss)},
+        "checks": checks,
+    }  # fmt: skip
+    (out / "soak.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "soak.md").write_text(_markdown(report))
+    print(json.dumps({"checks": checks, "alerts_lost": lost, "rss_kb": report["rss_kb"]}))
+    return 0 if all(checks.values()) else 1
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="results/lab/model.ltcn")
     p.add_argument("--records", type=int, default=1_000_000)
@@ -133,12 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--core", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="results/reliability")
-    args = p.parse_args(argv)
-    if os.geteuid() != 0:
-        raise SystemExit("the fault soak mounts a small tmpfs for the full-disk interval: run as root")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    header, good, mixed, injected = build(args.records, args.hostile, args.seed)
+    return p.parse_args(argv)
+
+
+def _clean_then_soak(args, header: bytes, good: list[bytes], mixed: list[bytes]):
+    """(the clean run's final stats, its alerts' flow ids, the soak's result, the flow ids of
+    the alerts it wrote): the clean run of the good records from one file, then the soak on
+    its own small tmpfs."""
     with tempfile.TemporaryDirectory(prefix="ltcn-soak-") as tmp:
         tmp = Path(tmp)
         # 1. the clean run: the good records from one file
@@ -158,15 +185,19 @@ def main(argv: list[str] | None = None) -> int:
             written = _flow_ids(disk / "a.jsonl.moved") | _flow_ids(alerts)
         finally:
             subprocess.run(["umount", str(disk)], check=False)
-    stats, rss, events = result
+    return clean, clean_ids, result, written
+
+
+def _checks(stats: dict, clean: dict, clean_ids: set[int], written: set[int],
+            injected: Counter, events: dict, half: list[int], n_good: int) -> dict[str, bool]:
+    """The soak against the clean run: what the report calls a pass."""
     lost = stats.get("alerts_lost", 0)
     want_skips = Counter()
     for kind, n in injected.items():
         want_skips[HOSTILE[kind][1]] += n
     got_skips = dict(stats["skipped_by_reason"])
-    half = rss[len(rss) // 2 :] or rss
-    checks = {
-        "every good record classified once": stats["flows"] == len(good) == clean["flows"],
+    return {
+        "every good record classified once": stats["flows"] == n_good == clean["flows"],
         "alerts written are the clean run's": written <= clean_ids,
         "alerts written + lost = clean run's alerts": len(written) + lost == len(clean_ids),
         "skips counted = hostile lines injected, by reason": got_skips == dict(want_skips),
@@ -176,35 +207,64 @@ def main(argv: list[str] | None = None) -> int:
         "memory flat (second half within 5 % of its median)":
             max(half) <= 1.05 * sorted(half)[len(half) // 2],
     }  # fmt: skip
-    command = "python experiments/fault_soak.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    report = {
-        "command": command, "records": len(good), "hostile_lines": sum(injected.values()),
-        "injected": dict(injected), "clean": clean, "soak": stats, "events": events,
-        "alerts_clean": len(clean_ids), "alerts_written": len(written), "alerts_lost": lost,
-        "rss_kb": {"min": min(rss), "max": max(rss), "second_half_max": max(half),
-                   "samples": len(rss)},
-        "checks": checks,
-    }  # fmt: skip
-    (out / "soak.json").write_text(json.dumps(report, indent=1) + "\n")
+
+
+def _markdown(report: dict) -> str:
+    """``soak.md``: what was done to the detector, the checks, the two runs' numbers."""
+    injected, events, clean = report["injected"], report["events"], report["clean"]
+    stats, rss, lost = report["soak"], report["rss_kb"], report["alerts_lost"]
+    got_skips = dict(stats["skipped_by_reason"])
     md = ["# Fault soak of `ltcn detect` (issue 14)", "",
-          f"{len(good):,} good records with {sum(injected.values()):,} hostile lines mixed in "
+          f"{report['records']:,} good records with {report['hostile_lines']:,} hostile lines mixed in "
           f"({', '.join(f'{n:,} {k}' for k, n in injected.items())}), read with `--follow` while "
           f"the file was rotated {events['rotations']} times (rename and a new file with its "
           "header), the alert file moved away and SIGHUP sent once, and the alert file system "
           f"full for {events['full_s']:.1f} s. One core, one Numba thread.", "",
           "| check | |", "|---|---|",
-          *(f"| {k} | {'yes' if v else '**no**'} |" for k, v in checks.items()), "",
-          f"- Clean run: {clean['flows']:,} flows, {len(clean_ids):,} alerts, "
+          *(f"| {k} | {'yes' if v else '**no**'} |" for k, v in report["checks"].items()), "",
+          f"- Clean run: {clean['flows']:,} flows, {report['alerts_clean']:,} alerts, "
           f"{clean['flows_per_s']:,} flows/s.",
           f"- Soak: {stats['flows']:,} flows, {stats['skipped']:,} skipped "
           f"({', '.join(f'{n:,} {k}' for k, n in got_skips.items())}); "
-          f"{len(written):,} alerts written, {lost:,} counted lost while the disk was full.",
-          f"- Resident memory: {min(rss) / 1024:.0f}-{max(rss) / 1024:.0f} MiB over "
-          f"{len(rss)} samples (second half up to {max(half) / 1024:.0f} MiB).", "",
-          f"Command: `{command}`", ""]  # fmt: skip
-    (out / "soak.md").write_text("\n".join(md))
-    print(json.dumps({"checks": checks, "alerts_lost": lost, "rss_kb": report["rss_kb"]}))
-    return 0 if all(checks.values()) else 1
+          f"{report['alerts_written']:,} alerts written, {lost:,} counted lost while the disk was full.",
+          f"- Resident memory: {rss['min'] / 1024:.0f}-{rss['max'] / 1024:.0f} MiB over "
+          f"{rss['samples']} samples (second half up to {rss['second_half_max'] / 1024:.0f} MiB).", "",
+          f"Command: `{report['command']}`", ""]  # fmt: skip
+    return "\n".join(md)
+
+
+class _DetectorWatch:
+    """The detector's progress (its stats lines on standard error) and its resident memory,
+    each watched from a thread of its own."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.last: dict = {}
+        self.err_lines: list[bytes] = []
+        self.rss: list[int] = []
+        self.done = threading.Event()
+        self.reader = threading.Thread(target=self._read_stats, daemon=True)
+        self.reader.start()
+        self.sampler = threading.Thread(target=self._sample, daemon=True)
+        self.sampler.start()
+
+    def lines_read(self) -> int:
+        """Lines the detector has read (every line read is a flow or a skip)."""
+        return self.last.get("flows", 0) + self.last.get("skipped", 0)
+
+    def _read_stats(self) -> None:  # the detector's progress: every line read is a flow or a skip
+        for line in self.proc.stderr:
+            self.err_lines.append(line)
+            if line.startswith(b"ltcn detect stats: "):
+                self.last.update(json.loads(line.split(b": ", 1)[1]))
+
+    def _sample(self) -> None:
+        while not self.done.is_set() and self.proc.poll() is None:
+            kib = rss_kib(self.proc.pid)
+            if kib is None:  # (the process is gone)
+                break
+            self.rss.append(kib)
+            time.sleep(0.5)
 
 
 def _soak(args, header: bytes, mixed: list[bytes], tmp: Path, disk: Path):
@@ -214,31 +274,29 @@ def _soak(args, header: bytes, mixed: list[bytes], tmp: Path, disk: Path):
     proc = _detect(args.model, source, alerts, ["--follow", "--micro-batch", "256"], args.core,
                    stats_every=0.5)  # fmt: skip
     events = {"rotations": 0, "full_s": 0.0}
-    rss: list[int] = []
-    done = threading.Event()
-    last: dict = {}
-    err_lines: list[bytes] = []
-
-    def read_stats():  # the detector's progress: every line read is a flow or a skip
-        for line in proc.stderr:
-            err_lines.append(line)
-            if line.startswith(b"ltcn detect stats: "):
-                last.update(json.loads(line.split(b": ", 1)[1]))
-
-    reader = threading.Thread(target=read_stats, daemon=True)
-    reader.start()
-
-    def sample():
-        while not done.is_set() and proc.poll() is None:
-            kib = rss_kib(proc.pid)
-            if kib is None:  # (the process is gone)
-                break
-            rss.append(kib)
-            time.sleep(0.5)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    watch = _DetectorWatch(proc)
     time.sleep(3.0)  # compiled or loaded from the cache
+    _feed(args, header, mixed, source, tmp, disk, watch, events)
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline and watch.lines_read() < len(mixed):
+        time.sleep(0.5)  # until the detector has read every line
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    watch.reader.join(timeout=30)
+    err = b"".join(watch.err_lines)
+    watch.done.set()
+    watch.sampler.join()
+    for key in ("hup", "full", "freed"):
+        events.pop(key, None)
+    return _final(err), watch.rss, events
+
+
+def _feed(args, header: bytes, mixed: list[bytes], source: Path, tmp: Path, disk: Path,
+          watch: _DetectorWatch, events: dict) -> None:
+    """Append ``mixed`` to the followed file in chunks, rotating it every ``--rotate-every``
+    lines, moving the alert file away (and SIGHUP) after 3 rotations, filling the disk for
+    about 4 s after 5."""
+    alerts = disk / "a.jsonl"
     chunk = max(1, min(20_000, args.rotate_every // 4))
     filler = disk / "filler"
     for start in range(0, len(mixed), chunk):
@@ -249,49 +307,48 @@ def _soak(args, header: bytes, mixed: list[bytes], tmp: Path, disk: Path):
         n_lines = start + len(part)
         crossed = n_lines // args.rotate_every != (n_lines - len(part)) // args.rotate_every
         if crossed and n_lines < len(mixed):  # (no rotation after the last record)
-            # Rotate once the detector has read this file to its end, as a real rotation (every
-            # few minutes) finds a detector that keeps up: like tail -F, --follow cannot read a
-            # file that was rotated away and replaced again before it reached its end.
-            wait = time.monotonic() + 300
-            while time.monotonic() < wait and last.get("flows", 0) + last.get("skipped", 0) < n_lines:
-                time.sleep(0.1)
-            time.sleep(0.5)
-            os.replace(source, tmp / f"flows.csv.{events['rotations'] + 1}")
-            source.write_bytes(header + b"\n")
-            events["rotations"] += 1
+            _rotate_once_read(source, header, tmp, watch, n_lines, events)
         if events["rotations"] == 3 and "hup" not in events:  # logrotate of the alert file
             time.sleep(1.0)
             os.replace(alerts, disk / "a.jsonl.moved")
-            proc.send_signal(signal.SIGHUP)
+            watch.proc.send_signal(signal.SIGHUP)
             events["hup"] = time.monotonic()
         if events["rotations"] == 5 and "full" not in events:  # the disk fills up for a while
-            free = os.statvfs(disk)
-            with open(filler, "wb") as f:  # fill every free block
-                try:
-                    f.write(b"\0" * (free.f_bavail * free.f_frsize))
-                except OSError:
-                    pass
-            left = os.statvfs(disk)
-            events["full_left_bytes"] = left.f_bavail * left.f_frsize
-            # timed from when the disk IS full: writing the filler takes seconds, in which
-            # no new record arrives, so timing it from before left the detector idle throughout
-            events["full"] = time.monotonic()
+            _fill(disk, filler, events)
         if "full" in events and "freed" not in events and time.monotonic() - events["full"] > 4:
             filler.unlink()
             events["freed"] = time.monotonic()
             events["full_s"] = events["freed"] - events["full"]
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline and last.get("flows", 0) + last.get("skipped", 0) < len(mixed):
-        time.sleep(0.5)  # until the detector has read every line
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=120)
-    reader.join(timeout=30)
-    err = b"".join(err_lines)
-    done.set()
-    sampler.join()
-    for key in ("hup", "full", "freed"):
-        events.pop(key, None)
-    return _final(err), rss, events
+
+
+def _rotate_once_read(source: Path, header: bytes, tmp: Path, watch: _DetectorWatch,
+                      n_lines: int, events: dict) -> None:
+    """Rename the followed file away and start a new one with its header."""
+    # Rotate once the detector has read this file to its end, as a real rotation (every
+    # few minutes) finds a detector that keeps up: like tail -F, --follow cannot read a
+    # file that was rotated away and replaced again before it reached its end.
+    wait = time.monotonic() + 300
+    while time.monotonic() < wait and watch.lines_read() < n_lines:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    os.replace(source, tmp / f"flows.csv.{events['rotations'] + 1}")
+    source.write_bytes(header + b"\n")
+    events["rotations"] += 1
+
+
+def _fill(disk: Path, filler: Path, events: dict) -> None:
+    """Fill every free block of the alert file system."""
+    free = os.statvfs(disk)
+    with open(filler, "wb") as f:  # fill every free block
+        try:
+            f.write(b"\0" * (free.f_bavail * free.f_frsize))
+        except OSError:
+            pass
+    left = os.statvfs(disk)
+    events["full_left_bytes"] = left.f_bavail * left.f_frsize
+    # timed from when the disk IS full: writing the filler takes seconds, in which
+    # no new record arrives, so timing it from before left the detector idle throughout
+    events["full"] = time.monotonic()
 
 
 if __name__ == "__main__":
