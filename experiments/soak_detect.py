@@ -98,12 +98,37 @@ def _code_under_test(env: dict) -> dict:
 def stage_child(model: str, flows: str, out: str, profile: str | None) -> None:
     """(In a fresh process.) ``run_detect`` on ``flows`` with a timer around each stage;
     prints the seconds per stage as JSON."""
-    import functools
     import io
+
+    from ltcn_kernels.gateway import DetectOptions, run_detect
+
+    seconds: dict[str, float] = {}
+    batch_lines = _install_stage_timers(seconds)
+    clock = time.perf_counter
+    options = DetectOptions(source=flows, alerts=out, alerts_max_bytes=64 << 20, stats_every=5)
+    t0 = clock()
+    result = run_detect(model, options, out=io.StringIO(), err=io.StringIO())
+    wall = clock() - t0
+    s = _stage_seconds(seconds, batch_lines)
+    total = sum(s.get(k, 0.0) for k, _ in STAGES)
+    print(json.dumps({
+        "flows": result["flows"], "alerts": result["alerts"], "wall_s": round(wall, 3),
+        "compile_s": result["compile_s"], "staged_s": round(total, 3),
+        "flows_per_s_staged": round(result["flows"] / total),
+        "seconds": {k: round(s.get(k, 0.0), 4) for k, _ in STAGES},
+        "share": {k: round(s.get(k, 0.0) / total, 4) for k, _ in STAGES},
+    }))  # fmt: skip
+    if profile:
+        _profile(model, options, out, profile)
+
+
+def _install_stage_timers(seconds: dict[str, float]) -> bool:
+    """Wrap each stage's function in a timer adding to ``seconds``; True when the alert lines
+    are built a batch at a time (the new code: write_lines holds no json.dumps)."""
+    import functools
 
     import ltcn_kernels.gateway.eve as E
     import ltcn_kernels.gateway.loop as L
-    from ltcn_kernels.gateway import DetectOptions, run_detect
 
     try:  # the alert file is alertfile's (before: eve's)
         import ltcn_kernels.gateway.alertfile as W
@@ -114,7 +139,6 @@ def stage_child(model: str, flows: str, out: str, profile: str | None) -> None:
     except ImportError:
         S = L
 
-    seconds: dict[str, float] = {}
     clock = time.perf_counter
 
     def timed(owner, name, key):
@@ -157,12 +181,13 @@ def stage_child(model: str, flows: str, out: str, profile: str | None) -> None:
             cls._stage_timed = True
 
     L.Gateway.__init__ = gateway_init
-    options = DetectOptions(source=flows, alerts=out, alerts_max_bytes=64 << 20, stats_every=5)
-    t0 = clock()
-    result = run_detect(model, options, out=io.StringIO(), err=io.StringIO())
-    wall = clock() - t0
+    return "alert_lines" in vars(S)
+
+
+def _stage_seconds(seconds: dict[str, float], batch_lines: bool) -> dict[str, float]:
+    """The timers' seconds as exclusive stages: each outer timer minus the ones inside it."""
     s = dict(seconds)
-    if "alert_lines" in vars(S):  # new: write_lines holds no json.dumps; old: write does
+    if batch_lines:  # new: write_lines holds no json.dumps; old: write does
         s.setdefault("json_encode", 0.0)
     else:
         s["write"] = s.get("write", 0.0) - s.get("json_encode", 0.0)
@@ -171,20 +196,19 @@ def stage_child(model: str, flows: str, out: str, profile: str | None) -> None:
     s["report_other"] = s["report"] - sum(s.get(k, 0.0) for k in inside_report)
     inside_batch = ("parse", "preprocess", "engine", "report", "stats")  # (add_latency: in _batch)
     s["batch_other"] = s["batch"] - sum(s.get(k, 0.0) for k in inside_batch)
-    total = sum(s.get(k, 0.0) for k, _ in STAGES)
-    print(json.dumps({
-        "flows": result["flows"], "alerts": result["alerts"], "wall_s": round(wall, 3),
-        "compile_s": result["compile_s"], "staged_s": round(total, 3),
-        "flows_per_s_staged": round(result["flows"] / total),
-        "seconds": {k: round(s.get(k, 0.0), 4) for k, _ in STAGES},
-        "share": {k: round(s.get(k, 0.0) / total, 4) for k, _ in STAGES},
-    }))  # fmt: skip
-    if profile:
-        import cProfile
+    return s
 
-        os.remove(out)
-        cProfile.runctx("run_detect(model, options, out=io.StringIO(), err=io.StringIO())",
-                        globals(), {**locals(), "run_detect": run_detect}, profile)  # fmt: skip
+
+def _profile(model: str, options, out: str, profile: str) -> None:
+    """A cProfile dump of the same run (a second pass, the first one's alerts removed)."""
+    import cProfile
+    import io  # noqa: F401  (the profiled statement names it, through locals())
+
+    from ltcn_kernels.gateway import run_detect
+
+    os.remove(out)
+    cProfile.runctx("run_detect(model, options, out=io.StringIO(), err=io.StringIO())",
+                    globals(), {**locals(), "run_detect": run_detect}, profile)  # fmt: skip
 
 
 def run_stages(model: Path, flows_file: Path, n: int, tmp: Path, env: dict, profile) -> dict:
@@ -241,16 +265,7 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--stage-child":
         stage_child(*sys.argv[2:5], sys.argv[5] or None)
         return 0
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", type=Path, default=Path("results/cicids2017_samples"))
-    parser.add_argument("--pattern", default=os.path.join(os.environ.get("LTCN_DATA", "data"), "cicids2017/improved/*.csv"))
-    parser.add_argument("--flows", type=int, default=1_000_000)
-    parser.add_argument("--out", type=Path, default=Path("results/soak"))
-    parser.add_argument("--stages", type=int, default=0, help="also time each stage on the first N flows")
-    parser.add_argument("--cprofile", type=Path, default=None, help="with --stages: a cProfile dump of that run")
-    parser.add_argument("--no-plot", action="store_true")
-    parser.add_argument("--compare", nargs="+", default=None, metavar="LABEL=DIR[,DIR..]")
-    args = parser.parse_args()
+    args = _parse_args()
     if args.compare:
         print(json.dumps(compare(args.compare, args.out), indent=1))
         return 0
@@ -264,30 +279,65 @@ def main() -> int:
         alerts = Path(tmp) / "alerts.jsonl"
         env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
         code = _code_under_test(env)
-        cmd = [sys.executable, "-m", "ltcn_kernels.cli", "detect", "--model", str(model), "--source", str(flows_file),
-               "--alerts", str(alerts), "--alerts-max-bytes", str(64 << 20), "--stats-every", "5"]  # fmt: skip
-        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-        samples = []
-        while proc.poll() is None:
-            kib = rss_kib(proc.pid)
-            if kib is not None:
-                samples.append((round(time.perf_counter() - start, 2), kib))
-            time.sleep(0.5)
-        stderr = proc.stderr.read()
-        seconds = time.perf_counter() - start
-        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-        final = [line for line in stderr.splitlines() if line.startswith("ltcn detect final:")]
-        stats = json.loads(final[-1].split(":", 1)[1]) if final else {}
+        run = _detect_sampled(model, flows_file, alerts, env)
         alert_files = sorted(Path(tmp).glob("alerts.jsonl*"))
         alert_lines = sum(p.read_bytes().count(b"\n") for p in alert_files)
         alert_files = [p.name for p in alert_files]
         stages = run_stages(model, flows_file, args.stages, Path(tmp), env, args.cprofile) if args.stages else None
+    result = _result(args, n, code, run, alert_lines, alert_files)
+    if stages is not None:
+        result["stages"] = {"flows": args.stages, **stages, "what": dict(STAGES)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "soak.json").write_text(json.dumps(result, indent=1) + "\n")
+    if not args.no_plot:
+        _plot_rss(run["samples"], n, args.out / "soak_rss.png")
+    print(json.dumps({k: v for k, v in result.items() if k != "rss_timeline_s_kib"}, indent=1))
+    return 0 if run["returncode"] == 0 else 1
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", type=Path, default=Path("results/cicids2017_samples"))
+    parser.add_argument("--pattern", default=os.path.join(os.environ.get("LTCN_DATA", "data"), "cicids2017/improved/*.csv"))
+    parser.add_argument("--flows", type=int, default=1_000_000)
+    parser.add_argument("--out", type=Path, default=Path("results/soak"))
+    parser.add_argument("--stages", type=int, default=0, help="also time each stage on the first N flows")
+    parser.add_argument("--cprofile", type=Path, default=None, help="with --stages: a cProfile dump of that run")
+    parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--compare", nargs="+", default=None, metavar="LABEL=DIR[,DIR..]")
+    return parser.parse_args()
+
+
+def _detect_sampled(model: Path, flows_file: Path, alerts: Path, env: dict) -> dict:
+    """``ltcn detect`` on the flow file in a process of its own, its resident memory sampled
+    every 0.5 s: its exit code, the samples, wall and CPU seconds and the final stats line."""
+    cmd = [sys.executable, "-m", "ltcn_kernels.cli", "detect", "--model", str(model), "--source", str(flows_file),
+           "--alerts", str(alerts), "--alerts-max-bytes", str(64 << 20), "--stats-every", "5"]  # fmt: skip
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    samples = []
+    while proc.poll() is None:
+        kib = rss_kib(proc.pid)
+        if kib is not None:
+            samples.append((round(time.perf_counter() - start, 2), kib))
+        time.sleep(0.5)
+    stderr = proc.stderr.read()
+    seconds = time.perf_counter() - start
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    final = [line for line in stderr.splitlines() if line.startswith("ltcn detect final:")]
+    stats = json.loads(final[-1].split(":", 1)[1]) if final else {}
+    return {"returncode": proc.returncode, "samples": samples, "seconds": seconds, "cpu": cpu,
+            "stats": stats}
+
+
+def _result(args, n: int, code: dict, run: dict, alert_lines: int, alert_files: list[str]) -> dict:
+    """``soak.json``: the run's throughput, CPU, final stats, alerts kept and memory."""
+    samples, seconds, cpu = run["samples"], run["seconds"], run["cpu"]
     rss = [kib for _, kib in samples]
     warm = rss[len(rss) // 10 :] or rss
-    result = {
+    return {
         "command": "python experiments/soak_detect.py " + " ".join(sys.argv[1:]),
         "detect_command": "ltcn detect --model model.ltcn --source flows.csv --alerts alerts.jsonl "
                           "--alerts-max-bytes 67108864 --stats-every 5 (NUMBA_NUM_THREADS=1)",
@@ -295,14 +345,14 @@ def main() -> int:
         "cpu_affinity": sorted(os.sched_getaffinity(0)),
         "model_run": str(args.run),
         "flows_in_file": n,
-        "exit_code": proc.returncode,
+        "exit_code": run["returncode"],
         "wall_seconds": round(seconds, 2),
         "flows_per_s_wall": round(n / seconds),
         # User + system CPU of the detect process (start-up and compile included): less
         # sensitive than wall time to other work on a shared core.
         "cpu_seconds": round(cpu, 2),
         "flows_per_cpu_s": round(n / cpu) if cpu > 0 else None,
-        "final_stats": stats,
+        "final_stats": run["stats"],
         # Rotation keeps a bounded number of files, so the oldest alerts are gone by design.
         "alert_lines_in_kept_files": alert_lines,
         "alert_files_kept": len(alert_files),
@@ -315,24 +365,20 @@ def main() -> int:
         },
         "rss_timeline_s_kib": samples[:: max(1, len(samples) // 200)],
     }  # fmt: skip
-    if stages is not None:
-        result["stages"] = {"flows": args.stages, **stages, "what": dict(STAGES)}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "soak.json").write_text(json.dumps(result, indent=1) + "\n")
-    if not args.no_plot:
-        import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        ax.plot([t for t, _ in samples], [k / 1024 for _, k in samples])
-        ax.set(xlabel="seconds", ylabel="RSS (MiB)", title=f"ltcn detect: {n:,} flows, resident memory over time")
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(args.out / "soak_rss.png", dpi=110)
-    print(json.dumps({k: v for k, v in result.items() if k != "rss_timeline_s_kib"}, indent=1))
-    return 0 if proc.returncode == 0 else 1
+def _plot_rss(samples: list, n: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.plot([t for t, _ in samples], [k / 1024 for _, k in samples])
+    ax.set(xlabel="seconds", ylabel="RSS (MiB)", title=f"ltcn detect: {n:,} flows, resident memory over time")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":
