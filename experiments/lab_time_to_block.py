@@ -159,63 +159,13 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)  # fmt: skip
         alerts = tmp / f"alerts{status_interval}.jsonl"
-        detect_err = open(tmp / f"detect{status_interval}.log", "w")
-        detect = subprocess.Popen(topo.exec_argv("gw", [
-            sys.executable, "-m", "ltcn_kernels.cli", "detect", "--model", args.model,
-            "--interface", LAN_BRIDGE, "--firewall", "nftables", "--apply",
-            "--threshold", str(args.threshold), "--block-timeout", str(args.block_timeout),
-            "--block-rate", "100", "--micro-batch", str(args.micro_batch),
-            "--status-interval", str(status_interval), "--alerts", str(alerts),
-            "--stats-every", "0", *(["--allow-unsigned"] if args.allow_unsigned else [])]),
-            stdout=subprocess.DEVNULL, stderr=detect_err)  # fmt: skip
-        deadline = time.monotonic() + 300
-        while not (tmp / f"detect{status_interval}.log").read_text().count("kernels ready"):
-            if detect.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"ltcn detect did not start: {(tmp / f'detect{status_interval}.log').read_text()}")
-            time.sleep(0.2)
-        time.sleep(3)  # nft table and the flow meter up
+        detect = start_detector(args, topo, status_interval, tmp, alerts)
         benign = Benign(topo, services, args.seed)
         benign.start()
         time.sleep(args.warmup)
         cpu0, wall0 = cpu_seconds(detect.pid), time.monotonic()
-        rng = np.random.default_rng(args.seed)
-        runs, ever_blocked = [], set()
-        bots = topo.bot_hosts
-        turn = 0
-        attack_addresses: set[str] = set()
-        for r in range(args.runs):
-            for name in args.attacks:
-                kind = attack_kind(name)
-                if kind.origin == "bots":
-                    sources = bots
-                else:
-                    sources, turn = [bots[turn % len(bots)]], turn + 1
-                target = attack_target(topo, kind, rng)
-                fresh = {s.name: take_address(topo, s.name, pool) for s in sources}
-                addrs = set(fresh.values())
-                attack_addresses |= addrs
-                cmds = [(h, with_source(a, fresh[h]) if h in fresh else a) for h, a in
-                        kind.build(topo, services, sources, target, ATTACK_SECONDS, kind_rate(name), rng)]  # fmt: skip
-                launched = time.time()
-                procs = [spawn(topo, h, a) for h, a in cmds]
-                seen: dict[str, float] = {}
-                while time.time() < launched + args.give_up and len(seen) < len(addrs):
-                    now_blocked = nft_blocked(topo)
-                    ever_blocked |= now_blocked
-                    for a in addrs & now_blocked:
-                        seen.setdefault(a, time.time())
-                    time.sleep(0.02)
-                time.sleep(0.5)  # attack packets after the block, if any got through
-                for p in procs:
-                    stop(p, signal.SIGKILL)
-                runs.append({"attack": name, "run": r, "sources": sorted(addrs),
-                             "target": target.address, "launched": launched, "blocked_at": seen,
-                             "ended": time.time()})  # fmt: skip
-                print(f"  S={status_interval} {name} run {r}: "
-                      f"{'blocked' if len(seen) == len(addrs) else 'NOT blocked'} "
-                      f"{(max(seen.values()) - launched) if seen else float('nan'):.2f} s after launch",
-                      file=sys.stderr, flush=True)  # fmt: skip
-                time.sleep(0.3)
+        runs, ever_blocked, attack_addresses = attack_runs(args, topo, services, pool,
+                                                           status_interval)  # fmt: skip
         cpu, wall = cpu_seconds(detect.pid) - cpu0, time.monotonic() - wall0
         rss = peak_rss_mb(detect.pid)
         benign.halt.set()
@@ -227,6 +177,104 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
         attacker_addrs = attack_addresses | {h.address for h in topo.hosts if h.role == "attacker"}
     finally:
         topo.down()
+    rows = run_rows(runs, pcap)
+    alerted_benign, kinds = benign_alerts(alerts, attacker_addrs)
+    return {
+        "status_interval": status_interval,
+        "runs": rows,
+        # a host blocked that is neither an attacker nor attacked: a bystander; an attacked
+        # device blocked on flows of its own during an attack (its replies): a victim
+        "benign_blocked": sorted(ever_blocked - attacker_addrs),
+        "victims_blocked": sorted((ever_blocked - attacker_addrs) & {r["target"] for r in rows}),
+        "bystanders_blocked": sorted(ever_blocked - attacker_addrs - {r["target"] for r in rows}),
+        "benign_alerts": alerted_benign,
+        "benign_alerts_by_flow": dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:20]),
+        "benign_runs": benign.runs,
+        "detector_cpu_s": round(cpu, 2),
+        "wall_s": round(wall, 2),
+        "detector_cpu_share": round(cpu / wall, 4),
+        "detector_peak_rss_mb": round(rss, 1),
+    }
+
+
+def start_detector(args, topo: Topology, status_interval: int, tmp: Path,
+                   alerts: Path) -> subprocess.Popen:
+    """``ltcn detect`` on the LAN bridge in the gateway namespace, blocking with nftables;
+    returns once its kernels are ready and its nft table and flow meter are up."""
+    log = tmp / f"detect{status_interval}.log"
+    detect_err = open(log, "w")
+    detect = subprocess.Popen(topo.exec_argv("gw", [
+        sys.executable, "-m", "ltcn_kernels.cli", "detect", "--model", args.model,
+        "--interface", LAN_BRIDGE, "--firewall", "nftables", "--apply",
+        "--threshold", str(args.threshold), "--block-timeout", str(args.block_timeout),
+        "--block-rate", "100", "--micro-batch", str(args.micro_batch),
+        "--status-interval", str(status_interval), "--alerts", str(alerts),
+        "--stats-every", "0", *(["--allow-unsigned"] if args.allow_unsigned else [])]),
+        stdout=subprocess.DEVNULL, stderr=detect_err)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not log.read_text().count("kernels ready"):
+        if detect.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"ltcn detect did not start: {log.read_text()}")
+        time.sleep(0.2)
+    time.sleep(3)  # nft table and the flow meter up
+    return detect
+
+
+def attack_runs(args, topo: Topology, services, pool, status_interval: int):
+    """Every attack ``--runs`` times, each from fresh source addresses, until blocked or
+    ``--give-up``: (the runs, every address ever seen blocked, the attack addresses used)."""
+    rng = np.random.default_rng(args.seed)
+    runs, ever_blocked = [], set()
+    bots = topo.bot_hosts
+    turn = 0
+    attack_addresses: set[str] = set()
+    for r in range(args.runs):
+        for name in args.attacks:
+            kind = attack_kind(name)
+            if kind.origin == "bots":
+                sources = bots
+            else:
+                sources, turn = [bots[turn % len(bots)]], turn + 1
+            target = attack_target(topo, kind, rng)
+            fresh = {s.name: take_address(topo, s.name, pool) for s in sources}
+            addrs = set(fresh.values())
+            attack_addresses |= addrs
+            cmds = [(h, with_source(a, fresh[h]) if h in fresh else a) for h, a in
+                    kind.build(topo, services, sources, target, ATTACK_SECONDS, kind_rate(name), rng)]  # fmt: skip
+            launched = time.time()
+            procs = [spawn(topo, h, a) for h, a in cmds]
+            seen = wait_for_block(topo, addrs, launched + args.give_up, ever_blocked)
+            time.sleep(0.5)  # attack packets after the block, if any got through
+            for p in procs:
+                stop(p, signal.SIGKILL)
+            runs.append({"attack": name, "run": r, "sources": sorted(addrs),
+                         "target": target.address, "launched": launched, "blocked_at": seen,
+                         "ended": time.time()})  # fmt: skip
+            print(f"  S={status_interval} {name} run {r}: "
+                  f"{'blocked' if len(seen) == len(addrs) else 'NOT blocked'} "
+                  f"{(max(seen.values()) - launched) if seen else float('nan'):.2f} s after launch",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            time.sleep(0.3)
+    return runs, ever_blocked, attack_addresses
+
+
+def wait_for_block(topo: Topology, addrs: set[str], until: float,
+                   ever_blocked: set[str]) -> dict[str, float]:
+    """When each of ``addrs`` was first seen in the nftables set (polled every 20 ms) until
+    all are or ``until``; every address seen blocked meanwhile is added to ``ever_blocked``."""
+    seen: dict[str, float] = {}
+    while time.time() < until and len(seen) < len(addrs):
+        now_blocked = nft_blocked(topo)
+        ever_blocked |= now_blocked
+        for a in addrs & now_blocked:
+            seen.setdefault(a, time.time())
+        time.sleep(0.02)
+    return seen
+
+
+def run_rows(runs: list[dict], pcap: Path) -> list[dict]:
+    """Each run's time to block and attack packets before and after it, from the gateway's
+    capture of the LAN bridge."""
     times, sources = ipv4_sources(pcap)
     rows = []
     for run in runs:
@@ -244,6 +292,11 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
                      "time_to_block_s": round(last_block - first, 3) if blocked else None,
                      "packets_before_block": int((mask & (times <= last_block)).sum()) if blocked else int(mask.sum()),
                      "packets_after_block": after})  # fmt: skip
+    return rows
+
+
+def benign_alerts(alerts: Path, attacker_addrs: set[str]) -> tuple[int, dict[str, int]]:
+    """Alerts on flows with no attacker address at either end: how many, and by flow."""
     alerted_benign, kinds = 0, {}
     if alerts.exists():
         for line in alerts.read_text().splitlines():
@@ -252,22 +305,7 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
                 alerted_benign += 1
                 kind = f"{a.get('proto')} {a.get('src_ip')} -> {a.get('dest_ip')}:{a.get('dest_port', '')}"
                 kinds[kind] = kinds.get(kind, 0) + 1
-    return {
-        "status_interval": status_interval,
-        "runs": rows,
-        # a host blocked that is neither an attacker nor attacked: a bystander; an attacked
-        # device blocked on flows of its own during an attack (its replies): a victim
-        "benign_blocked": sorted(ever_blocked - attacker_addrs),
-        "victims_blocked": sorted((ever_blocked - attacker_addrs) & {r["target"] for r in rows}),
-        "bystanders_blocked": sorted(ever_blocked - attacker_addrs - {r["target"] for r in rows}),
-        "benign_alerts": alerted_benign,
-        "benign_alerts_by_flow": dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:20]),
-        "benign_runs": benign.runs,
-        "detector_cpu_s": round(cpu, 2),
-        "wall_s": round(wall, 2),
-        "detector_cpu_share": round(cpu / wall, 4),
-        "detector_peak_rss_mb": round(rss, 1),
-    }
+    return alerted_benign, kinds
 
 
 def kind_rate(name: str) -> float:
