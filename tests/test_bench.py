@@ -213,8 +213,8 @@ def test_peak_probe_reprobes_before_failing():
 def test_ltcn_bench_exits_nonzero_when_a_runtime_beats_the_peak(tmp_path, capsys, monkeypatch,
                                                                 keep_affinity):
     from ltcn_jax.export import packed_arrays
-    from ltcn_kernels.engine.artifact import write_artifact
     from ltcn_kernels.cli import main
+    from ltcn_kernels.engine.artifact import write_artifact
 
     flat = tiny_params()
     arrays, entries = packed_arrays(dict(flat), TINY, "csr")

@@ -230,8 +230,8 @@ def test_keys_made_by_openssl_sign_and_verify(tmp_path):
 
 
 def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites(tmp_path, capsys, monkeypatch):
-    from ltcn_kernels.cli import main
     from ltcn_jax.signing import load_key
+    from ltcn_kernels.cli import main
 
     monkeypatch.setenv("LTCN_CONFIG_DIR", str(tmp_path / "config"))
     key = tmp_path / "keys" / "site.pem"
