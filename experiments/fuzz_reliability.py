@@ -15,7 +15,7 @@ Each case is a real fixture edited by hypothesis-drawn changes, in two kinds:
 
 Outcomes per case: ``ok``, ``clear`` (a one-line error naming the input), ``traceback``
 (anything else: a bug), ``hang`` (over ``--case-seconds``), ``wrong count``. The run prints
-JSON and writes ``fuzz.json`` and ``fuzz.md``; ``tests/test_fuzz.py`` runs a fixed-seed slice of
+JSON and writes ``fuzz.json`` and ``fuzz.md``; ``tests/edge/io/test_fuzz.py`` runs a fixed-seed slice of
 the same cases in ``make test``. The model file's cases edit the manifest's structure with
 recomputed checksums too (a re-hashed file that is not what the schema says), unsigned and
 validly signed, and edit the bytes of a signed file (the signature must refuse every change).
@@ -272,7 +272,7 @@ def check_gateway(data: bytes, good: int | None, bad: int | None, model: Path, s
     from ltcn_kernels.gateway import DetectOptions, run_detect
 
     name = "-"
-    # (the model's trust is not what this target tests: tests/test_signing.py does)
+    # (the model's trust is not what this target tests: tests/edge/engine/test_signing.py does)
     options = DetectOptions(source="-", stats_every=0, threshold=0.5, micro_batch=16,
                             allow_unsigned=True)  # fmt: skip
 

@@ -4,7 +4,7 @@
 balanced accuracy, precision/recall/F1 (macro and weighted), per-class values, the confusion
 matrix and, given the benign class, attack-vs-normal metrics with ROC AUC and average
 precision. Definitions are scikit-learn's (``labels=range(k)``, ``zero_division=0``,
-ties in scores averaged): ``tests/test_metrics.py`` checks them against scikit-learn, which
+ties in scores averaged): ``tests/edge/test_metrics.py`` checks them against scikit-learn, which
 the training side (:mod:`ltcn_jax.metrics`) keeps for its curves only.
 """
 

@@ -21,6 +21,7 @@ if os.environ.get("CI"):
 os.environ["LTCN_CONFIG_DIR"] = tempfile.mkdtemp(prefix="ltcn-test-config-")
 os.environ.pop("LTCN_SIGNING_KEY", None)
 
+REPO = Path(__file__).resolve().parents[1]  # the checkout: tests/ lies one level down
 FIXTURES = Path(__file__).parent / "fixtures"
 # The staged full samples beside the repository (present for developers and CI, never needed
 # by the project itself): tests that use them skip when they are absent.

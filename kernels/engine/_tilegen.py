@@ -1,7 +1,7 @@
 """Writes :mod:`ltcn_kernels.engine._tiles`: output-stationary tile kernels, one per tile width.
 
 Run ``python -m ltcn_kernels.engine._tilegen`` after changing the template;
-``tests/test_tiles.py`` fails while the committed file differs from what this writes.
+``tests/edge/engine/test_tiles.py`` fails while the committed file differs from what this writes.
 
 Why generated source: a kernel holds a tile of ``W`` output columns of one row (or of a group
 of ``GROUP`` rows) in scalar locals, which LLVM keeps in (vector) registers across the rows'

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import CONFIGS, build, random_params
+from conftest import CONFIGS, REPO, build, random_params
 from ltcn_kernels import engine as E
 
 # (features, channels, dilations, kernel_size, convs_per_block, sparsity): the engine tests'
@@ -214,7 +214,7 @@ def test_compiled_step_allocates_nothing():
     )
     env = dict(os.environ, NUMBA_NRT_STATS="1")
     out = subprocess.run(
-        [sys.executable, "-c", code, os.path.dirname(__file__)],
+        [sys.executable, "-c", code, str(REPO / "tests")],
         capture_output=True, text=True, env=env, check=True, timeout=600,
     )  # fmt: skip
     alloc, free, empty_alloc, empty_free = map(int, out.stdout.split())

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import BOT_ENTIRE
+from conftest import BOT_ENTIRE, REPO
 from ltcn_kernels import DataFormatError
 from ltcn_kernels.arch import LTCNArch, is_conv_kernel
 from ltcn_kernels.engine import FORMATS, EngineModel, logits_windows
@@ -34,7 +34,7 @@ from ltcn_kernels.engine.artifact import (
 from ltcn_kernels.engine.csr import csr_from_dense, kernel_matrix
 from ltcn_kernels.pipeline import load_model
 
-ROOT = Path(__file__).parents[1]
+ROOT = REPO
 # Written by the schema 1 writer, re-written by the schema 2 one (the same weights).
 COMMITTED = ROOT / "results/gateway-captures/model.ltcn"
 ARCH = LTCNArch(5, 3, (4, 4), (1, 2), 3, 2)  # block 0: a 1x1 residual (5 -> 4); block 1: identity

@@ -7,13 +7,13 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import jax
 import numpy as np
 import optax
 import pytest
 
+from conftest import REPO
 from ltcn_jax.models import LTCN
 from ltcn_jax.train import (
     _train_step,
@@ -30,7 +30,6 @@ from ltcn_jax.train import (
     weighted_loss_and_metrics,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 T, F, NUM_CLASSES, BATCH = 6, 4, 3, 16
 MODEL = LTCN(
     num_classes=NUM_CLASSES, channels=(8, 8), dilations=(1, 2), kernel_size=2, dropout_rate=0.1

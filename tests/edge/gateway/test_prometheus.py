@@ -18,6 +18,7 @@ import urllib.request
 import numpy as np
 import pytest
 
+from conftest import REPO as REPO_PATH
 from ltcn_kernels.extras import MissingExtraError
 from ltcn_kernels.gateway import AlertBatch, DetectOptions, GatewayError, Sink, run_detect
 from ltcn_kernels.gateway.options import listen_address
@@ -25,7 +26,7 @@ from ltcn_kernels.gateway.options import listen_address
 prometheus_client = pytest.importorskip("prometheus_client")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = str(REPO_PATH)
 
 
 def _free_port() -> int:

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import BOT_ENTIRE, NSL_TEST, NSL_TRAIN
+from conftest import BOT_ENTIRE, NSL_TEST, NSL_TRAIN, REPO
 from ltcn_jax.config import ExperimentConfig, load_config, override
 
-EXPERIMENTS = Path(__file__).parents[1] / "experiments"
+EXPERIMENTS = REPO / "experiments"
 
 
 # Config files define get_config(); the other files in experiments/ are scripts.

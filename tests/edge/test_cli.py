@@ -6,11 +6,10 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import BOT_ENTIRE, NSL_TEST
+from conftest import BOT_ENTIRE, NSL_TEST, REPO
 from ltcn_kernels.cli import EDGE_COMMANDS, build_parser, detect_options, main
 from ltcn_kernels.gateway.options import OPTION_GROUPS, DetectOptions
 
@@ -113,7 +112,7 @@ def test_detect_needs_exactly_one_input(capsys):
 def test_run_names_ltcn_data_when_a_config_has_no_data(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("LTCN_DATA", raising=False)
     monkeypatch.chdir(tmp_path)  # no ./data here
-    config = Path(__file__).parents[1] / "experiments/cicids2017_per_flow.py"
+    config = REPO / "experiments/cicids2017_per_flow.py"
     assert main(["run", str(config)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "LTCN_DATA is not set" in err[0] and "set LTCN_DATA to" in err[0]

@@ -22,12 +22,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import BOT_ENTIRE, NSL_TEST
+from conftest import BOT_ENTIRE, NSL_TEST, REPO
 from ltcn_kernels.errors import InputError
 from ltcn_kernels.extras import MissingExtraError, require
 from ltcn_kernels.io.pcap import ArgusTools, FlowMeterError, LiveFlows, check_interface
 
-REPO = Path(__file__).resolve().parents[1]
 BLOCK_TRAIN = (
     "import sys\n"
     "for name in ('jax', 'jaxlib', 'flax', 'optax', 'sklearn', 'pandas', 'matplotlib',\n"

@@ -28,11 +28,12 @@ from lab.services import missing_tools
 from lab.topology import Topology
 from lab.traffic import ATTACKS, BENIGN, attack_kind, benign_activity
 
+from conftest import REPO
 from ltcn_kernels.errors import UsageError
 from ltcn_kernels.io.flows import read_flows
 from ltcn_kernels.io.pcap import BOT_IOT_COLUMNS, argus_available
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"  # where the lab lives
+EXPERIMENTS = REPO / "experiments"  # where the lab lives
 
 
 # -- scenarios -------------------------------------------------------------------------------

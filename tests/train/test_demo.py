@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+from conftest import REPO
 from ltcn_jax.demo import _print_headline, _print_stored_baselines
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS = REPO / "results"
 
 
 def _result(acc: float) -> dict:

@@ -19,13 +19,14 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from conftest import REPO as REPO_PATH
 from ltcn_kernels.errors import DataFormatError, InputError
 from ltcn_kernels.gateway import DetectOptions, Firewall, GatewayError, run_detect
 from ltcn_kernels.gateway.firewall import own_addresses
 from ltcn_kernels.io.flows import detect
 from ltcn_kernels.pipeline import classify_files
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = str(REPO_PATH)
 
 
 @pytest.fixture(scope="module")

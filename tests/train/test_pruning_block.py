@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import REPO
 from ltcn_jax import pruning as P
 from ltcn_jax import train
 from ltcn_jax.config import PRUNE_STRUCTURES, PruneConfig, load_config, override
@@ -310,7 +310,7 @@ def test_unknown_structure_lists_options():
         PruneConfig(structure="block", block=0)
 
 
-EXPERIMENTS = Path(__file__).parents[1] / "experiments"
+EXPERIMENTS = REPO / "experiments"
 
 
 def test_config_key_and_names_agree():
@@ -386,7 +386,7 @@ def test_engine_matrix_has_identical_rows_in_each_block():
 # The ablation report
 # ------------------------------------------------------------------------------------------
 
-RESULTS = Path(__file__).parents[1] / "results"
+RESULTS = REPO / "results"
 
 
 def test_ablation_report_names_the_structure(tmp_path):
