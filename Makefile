@@ -72,6 +72,8 @@ lab: $(STAMP) system-deps
 	  --status-interval 1 5 --threshold $$($(BIN)/python -c "import json; print(json.load(open('results/lab/gaps/captures.json'))['threshold']['threshold'])") \
 	  --out results/lab/time-to-block
 
+# ruff's lint rules and import order (pyproject.toml). The code is laid out by hand for
+# reading (aligned arguments, tables), so `ruff format` is not used and nothing asks for it.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 

@@ -73,7 +73,7 @@ def child(path: str, warm_path: str, mode: str) -> dict:
     after = _status()
     out = {"seconds": seconds, "engine_nbytes": engine.nbytes,
            "read_only": not engine.values.flags.writeable,
-           **{f"{k}_delta": after[k] - before[k] for k in ("VmRSS", "RssAnon", "RssFile")}}  # fmt: skip
+           **{f"{k}_delta": after[k] - before[k] for k in ("VmRSS", "RssAnon", "RssFile")}}
     if mode == "first-call":
         x = np.zeros((4, 8, engine.n_features), np.float32)
         start = time.perf_counter()
@@ -84,9 +84,9 @@ def child(path: str, warm_path: str, mode: str) -> dict:
 
 def _run_child(path: Path, warm: Path, mode: str, core: int, env: dict | None = None) -> dict:
     cmd = ["taskset", "-c", str(core), sys.executable, __file__, "--child", str(path),
-           "--warm", str(warm), "--mode", mode]  # fmt: skip
+           "--warm", str(warm), "--mode", mode]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT,
-                          env={**os.environ, **(env or {})})  # fmt: skip
+                          env={**os.environ, **(env or {})})
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -166,7 +166,7 @@ def main() -> int:
                 "tracemalloc_peak_bytes": trace["tracemalloc_peak_bytes"],
                 "engine_nbytes": runs[0]["engine_nbytes"],
                 "engine_arrays_read_only": runs[0]["read_only"],
-            }  # fmt: skip
+            }
             if args.first_call:  # the first child fills the Numba cache, the second loads it
                 _run_child(path, warm, "first-call", args.core)
                 row["first_call_warm_cache_s"] = round(
@@ -175,15 +175,15 @@ def main() -> int:
                 with tempfile.TemporaryDirectory() as cache:
                     row["first_call_cold_cache_s"] = round(_run_child(
                         path, warm, "first-call", args.core, {"NUMBA_CACHE_DIR": cache},
-                    )["first_call_seconds"], 1)  # fmt: skip
+                    )["first_call_seconds"], 1)
             rows[schema] = row
     flags = " --first-call" * args.first_call + " --cold-compile" * args.cold_compile
     command = (f"python experiments/artifact_load.py --core {args.core} --repeats {args.repeats}"
-               f"{flags} --out {os.path.relpath(args.out, ROOT)}")  # fmt: skip
+               f"{flags} --out {os.path.relpath(args.out, ROOT)}")
     doc = {"command": command, "machine": {"cpu": platform.machine(), "cores": os.cpu_count(),
                                            "python": platform.python_version(),
                                            "load_average_at_start": load},
-           "model": info, "loads": rows}  # fmt: skip
+           "model": info, "loads": rows}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "load.json").write_text(json.dumps(doc, indent=1) + "\n")
     (args.out / "command.txt").write_text(command + "\n")
@@ -226,14 +226,14 @@ def _markdown(doc: dict) -> str:
         f"{m['engine_meta_bytes']} B `meta` table, the manifest and alignment. The loaded "
         f"engine equals the one packed in memory ({m['packed_and_loaded_engines_identical']}), "
         f"logits bitwise equal ({m['logits_bitwise_equal']}).",
-    ]  # fmt: skip
+    ]
     if "first_call_warm_cache_s" in v2:
         lines += ["", "First engine call after the load (4 windows of 8 steps), warm Numba cache: "
                   f"{v2['first_call_warm_cache_s']} s (read-only arrays: their own cached "
-                  "specialisation)."]  # fmt: skip
+                  "specialisation)."]
     if "first_call_cold_cache_s" in v2:
         lines += ["", f"With an empty Numba cache (compile): {v2['first_call_cold_cache_s']} s: "
-                  "compiled once per machine and index dtype, then cached."]  # fmt: skip
+                  "compiled once per machine and index dtype, then cached."]
     return "\n".join(lines) + "\n"
 
 

@@ -48,7 +48,7 @@ def main() -> int:
              "the parameter bytes stored (CSR: fp32 values + smallest unsigned indices + row "
              "pointers for the convolution kernels; biases and head dense in both).", "",
              "| run | sparsity (conv kernels) | dense file (B) | CSR file (B) | CSR / dense | dense weights (B) | CSR weights (B) |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['run']} | {100 * r['conv_sparsity']:.1f} % | {r['dense_file_bytes']:,} | {r['csr_file_bytes']:,} | "

@@ -129,7 +129,7 @@ def main() -> int:
                 proc = subprocess.run(
                     [sys.executable, __file__, "--child", str(big), str(args.source), dedup],
                     capture_output=True, text=True, check=True,
-                )  # fmt: skip
+                )
                 runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             seconds = statistics.median(r["seconds"] for r in runs)
             last = runs[-1]

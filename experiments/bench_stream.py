@@ -106,7 +106,7 @@ def _timed(fn, n, warm) -> dict:
         ts[i] = clock() - t0
     us = ts / 1e3
     return {"p50_us": float(np.percentile(us, 50)), "p99_us": float(np.percentile(us, 99)),
-            "mean_us": float(us.mean()), "n": int(n)}  # fmt: skip
+            "mean_us": float(us.mean()), "n": int(n)}
 
 
 def _report_header(args, argv, arch, sparse) -> dict:
@@ -183,7 +183,7 @@ def _time_window_recompute(args, arch, flat, dense, x) -> dict:
                                          nrc, 200),
         "window_recompute_engine_dense": _timed(lambda i: E.logits_windows(dense, wins[i]),
                                                 nrc, 200),
-    }  # fmt: skip
+    }
 
 
 def _time_breakdown(args, arch, sparse, x, rows, report) -> None:
@@ -207,11 +207,11 @@ def _time_breakdown(args, arch, sparse, x, rows, report) -> None:
     ib, fb = st._args
     out1 = np.empty(sparse.n_classes, np.float32)
     runs["empty_njit_call_4_args"] = _timed(lambda i: empty4(ib, fb, rows[i], out1),
-                                            args.flows, args.warmup)  # fmt: skip
+                                            args.flows, args.warmup)
     runs["stream_step_direct"] = _timed(lambda i: S.stream_step(ib, fb, rows[i], out1),
-                                        args.flows, args.warmup)  # fmt: skip
+                                        args.flows, args.warmup)
     runs["stream_push_with_row_indexing"] = _timed(lambda i: st.push(x[i]), args.flows,
-                                                   args.warmup)  # fmt: skip
+                                                   args.warmup)
     outm = np.empty((args.flows, sparse.n_classes), np.float32)
     S.stream_steps(ib, fb, x[:100], outm[:100])
     reps = []
@@ -235,7 +235,7 @@ def _time_breakdown(args, arch, sparse, x, rows, report) -> None:
 def _summary(runs: dict) -> dict:
     """The headline: the new stream against the old path and the best dense recompute."""
     best_dense = min(runs["window_recompute_numpy"]["p50_us"],
-                     runs["window_recompute_engine_dense"]["p50_us"])  # fmt: skip
+                     runs["window_recompute_engine_dense"]["p50_us"])
     return {
         "stream_p50_us": runs["stream"]["p50_us"],
         "stream_p99_us": runs["stream"]["p99_us"],

@@ -139,7 +139,7 @@ def plot(data: dict, path: Path) -> None:
             ("block", dict(marker="s"), "1x4 block"),
             ("committed_unstructured", dict(ls="--", c="grey", marker="x"),
              "unstructured (committed run)"),
-        ):  # fmt: skip
+        ):
             if d["rows"][0][key] is not None:
                 ax.plot(x, [100 * r[key]["f1_macro"] for r in d["rows"]], label=label, **style)
         ax.set(title=d["title"], xlabel="target sparsity (%)", ylabel="macro-F1 (%)")
@@ -169,7 +169,7 @@ def main() -> None:
     print("\n".join(table(data)))
     for ds, d in data["datasets"].items():
         print(ds, "same dense (block vs rerun):", d["same_dense_model_block_vs_rerun"],
-              "| vs committed:", d["same_dense_model_block_vs_committed"])  # fmt: skip
+              "| vs committed:", d["same_dense_model_block_vs_committed"])
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ SETTINGS = {
         "configs": ["cicids2017_samples", "paper_scale"],
         "baselines": ["nsl_kdd_lstm", "nsl_kdd_transformer", "nsl_kdd_cnn"],
     },
-}  # fmt: skip
+}
 
 
 def build(name: str, classes: int, model: ModelConfig | None = None):
@@ -58,10 +58,10 @@ def main() -> int:
              "that decision needs (for the L-TCN, the last output step). Per step: the cost of "
              "one new flow in streaming mode with cached activations (n/a for the non-causal "
              "CNN). MB = 10^6 bytes of fp32 weights. Random Forest sizes are in each run's "
-             "report (tree nodes).", ""]  # fmt: skip
+             "report (tree nodes).", ""]
     for setting, rows in tables.items():
         lines += [f"## {setting}", "", "| model | params | fp32 MB | MACs per flow | MACs full window | MACs per step |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
+                  "|---|---|---|---|---|---|"]
         for r in rows:
             step = "n/a" if r["macs_per_step"] is None else f"{r['macs_per_step']:,}"
             lines.append(

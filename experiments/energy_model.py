@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOADS = (1_000, 10_000, 100_000)  # flows per second a gateway sees
 PAPER = {"sparse_ms_per_1000": paper.value("pruned_60_ms"), "dense_ms_per_1000": paper.value("dense_ms"),
          "ltcn_w": paper.value("ltcn_w"), "cnn_w": paper.value("cnn_w"),
-         "cloud_saving": paper.value("cloud_energy_saving_pct") / 100}  # fmt: skip
+         "cloud_saving": paper.value("cloud_energy_saving_pct") / 100}
 
 
 def _rows(bench: dict, scale: str, sparsity: float) -> dict[str, dict]:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                  "constants": {k: vars(v) for k, v in M.CONSTANTS.items()},
                  "here": {"power_sensors": available_sources(), "pmu": pmu_problem() or "available"},
                  "timings": {"source": "results/bench/bench.json", "command": bench["command"],
-                             "cpu": bench["machine"].get("cpu")}}  # fmt: skip
+                             "cpu": bench["machine"].get("cpu")}}
 
     # 1. gateway power at offered loads
     gw = []
@@ -67,12 +67,12 @@ def main(argv: list[str] | None = None) -> int:
             if name in rows:
                 s = rows[name]["batch_ms_median"] / 1e3 / 1e3
                 gw.append({"timing": f"x86, {scale} scale, 60 %", "runtime": name, "s_per_flow": s,
-                           **{str(n): M.gateway_power(n, s) for n in LOADS}})  # fmt: skip
+                           **{str(n): M.gateway_power(n, s) for n in LOADS}})
     for name, ms in (("L-TCN 60 % (paper, Pi 4)", PAPER["sparse_ms_per_1000"]),
-                     ("dense (paper, Pi 4)", PAPER["dense_ms_per_1000"])):  # fmt: skip
+                     ("dense (paper, Pi 4)", PAPER["dense_ms_per_1000"])):
         s = ms / 1e3 / 1e3
         gw.append({"timing": "the paper's Pi 4 latency", "runtime": name, "s_per_flow": s,
-                   **{str(n): M.gateway_power(n, s) for n in LOADS}})  # fmt: skip
+                   **{str(n): M.gateway_power(n, s) for n in LOADS}})
     out["gateway_power"] = gw
     per_core = M.gateway_power(0, 0)["per_core_w"]
     out["paper_table_vi"] = {
@@ -96,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
                 act_read = act * macs / r["dense_macs_per_flow"]  # a skipped weight reads no input
                 for reuse in (1, 1000):
                     e = M.inference_energy(macs, wbytes, act_read, reuse=reuse,
-                                           index_adds=macs if name == "sparse" else 0)  # fmt: skip
+                                           index_adds=macs if name == "sparse" else 0)
                     per_flow.append({"scale": scale, "sparsity": sp, "runtime": name, "reuse": reuse,
                                      "macs": macs, "weight_bytes": wbytes,
-                                     "activation_bytes": act_read, **e})  # fmt: skip
+                                     "activation_bytes": act_read, **e})
     out["energy_per_flow"] = per_flow
 
     # 3. cloud vs edge: the device's energy per 1,000 flows
@@ -109,10 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     uplink = cloud["settings"]["up_mbps"]
     edge = []
     for what, s in (("x86 sparse 60 % (ours)", _rows(bench, "paper", 0.6)["sparse"]["batch_ms_median"] / 1e6),
-                    ("Pi 4 L-TCN 60 % (paper's latency)", PAPER["sparse_ms_per_1000"] / 1e6)):  # fmt: skip
+                    ("Pi 4 L-TCN 60 % (paper's latency)", PAPER["sparse_ms_per_1000"] / 1e6)):
         edge.append({"what": what, "joules_per_1000": per_core * s * 1000})
     radio = [{"link": link, "payload": pay, "bytes": b, **M.radio_energy(b, uplink, link)}
-             for link in ("lte", "wifi") for pay, b in (("CSV", up_bytes), ("gzip", gz_bytes))]  # fmt: skip
+             for link in ("lte", "wifi") for pay, b in (("CSV", up_bytes), ("gzip", gz_bytes))]
     out["cloud_vs_edge"] = {"uplink_mbps": uplink, "edge": edge, "radio": radio}
     write(out, Path(args.out), np)
     return 0
@@ -139,13 +139,13 @@ def _gateway_power_md(out: dict) -> list[str]:
          f"(P_idle {out['paper_table_vi']['pi4_idle_w']} W, P_4core {vars_of(out, 'pi4_4core_w')} W). "
          "'over' = more than the Pi's 4 cores: it cannot keep up.", "",
          "| timing | runtime | us per flow | " + " | ".join(f"{n:,} flows/s" for n in LOADS) + " |",
-         "|---|---|---:|" + "---:|" * len(LOADS)]  # fmt: skip
+         "|---|---|---:|" + "---:|" * len(LOADS)]
     for r in out["gateway_power"]:
         cells = []
         for n in LOADS:
             g = r[str(n)]
             cells.append(f"{g['watts']:.2f} W ({g['busy_cores']:.3f} cores)" if g["keeps_up"]
-                         else f"over ({g['busy_cores']:.1f} cores)")  # fmt: skip
+                         else f"over ({g['busy_cores']:.1f} cores)")
         L.append(f"| {r['timing']} | {r['runtime']} | {1e6 * r['s_per_flow']:.2f} | " + " | ".join(cells) + " |")
     t6 = out["paper_table_vi"]
     L += ["", f"**Table VI (2.6 W vs 4.8 W) fails as a power claim for a Pi 4:** the board alone "
@@ -155,7 +155,7 @@ def _gateway_power_md(out: dict) -> list[str]:
           "hundredths of a watt of idle. The ratio 4.8 / 2.6 = "
           f"{t6['power_ratio']:.2f} is within 4 % of the paper's latency ratio 24.5 / 12.8 = "
           f"{t6['latency_ratio']:.2f}: consistent with a figure derived from time at a constant "
-          "power, not with a reading.", ""]  # fmt: skip
+          "power, not with a reading.", ""]
     return L
 
 
@@ -168,12 +168,12 @@ def _energy_per_flow_md(out: dict) -> list[str]:
           "(`Stream.push`: every weight read for every flow); reuse 1,000 is a batch of 1,000 "
           "flows that reads each weight once.", "",
           "| scale | sparsity | runtime | MACs | weight bytes (level) | reuse | compute nJ | weights nJ | activations nJ | total nJ |",
-          "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+          "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in out["energy_per_flow"]:
         L.append(f"| {r['scale']} | {100 * r['sparsity']:.0f} % | {r['runtime']} | {r['macs']:,} | "
                  f"{r['weight_bytes']:,} ({r['weight_level']}) | {r['reuse']:,} | "
                  f"{r['compute_pj'] / 1e3:.1f} | {r['weights_pj'] / 1e3:.1f} | "
-                 f"{r['activations_pj'] / 1e3:.1f} | {r['total_pj'] / 1e3:.1f} |")  # fmt: skip
+                 f"{r['activations_pj'] / 1e3:.1f} | {r['total_pj'] / 1e3:.1f} |")
     by = {(r["scale"], r["sparsity"], r["runtime"], r["reuse"]): r for r in out["energy_per_flow"]}
 
     def ratio(scale, reuse, key="total_pj"):
@@ -195,7 +195,7 @@ def _energy_per_flow_md(out: dict) -> list[str]:
           "The model counts work, not time. Measured (x86, paper scale, 60 %, batches of 1,000), "
           f"the unstructured sparse engine takes {t_sparse:.1f} us per flow against the dense "
           f"engine's {t_dense:.1f} us, so at equal power its energy is not lower; the 1x4-block "
-          f"format's {t_block:.1f} us is what turns the counted saving into a real one.", ""]  # fmt: skip
+          f"format's {t_block:.1f} us is what turns the counted saving into a real one.", ""]
     return L
 
 
@@ -206,7 +206,7 @@ def _cloud_vs_edge_md(out: dict) -> list[str]:
           f"radio energy to upload the same 1,000 records at {out['cloud_vs_edge']['uplink_mbps']:g} "
           "Mbit/s (what the cloud-vs-edge experiment emulates; no LTE tail, no retransmissions: "
           "a lower bound for the cloud). Producing the flow records costs both the same and is "
-          "left out.", "", "| path | what | joules per 1,000 flows |", "|---|---|---:|"]  # fmt: skip
+          "left out.", "", "| path | what | joules per 1,000 flows |", "|---|---|---:|"]
     for e in out["cloud_vs_edge"]["edge"]:
         L.append(f"| edge | {e['what']} | {e['joules_per_1000']:.4f} |")
     for r in out["cloud_vs_edge"]["radio"]:
@@ -216,7 +216,7 @@ def _cloud_vs_edge_md(out: dict) -> list[str]:
     L += ["", f"Even the cheapest upload (WiFi, gzipped) costs {best / edge_pi:.0f} x the Pi's "
           "modelled classification energy, so on this model the edge saves far more than the "
           "paper's 45 %; the model has no term for the cloud's own compute or for keeping the "
-          "radio idle, and the saving comes from not sending, not from the engine.", ""]  # fmt: skip
+          "radio idle, and the saving comes from not sending, not from the engine.", ""]
     return L
 
 
@@ -257,7 +257,7 @@ def plot(out: dict, folder: Path, np) -> None:
     labels = [f"{r['runtime']}\n{100 * r['sparsity']:.0f} %" for r in rows]
     bottom = np.zeros(len(rows))
     for key, name in (("compute_pj", "multiply-adds"), ("weights_pj", "weight reads"),
-                      ("activations_pj", "activation reads")):  # fmt: skip
+                      ("activations_pj", "activation reads")):
         v = np.array([r[key] / 1e3 for r in rows])
         a.bar(labels, v, bottom=bottom, label=name)
         bottom += v
@@ -270,7 +270,7 @@ def plot(out: dict, folder: Path, np) -> None:
             from energy.model import gateway_power
 
             b.plot(loads, [gateway_power(n, r["s_per_flow"])["watts"] for n in loads],
-                   label=f"{r['runtime']} ({r['timing']})")  # fmt: skip
+                   label=f"{r['runtime']} ({r['timing']})")
     b.axhline(2.6, ls=":", c="k")
     b.text(120, 2.62, "paper: 2.6 W", fontsize=8)
     b.set_xscale("log")

@@ -97,15 +97,15 @@ def build(records: int, hostile_share: float, seed: int):
 
 
 def _detect(model: str, source: Path, alerts: Path, extra: list[str], core: int,
-            stats_every: float = 0):  # fmt: skip
+            stats_every: float = 0):
     env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
     argv = ["taskset", "-c", str(core), sys.executable, "-m", "ltcn_kernels.cli", "detect", "--model",
             model, "--source", str(source), "--alerts", str(alerts), "--threshold", "0.5",
             "--stats-every", str(stats_every),
             "--allow-unsigned",  # the committed research model is unsigned; trust is not tested here
-            *extra]  # fmt: skip
+            *extra]
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=env, cwd=ROOT)  # fmt: skip
+                            stderr=subprocess.PIPE, env=env, cwd=ROOT)
 
 
 def _final(stderr: bytes) -> dict:
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_kb": {"min": min(rss), "max": max(rss), "second_half_max": max(half),
                    "samples": len(rss)},
         "checks": checks,
-    }  # fmt: skip
+    }
     (out / "soak.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "soak.md").write_text(_markdown(report))
     print(json.dumps({"checks": checks, "alerts_lost": lost, "rss_kb": report["rss_kb"]}))
@@ -206,7 +206,7 @@ def _checks(stats: dict, clean: dict, clean_ids: set[int], written: set[int],
         "alerts lost while the disk was full were counted": lost > 0,
         "memory flat (second half within 5 % of its median)":
             max(half) <= 1.05 * sorted(half)[len(half) // 2],
-    }  # fmt: skip
+    }
 
 
 def _markdown(report: dict) -> str:
@@ -229,7 +229,7 @@ def _markdown(report: dict) -> str:
           f"{report['alerts_written']:,} alerts written, {lost:,} counted lost while the disk was full.",
           f"- Resident memory: {rss['min'] / 1024:.0f}-{rss['max'] / 1024:.0f} MiB over "
           f"{rss['samples']} samples (second half up to {rss['second_half_max'] / 1024:.0f} MiB).", "",
-          f"Command: `{report['command']}`", ""]  # fmt: skip
+          f"Command: `{report['command']}`", ""]
     return "\n".join(md)
 
 
@@ -272,7 +272,7 @@ def _soak(args, header: bytes, mixed: list[bytes], tmp: Path, disk: Path):
     source.write_bytes(header + b"\n")
     alerts = disk / "a.jsonl"
     proc = _detect(args.model, source, alerts, ["--follow", "--micro-batch", "256"], args.core,
-                   stats_every=0.5)  # fmt: skip
+                   stats_every=0.5)
     events = {"rotations": 0, "full_s": 0.0}
     watch = _DetectorWatch(proc)
     time.sleep(3.0)  # compiled or loaded from the cache

@@ -49,7 +49,7 @@ FORMATS = {  # name -> (fixture, lines kept: header + records)
 }
 TOKENS = [b"\x00", b"\r", b"\n", b"\r\n", b",", b"\t", b";", b'"', b"nan", b"inf", b"-inf",
           b"1e309", b"-1e400", b"1e12", b"\xff\xfe", "é".encode(), b"\xef\xbb\xbf", b"9" * 400,
-          b"-", b"0x1f", b" ", b"\n\n\n", b"A" * 5000]  # fmt: skip
+          b"-", b"0x1f", b" ", b"\n\n\n", b"A" * 5000]
 # "forged": a signed model file with changed bytes that still loaded as signed by its key.
 OUTCOMES = ("ok", "clear", "traceback", "hang", "wrong count", "forged")
 
@@ -76,7 +76,7 @@ def byte_edits():
         st.tuples(st.just("truncate"), st.integers(0, 1 << 20), st.just(0)),
     )
     return st.tuples(st.lists(op, min_size=1, max_size=6), st.booleans(),
-                     st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(1, 255)), max_size=2))  # fmt: skip
+                     st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(1, 255)), max_size=2))
 
 
 def apply_bytes(data: bytes, edits, gz: bool, gz_flips) -> bytes:
@@ -150,19 +150,19 @@ def check_reader_bytes(data: bytes, fmt: str, skip: bool, seconds: float, failur
     name = f"<fuzz {fmt}>"
     outcome, _ = _run(lambda: read_flows_bytes(data, name=name, skip_bad_lines=skip,
                                                unknown_label="keep", drop_duplicates=False),
-                      name, seconds, failures)  # fmt: skip
+                      name, seconds, failures)
     return outcome
 
 
 def check_reader_lines(data: bytes, good: int, bad: int, fmt: str, seconds: float,
-                       failures: list) -> str:  # fmt: skip
+                       failures: list) -> str:
     from ltcn_kernels import read_flows_bytes
 
     name = f"<fuzz {fmt}>"
     outcome, table = _run(lambda: read_flows_bytes(data, name=name, skip_bad_lines=True,
                                                    unknown_label="keep", drop_duplicates=False,
                                                    drop_nonfinite=False),
-                          name, seconds, failures)  # fmt: skip
+                          name, seconds, failures)
     if outcome != "ok":
         return outcome if outcome != "clear" or good else "ok"  # (nothing good left: an error)
     skipped = sum(v for k, v in table.drops.items() if k.startswith("bad line"))
@@ -173,7 +173,7 @@ def check_reader_lines(data: bytes, good: int, bad: int, fmt: str, seconds: floa
 
 
 def check_artifact(data: bytes, seconds: float, failures: list, tmp: Path,
-                   signed_original: tuple[bytes, bytes] | None = None) -> str:  # fmt: skip
+                   signed_original: tuple[bytes, bytes] | None = None) -> str:
     """Load ``data`` as a model and run it; with ``signed_original`` = (the signed file it
     was edited from, its signer), a change that still loads as signed by that key is
     ``forged``."""
@@ -196,7 +196,7 @@ def check_artifact(data: bytes, seconds: float, failures: list, tmp: Path,
         original, key = signed_original
         if data != original and signer == key:
             failures.append(f"{path}: {len(data)} bytes changed from the signed {len(original)}, "
-                            "still loaded as signed")  # fmt: skip
+                            "still loaded as signed")
             return "forged"
     return outcome
 
@@ -255,30 +255,30 @@ JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-(1 << 70), 1 << 70) | st.floats() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
     max_leaves=10,
-)  # fmt: skip
+)
 MANIFEST_KEYS = ["architecture", "arrays", "engine", "preprocess", "classes", "layers", "format",
                  "schema_version", "window", "channels", "dilations", "features", "categorical",
                  "ports", "offset", "bytes", "shape", "dtype", "sha256", "num_classes",
-                 "input_channels", "kernel_size", "sequence", "stream_key", "c_max", "min", "max"]  # fmt: skip
+                 "input_channels", "kernel_size", "sequence", "stream_key", "c_max", "min", "max"]
 
 
 def manifest_edits():
     return st.tuples(st.lists(st.sampled_from(MANIFEST_KEYS), min_size=1, max_size=3),
-                     st.one_of(JSON_VALUES, st.just(_DELETE)))  # fmt: skip
+                     st.one_of(JSON_VALUES, st.just(_DELETE)))
 
 
 def check_gateway(data: bytes, good: int | None, bad: int | None, model: Path, seconds: float,
-                  failures: list) -> str:  # fmt: skip
+                  failures: list) -> str:
     from ltcn_kernels.gateway import DetectOptions, run_detect
 
     name = "-"
     # (the model's trust is not what this target tests: tests/edge/engine/test_signing.py does)
     options = DetectOptions(source="-", stats_every=0, threshold=0.5, micro_batch=16,
-                            allow_unsigned=True)  # fmt: skip
+                            allow_unsigned=True)
 
     def detect():
         return run_detect(model, options, stdin=io.BytesIO(data), out=io.StringIO(),
-                          err=io.StringIO())  # fmt: skip
+                          err=io.StringIO())
 
     outcome, res = _run(detect, name, seconds, failures)
     if outcome == "clear" and good == 0:
@@ -287,20 +287,20 @@ def check_gateway(data: bytes, good: int | None, bad: int | None, model: Path, s
         return outcome
     if res["flows"] != good or res["skipped"] != bad:
         failures.append(f"gateway: {res['flows']} flows / {res['skipped']} skipped, want "
-                        f"{good} / {bad}: {res['skipped_by_reason']}")  # fmt: skip
+                        f"{good} / {bad}: {res['skipped_by_reason']}")
         return "wrong count"
     return "ok"
 
 
 # -- the run ----------------------------------------------------------------------------------
 def run_target(target: str, cases: int, seconds: float, model: Path | None,
-               tmp: Path) -> tuple[Counter, list]:  # fmt: skip
+               tmp: Path) -> tuple[Counter, list]:
     """``cases`` hypothesis cases of one target; (outcome counts, failure texts). The cases
     are derandomized: the same every run (no seed to choose)."""
     counts: Counter = Counter()
     failures: list = []
     opts = settings(max_examples=cases, deadline=None, database=None, derandomize=True,
-                    suppress_health_check=list(HealthCheck), phases=["generate"])  # fmt: skip
+                    suppress_health_check=list(HealthCheck), phases=["generate"])
     if target.startswith("reader:"):
         fmt = target.split(":", 1)[1]
         data = sample(fmt)
@@ -371,7 +371,7 @@ def small_model(tmp: Path) -> Path:
 
     data = DataConfig(dataset="bot-iot", files=(str(FORMATS["bot-iot"][0]),),
                       split="class-time-block", sequence="flows", window=4, stream_key="saddr",
-                      stream_gap=True, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)  # fmt: skip
+                      stream_gap=True, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)
     arch = {"channels": (4,), "dilations": (1,), "kernel_size": 2}
     config = ExperimentConfig("fuzz", data, ModelConfig("ltcn", arch), TrainConfig(epochs=1, batch_size=64),
                               prune=PruneConfig(targets=(0.6,), rounds=1))  # as the tests' tiny runs
@@ -403,9 +403,9 @@ def main(argv: list[str] | None = None) -> int:
             rows[target] = {"cases": sum(counts.values()),
                             **{o: counts.get(o, 0) for o in OUTCOMES},
                             "seconds": round(time.perf_counter() - t0, 1),
-                            "failures": failures[:5]}  # fmt: skip
+                            "failures": failures[:5]}
             print(json.dumps({target: {k: v for k, v in rows[target].items() if k != "failures"}}),
-                  flush=True)  # fmt: skip
+                  flush=True)
     command = "python experiments/fuzz_reliability.py " + " ".join(argv if argv is not None else sys.argv[1:])
     (out / "fuzz.json").write_text(json.dumps({"command": command, "targets": rows}, indent=1) + "\n")
     lines = ["# Fuzzing the inputs (issue 14)", "",
@@ -416,11 +416,11 @@ def main(argv: list[str] | None = None) -> int:
              "0 tracebacks, 0 hangs, 0 wrong counts, and no changed signed file that still loads "
              "as signed (forged).", "",
              "| target | cases | ok | clear error | traceback | hang | wrong count | forged | s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for target, r in rows.items():
         lines.append(f"| {target} | {r['cases']:,} | {r['ok']:,} | {r['clear']:,} | "
                      f"{r['traceback']} | {r['hang']} | {r['wrong count']} | {r['forged']} | "
-                     f"{r['seconds']} |")  # fmt: skip
+                     f"{r['seconds']} |")
     lines += ["", f"Command: `{command}`", ""]
     (out / "fuzz.md").write_text("\n".join(lines))
     bad = sum(r["traceback"] + r["hang"] + r["wrong count"] + r["forged"] for r in rows.values())

@@ -64,11 +64,11 @@ def evaluate_capture(model: Path, capture: Path, threshold: float) -> dict:
         options = DetectOptions(
             source=str(capture), alerts=str(alerts_path), save_flows=str(flows_path),
             threshold=threshold, firewall="nftables", stats_every=0,
-        )  # fmt: skip
+        )
         stats = run_detect(model, options, out=firewall, err=io.StringIO())
         seconds = time.perf_counter() - t0
         table = read_flows(flows_path, "bot-iot", drop_duplicates=False, unknown_label="keep",
-                           progress=False)  # fmt: skip
+                           progress=False)
         alerts = (
             [json.loads(s) for s in alerts_path.read_text().splitlines()]
             if alerts_path.exists()
@@ -87,7 +87,7 @@ def evaluate_capture(model: Path, capture: Path, threshold: float) -> dict:
     for a in alerts:
         alerted[line_to_row[a["ltcn"]["line"]]] = True
     blocked = sorted({json.loads(s)[7] for s in firewall.getvalue().splitlines()
-                      if json.loads(s)[:3] == ["nft", "add", "element"]})  # fmt: skip
+                      if json.loads(s)[:3] == ["nft", "add", "element"]})
     n_attack, n_benign = int(is_attack.sum()), int((~is_attack).sum())
     return {
         "capture": name,
@@ -172,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="results/gateway-captures")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--local-benign", nargs="*", default=[], metavar="CAPTURE",
-                   help="capture names in --captures to label Normal, train on, and not evaluate")  # fmt: skip
+                   help="capture names in --captures to label Normal, train on, and not evaluate")
     p.add_argument("--config", default="experiments/bot_iot_gateway.py",
-                   help="the config retrained with --local-benign")  # fmt: skip
+                   help="the config retrained with --local-benign")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     captures = sorted(
         c for c in Path(args.captures).iterdir()
         if c.is_file() and is_capture(c) and c.name not in args.local_benign
-    )  # fmt: skip
+    )
     if not captures:
         raise SystemExit(f"no pcap/pcapng files in {args.captures}")
     command = "python experiments/gateway_captures.py " + " ".join(
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def seeded_runs(run: str) -> list[Path]:
     return sorted((p for p in Path(run).glob("seed_*") if (p / "metrics.json").is_file()),
-                  key=lambda p: int(p.name.split("_")[1]))  # fmt: skip
+                  key=lambda p: int(p.name.split("_")[1]))
 
 
 def evaluate_run(run: str, captures: list[Path], out: Path, args, command: str) -> list[dict]:
@@ -236,7 +236,7 @@ def evaluate_run(run: str, captures: list[Path], out: Path, args, command: str) 
         print(f"[{i}/{len(captures)}] {capture.name}", file=sys.stderr, flush=True)
         rows.append(evaluate_capture(model, capture, args.threshold))
     meta = {"run": run, "local_benign": list(args.local_benign), "threshold": args.threshold, "model_bytes": os.path.getsize(model),
-            "command": command}  # fmt: skip
+            "command": command}
     (out / "results.json").write_text(json.dumps({"meta": meta, "captures": rows}, indent=1))
     write_table(rows, out / "table.md", meta)
     return rows
@@ -249,7 +249,7 @@ def totals(rows: list[dict]) -> dict:
     return {"benign_flows": sum(r["flows"] for r in benign),
             "false_alerts": sum(r["false_alerts"] for r in benign),
             "attack_flows": sum(r["attack_flows"] for r in attack),
-            "detected": sum(r["detected_attack_flows"] for r in attack)}  # fmt: skip
+            "detected": sum(r["detected_attack_flows"] for r in attack)}
 
 
 def write_seed_table(per_seed: dict[str, dict], out: Path, command: str) -> None:
@@ -258,13 +258,13 @@ def write_seed_table(per_seed: dict[str, dict], out: Path, command: str) -> None
     lines = ["# The deployable gateway model on real packet captures, every seed", "",
              "Each seed's model (`seed_<n>/`, its own table there) through `ltcn detect` on every "
              "capture; rates over all benign / all attack flows of the captures.", "",
-             "| seed | benign flows alerted | attack flows alerted |", "|---|---:|---:|"]  # fmt: skip
+             "| seed | benign flows alerted | attack flows alerted |", "|---|---:|---:|"]
     for (name, t), f, d in zip(per_seed.items(), fa, det, strict=True):
         lines.append(f"| {name} | {t['false_alerts']:,}/{t['benign_flows']:,} ({100 * f:.1f} %) | "
-                     f"{t['detected']:,}/{t['attack_flows']:,} ({100 * d:.1f} %) |")  # fmt: skip
+                     f"{t['detected']:,}/{t['attack_flows']:,} ({100 * d:.1f} %) |")
     sd = (lambda v: float(v.std(ddof=1)) if v.size > 1 else 0.0)  # noqa: E731
     lines += [f"| mean ± std | {100 * fa.mean():.1f} ± {100 * sd(fa):.1f} % | "
-              f"{100 * det.mean():.1f} ± {100 * sd(det):.1f} % |", "", f"Command: `{command}`", ""]  # fmt: skip
+              f"{100 * det.mean():.1f} ± {100 * sd(det):.1f} % |", "", f"Command: `{command}`", ""]
     (out / "results.json").write_text(json.dumps({"command": command, "per_seed": per_seed}, indent=1))
     (out / "table.md").write_text("\n".join(lines))
 

@@ -46,7 +46,7 @@ T, K_SIZE, DIL = 1024, 3, 4
 def layer_model(channels: int, sparsity: float, structure: str, fmt: str, rng):
     """A one-conv L-TCN whose first layer is ``channels -> channels``, k = 3, d = 4."""
     arch = LTCNArch(n_features=channels, num_classes=2, channels=[channels], dilations=[DIL],
-                    kernel_size=K_SIZE)  # fmt: skip
+                    kernel_size=K_SIZE)
     flat = {p: rng.standard_normal(s).astype(np.float32) for p, s in arch.param_shapes().items()}
     w = flat["block_0/conv_0/kernel"]  # (k, c_in, c_out)
     if structure == "block":
@@ -73,7 +73,7 @@ def inner_loop_counts(fn) -> dict:
     rows = np.zeros(8, np.int64)
     fresh(np.zeros(64, np.float32), np.zeros(64, np.uint32), rows, rows + 4,
           np.zeros(4096, np.float32), np.zeros((8, 256), np.float32), 0, 8, np.uint64(0),
-          np.zeros(8, np.float32), 0, True, True)  # fmt: skip
+          np.zeros(8, np.float32), 0, True, True)
     asm = fresh.inspect_asm(fresh.signatures[0])
     blocks = re.split(r"\n(?=\.LBB\d+_\d+:)", asm)
 

@@ -56,7 +56,7 @@ TARGET_FALSE_ALERTS, TARGET_DETECTION = 0.02, 0.95
 
 
 def validation_threshold(config_path: str, model: Path, max_false_alerts: float,
-                         min_threshold: float = 0.5) -> dict:  # fmt: skip
+                         min_threshold: float = 0.5) -> dict:
     """The lowest threshold with at most ``max_false_alerts`` of the validation Normal flows
     alerted, from the sparse engine's probabilities on the validation split, and at least
     ``min_threshold``."""
@@ -70,7 +70,7 @@ def validation_threshold(config_path: str, model: Path, max_false_alerts: float,
     proba = np.concatenate([
         predict_proba_windows(engine, np.ascontiguousarray(seqs[rows[i : i + 4096]]))
         for i in range(0, len(rows), 4096)
-    ])  # fmt: skip
+    ])
     normal = normal_index("bot-iot", prepared.classes)
     p_attack = 1.0 - proba[:, normal]
     y = prepared.y["val"][rows]
@@ -126,7 +126,7 @@ def family_table(rows: list[dict]) -> list[str]:
         target = "<= 2 % alerted" if fam.startswith("benign") else ">= 95 % alerted"
         lines.append(f"| {fam} | {', '.join(f'`{c}`' for c in f['captures'])} | {f['flows']:,} | "
                      f"{f['hits']:,} ({100 * rate:.1f} %) | {target} | "
-                     f"{'yes' if target_met(fam, rate) else '**no**'} |")  # fmt: skip
+                     f"{'yes' if target_met(fam, rate) else '**no**'} |")
     return lines
 
 
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = validation_threshold(args.config, model, args.val_false_alerts, args.min_threshold)
     print(f"threshold {chosen['threshold']:.6f} from lab validation "
           f"(false alerts {100 * chosen['val_false_alert_rate']:.2f} %, detection "
-          f"{100 * chosen['val_detection_rate']:.2f} %)", file=sys.stderr)  # fmt: skip
+          f"{100 * chosen['val_detection_rate']:.2f} %)", file=sys.stderr)
     captures = sorted(c for c in Path(args.captures).iterdir() if c.is_file() and is_capture(c))
     rows = []
     for i, capture in enumerate(captures, 1):
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         argv if argv is not None else sys.argv[1:]
     )
     meta = {"run": args.run, "local_benign": [], "threshold": round(chosen["threshold"], 6),
-            "model_bytes": os.path.getsize(model), "command": command}  # fmt: skip
+            "model_bytes": os.path.getsize(model), "command": command}
     table = out / "captures.md"
     write_table(rows, table, meta)
     text = table.read_text().replace(
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     table.write_text(text + "\n".join(extra))
     (out / "captures.json").write_text(json.dumps(
-        {"meta": meta, "threshold": chosen, "captures": rows, "truth": TRUTH}, indent=1) + "\n")  # fmt: skip
+        {"meta": meta, "threshold": chosen, "captures": rows, "truth": TRUTH}, indent=1) + "\n")
     print(table.read_text())
     return 0
 

@@ -22,7 +22,7 @@ VARIANTS = {  # folder -> (what, config)
     "live": ("per source address, + live-form records", "experiments/lab_gateway_live.py"),
     "gaps": ("per source address, live forms, + per-host gap input (shipped)",
              "experiments/lab_gateway_gaps.py"),
-}  # fmt: skip
+}
 
 
 def _rate(hits: int, n: int) -> str:
@@ -71,7 +71,7 @@ def main(root: str = "results/lab") -> int:
                   f"{100 * TARGET_FALSE_ALERTS:g} %; attack: share alerted, target >= "
                   f"{100 * TARGET_DETECTION:g} %):", "",
                   "| family | " + " | ".join(w for w, _ in family_rows) + " |",
-                  "|---|" + "---:|" * len(family_rows)]  # fmt: skip
+                  "|---|" + "---:|" * len(family_rows)]
         for fam in names:
             cells = []
             for _, fams in family_rows:
@@ -81,7 +81,7 @@ def main(root: str = "results/lab") -> int:
                 cells.append(f"{_rate(got, n)}{'' if ok else ' ✗'}")
             lines.append(f"| {fam} | " + " | ".join(cells) + " |")
     lines += ["", "Command: `python experiments/lab_compare.py` (inputs: the commands in each "
-              "folder's `command.txt`)", ""]  # fmt: skip
+              "folder's `command.txt`)", ""]
     (root_path / "compare.md").write_text("\n".join(lines))
     print((root_path / "compare.md").read_text())
     return 0

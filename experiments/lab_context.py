@@ -58,14 +58,14 @@ def _by_source(models: list[tuple[str, Path, Path]]) -> list[str]:
     if not models:
         return []
     roles = {HUB: "home server (polls the devices' web UIs, hosts SSH)",
-             CLOUD: "cloud (CoAP polls, SSH sessions)", GATEWAY_LAN: "gateway (DNS, NTP, DHCP)"}  # fmt: skip
+             CLOUD: "cloud (CoAP polls, SSH sessions)", GATEWAY_LAN: "gateway (DNS, NTP, DHCP)"}
     results = [_test_normal(m, c) for _, m, c in models]
     _, test, _, src = results[0]
     role = np.array([roles.get(a, "devices" if a.startswith(LAN_PREFIX + ".") else "other")
-                     for a in src.tolist()], dtype=object)  # fmt: skip
+                     for a in src.tolist()], dtype=object)
     out = ["", "The same Normal flows by source (merged flows):", "",
            "| source | Normal flows | " + " | ".join(f"alerted: {w}" for w, _, _ in models) + " |",
-           "|---|---:|" + "---:|" * len(models)]  # fmt: skip
+           "|---|---:|" + "---:|" * len(models)]
     for name in sorted(set(role[test].tolist())):
         mask = test & (role == name)
         cells = [_share(alerted, mask)[1] for alerted, *_ in results]
@@ -88,7 +88,7 @@ def main() -> int:
     ]
     variants = (("per-flow", "per flow"), ("windows", "global-order windows"),
                 ("hosts", "per-host windows"), ("live", "per-host, + live forms"),
-                ("gaps", "per-host, live forms, + gap (shipped)"))  # fmt: skip
+                ("gaps", "per-host, live forms, + gap (shipped)"))
     for folder, what in variants:
         model = ROOT / folder / "model.ltcn"
         captures = ROOT / folder / "captures.json"
@@ -104,7 +104,7 @@ def main() -> int:
             cells += [f"{n:,}", cell]
         lines.append(f"| {what} | " + " | ".join(cells) + " |")
     lines += _by_source([(what, ROOT / f / "model.ltcn", ROOT / f / "captures.json")
-                         for f, what in variants[-2:]])  # fmt: skip
+                         for f, what in variants[-2:]])
     lines += ["", "Command: `python experiments/lab_context.py`", ""]
     (ROOT / "context.md").write_text("\n".join(lines))
     print((ROOT / "context.md").read_text())

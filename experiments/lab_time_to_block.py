@@ -47,7 +47,7 @@ from lab.topology import GATEWAY_WAN, LAN_BRIDGE, WAN_BRIDGE, Topology
 from lab.traffic import attack_kind, attack_target, benign_activity
 
 LIVE_ATTACKS = ("dos_tcp", "dos_udp", "ddos_tcp", "dos_http", "service_scan", "ssh_brute_force",
-                "dos_slow_http")  # fmt: skip
+                "dos_slow_http")
 ATTACK_SECONDS = 15  # the tools' own limits; a run ends at the block or at --give-up
 FRESH = ipaddress.ip_network("198.19.80.0/20")  # one never-used source address per bot a run
 
@@ -70,13 +70,13 @@ def take_address(topo: Topology, host: str, pool) -> str:
     ns = ["ip", "-n", topo.ns(host)]
     subprocess.run([*ns, "addr", "add", f"{address}/32", "dev", "eth0"], check=True)
     subprocess.run([*ns, "route", "replace", "default", "via", GATEWAY_WAN, "src", address],
-                   check=True)  # fmt: skip
+                   check=True)
     return address
 
 
 def nft_blocked(topo: Topology) -> set[str]:
     proc = subprocess.run(topo.exec_argv("gw", ["nft", "-j", "list", "set", "inet", "ltcn",
-                                                "blocklist"]), capture_output=True, text=True)  # fmt: skip
+                                                "blocklist"]), capture_output=True, text=True)
     if proc.returncode != 0:
         return set()
     out = set()
@@ -118,7 +118,7 @@ class Benign(threading.Thread):
                     return
             procs = [p for p in procs if p.poll() is None]
             for host, argv in benign_activity(activity)(self.topo, self.services,
-                                                        self.topo.device_hosts[dev], self.rng):  # fmt: skip
+                                                        self.topo.device_hosts[dev], self.rng):
                 procs.append(spawn(self.topo, host, argv))
             self.runs += 1
 
@@ -151,13 +151,13 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
     pool = FRESH.hosts()
     try:
         subprocess.run(["ip", "-n", topo.gateway, "route", "add", str(FRESH), "dev", WAN_BRIDGE],
-                       check=True)  # fmt: skip
+                       check=True)
         services = Services(topo, tmp / f"srv{status_interval}", args.seed).start()
         pcap = tmp / f"lan{status_interval}.pcap"
         cap = subprocess.Popen(topo.exec_argv("gw", [find_tool("tcpdump"), "-i", LAN_BRIDGE, "-n",
                                                      "-s", "96", "-U", "-w", str(pcap)]),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)  # fmt: skip
+                               start_new_session=True)
         alerts = tmp / f"alerts{status_interval}.jsonl"
         detect = start_detector(args, topo, status_interval, tmp, alerts)
         benign = Benign(topo, services, args.seed)
@@ -165,7 +165,7 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
         time.sleep(args.warmup)
         cpu0, wall0 = cpu_seconds(detect.pid), time.monotonic()
         runs, ever_blocked, attack_addresses = attack_runs(args, topo, services, pool,
-                                                           status_interval)  # fmt: skip
+                                                           status_interval)
         cpu, wall = cpu_seconds(detect.pid) - cpu0, time.monotonic() - wall0
         rss = peak_rss_mb(detect.pid)
         benign.halt.set()
@@ -210,7 +210,7 @@ def start_detector(args, topo: Topology, status_interval: int, tmp: Path,
         "--block-rate", "100", "--micro-batch", str(args.micro_batch),
         "--status-interval", str(status_interval), "--alerts", str(alerts),
         "--stats-every", "0", *(["--allow-unsigned"] if args.allow_unsigned else [])]),
-        stdout=subprocess.DEVNULL, stderr=detect_err)  # fmt: skip
+        stdout=subprocess.DEVNULL, stderr=detect_err)
     deadline = time.monotonic() + 300
     while not log.read_text().count("kernels ready"):
         if detect.poll() is not None or time.monotonic() > deadline:
@@ -240,7 +240,7 @@ def attack_runs(args, topo: Topology, services, pool, status_interval: int):
             addrs = set(fresh.values())
             attack_addresses |= addrs
             cmds = [(h, with_source(a, fresh[h]) if h in fresh else a) for h, a in
-                    kind.build(topo, services, sources, target, ATTACK_SECONDS, kind_rate(name), rng)]  # fmt: skip
+                    kind.build(topo, services, sources, target, ATTACK_SECONDS, kind_rate(name), rng)]
             launched = time.time()
             procs = [spawn(topo, h, a) for h, a in cmds]
             seen = wait_for_block(topo, addrs, launched + args.give_up, ever_blocked)
@@ -249,11 +249,11 @@ def attack_runs(args, topo: Topology, services, pool, status_interval: int):
                 stop(p, signal.SIGKILL)
             runs.append({"attack": name, "run": r, "sources": sorted(addrs),
                          "target": target.address, "launched": launched, "blocked_at": seen,
-                         "ended": time.time()})  # fmt: skip
+                         "ended": time.time()})
             print(f"  S={status_interval} {name} run {r}: "
                   f"{'blocked' if len(seen) == len(addrs) else 'NOT blocked'} "
                   f"{(max(seen.values()) - launched) if seen else float('nan'):.2f} s after launch",
-                  file=sys.stderr, flush=True)  # fmt: skip
+                  file=sys.stderr, flush=True)
             time.sleep(0.3)
     return runs, ever_blocked, attack_addresses
 
@@ -291,7 +291,7 @@ def run_rows(runs: list[dict], pcap: Path) -> list[dict]:
                      "blocked": blocked, "first_packet": first,
                      "time_to_block_s": round(last_block - first, 3) if blocked else None,
                      "packets_before_block": int((mask & (times <= last_block)).sum()) if blocked else int(mask.sum()),
-                     "packets_after_block": after})  # fmt: skip
+                     "packets_after_block": after})
     return rows
 
 
@@ -347,7 +347,7 @@ def summarize(results: list[dict], meta: dict) -> str:
             )
     lines += ["", "| Argus status interval | bystanders blocked (not attacked) | attacked devices "
               "blocked (on their own flows) | benign flows alerted | detector CPU (with argus, "
-              "ra) | peak memory |", "|---:|---|---|---:|---:|---:|"]  # fmt: skip
+              "ra) | peak memory |", "|---:|---|---|---:|---:|---:|"]
     for res in results:
         lines.append(
             f"| {res['status_interval']} s | {', '.join(res['bystanders_blocked']) or 'none'} | "
@@ -363,9 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="results/lab/model.ltcn")
     p.add_argument("--allow-unsigned", action="store_true",
-                   help="run the model unsigned (the committed one is; `make lab` signs its export)")  # fmt: skip
+                   help="run the model unsigned (the committed one is; `make lab` signs its export)")
     p.add_argument("--threshold", type=float, required=True,
-                   help="the alert threshold chosen on lab validation (results/lab/captures.json)")  # fmt: skip
+                   help="the alert threshold chosen on lab validation (results/lab/captures.json)")
     p.add_argument("--runs", type=int, default=10, help="runs per attack")
     p.add_argument("--attacks", nargs="+", default=list(LIVE_ATTACKS))
     p.add_argument("--status-interval", type=int, nargs="+", default=[1, 5])
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         argv if argv is not None else sys.argv[1:]
     )
     meta = {"model": args.model, "threshold": args.threshold, "micro_batch": args.micro_batch,
-            "block_timeout": args.block_timeout, "command": command}  # fmt: skip
+            "block_timeout": args.block_timeout, "command": command}
     (out / "results.json").write_text(json.dumps({"meta": meta, "settings": results}, indent=1) + "\n")
     (out / "table.md").write_text(summarize(results, meta))
     print((out / "table.md").read_text())

@@ -30,14 +30,14 @@ def write(out: Path, result: dict, command: str) -> None:
              "with every family, on the same records at its own validation threshold.", "",
              f"Command: `{command}`", "",
              "| family | test records | flagged, trained without it | at 0.5 | flagged, trained with it (reference) | threshold (val) | false alarms on test normal |",
-             "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for family, run in result["held_out"].items():
         h, r = run["families"][family], ref["families"].get(family, {})
         pct = (lambda v: "n/a" if v is None else f"{100 * v:.1f} %")  # noqa: E731
         lines.append(f"| {family} | {h['test_records']:,} | **{pct(h['flagged'])}** | {pct(h['flagged_at_0.5'])} | "
-                     f"{pct(r.get('flagged'))} | {run['threshold']:.3f} | {pct(run['false_alarm_rate'])} |")  # fmt: skip
+                     f"{pct(r.get('flagged'))} | {run['threshold']:.3f} | {pct(run['false_alarm_rate'])} |")
     lines += ["", f"Reference threshold {ref['threshold']:.3f}, false alarms on test normal "
-              f"{100 * ref['false_alarm_rate']:.1f} %.", ""]  # fmt: skip
+              f"{100 * ref['false_alarm_rate']:.1f} %.", ""]
     (out / f"{name}.md").write_text("\n".join(lines))
     (out / f"{name}.json").write_text(json.dumps({**result, "command": command}, indent=1) + "\n")
     try:
@@ -50,7 +50,7 @@ def write(out: Path, result: dict, command: str) -> None:
     x = range(len(fams))
     ax.bar([i - 0.2 for i in x], [100 * (ref["families"][f]["flagged"] or 0) for f in fams], 0.4, label="trained with it")
     ax.bar([i + 0.2 for i in x], [100 * (result["held_out"][f]["families"][f]["flagged"] or 0) for f in fams], 0.4,
-           label="trained without it")  # fmt: skip
+           label="trained without it")
     ax.set_xticks(list(x), fams, fontsize=8)
     ax.set_ylabel("% of the family's test records flagged")
     ax.set_title(f"{name}: a new attack family (threshold chosen on validation)", fontsize=9)
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.config:
         t0 = time.perf_counter()
         result = leave_one_family_out(load_config(path), args.families or None,
-                                      log=lambda s: print(s, flush=True))  # fmt: skip
+                                      log=lambda s: print(s, flush=True))
         result["seconds"] = round(time.perf_counter() - t0, 1)
         write(out, result, command)
         print(f"{path}: {result['seconds']} s -> {out / (result['config'] + '.md')}", flush=True)

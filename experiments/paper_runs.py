@@ -82,7 +82,7 @@ def load_run(results: Path, name: str) -> Run | None:
         if path.is_file():
             cmd = folder / "command.txt"
             return Run(name, json.loads(path.read_text()), cmd.read_text().strip() if cmd.is_file() else "",
-                       seeded, folder)  # fmt: skip
+                       seeded, folder)
     return None
 
 

@@ -37,7 +37,7 @@ def _quote(*keys: str) -> str:
 
 def _table(title: str, note: str, rows: list[Row]) -> list[str]:
     out = [f"## {title}", "", *([note, ""] if note else []),
-           "| figure | paper | ours | command | where they differ, and why |", "|---|---|---|---|---|"]  # fmt: skip
+           "| figure | paper | ours | command | where they differ, and why |", "|---|---|---|---|---|"]
     for what, theirs, ours, cmd, why in rows:
         out.append(f"| {what} | {theirs} | {ours} | {f'`{cmd}`' if cmd else ''} | {why} |")
     return [*out, ""]
@@ -51,7 +51,7 @@ def _missing(what: str, theirs: str, command: str) -> Row:
 # Table I ---------------------------------------------------------------------------------------
 
 DATASETS = (("NSL-KDD", "nsl_kdd", "nsl_kdd_quickstart"), ("CICIDS2017", "cicids2017", "cicids2017_per_flow"),
-            ("BoT-IoT", "bot_iot", "bot_iot_per_flow"))  # fmt: skip
+            ("BoT-IoT", "bot_iot", "bot_iot_per_flow"))
 
 
 def _table_i_rows(results: Path) -> list[Row]:
@@ -76,7 +76,7 @@ def _table_i_rows(results: Path) -> list[Row]:
                      f"Ours are the files the stored run read ({100 * total / paper.value(f'{key}_records'):.1f} % "
                      "of the paper's count); the paper names neither its files nor its sample. The share "
                      f"of normal records is {'close to' if abs(share - paper.value(f'{key}_normal_pct')) < 5 else 'unlike'} "
-                     "the paper's; it sets what a majority classifier scores."))  # fmt: skip
+                     "the paper's; it sets what a majority classifier scores."))
     return rows
 
 
@@ -103,7 +103,7 @@ def _table_ii_rows(results: Path) -> list[Row]:
         ("pruning target sparsity", _quote("target_sparsity"),
          f"60 % for the deployed models; the ablation {targets} %" if targets else "60 %",
          "", "The gateway and demo models are pruned to 60 %; the ablations sweep the others."),
-    ]  # fmt: skip
+    ]
 
 
 # Table III -------------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def _table_iii_rows(results: Path) -> list[Row]:
     ltcn_params = f"{by['cicids2017_samples']['params']:,} parameters" if "cicids2017_samples" in by else "not stored"
     rows = []
     for ours, label, key in (("transformer", "Transformer-based IDS", "transformer"),
-                             ("cnn", "cloud heavy CNN", "heavy_cnn")):  # fmt: skip
+                             ("cnn", "cloud heavy CNN", "heavy_cnn")):
         r = by.get(ours)
         if r is None:
             rows.append(_missing(label, _quote(f"{key}_params_m", f"{key}_mb"), cmd))
@@ -127,9 +127,9 @@ def _table_iii_rows(results: Path) -> list[Row]:
         rows.append((f"{label}: parameters / inference size", _quote(f"{key}_params_m", f"{key}_mb"),
                      f"{r['params']:,} parameters / {r['fp32_mb']:.2f} MB fp32 (on 61-flow CICIDS2017 windows)",
                      cmd, f"Ours is a small baseline on the same windows as our L-TCN ({ltcn_params}); the paper "
-                     "gives no architecture for its baseline, so its size cannot be rebuilt."))  # fmt: skip
+                     "gives no architecture for its baseline, so its size cannot be rebuilt."))
     rows.append(("federated learning CNN: parameters / inference size", _quote("federated_cnn_params_m", "federated_cnn_mb"),
-                 NOT_RUN, "", "No federated model is built here (federated learning is the paper's future work)."))  # fmt: skip
+                 NOT_RUN, "", "No federated model is built here (federated learning is the paper's future work)."))
     if load:
         m = load["model"]
         nz = (1 - m["conv_sparsity"]) * m["params"]
@@ -138,7 +138,7 @@ def _table_iii_rows(results: Path) -> list[Row]:
                      f"{m['v2_file_bytes'] / 1e6:.2f} MB", load["command"],
                      "The parameter count matches (40 % of 2.2 M); the paper's 3.5 MB is 40 % of 8.8 MB, "
                      "i.e. values only, while a runnable sparse file also stores the column indices and row "
-                     "pointers (CSR), hence our larger file."))  # fmt: skip
+                     "pointers (CSR), hence our larger file."))
     ltcn, tf, cnn = by.get("cicids2017_samples"), by.get("transformer"), by.get("cnn")
     if ltcn and tf and cnn:
         own = 100 * (1 - paper.value("pruned_params_m") / paper.value("transformer_params_m"))
@@ -146,7 +146,7 @@ def _table_iii_rows(results: Path) -> list[Row]:
                      _quote("fewer_params_than_transformer_pct"),
                      f"our dense L-TCN: {100 * (1 - ltcn['params'] / tf['params']):.0f} % fewer than our "
                      f"Transformer, {100 * ltcn['params'] / cnn['params']:.0f} % of our heavy CNN's", cmd,
-                     f"The paper's own Table III gives {own:.1f} % fewer (0.9 M against 12.5 M), not 78 %."))  # fmt: skip
+                     f"The paper's own Table III gives {own:.1f} % fewer (0.9 M against 12.5 M), not 78 %."))
     return rows
 
 
@@ -162,19 +162,19 @@ def _prf(run: Run) -> str:
 def _table_iv_rows(results: Path) -> list[Row]:
     rows: list[Row] = []
     for label, key, flow_name, win_name in (("CICIDS2017", "cicids2017", "cicids2017_per_flow", "cicids2017_samples"),
-                                            ("BoT-IoT", "bot_iot", "bot_iot_per_flow", "bot_iot_sample")):  # fmt: skip
+                                            ("BoT-IoT", "bot_iot", "bot_iot_per_flow", "bot_iot_sample")):
         theirs_lstm = _quote(*(f"lstm_{key}_{m}" for m in ("accuracy", "precision", "recall", "f1")))
         rows.append((f"cloud LSTM, {label}: accuracy / precision / recall / F1", theirs_lstm, NOT_RUN, "",
-                     "Our LSTM baseline ran on NSL-KDD only (the baselines below)."))  # fmt: skip
+                     "Our LSTM baseline ran on NSL-KDD only (the baselines below)."))
         flow = load_run(results, flow_name)
         theirs = _quote(*(f"{key}_{m}" for m in ("accuracy", "precision", "recall", "f1")))
         if flow is None:
             rows.append(_missing(f"L-TCN, {label}: accuracy / precision / recall / F1", theirs,
-                                 f"ltcn run experiments/{flow_name}.py"))  # fmt: skip
+                                 f"ltcn run experiments/{flow_name}.py"))
         else:
             rows.append((f"L-TCN per flow, {label}: accuracy / precision / recall / F1 (macro)", theirs, _prf(flow),
                          flow.command, "Macro averages (every class weighs the same), the stricter reading; the "
-                         "paper does not say which average it used."))  # fmt: skip
+                         "paper does not say which average it used."))
         rows += _accuracy_rows(results, label, key, flow, load_run(results, win_name))
     flow = load_run(results, "cicids2017_per_flow")
     auc = flow.stat("roc_auc") if flow else None
@@ -182,13 +182,13 @@ def _table_iv_rows(results: Path) -> list[Row]:
         auc = Stat(*(None if v is None else v / 100 for v in (auc.mean, auc.std, auc.lo, auc.hi)), seeds=auc.seeds)
         rows.append(("CICIDS2017 ROC AUC (Fig. 5)", _quote("cicids2017_roc_auc"),
                      f"{auc.mean:.4f} ± {auc.std:.4f} ({auc.seeds} seeds), attack vs normal", flow.command,
-                     "Over independent trainings on one held-out test split; the paper's are cross-validation runs."))  # fmt: skip
+                     "Over independent trainings on one held-out test split; the paper's are cross-validation runs."))
     nsl = load_run(results, "nsl_kdd_quickstart")
     if nsl:
         rows.append(("NSL-KDD (official KDDTest+) attack-vs-normal accuracy, L-TCN", "no figure in the paper",
                      str(nsl.stat("attack_vs_normal_accuracy")), nsl.command,
                      f"5-class accuracy {nsl.stat('accuracy')}: 17 of KDDTest+'s attack names never "
-                     "occur in training, which a random split of the training file hides."))  # fmt: skip
+                     "occur in training, which a random split of the training file hides."))
     return rows
 
 
@@ -206,42 +206,42 @@ def _accuracy_rows(results: Path, label: str, key: str, flow: Run | None, win: R
                    f"CICIDS2017 (5 classes) with each class's test flows the last 25 % of that class in time; the "
                    f"paper's sample and split are not stated. "
                    + (f"Under a strict global time-block split (attacks of the test days never seen in "
-                      f"training) accuracy is {blk}." if blk else ""))  # fmt: skip
+                      f"training) accuracy is {blk}." if blk else ""))
             rows.append(("CICIDS2017 accuracy, L-TCN per flow", theirs, str(acc), flow.command, why))
         if win:
             acc = win.stat("accuracy")
             rows.append(("CICIDS2017 accuracy, L-TCN over 61-flow windows (the temporal model)", theirs, str(acc),
                          win.command, f"{'Below' if acc.mean < p else 'Above'} the paper's: on the staged sample a "
                          "flow's neighbours in time are unrelated samples of other sessions, so the window adds "
-                         "noise rather than context."))  # fmt: skip
+                         "noise rather than context."))
         if block:
             rows.append(("CICIDS2017 accuracy, strict global time-block split", theirs, str(block.stat("accuracy")),
                          block.command, "Collapses: DDoS and PortScan occur only on test days, and a supervised "
-                         "model cannot name a class it never saw. The paper reports no such split."))  # fmt: skip
+                         "model cannot name a class it never saw. The paper reports no such split."))
         if forest:
             gap = flow.stat("accuracy").mean - forest.stat("accuracy").mean if flow else None
             rows.append(("CICIDS2017 accuracy, Random Forest per flow (baseline)", "not reported",
                          str(forest.stat("accuracy")), forest.command,
                          "" if gap is None else f"A per-flow forest on the same split is {abs(gap):.2f} points "
-                         f"{'below' if gap > 0 else 'above'} the per-flow L-TCN."))  # fmt: skip
+                         f"{'below' if gap > 0 else 'above'} the per-flow L-TCN."))
         if flow:
             rows.append(("CICIDS2017 accuracy, majority class (no feature)", "not reported",
                          f"{flow.baseline('majority', 'accuracy'):.2f}", flow.command,
-                         "The bar any accuracy on this test split is read against."))  # fmt: skip
+                         "The bar any accuracy on this test split is read against."))
         return rows
     if flow:
         acc, maj = flow.stat("accuracy"), flow.baseline("majority", "accuracy")
         bar = "" if maj is None else (f"; but calling every record DDoS already scores {maj:.2f} % on this test "
-                                      f"split ({flow.n_test:,} records), so accuracy says little")  # fmt: skip
+                                      f"split ({flow.n_test:,} records), so accuracy says little")
         rows.append(("BoT-IoT accuracy, L-TCN per flow", theirs, str(acc), flow.command,
                      f"{'Within' if acc.lo is not None and acc.lo <= p <= acc.hi else 'Outside'} our interval"
-                     f"{bar}: macro-F1 is {flow.stat('f1_macro')}."))  # fmt: skip
+                     f"{bar}: macro-F1 is {flow.stat('f1_macro')}."))
     if win:
         acc, maj = win.stat("accuracy"), win.baseline("majority", "accuracy")
         rows.append(("BoT-IoT accuracy, L-TCN over 16-flow windows", theirs, str(acc), win.command,
                      f"{'Below' if acc.mean < p else 'Above'} the paper's and {acc.mean - maj:.1f} points above "
                      f"the majority classifier ({maj:.2f} %): the windowed model misses Normal windows "
-                     f"(macro-F1 {win.stat('f1_macro')})."))  # fmt: skip
+                     f"(macro-F1 {win.stat('f1_macro')})."))
     return rows
 
 
@@ -250,7 +250,7 @@ def _baseline_rows(results: Path) -> list[Row]:
     for name, label in (("nsl_kdd_quickstart", "L-TCN quickstart"), ("nsl_kdd_quickstart_minmax", "L-TCN, plain Min-Max"),
                         ("default", "L-TCN `default` (20 epochs)"), ("nsl_kdd_lstm", "LSTM (the paper's cloud model)"),
                         ("nsl_kdd_transformer", "Transformer"), ("nsl_kdd_cnn", "heavy CNN"),
-                        ("nsl_kdd_random_forest", "Random Forest")):  # fmt: skip
+                        ("nsl_kdd_random_forest", "Random Forest")):
         run = load_run(results, name)
         if run is None:
             rows.append(_missing(f"NSL-KDD, {label}", "not reported", f"ltcn run experiments/{name}.py"))
@@ -274,25 +274,25 @@ def _table_v_rows(results: Path) -> list[Row]:
          if tf else ""),
         ("federated learning CNN on the edge hardware", _quote("federated_cnn_ms"), NOT_RUN, "",
          "No federated model is built here."),
-    ]  # fmt: skip
+    ]
     cv = stored_json(results, "cloud-vs-edge/results.json")
     if not cv:
         return [_missing("1,000 flows, cloud vs edge", f"{_quote('cloud_lstm_ms')} vs {_quote('edge_ltcn_ms')}",
-                         "python experiments/cloud_vs_edge.py"), *rows]  # fmt: skip
+                         "python experiments/cloud_vs_edge.py"), *rows]
     cmd = cv["command"].strip()
     edge = cv["edge"]["batch_from_csv_ms"]["p50"]
     out = [("1,000 flows on the edge (L-TCN, 60 %)", _quote("edge_ltcn_ms"),
             f"{edge:.1f} ms p50 (parse + classify, one x86 core); engine alone "
             f"{cv['edge']['batch_engine_only_ms']['p50']:.2f} ms", cmd,
             "Faster than the paper's Pi 4 on a faster core; most of it is CSV parsing, which the "
-            "paper does not say it includes.")]  # fmt: skip
+            "paper does not say it includes.")]
     for r in cv["comparison"]:
         if r["rtt_ms"] == 0:
             continue
         out.append((f"1,000 flows in the cloud, RTT {r['rtt_ms']:g} ms (keep-alive)", _quote("cloud_lstm_ms"),
                     f"{r['cloud_keepalive_ms']:.1f} ms p50", cmd,
                     f"Slower: uploading the CSV records over a {cv['settings']['up_mbps']:g} Mbit/s "
-                    "uplink dominates; the paper states no RTT or bandwidth."))  # fmt: skip
+                    "uplink dominates; the paper states no RTT or bandwidth."))
         out.append((f"latency reduction, RTT {r['rtt_ms']:g} ms", _quote("latency_reduction_pct"),
                     f"{r['reduction_keepalive_pct']:.1f} %", cmd,
                     "Larger than the paper's: the cloud pays the upload, the edge does not."))
@@ -301,7 +301,7 @@ def _table_v_rows(results: Path) -> list[Row]:
         out.append(("latency reduction with no WAN (server on loopback)", _quote("latency_reduction_pct"),
                     f"{direct['reduction_keepalive_pct']:.1f} %", cmd,
                     "With no network the cloud's only cost is HTTP and serialisation: the reduction "
-                    "comes from the link, not from the model."))  # fmt: skip
+                    "comes from the link, not from the model."))
     return out + rows
 
 
@@ -311,22 +311,22 @@ def _table_v_rows(results: Path) -> list[Row]:
 def _table_vi_rows(results: Path) -> list[Row]:
     e = stored_json(results, "energy/energy.json")
     battery = ("battery drain, embedded CNN / L-TCN", _quote("cnn_battery", "ltcn_battery"), NOT_RUN + " (no battery, no sensor)",
-               "", "A qualitative claim; no battery or power meter is on this machine.")  # fmt: skip
+               "", "A qualitative claim; no battery or power meter is on this machine.")
     if not e:
         return [_missing("power", f"{_quote('ltcn_w')} vs {_quote('cnn_w')}",
-                         "python experiments/energy_model.py --out results/energy"), battery]  # fmt: skip
+                         "python experiments/energy_model.py --out results/energy"), battery]
     t6, cmd = e["paper_table_vi"], e["command"]
     rows = [("pruned L-TCN vs embedded CNN, power on a Pi 4", f"{_quote('ltcn_w')} vs {_quote('cnn_w')}",
              f"not measurable here (no power sensor); modelled: Pi 4 idle alone {t6['pi4_idle_w']} W",
              cmd, f"Fails as a power claim: no workload runs below the board's {t6['pi4_idle_w']} W idle; "
              f"the ratio {t6['power_ratio']:.2f} equals the latency ratio {t6['latency_ratio']:.2f} "
-             "within 4 %, as an energy figure derived from time at constant power would."), battery]  # fmt: skip
+             "within 4 %, as an energy figure derived from time at constant power would."), battery]
     for g in e["gateway_power"]:
         if g["timing"] == "x86, paper scale, 60 %" and g["runtime"] in ("sparse", "sparse-1x4", "xla"):
             rows.append((f"modelled gateway power at 10k flows/s: {g['runtime']}, paper scale, 60 %", "",
                          f"{g['10000']['watts']:.2f} W", cmd,
                          "Pi 4 power model (published idle/active watts) at the busy fraction our "
-                         "measured x86 time per flow implies; an estimate, not a reading."))  # fmt: skip
+                         "measured x86 time per flow implies; an estimate, not a reading."))
     cve = e.get("cloud_vs_edge") or {}
     edge = next((x for x in cve.get("edge", []) if "ours" in x["what"]), None)
     if edge and cve.get("radio"):
@@ -336,7 +336,7 @@ def _table_vi_rows(results: Path) -> list[Row]:
                      f"{100 * (1 - edge['joules_per_1000'] / lo):.0f}-{100 * (1 - edge['joules_per_1000'] / hi):.0f} %"
                      f" (edge {edge['joules_per_1000']:.3f} J vs uploading {lo:.2f}-{hi:.2f} J per 1,000 flows)",
                      cmd, "Far more than 45 %, because the edge does not send; a model with cited radio "
-                     "energies per byte, a lower bound for the cloud (no cloud compute modelled)."))  # fmt: skip
+                     "energies per byte, a lower bound for the cloud (no cloud compute modelled)."))
     return rows
 
 
@@ -345,10 +345,10 @@ def _table_vi_rows(results: Path) -> list[Row]:
 VII = ((0.0, "baseline L-TCN, no pruning", "unpruned_mb", "dense_accuracy", "dense_ms"),
        (0.4, "pruned 40 %", "pruned_40_mb", "pruned_40_accuracy", "pruned_40_ms"),
        (0.6, "pruned 60 %", "pruned_mb", "pruned_60_accuracy", "pruned_60_ms"),
-       (0.8, "pruned 80 %", "pruned_80_mb", "pruned_80_accuracy", "pruned_80_ms"))  # fmt: skip
+       (0.8, "pruned 80 %", "pruned_80_mb", "pruned_80_accuracy", "pruned_80_ms"))
 ABLATIONS = (("nsl_kdd_ablation", "NSL-KDD quickstart"), ("cicids2017_ablation", "CICIDS2017, 61-flow windows"),
              ("cicids2017_per_flow_ablation", "CICIDS2017, per flow"), ("bot_iot_ablation", "BoT-IoT, 16-flow windows"),
-             ("bot_iot_per_flow_ablation", "BoT-IoT, per flow"))  # fmt: skip
+             ("bot_iot_per_flow_ablation", "BoT-IoT, per flow"))
 
 
 def _ablation(results: Path, name: str) -> tuple[dict[float, dict], str, int] | None:
@@ -360,7 +360,7 @@ def _ablation(results: Path, name: str) -> tuple[dict[float, dict], str, int] | 
         out = {}
         for r in run.metrics["test"]["ablation"]:
             out[round(r["target"], 2)] = {"accuracy": Stat.of(r["accuracy"]), "f1_macro": Stat.of(r["f1_macro"]),
-                                          "drop_points": Stat.of(r["drop_points"], scale=1)}  # fmt: skip
+                                          "drop_points": Stat.of(r["drop_points"], scale=1)}
         return out, run.command, run.metrics["seeds"]
     ab = stored_json(results, f"{name}/ablation.json")
     if not ab:
@@ -368,7 +368,7 @@ def _ablation(results: Path, name: str) -> tuple[dict[float, dict], str, int] | 
     dense = ab["rows"][0]["f1_macro"]
     return ({round(r["target"], 2): {"accuracy": Stat(100 * r["accuracy"]), "f1_macro": Stat(100 * r["f1_macro"]),
                                      "drop_points": Stat(100 * (dense - r["f1_macro"]))} for r in ab["rows"]},
-            ab["command"], 1)  # fmt: skip
+            ab["command"], 1)
 
 
 def _speedup_sentence(claimed: float, unstructured: float, block: float | None) -> str:
@@ -400,12 +400,12 @@ def _size_row(results: Path, target: float, label: str, key: str) -> Row:
             cmd = comp["command"]
         if ps and ours:
             why = (f"The paper-scale config is sized to match; our default L-TCN ({ours['params']:,} params) is "
-                   f"{ps['params'] / ours['params']:.0f}x smaller and scores the accuracy rows.")  # fmt: skip
+                   f"{ps['params'] / ours['params']:.0f}x smaller and scores the accuracy rows.")
     if target == 0.6 and load:
         parts.append(f"paper-scale config as a CSR file {load['model']['v2_file_bytes'] / 1e6:.2f} MB")
         cmd = load["command"]
     row = next((r for r in (sizes or {}).get("rows", [])
-                if r["run"] == "cicids2017_ablation" and r["target_sparsity"] == round(100 * target)), None)  # fmt: skip
+                if r["run"] == "cicids2017_ablation" and r["target_sparsity"] == round(100 * target)), None)
     if row:
         best = min(row["dense_file_bytes"], row["csr_file_bytes"])
         parts.append(f"our CICIDS2017 L-TCN file {best / 1e6:.3f} MB ({'CSR' if row['csr_file_bytes'] < row['dense_file_bytes'] else 'dense'})")
@@ -414,7 +414,7 @@ def _size_row(results: Path, target: float, label: str, key: str) -> Row:
     why = (why if target == 0.0 else
            f"8.8 MB x {1 - target:.1f} = {values_only:.2f} MB: the paper's size is the non-zero values alone"
            + ("" if abs(values_only - paper.value(key)) < 0.1 else f", yet it prints {_quote(key)}")
-           + "; a runnable sparse file also stores indices and row pointers.")  # fmt: skip
+           + "; a runnable sparse file also stores indices and row pointers.")
     return (f"{label}: size", _quote(key), "; ".join(parts) or MISSING, cmd, why)
 
 
@@ -430,27 +430,27 @@ def _table_vii_rows(results: Path) -> list[Row]:
         if ref and target in ref[0]:
             acc = ref[0][target]["accuracy"]
             rows.append((f"{label}: accuracy (CICIDS2017 per flow)", _quote(acc_key), str(acc), ref[1],
-                         "" if target == 0.0 else f"macro-F1 drop vs dense {ref[0][target]['drop_points']} points."))  # fmt: skip
+                         "" if target == 0.0 else f"macro-F1 drop vs dense {ref[0][target]['drop_points']} points."))
         else:
             rows.append(_missing(f"{label}: accuracy", _quote(acc_key), "ltcn run experiments/cicids2017_per_flow_ablation.py"))
         if bench and ("sparse", target) in at:
             best_rt, dense = min(((rt, v) for (rt, s), v in at.items() if s == 0.0 and rt != "sparse"),
-                                 key=lambda x: x[1])  # fmt: skip
+                                 key=lambda x: x[1])
             blk = at.get(("sparse-1x4", target))
             rows.append((f"{label}: 1,000 flows (paper-scale model, one x86 core)", _quote(ms_key),
                          f"{'our CSR engine' if target == 0.0 else 'unstructured'} {at[('sparse', target)]:.1f} ms"
                          + (f"; 1x4 blocks {blk:.1f} ms" if blk else "")
                          + f"; fastest dense runtime ({best_rt}) {dense:.1f} ms", bench["command"],
-                         "x86 against a Pi 4: only ratios compare (the speed-up rows below)."))  # fmt: skip
+                         "x86 against a Pi 4: only ratios compare (the speed-up rows below)."))
         else:
             rows.append(_missing(f"{label}: 1,000 flows", _quote(ms_key), "ltcn bench --sweep"))
     f1 = [(lbl, got[0][0.6]["drop_points"]) for name, lbl in ABLATIONS
-          if (got := _ablation(results, name)) and 0.6 in got[0]]  # fmt: skip
+          if (got := _ablation(results, name)) and 0.6 in got[0]]
     if f1:
         rows.append(("text: 60 % costs 'only a 0.2 % drop in F1'", _quote("pruned_60_f1_drop_pct"),
                      "; ".join(f"{lbl} {d}" for lbl, d in f1), "",
                      "Macro-F1 drop vs each run's dense model, in points (positive = worse), with the "
-                     "commands in the rows below."))  # fmt: skip
+                     "commands in the rows below."))
     return rows + _ablation_rows(results) + _speedup_rows(bench)
 
 
@@ -471,7 +471,7 @@ def _ablation_rows(results: Path) -> list[Row]:
                      f"The paper loses {paper.value('dense_accuracy') - paper.value('pruned_80_accuracy'):.1f} "
                      f"accuracy points; with fine-tuning after each pruning round we "
                      f"{'lose' if loss >= 0 else 'gain'} {abs(loss):.2f} (macro-F1 drop vs dense {at80['drop_points']} points"
-                     + (", each seed against its own dense model)." if seeds > 1 else ").")))  # fmt: skip
+                     + (", each seed against its own dense model)." if seeds > 1 else ").")))
     return rows
 
 
@@ -485,12 +485,12 @@ def _speedup_rows(bench: dict | None) -> list[Row]:
         if ("sparse", 0.6) not in at:
             continue
         best_rt, fastest = min(((rt, v) for (rt, s), v in at.items() if s == 0.0 and rt != "sparse"),
-                               key=lambda x: x[1])  # fmt: skip
+                               key=lambda x: x[1])
         sp, blk = at[("sparse", 0.6)], at.get(("sparse-1x4", 0.6))
         rows.append((f"1,000 flows, dense -> 60 % ({scale} scale, one x86 core)", f"{pd:g} -> {ps:g} ms ({pd / ps:.2f}x)",
                      f"fastest dense ({best_rt}) {fastest:.2f} ms -> unstructured {sp:.2f} ms ({fastest / sp:.2f}x)"
                      + (f"; 1x4 blocks {blk:.2f} ms ({fastest / blk:.2f}x)" if blk else ""),
-                     bench["command"], _speedup_sentence(pd / ps, fastest / sp, None if blk is None else fastest / blk)))  # fmt: skip
+                     bench["command"], _speedup_sentence(pd / ps, fastest / sp, None if blk is None else fastest / blk)))
     return rows
 
 
@@ -510,7 +510,7 @@ SECTIONS = (
     ("Table VII: pruning ablation",
      "Accuracy: the same trained model pruned to each sparsity, 3 rounds x 1 epoch of fine-tuning; "
      "latency: `ltcn bench --sweep`, one pinned core, medians.", _table_vii_rows),
-)  # fmt: skip
+)
 
 
 def render(results: Path) -> str:

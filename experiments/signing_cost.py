@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python experiments/signing_cost.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     result = {"command": command, "core": args.core, "affinity": sorted(os.sched_getaffinity(0)),
               "cpu_over_wall": round(cpu / wall, 3), "repeats": args.repeats,
-              "ed25519_verify_ms": round(verify_ms, 3), "files": rows}  # fmt: skip
+              "ed25519_verify_ms": round(verify_ms, 3), "files": rows}
     print(json.dumps(result))
     if args.out:
         out = Path(args.out)
@@ -100,10 +100,10 @@ def main(argv: list[str] | None = None) -> int:
                  f"Ed25519 verification (pure Python, `ltcn_kernels.engine._ed25519`): "
                  f"**{result['ed25519_verify_ms']:.2f} ms**.", "",
                  "| file | bytes | load unsigned (ms) | load signed (ms) | overhead (ms) | of which SHA-512 (ms) |",
-                 "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+                 "|---|---:|---:|---:|---:|---:|"]
         for name, r in rows.items():
             lines.append(f"| {name} | {r['file_bytes']:,} | {r['load_unsigned_ms']:.2f} | "
-                         f"{r['load_signed_ms']:.2f} | {r['overhead_ms']:.2f} | {r['sha512_ms']:.2f} |")  # fmt: skip
+                         f"{r['load_signed_ms']:.2f} | {r['overhead_ms']:.2f} | {r['sha512_ms']:.2f} |")
         lines += ["", f"Command: `{command}`", ""]
         (out / "signing.md").write_text("\n".join(lines))
     return 0

@@ -83,7 +83,7 @@ def rss_kib(pid: int) -> int | None:
 def _code_under_test(env: dict) -> dict:
     """Which ltcn_kernels the child processes import, and that tree's commit and changes."""
     where = subprocess.run([sys.executable, "-c", "import ltcn_kernels; print(ltcn_kernels.__file__)"],
-                           capture_output=True, text=True, env=env, check=True).stdout.strip()  # fmt: skip
+                           capture_output=True, text=True, env=env, check=True).stdout.strip()
     root = os.path.dirname(os.path.dirname(os.path.realpath(where)))
 
     def git(*a):
@@ -91,7 +91,7 @@ def _code_under_test(env: dict) -> dict:
         return done.stdout.strip()
 
     return {"ltcn_kernels": os.path.realpath(where), "commit": git("rev-parse", "--short", "HEAD"),
-            "changed_files": git("status", "--short", "--", "kernels").splitlines()}  # fmt: skip
+            "changed_files": git("status", "--short", "--", "kernels").splitlines()}
 
 
 # ------------------------------------------------------------------------------ stages
@@ -117,7 +117,7 @@ def stage_child(model: str, flows: str, out: str, profile: str | None) -> None:
         "flows_per_s_staged": round(result["flows"] / total),
         "seconds": {k: round(s.get(k, 0.0), 4) for k, _ in STAGES},
         "share": {k: round(s.get(k, 0.0) / total, 4) for k, _ in STAGES},
-    }))  # fmt: skip
+    }))
     if profile:
         _profile(model, options, out, profile)
 
@@ -208,7 +208,7 @@ def _profile(model: str, options, out: str, profile: str) -> None:
 
     os.remove(out)
     cProfile.runctx("run_detect(model, options, out=io.StringIO(), err=io.StringIO())",
-                    globals(), {**locals(), "run_detect": run_detect}, profile)  # fmt: skip
+                    globals(), {**locals(), "run_detect": run_detect}, profile)
 
 
 def run_stages(model: Path, flows_file: Path, n: int, tmp: Path, env: dict, profile) -> dict:
@@ -219,7 +219,7 @@ def run_stages(model: Path, flows_file: Path, n: int, tmp: Path, env: dict, prof
                 break
             dst.write(line)
     cmd = [sys.executable, os.path.abspath(__file__), "--stage-child", str(model), str(part),
-           str(tmp / "stage_alerts.jsonl"), str(profile or "")]  # fmt: skip
+           str(tmp / "stage_alerts.jsonl"), str(profile or "")]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -312,7 +312,7 @@ def _detect_sampled(model: Path, flows_file: Path, alerts: Path, env: dict) -> d
     """``ltcn detect`` on the flow file in a process of its own, its resident memory sampled
     every 0.5 s: its exit code, the samples, wall and CPU seconds and the final stats line."""
     cmd = [sys.executable, "-m", "ltcn_kernels.cli", "detect", "--model", str(model), "--source", str(flows_file),
-           "--alerts", str(alerts), "--alerts-max-bytes", str(64 << 20), "--stats-every", "5"]  # fmt: skip
+           "--alerts", str(alerts), "--alerts-max-bytes", str(64 << 20), "--stats-every", "5"]
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
@@ -364,7 +364,7 @@ def _result(args, n: int, code: dict, run: dict, alert_lines: int, alert_files: 
             "last_decile_median": round(sorted(rss[-max(1, len(rss) // 10) :])[len(rss[-max(1, len(rss) // 10) :]) // 2] / 1024, 1),
         },
         "rss_timeline_s_kib": samples[:: max(1, len(samples) // 200)],
-    }  # fmt: skip
+    }
 
 
 def _plot_rss(samples: list, n: int, path: Path) -> None:

@@ -22,7 +22,7 @@ PAPER = {
     "bot-iot": {"accuracy": paper.value("bot_iot_accuracy")},
     "model": f"L-TCN, {paper.value('pruned_params_m')} M parameters / {paper.value('pruned_mb')} MB after "
              f"pruning ({paper.value('unpruned_mb')} MB unpruned)",
-}  # fmt: skip
+}
 
 
 def _pct(x):

@@ -25,9 +25,9 @@ def main() -> int:
              "no feature: the majority training class, and the most frequent attack class "
              "(every flow flagged).", "",
              "| run | seeds | accuracy | macro-F1 | attack-vs-normal acc | single seed macro-F1 | majority acc / macro-F1 | always-attack attack-vs-normal acc |",
-             "|---|---:|---|---|---|---:|---|---:|"]  # fmt: skip
+             "|---|---:|---|---|---|---:|---|---:|"]
     runs = [(p.name, json.loads((p / "metrics.json").read_text()))
-            for p in sorted(folder.iterdir()) if (p / "metrics.json").is_file()]  # fmt: skip
+            for p in sorted(folder.iterdir()) if (p / "metrics.json").is_file()]
     for name, m in runs:
         t, b = m["test"], m.get("baselines") or {}
         single = ROOT / "results" / name / "metrics.json"
@@ -37,7 +37,7 @@ def main() -> int:
         lines.append(f"| {name} | {m['seeds']} | {interval_cell(t['accuracy'])} | {interval_cell(t['f1_macro'])} | "
                      f"{interval_cell(t['attack_vs_normal_accuracy'])} | {'' if one is None else f'{100 * one:.2f}'} | "
                      f"{100 * maj['accuracy']:.2f} / {100 * maj['f1_macro']:.2f} | "
-                     f"{att_acc} |")  # fmt: skip
+                     f"{att_acc} |")
     ablations = [(n, m) for n, m in runs if m["test"].get("ablation")]
     if ablations:
         targets = [r["target"] for r in ablations[0][1]["test"]["ablation"] if r["target"] > 0]
@@ -45,7 +45,7 @@ def main() -> int:
                   "Each seed's model pruned to each sparsity and fine-tuned, its drop measured against its "
                   "own dense model; mean ± std [95 % interval of the mean]; targets judged on the mean.", "",
                   "| run | seeds | " + " | ".join(f"{100 * t:.0f} %" for t in targets) + " |",
-                  "|---|---:|" + "---|" * len(targets)]  # fmt: skip
+                  "|---|---:|" + "---|" * len(targets)]
         for name, m in ablations:
             cells = []
             for r in m["test"]["ablation"]:
@@ -57,9 +57,9 @@ def main() -> int:
                 cells.append(cell)
             lines.append(f"| {name} | {m['seeds']} | " + " | ".join(cells) + " |")
     commands = sorted({(folder / r.name / "command.txt").read_text().strip()
-                       for r in folder.iterdir() if (r / "command.txt").is_file()})  # fmt: skip
+                       for r in folder.iterdir() if (r / "command.txt").is_file()})
     lines += ["", "Commands (each run's `command.txt`):", "", *[f"- `{c}`" for c in commands],
-              "", "Summary: `python experiments/summarize_seeds.py`.", ""]  # fmt: skip
+              "", "Summary: `python experiments/summarize_seeds.py`.", ""]
     (folder / "README.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0

@@ -49,7 +49,7 @@ def _numba_cache_fallback() -> str | None:
     subpackages = [here] + [
         _os.path.join(here, d) for d in sorted(_os.listdir(here))
         if _os.path.isfile(_os.path.join(here, d, "__init__.py"))
-    ]  # fmt: skip
+    ]
     if all(_writable(_os.path.join(d, "__pycache__")) for d in subpackages):
         return None
     xdg = _os.environ.get("XDG_CACHE_HOME") or _os.path.join(_os.path.expanduser("~"), ".cache")

@@ -277,7 +277,7 @@ class LTCNArch:
             Layer(f"{block}/{conv_name(j)}", CONV, i, j, c_in if j == 0 else c, c,
                   self.kernel_size, d)
             for j in range(self.convs_per_block)
-        )  # fmt: skip
+        )
         # A 1x1 conv only where the channel count changes: the identity is free at the edge.
         role = RESIDUAL if c_in != c else IDENTITY
         return (*convs, Layer(f"{block}/{role}", role, i, -1, c_in, c))
@@ -374,11 +374,11 @@ class LTCNArch:
         head_path = f"{HEAD}/{KERNEL}"
         if len(head := shape(head_path)) != 2:
             raise _shape_error(head_path, head, (firsts[-1][2], "classes"),
-                               "last block's channels x classes")  # fmt: skip
+                               "last block's channels x classes")
         if head[1] < 1:
             raise ValueError(f"{head_path} has no output classes")
         arch = cls(firsts[0][1], head[1], tuple(s[2] for s in firsts), dilations, kernel_size,
-                   convs_per_block)  # fmt: skip
+                   convs_per_block)
         arch.check_params(flat)
         return arch
 
@@ -409,7 +409,7 @@ class LTCNArch:
         if missing:
             raise ValueError(f"architecture entry lacks {missing}")
         arch = cls(d["input_channels"], d["num_classes"],
-                   **{k: d[k] for k in HYPERPARAMETERS})  # fmt: skip
+                   **{k: d[k] for k in HYPERPARAMETERS})
         if "receptive_field" in d and int(d["receptive_field"]) != arch.receptive_field:
             raise ValueError(
                 f"architecture says receptive_field={d['receptive_field']}, but its layers give "

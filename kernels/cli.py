@@ -41,7 +41,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         text = action.help or ""
         default = action.default
         if ("%(default)" in text or default is None or default is False or default in ((), [])
-                or default is argparse.SUPPRESS or not action.option_strings):  # fmt: skip
+                or default is argparse.SUPPRESS or not action.option_strings):
             return text
         return f"{text} (default: %(default)s)"
 
@@ -54,7 +54,7 @@ def add_command(sub, name: str, help: str, *examples: str) -> argparse.ArgumentP
     """A sub-command with its help line and examples, formatted like every other command's
     (what the training side's plugins use too)."""
     return sub.add_parser(name, help=help, description=help, epilog=_examples(*examples),
-                          formatter_class=HelpFormatter)  # fmt: skip
+                          formatter_class=HelpFormatter)
 
 
 def _entry_points(group: str) -> dict[str, metadata.EntryPoint]:
@@ -101,10 +101,10 @@ def _add_data_parser(sub) -> None:
     summary = add_command(
         data_sub, "summary", "format, rows kept/dropped, features and labels of flow files",
         "ltcn data summary tests/fixtures/nsl-kdd/KDDTest+_subset.txt",
-    )  # fmt: skip
+    )
     summary.add_argument("paths", nargs="+", metavar="PATH", help="flow-record files")
     summary.add_argument("--dataset", default="auto", choices=["auto", *DATASETS],
-                         help="the files' dataset (auto: recognised by their layout)")  # fmt: skip
+                         help="the files' dataset (auto: recognised by their layout)")
     summary.add_argument("--json", action="store_true", help="print one JSON object")
     summary.add_argument("--compact", action="store_true", help="JSON on one line")
     summary.add_argument(
@@ -113,7 +113,7 @@ def _add_data_parser(sub) -> None:
     summary.add_argument(
         "--unknown-label", default="error", choices=["error", "drop", "keep"],
         help="what to do with a label name the tables do not know",
-    )  # fmt: skip
+    )
     summary.add_argument(
         "--keep-duplicates", action="store_true", help="do not drop exact duplicate records"
     )
@@ -141,10 +141,10 @@ def _add_verify_parser(sub) -> None:
         sub, "verify", "check a model's signature and whether its key is trusted (exit 0 "
         "trusted, 1 unsigned or untrusted, 2 damaged)",
         "ltcn verify results/lab/model.ltcn --trusted-keys /etc/ltcn/trusted-keys",
-    )  # fmt: skip
+    )
     verify.add_argument("model", help="a .ltcn file")
     verify.add_argument("--trusted-keys", action="append", metavar="PATH",
-                        help=_detect_field("trusted_keys").metadata["help"])  # fmt: skip
+                        help=_detect_field("trusted_keys").metadata["help"])
     verify.set_defaults(func=_cmd_verify)
 
 
@@ -206,10 +206,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     b = result.get("binary") or {}
     print(f"{args.backend} backend on {result['n']:,} flows: accuracy {result['accuracy']:.4f}  "
           f"balanced {result['balanced_accuracy']:.4f}  macro-F1 {result['f1_macro']:.4f}  "
-          f"attack-vs-normal acc {b.get('accuracy', float('nan')):.4f}  AUC {b.get('roc_auc') or float('nan'):.4f}")  # fmt: skip
+          f"attack-vs-normal acc {b.get('accuracy', float('nan')):.4f}  AUC {b.get('roc_auc') or float('nan'):.4f}")
     print(format_record_counts(result["records"])
           + (f"; {result['unmodelled_rows']:,} of a class the model lacks, not scored"
-             if result["unmodelled_rows"] else ""))  # fmt: skip
+             if result["unmodelled_rows"] else ""))
     return 0
 
 
@@ -223,14 +223,14 @@ def _add_predict_evaluate_parsers(sub) -> None:
          "ltcn predict --model results/lab/model.ltcn --out pred.csv tests/fixtures/bot-iot/data_t_subset.csv"),
         ("evaluate", "metrics of an exported model on labelled flow files",
          "ltcn evaluate --model results/lab/model.ltcn tests/fixtures/bot-iot/data_t_subset.csv"),
-    ):  # fmt: skip
+    ):
         p = add_command(sub, name, helptext, example)
         p.add_argument("--model", required=True, help="a .ltcn file from `ltcn export`")
         p.add_argument("--backend", default="sparse", choices=[*EDGE_BACKENDS, *plugins],
-                       help=engines)  # fmt: skip
+                       help=engines)
         p.add_argument("paths", nargs="+", metavar="FILE", help="flow-record files")
         p.add_argument("--skip-bad-lines", action="store_true",
-                       help="skip and count bad lines instead of failing")  # fmt: skip
+                       help="skip and count bad lines instead of failing")
         if name == "predict":
             p.add_argument("--out", required=True, help="predictions CSV")
             p.set_defaults(func=_cmd_predict)
@@ -313,7 +313,7 @@ def _add_detect_parser(sub) -> None:
         "--alerts alerts.jsonl",
         "sudo ltcn detect --model /var/lib/ltcn/model.ltcn --interface eth0 --firewall nftables "
         "--apply --allow 192.168.1.0/24",
-    )  # fmt: skip
+    )
     detect.add_argument("--model", required=True, help="a .ltcn file from `ltcn export`")
     add_detect_options(detect)
     detect.set_defaults(func=_cmd_detect)
@@ -328,7 +328,7 @@ def _cmd_warmup(args: argparse.Namespace) -> int:
     info = warm_up(args.model, tuple(args.backend or EDGE_BACKENDS))
     where = info["cache_dir"] or "Numba's default cache (beside the package or ~/.cache/numba)"
     print(f"ltcn warmup: {args.model}: kernels for {', '.join(info['backends'])} compiled or "
-          f"loaded in {info['seconds']:.1f} s; cache: {where}", file=sys.stderr)  # fmt: skip
+          f"loaded in {info['seconds']:.1f} s; cache: {where}", file=sys.stderr)
     return 0
 
 
@@ -337,10 +337,10 @@ def _add_warmup_parser(sub) -> None:
         sub, "warmup", "compile the Numba kernels for a model into the cache (install time, "
         "the unit's ExecStartPre=) so `ltcn detect` starts fast",
         "ltcn warmup --model results/lab/model.ltcn",
-    )  # fmt: skip
+    )
     warm.add_argument("--model", required=True, help="a .ltcn file from `ltcn export`")
     warm.add_argument("--backend", action="append", choices=EDGE_BACKENDS,
-                      help="engine to warm (repeatable; default both)")  # fmt: skip
+                      help="engine to warm (repeatable; default both)")
     warm.set_defaults(func=_cmd_warmup)
 
 
@@ -375,14 +375,14 @@ def _add_flows_parser(sub) -> None:
     flows = add_command(
         sub, "flows", "packet captures -> BoT-IoT flow records with the Argus flow meter",
         "ltcn flows capture.pcap -o capture.flows.csv", "ltcn flows --features",
-    )  # fmt: skip
+    )
     flows.add_argument("captures", nargs="*", help="pcap or pcapng files")
     flows.add_argument("-o", "--out", help="output CSV (or a directory for several captures)")
     flows.add_argument(
         "--label", help="one class for every flow, e.g. Normal or DoS/TCP (training data)"
     )
     flows.add_argument("--features", action="store_true",
-                       help="list which model features Argus produces, per dataset")  # fmt: skip
+                       help="list which model features Argus produces, per dataset")
     flows.set_defaults(func=_cmd_flows)
 
 
@@ -392,7 +392,7 @@ EDGE_COMMANDS = {
     "data": _add_data_parser, "verify": _add_verify_parser,
     "predict": _add_predict_evaluate_parsers, "evaluate": _add_predict_evaluate_parsers,
     "detect": _add_detect_parser, "warmup": _add_warmup_parser, "flows": _add_flows_parser,
-}  # fmt: skip
+}
 
 
 def _command_word(argv: list[str]) -> str | None:
@@ -417,7 +417,7 @@ def build_parser(
         epilog="which commands need which extra (the edge install is `edge`):\n" + extras
         + "\n\n`ltcn COMMAND --help` shows a command's options and an example.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     parser.add_argument("--version", action="version", version=f"ltcn {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in dict.fromkeys(EDGE_COMMANDS.values()):  # each adder once, in order

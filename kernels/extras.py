@@ -21,7 +21,7 @@ EXTRA_OF_MODULE = {
     "sklearn": "train", "matplotlib": "train", "onnx": "bench", "onnxruntime": "bench",
     "cryptography": "train", "numba": "edge", "llvmlite": "edge", "uvicorn": "serve", "starlette": "serve",
     "prometheus_client": "metrics",
-}  # fmt: skip
+}
 
 # What `ltcn --help` says about each command's extra.
 COMMAND_EXTRAS = {

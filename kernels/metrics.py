@@ -80,7 +80,7 @@ def average_precision(is_positive: np.ndarray, scores: np.ndarray) -> float:
 
 
 def evaluate(y_true, probs, class_names: Sequence[str],
-             normal_index: int | None = None) -> dict[str, Any]:  # fmt: skip
+             normal_index: int | None = None) -> dict[str, Any]:
     """Multi-class and attack-vs-normal metrics.
 
     Predictions are ``argmax(probs)``. Balanced accuracy is the mean recall over the classes

@@ -99,7 +99,7 @@ def load_model(path: str | os.PathLike | Artifact | LoadedModel) -> LoadedModel:
         raise DataFormatError(artifact.path, 0, 0, "not an ltcn model (manifest format)")
     if artifact.spec is None:  # a bare weights file: the architecture names no sequence
         raise DataFormatError(artifact.path, 0, 0,
-                              f"architecture sequence must be one of {', '.join(SEQUENCES)}")  # fmt: skip
+                              f"architecture sequence must be one of {', '.join(SEQUENCES)}")
     return LoadedModel(artifact, Preprocessor.from_dict(manifest.get("preprocess"), artifact.path))
 
 
@@ -153,12 +153,12 @@ def classify_files(
     table = read_flows(
         paths, pre.dataset, drop_duplicates=False, unknown_label="keep",
         skip_bad_lines=skip_bad_lines,
-    )  # fmt: skip
+    )
     if len(table) == 0:
         names = ", ".join(os.fspath(p) for p in paths)
         skipped = sum(table.drops.values())
         raise DataFormatError(names, 0, 0, "no flow records to classify ("
-                              + (f"all {skipped:,} skipped" if skipped else "a header only") + ")")  # fmt: skip
+                              + (f"all {skipped:,} skipped" if skipped else "a header only") + ")")
     return classify_table(artifact, pre, table, proba)
 
 
@@ -176,6 +176,6 @@ def write_predictions(path: str | os.PathLike, pred: Predictions) -> int:
             writer.writerow([
                 row, os.path.basename(table.files[table.file_index[row]]), int(table.line[row]),
                 label_values[i], names[i], *(f"{p:.6f}" for p in pred.probs[i]),
-            ])  # fmt: skip
+            ])
     return len(pred.order)
 

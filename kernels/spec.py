@@ -81,7 +81,7 @@ def architecture_from_dict(entry: Any) -> LTCNArch:
         values = entry[key]
         if not isinstance(values, list) or not 1 <= len(values) <= _MAX_BLOCKS:
             raise ValueError(f"architecture {key} must be a list of 1..{_MAX_BLOCKS} integers, "
-                             f"got {_show(values)}")  # fmt: skip
+                             f"got {_show(values)}")
         for v in values:
             _integer(v, f"{key} entry", 1, _MAX_DIM)
     if "receptive_field" in entry:
@@ -128,7 +128,7 @@ class ModelSpec:
         key = self.stream_key
         if key not in STREAM_KEYS or (key and self.sequence != "flows"):
             raise ValueError("architecture stream_key must be one of "
-                             f"{', '.join(repr(k) for k in STREAM_KEYS)} (flows models only)")  # fmt: skip
+                             f"{', '.join(repr(k) for k in STREAM_KEYS)} (flows models only)")
         if not isinstance(self.gap, bool):
             raise ValueError(f"gap must be True or False, got {self.gap!r}")
         if self.gap and not key:
@@ -182,7 +182,7 @@ class ModelSpec:
         """
         arch = architecture_from_dict(entry)
         return cls(arch, entry.get("sequence"), entry.get("window"), entry.get("stream_key", ""),
-                   gap)  # fmt: skip
+                   gap)
 
 
 def _lists_gap(preprocess: Any) -> bool:

@@ -73,7 +73,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         print(f"wrote {info['file']}: {info['file_bytes']:,} bytes (onnx)")
         return 0
     info = export_run(args.run_dir, args.out, fmt=args.format, sparsity=args.sparsity,
-                      signer=_signer(args))  # fmt: skip
+                      signer=_signer(args))
     signed = f"signed by {info['signed_by']}" if info["signed_by"] else "UNSIGNED"
     print(
         f"wrote {info['file']}: {info['file_bytes']:,} bytes ({args.format}, {signed}); weights "
@@ -100,7 +100,7 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     key = generate_key(path, trust=not args.no_trust)
     trust = "" if args.no_trust else f"; trusted on this machine ({user_trust_dir()})"
     print(f"wrote {path} (secret, mode 0600) and {path}.pub: {key.key_id}{trust}. On each "
-          f"gateway: sudo install -D -m 0644 {path}.pub /etc/ltcn/trusted-keys/{key.key_id[8:]}.pub")  # fmt: skip
+          f"gateway: sudo install -D -m 0644 {path}.pub /etc/ltcn/trusted-keys/{key.key_id[8:]}.pub")
     return 0
 
 
@@ -144,18 +144,18 @@ def add_run_parser(sub) -> None:
         sub, "run", "[train] run one experiment config end to end (default into runs/NAME)",
         "ltcn run experiments/nsl_kdd_quickstart.py --set train.epochs=3",
         "ltcn run experiments/bot_iot_per_flow.py --seeds 5 --out results/seeds/bot_iot_per_flow",
-    )  # fmt: skip
+    )
     run.add_argument("config", help="a config file, e.g. experiments/nsl_kdd_quickstart.py")
     run.add_argument(
         "--set", action="append", metavar="KEY=VALUE",
         help="override a config value, e.g. --set train.epochs=3 (repeatable)",
-    )  # fmt: skip
+    )
     run.add_argument("--out", help=f"output folder (default {RUNS}/<config name>; the stored "
-                     "results are written only when asked: --out results/<name>)")  # fmt: skip
+                     "results are written only when asked: --out results/<name>)")
     run.add_argument("--no-cache", action="store_true", help="do not reuse prepared arrays")
     run.add_argument("--seeds", type=int, metavar="N",
                      help="N independent trainings (seeds seed..seed+N-1), aggregated with "
-                          "intervals (= --set train.seeds=N)")  # fmt: skip
+                          "intervals (= --set train.seeds=N)")
     run.set_defaults(func=_cmd_run)
 
 
@@ -164,16 +164,16 @@ def add_export_parser(sub) -> None:
         sub, "export", "[train] write a run's model to one deployable, signed .ltcn file",
         "ltcn export runs/nsl_kdd_quickstart --out model.ltcn",
         "ltcn export results/nsl_kdd_ablation --sparsity 60 --out model60.ltcn",
-    )  # fmt: skip
+    )
     export.add_argument("run_dir", help="an `ltcn run` output folder")
     export.add_argument("--out", required=True, help="the .ltcn file to write")
     export.add_argument("--format", default="csr", choices=["csr", "dense", "onnx"],
-                        help="onnx: the ONNX graph (needs the `bench` extra)")  # fmt: skip
+                        help="onnx: the ONNX graph (needs the `bench` extra)")
     export.add_argument("--sparsity", type=int, default=None,
-                        help="for an ablation run: the pruned model to export (e.g. 60)")  # fmt: skip
+                        help="for an ablation run: the pruned model to export (e.g. 60)")
     _add_signing_key_option(export)
     export.add_argument("--unsigned", action="store_true",
-                        help="write the file unsigned (`ltcn detect` then needs --allow-unsigned)")  # fmt: skip
+                        help="write the file unsigned (`ltcn detect` then needs --allow-unsigned)")
     export.set_defaults(func=_cmd_export)
 
 
@@ -181,21 +181,21 @@ def _add_signing_key_option(parser) -> None:
     parser.add_argument(
         "--signing-key", metavar="PEM", help="an Ed25519 private key (default $LTCN_SIGNING_KEY, "
         "else ~/.config/ltcn/signing-key.pem, created and trusted here on first use)",
-    )  # fmt: skip
+    )
 
 
 def add_keygen_parser(sub) -> None:
     keygen = add_command(sub, "keygen", "[train] make an Ed25519 key that signs exported models",
-                         "ltcn keygen --out ~/.config/ltcn/signing-key.pem")  # fmt: skip
+                         "ltcn keygen --out ~/.config/ltcn/signing-key.pem")
     keygen.add_argument("--out", help="the private key file (default ~/.config/ltcn/signing-key.pem)")
     keygen.add_argument("--no-trust", action="store_true",
-                        help="do not add its public key to this machine's trust store")  # fmt: skip
+                        help="do not add its public key to this machine's trust store")
     keygen.set_defaults(func=_cmd_keygen)
 
 
 def add_sign_parser(sub) -> None:
     sign = add_command(sub, "sign", "[train] sign (or re-sign) a .ltcn model file",
-                       "ltcn sign model.ltcn --signing-key team-key.pem")  # fmt: skip
+                       "ltcn sign model.ltcn --signing-key team-key.pem")
     sign.add_argument("model", help="the .ltcn file, signed in place (by rename)")
     _add_signing_key_option(sign)
     sign.set_defaults(func=_cmd_sign)
@@ -207,7 +207,7 @@ def add_bench_parser(sub) -> None:
         "sparsity sweep), each pinned to one core",
         "ltcn bench --model results/lab/model.ltcn --repeats 7",
         "ltcn bench --sweep --runs results --out results/bench",
-    )  # fmt: skip
+    )
     bench.add_argument("--model", help="a .ltcn file from `ltcn export` (or use --sweep)")
     bench.add_argument("--batch", type=int, default=1000, help="flows per batch")
     bench.add_argument("--threads", type=int, default=1, help="threads per runtime")
@@ -215,43 +215,43 @@ def add_bench_parser(sub) -> None:
         "--core", metavar="N",
         help="the core every runtime is bound to (N, N,M or N-M; default: the last core this "
              "process may run on)",
-    )  # fmt: skip
+    )
     bench.add_argument("--repeats", type=int, default=7, help="timed rounds (medians over them)")
     bench.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
     bench.add_argument("--stream-flows", type=int, default=300, help="flows streamed per round")
     bench.add_argument("--watts", type=float, default=6.4,
-                       help="ASSUMED power draw for the energy estimate (a Raspberry Pi 4 ~6.4 W)")  # fmt: skip
+                       help="ASSUMED power draw for the energy estimate (a Raspberry Pi 4 ~6.4 W)")
     bench.add_argument(
         "--sweep", action="store_true",
         help="sparsity 0-95 %% at the default and paper scales, plus the trained runs",
-    )  # fmt: skip
+    )
     bench.add_argument(
         "--runs", metavar="RESULTS",
         help="with --sweep: a results/ folder whose trained runs are benchmarked too",
-    )  # fmt: skip
+    )
     from ltcn_kernels.bench.harness import add_power_args
 
     add_power_args(bench)
     bench.add_argument("--out", default=str(RUNS / "bench"),
-                       help="JSON/MD/PNG folder ('' = none; the stored results: --out results/bench)")  # fmt: skip
+                       help="JSON/MD/PNG folder ('' = none; the stored results: --out results/bench)")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.add_argument(
         "--no-pin", action="store_true",
         help="do not re-execute with the thread variables set (they are still reported); "
              "the process is still bound to --core",
-    )  # fmt: skip
+    )
     bench.set_defaults(func=_cmd_bench)
 
 
 def add_demo_parser(sub) -> None:
     demo = add_command(sub, "demo", "[train] the main job on the embedded NSL-KDD data",
-                       "ltcn demo --stored results", "ltcn demo --quick")  # fmt: skip
+                       "ltcn demo --stored results", "ltcn demo --quick")
     demo.add_argument("--quick", action="store_true", help="a shorter run (smoke test)")
     demo.add_argument("--out", default=str(RUNS / "demo"), help="folder for the runs")
     demo.add_argument(
         "--stored", metavar="RESULTS",
         help="a results/ folder: print its stored deep baselines beside (make demo: results)",
-    )  # fmt: skip
+    )
     demo.set_defaults(func=_cmd_demo)
 
 
@@ -261,7 +261,7 @@ def add_demo_parser(sub) -> None:
 COMMANDS = {
     "run": add_run_parser, "export": add_export_parser, "keygen": add_keygen_parser,
     "sign": add_sign_parser, "bench": add_bench_parser, "demo": add_demo_parser,
-}  # fmt: skip
+}
 
 
 def main(argv: list[str] | None = None) -> int:

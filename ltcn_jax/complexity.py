@@ -66,7 +66,7 @@ def ltcn_param_count(
     """Closed-form L-TCN parameter count (`ltcn_kernels.arch.LTCNArch.param_count`)."""
     # Dilations change no shape; one per block only to make the architecture complete.
     arch = LTCNArch(num_features, num_classes, tuple(channels), (1,) * len(channels),
-                    kernel_size, convs_per_block)  # fmt: skip
+                    kernel_size, convs_per_block)
     return arch.param_count()
 
 

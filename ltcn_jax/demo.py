@@ -101,17 +101,17 @@ def _print_headline(result: dict, stored: Path | None) -> None:
     results and with the paper (which reports no NSL-KDD figure)."""
     acc = result["test"]["binary"]["accuracy"]
     print(f"\n== headline: attack-vs-normal accuracy of the 60 %-pruned L-TCN on KDDTest+ = "
-          f"{100 * acc:.2f} % (this run: one seed; 17 of KDDTest+'s attack names are never seen in training)")  # fmt: skip
+          f"{100 * acc:.2f} % (this run: one seed; 17 of KDDTest+'s attack names are never seen in training)")
     seeded = None if stored is None else stored / "seeds" / "nsl_kdd_quickstart" / "metrics.json"
     if seeded is not None and seeded.is_file():
         t = json.loads(seeded.read_text())
         a = t["test"]["attack_vs_normal_accuracy"]
         print(f"   the same L-TCN unpruned over {t['seeds']} seeds: {100 * a['mean']:.2f} +- "
               f"{100 * a['std']:.2f} % (95 % interval {100 * a['ci95'][0]:.2f}-{100 * a['ci95'][1]:.2f}; "
-              f"{seeded.parent}); one seed moves by about a point, so compare with the interval")  # fmt: skip
+              f"{seeded.parent}); one seed moves by about a point, so compare with the interval")
     cic, bot = paper.claim("cicids2017_accuracy"), paper.claim("bot_iot_accuracy")
     print(f"   the paper: no NSL-KDD figure; its accuracy claims are CICIDS2017 {cic.value} % and "
-          f"BoT-IoT {bot.value} % (Table {cic.table}): results/paper_tables.md sets each beside ours")  # fmt: skip
+          f"BoT-IoT {bot.value} % (Table {cic.table}): results/paper_tables.md sets each beside ours")
 
 
 def _short_bench(model: Path) -> None:
@@ -122,7 +122,7 @@ def _short_bench(model: Path) -> None:
           "`ltcn bench --sweep` has the full one)")
     cmd = [sys.executable, "-m", "ltcn_kernels.cli", "bench", "--model", str(model), "--batch", "1000",
            "--threads", "1", "--repeats", "3", "--warmup", "1", "--stream-flows", "100",
-           "--out", ""]  # fmt: skip
+           "--out", ""]
     subprocess.run(cmd, check=True)
 
 

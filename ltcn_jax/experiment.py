@@ -39,7 +39,7 @@ class Sequences:
     """
 
     def __init__(self, x: np.ndarray, mode: str, window: int, rows: np.ndarray,
-                 keys: np.ndarray | None = None):  # fmt: skip
+                 keys: np.ndarray | None = None):
         self._view = make_sequences(x, mode, window, keys)
         self.rows = np.asarray(rows)
 
@@ -187,7 +187,7 @@ def run_experiment(
     """
     if config.train.seeds > 1:
         raise ValueError(f"run_experiment trains one seed, but train.seeds = {config.train.seeds}: "
-                         "ltcn_jax.seeds.run_seeds runs every seed")  # fmt: skip
+                         "ltcn_jax.seeds.run_seeds runs every seed")
     check_selection(config)
     started = time.perf_counter()
     prepared = prepare(config.data, use_cache=use_cache, progress=progress)
@@ -222,7 +222,7 @@ def labelled_splits(prepared: Prepared, train_rows: np.ndarray | None = None) ->
         rows["train"] = train_rows
     return {name: SplitData(prepared.x[name], prepared.y[name], r,
                             None if prepared.keys is None else prepared.keys[name])
-            for name, r in rows.items()}  # fmt: skip
+            for name, r in rows.items()}
 
 
 def check_selection(config: ExperimentConfig) -> None:
@@ -237,14 +237,14 @@ def check_selection(config: ExperimentConfig) -> None:
     if data.split == "official":
         if not 0.0 < data.val_fraction < 1.0:
             raise UsageError(f"data.val_fraction = {data.val_fraction}: model selection needs a "
-                             "validation split (0 < val_fraction < 1), never the test split")  # fmt: skip
+                             "validation split (0 < val_fraction < 1), never the test split")
         shared = sorted(set(map(os.path.abspath, data.train_files)) & set(map(os.path.abspath, data.test_files)))
         if shared:
             raise UsageError(f"{shared[0]} is both a training and a test file: the test split "
-                             "would take part in training and model selection")  # fmt: skip
+                             "would take part in training and model selection")
     elif len(data.fractions) != 3 or data.fractions[1] <= 0:
         raise UsageError(f"data.fractions = {tuple(data.fractions)}: model selection needs a "
-                         "validation share (the second value > 0), never the test split")  # fmt: skip
+                         "validation share (the second value > 0), never the test split")
 
 
 def _check_prune_config(config: ExperimentConfig) -> None:
@@ -271,14 +271,14 @@ def _train_while_pruning(
     init = trainer.create_train_state(model, init_key, seq["train"][:1]).params
     t0 = time.perf_counter()
     pruned = prune_trained(config, Trained(model, init, seq), splits, num_classes, target,
-                           from_scratch=True, progress=progress)  # fmt: skip
+                           from_scratch=True, progress=progress)
     trained = Trained(model, pruned.params, seq)
     probs = predict_test(config, trained, pruned.params)
     n_params = complexity.param_count(pruned.params)
     run = {"params": n_params, "param_kind": "weights",
            "fp32_mb": round(complexity.fp32_megabytes(n_params), 4),
            "train_seconds": round(time.perf_counter() - t0, 2), "history": [],
-           "receptive_field": getattr(model, "receptive_field", None)}  # fmt: skip
+           "receptive_field": getattr(model, "receptive_field", None)}
     run["pruning"] = pruning_info(config, target, pruned)
     save_pruned(out, pruned)
     return probs, run

@@ -165,5 +165,5 @@ def run_ablation(config, trained, splits, classes, normal, dense_probs, out, pro
             "seconds": round(time.perf_counter() - t0, 2),
             "inference_ms": None,  # filled by the benchmark (edge engine)
             "paper_accuracy": PAPER_TABLE_VII.get(target),
-        })  # fmt: skip
+        })
     return rows

@@ -69,9 +69,9 @@ def run_spec(config: dict, pre: Preprocessor) -> ModelSpec:
     data = config["data"]
     sequence = data["sequence"]
     arch = LTCNArch.from_kwargs(1 if sequence == "features" else pre.width, len(pre.classes),
-                                config["model"]["kwargs"])  # fmt: skip
+                                config["model"]["kwargs"])
     return ModelSpec(arch, sequence, int(data["window"]), data.get("stream_key") or "",
-                     gap=GAP_FEATURE in pre.feature_names)  # fmt: skip
+                     gap=GAP_FEATURE in pre.feature_names)
 
 
 DEFAULT_SIGNER = "default"
@@ -141,4 +141,4 @@ def export_run(
     size = write_artifact(out, manifest, arrays, signer=signer)
     return {"file": str(out), "file_bytes": size, "dense_equivalent_bytes": int(dense_bytes),
             "stored_bytes": int(stored), "sparsity": manifest["sparsity"]["conv_kernels"],
-            "signed_by": key_id(signer.public_key) if signer is not None else None}  # fmt: skip
+            "signed_by": key_id(signer.public_key) if signer is not None else None}

@@ -71,19 +71,19 @@ def run_family(config: ExperimentConfig, family: str | None, progress: bool | No
     out = {"held_out": family, "classes": classes, "threshold": threshold,
            "false_alarm_rate": _rates(score[y_test == normal], threshold),
            "false_alarm_rate_at_0.5": _rates(score[y_test == normal], 0.5),
-           "families": {}, "train_seconds": run["train_seconds"]}  # fmt: skip
+           "families": {}, "train_seconds": run["train_seconds"]}
     for i, c in enumerate(classes):
         if i != normal:
             s = score[y_test == i]
             out["families"][c] = {"test_records": len(s), "flagged": _rates(s, threshold),
-                                  "flagged_at_0.5": _rates(s, 0.5)}  # fmt: skip
+                                  "flagged_at_0.5": _rates(s, 0.5)}
     if family is not None:
         held = np.flatnonzero(prepared.y["test"] < 0)  # the held-out family's test rows
         keys = None if prepared.keys is None else prepared.keys["test"]
         seq = Sequences(prepared.x["test"], cfg.data.sequence, cfg.data.window, held, keys)
         s = metrics.attack_scores(trainer.predict_proba(trained.model.apply, trained.params, seq, bs), normal)
         out["families"][family] = {"test_records": len(s), "flagged": _rates(s, threshold),
-                                   "flagged_at_0.5": _rates(s, 0.5), "held_out": True}  # fmt: skip
+                                   "flagged_at_0.5": _rates(s, 0.5), "held_out": True}
     return out
 
 

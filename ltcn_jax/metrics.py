@@ -60,7 +60,7 @@ def headline(result: dict) -> dict[str, float | None]:
     """The :data:`HEADLINE` metrics of an :func:`evaluate` result."""
     binary = result.get("binary") or {}
     return {"accuracy": result["accuracy"], "balanced_accuracy": result["balanced_accuracy"],
-            "f1_macro": result["f1_macro"], "attack_vs_normal_accuracy": binary.get("accuracy")}  # fmt: skip
+            "f1_macro": result["f1_macro"], "attack_vs_normal_accuracy": binary.get("accuracy")}
 
 
 def _predicted(y_pred: np.ndarray, k: int) -> np.ndarray:
@@ -80,7 +80,7 @@ def _headline_counts(y: np.ndarray, pred: np.ndarray, flagged: np.ndarray | None
     present = support > 0
     out = {"accuracy": float(tp.sum() / len(y)), "f1_macro": float(f1.mean()),
            "balanced_accuracy": float((tp[present] / support[present]).mean()),
-           "attack_vs_normal_accuracy": None}  # fmt: skip
+           "attack_vs_normal_accuracy": None}
     if normal_index is not None and flagged is not None:
         out["attack_vs_normal_accuracy"] = float(np.mean(flagged == (y != normal_index)))
     return out
@@ -101,7 +101,7 @@ def bootstrap_ci(y_true: np.ndarray, probs: np.ndarray, classes, normal_index: i
     for _ in range(resamples):
         pick = rng.integers(0, len(y_true), len(y_true))
         got = _headline_counts(y_true[pick], pred[pick], None if flagged is None else flagged[pick],
-                               k, normal_index)  # fmt: skip
+                               k, normal_index)
         for m, v in got.items():
             if v is not None:
                 draws[m].append(v)
@@ -118,11 +118,11 @@ def trivial_baselines(y_train: np.ndarray, y_test: np.ndarray, classes,
     counts = np.bincount(np.asarray(y_train), minlength=k)
     out = {"majority": {"predicts": str(classes[int(counts.argmax())]),
                         **headline(evaluate(y_test, _predicted(np.full(len(y_test), counts.argmax()), k),
-                                            classes, normal_index))}}  # fmt: skip
+                                            classes, normal_index))}}
     if normal_index is not None and k > 1:
         attack = counts.copy()
         attack[normal_index] = -1
         pred = np.full(len(y_test), attack.argmax())
         out["always_attack"] = {"predicts": str(classes[int(attack.argmax())]),
-                                **headline(evaluate(y_test, _predicted(pred, k), classes, normal_index))}  # fmt: skip
+                                **headline(evaluate(y_test, _predicted(pred, k), classes, normal_index))}
     return out

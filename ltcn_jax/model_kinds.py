@@ -67,7 +67,7 @@ MODEL_KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (
     ModelKind("cnn", "ltcn_jax.models:HeavyCNN", macs="ltcn_jax.complexity:heavy_cnn_macs"),
     ModelKind("random-forest", "sklearn.ensemble:RandomForestClassifier", network=False,
               defaults={"n_estimators": 100, "n_jobs": -1, "class_weight": "balanced"}),
-)}  # fmt: skip
+)}
 
 # Model kwargs that Flax module attributes need as tuples (hashable), while a ``--set``
 # override or a JSON config gives lists.

@@ -104,12 +104,12 @@ class LTCN(nn.Module):
         """The module of an architecture (``kwargs``: dropout_rate, return_sequence)."""
         return cls(num_classes=arch.num_classes, channels=arch.channels,
                    dilations=arch.dilations, kernel_size=arch.kernel_size,
-                   convs_per_block=arch.convs_per_block, **kwargs)  # fmt: skip
+                   convs_per_block=arch.convs_per_block, **kwargs)
 
     def arch(self, n_features: int) -> A.LTCNArch:
         """This model's layout for inputs of ``n_features`` channels per step."""
         return A.LTCNArch(n_features, self.num_classes, tuple(self.channels),
-                          tuple(self.dilations), self.kernel_size, self.convs_per_block)  # fmt: skip
+                          tuple(self.dilations), self.kernel_size, self.convs_per_block)
 
     @property
     def receptive_field(self) -> int:

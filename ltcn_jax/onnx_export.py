@@ -44,7 +44,7 @@ def build_onnx(flat: Mapping[str, np.ndarray], arch: LTCNArch):
         nodes.append(helper.make_node(
             "Conv", [x, w, b], [layer.name], name=layer.name, kernel_shape=[layer.k],
             dilations=[layer.dilation], pads=[layer.pad, 0], strides=[1],
-        ))  # fmt: skip
+        ))
         return layer.name
 
     nodes.append(helper.make_node("Transpose", ["x"], ["x_nft"], perm=[0, 2, 1]))
@@ -73,7 +73,7 @@ def build_onnx(flat: Mapping[str, np.ndarray], arch: LTCNArch):
          helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes]),
          helper.make_tensor_value_info("proba", TensorProto.FLOAT, ["N", classes])],
         initializer=inits,
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="ltcn")
     model.ir_version = min(model.ir_version, 9)  # readable by older onnxruntime builds

@@ -107,7 +107,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("pruned_60_ms", 12.8, "ms", "VII", "1,000 flows, L-TCN at 60 % sparsity, Raspberry Pi 4"),
     Claim("pruned_80_ms", 9.0, "ms", "VII", "1,000 flows, L-TCN at 80 % sparsity, Raspberry Pi 4"),
     Claim("pruned_60_f1_drop_pct", 0.2, "%", "VII", "the text: pruning 60 % costs 'only a 0.2 % drop in F1'"),
-)  # fmt: skip
+)
 
 _BY_KEY = {c.key: c for c in CLAIMS}
 

@@ -48,4 +48,4 @@ class EpochLines:
         left = elapsed / (epoch + 1) * (self.epochs - epoch - 1)
         print(f"{self.what}: epoch {epoch + 1}/{self.epochs}  loss {loss:.4f}  val macro-F1 "
               f"{val_f1:.4f}  {duration(elapsed)} elapsed, about {duration(left)} left "
-              "(at most: early stopping may end it sooner)", file=self.stream, flush=True)  # fmt: skip
+              "(at most: early stopping may end it sooner)", file=self.stream, flush=True)

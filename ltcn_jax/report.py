@@ -28,7 +28,7 @@ def write_plots(out: Path, result: dict, curves: dict | None) -> list[str]:
         axes[0].plot(curves["roc_fpr"], curves["roc_tpr"], lw=2, label=f"AUC {auc:.4f}")
         axes[0].plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
         axes[0].set(xlabel="false alarm rate (normal flagged)", ylabel="detection rate",
-                    title="ROC, attack vs normal")  # fmt: skip
+                    title="ROC, attack vs normal")
         axes[1].plot(curves["pr_recall"], curves["pr_precision"], lw=2, label=f"AP {ap:.4f}")
         axes[1].set(xlabel="recall (attacks)", ylabel="precision", title="Precision-recall")
         for ax in axes:
@@ -48,7 +48,7 @@ def write_plots(out: Path, result: dict, curves: dict | None) -> list[str]:
         for j in range(len(names)):
             if cm[i, j]:
                 ax.text(j, i, f"{int(cm[i, j])}\n{share[i, j]:.0%}", ha="center", va="center",
-                        fontsize=7, color="white" if share[i, j] > 0.5 else "black")  # fmt: skip
+                        fontsize=7, color="white" if share[i, j] > 0.5 else "black")
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix (row share)")
@@ -128,7 +128,7 @@ def markdown(result: dict, config: Any, command: str) -> str:
         "",
         "| class | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
-    ]  # fmt: skip
+    ]
     for name, m in t["per_class"].items():
         lines.append(
             f"| {name} | {_pct(m['precision'])} | {_pct(m['recall'])} | {_pct(m['f1'])} | {m['support']:,} |"
@@ -146,10 +146,10 @@ def markdown(result: dict, config: Any, command: str) -> str:
                   f"Target {100 * pruning['target']:.0f} %, achieved "
                   f"{100 * pruning['report']['prunable']['sparsity']:.2f} % of the prunable weights "
                   f"({100 * pruning['report']['all']['sparsity']:.2f} % of all). Size {pruning['dense_mb']} MB "
-                  f"dense fp32 -> {pruning['csr_mb']} MB with CSR kernels."]  # fmt: skip
+                  f"dense fp32 -> {pruning['csr_mb']} MB with CSR kernels."]
         if dense:
             lines.append(f"Dense model before pruning: accuracy {_pct(dense['accuracy'])} %, macro-F1 "
-                         f"{_pct(dense['f1_macro'])} %.")  # fmt: skip
+                         f"{_pct(dense['f1_macro'])} %.")
         lines += ["", "| layer | size | zeros | sparsity |", "|---|---|---|---|"]
         for name, layer in pruning["report"]["layers"].items():
             if layer.get("prunable"):
@@ -159,7 +159,7 @@ def markdown(result: dict, config: Any, command: str) -> str:
     cv = result.get("cross_validation")
     if cv:
         lines += ["", f"## {cv['folds']}-fold cross-validation (train + validation splits, contiguous folds)", "",
-                  "| metric | mean | std |", "|---|---|---|"]  # fmt: skip
+                  "| metric | mean | std |", "|---|---|---|"]
         for key in ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc"):
             if cv.get(key):
                 lines.append(f"| {key} | {cv[key]['mean']:.4f} | {cv[key]['std']:.4f} |")

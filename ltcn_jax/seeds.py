@@ -47,18 +47,18 @@ def mean_interval(values, *, level: float = 0.95, resamples: int = BOOTSTRAP_RES
     means = np.random.default_rng(seed).choice(v, (resamples, v.size)).mean(axis=1)
     lo, hi = np.percentile(means, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
     return {"n": int(v.size), "mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
-            "ci95": [float(lo), float(hi)], "values": v.tolist()}  # fmt: skip
+            "ci95": [float(lo), float(hi)], "values": v.tolist()}
 
 
 def aggregate(results: list[dict]) -> dict[str, Any]:
     """Headline metrics over the seeds' results (and dense-before-pruning ones when present)."""
     out: dict[str, Any] = {m: mean_interval(metrics.headline(r["test"])[m] for r in results)
-                           for m in metrics.HEADLINE}  # fmt: skip
+                           for m in metrics.HEADLINE}
     out["roc_auc"] = mean_interval(r["test"].get("roc_auc") for r in results)
     if all(r.get("dense_test") for r in results):
         out["dense_f1_macro"] = mean_interval(r["dense_test"]["f1_macro"] for r in results)
         out["drop_vs_dense_f1_macro"] = mean_interval(r["dense_test"]["f1_macro"] - r["test"]["f1_macro"]
-                                                      for r in results)  # fmt: skip
+                                                      for r in results)
     if all(r.get("ablation") for r in results):
         out["ablation"] = aggregate_ablation([r["ablation"] for r in results])
     return out
@@ -77,7 +77,7 @@ def aggregate_ablation(ablations: list[list[dict]]) -> list[dict]:
         drop = [100 * (a[0]["f1_macro"] - a[i]["f1_macro"]) for a in ablations]
         row = {"target": first["target"], "f1_macro": mean_interval(p["f1_macro"] for p in per),
                "accuracy": mean_interval(p["accuracy"] for p in per),
-               "drop_points": mean_interval(drop)}  # fmt: skip
+               "drop_points": mean_interval(drop)}
         limit = ABLATION_TARGETS.get(round(first["target"], 2))
         if limit is not None:
             row["max_drop_points"] = limit
@@ -119,7 +119,7 @@ def run_seeds(config: ExperimentConfig, out_dir: str | Path | None = None, *, co
         "n_test": first["test"]["n"],
         "total_seconds": round(sum(r.get("total_seconds", 0.0) for r in results), 2),
         "warnings": sorted({w for r in results for w in r.get("warnings", [])}),
-    }  # fmt: skip
+    }
     if first.get("pruning"):
         agg["pruning_target"] = first["pruning"]["target"]
     if out is not None:
@@ -148,37 +148,37 @@ def markdown(agg: dict, config: ExperimentConfig, command: str) -> str:
              f"Dataset **{agg['dataset']}**, split **{agg['split']}**, model **{agg['model']}**; "
              f"metrics on the held-out **test** split ({agg['n_test']:,} rows), the same for every "
              f"seed. Seeds {agg['seed_values']}: {agg['how']}.", "",
-             "| metric (%) | mean ± std [95 % bootstrap interval of the mean] |", "|---|---|"]  # fmt: skip
+             "| metric (%) | mean ± std [95 % bootstrap interval of the mean] |", "|---|---|"]
     names = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "macro-F1",
              "attack_vs_normal_accuracy": "attack-vs-normal accuracy", "roc_auc": "attack-vs-normal ROC AUC",
-             "dense_f1_macro": "macro-F1 before pruning", "drop_vs_dense_f1_macro": "macro-F1 drop vs dense"}  # fmt: skip
+             "dense_f1_macro": "macro-F1 before pruning", "drop_vs_dense_f1_macro": "macro-F1 drop vs dense"}
     for key, label in names.items():
         if key in t:
             lines.append(f"| {label} | {interval_cell(t[key])} |")
     lines += ["", "## Per seed", "", "| seed | accuracy | macro-F1 | macro-F1 95 % interval over test records | attack-vs-normal acc |",
-              "|---|---|---|---|---|"]  # fmt: skip
+              "|---|---|---|---|---|"]
     for r in agg["per_seed"]:
         ci = (r.get("test_ci") or {}).get("f1_macro")
         avn = r["attack_vs_normal_accuracy"]
         lines.append(f"| {r['seed']} | {100 * r['accuracy']:.2f} | {100 * r['f1_macro']:.2f} | "
                      f"{'n/a' if ci is None else f'[{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]'} | "
-                     f"{'n/a' if avn is None else f'{100 * avn:.2f}'} |")  # fmt: skip
+                     f"{'n/a' if avn is None else f'{100 * avn:.2f}'} |")
     if t.get("ablation"):
         lines += ["", "## Sparsity ablation over the seeds", "",
                   "| target | macro-F1 (%) | accuracy (%) | macro-F1 drop vs dense (points) | target drop | met (on the mean) |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
+                  "|---|---|---|---|---|---|"]
         for r in t["ablation"]:
             met = "" if "met_on_mean" not in r else ("yes" if r["met_on_mean"] else "**no**")
             lines.append(f"| {100 * r['target']:.0f} % | {interval_cell(r['f1_macro'])} | {interval_cell(r['accuracy'])} | "
                          f"{interval_cell(r['drop_points'], scale=1)} | "
-                         f"{'' if 'max_drop_points' not in r else r['max_drop_points']} | {met} |")  # fmt: skip
+                         f"{'' if 'max_drop_points' not in r else r['max_drop_points']} | {met} |")
     if agg.get("baselines"):
         lines += ["", "## Trivial baselines (same test split; no feature looked at)", "",
-                  "| baseline | predicts | accuracy | macro-F1 | attack-vs-normal acc |", "|---|---|---|---|---|"]  # fmt: skip
+                  "| baseline | predicts | accuracy | macro-F1 | attack-vs-normal acc |", "|---|---|---|---|---|"]
         for name, b in agg["baselines"].items():
             avn = b["attack_vs_normal_accuracy"]
             lines.append(f"| {name} | {b['predicts']} | {100 * b['accuracy']:.2f} | {100 * b['f1_macro']:.2f} | "
-                         f"{'n/a' if avn is None else f'{100 * avn:.2f}'} |")  # fmt: skip
+                         f"{'n/a' if avn is None else f'{100 * avn:.2f}'} |")
     if agg["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in agg["warnings"]]
     lines += ["", "Each seed's full report: `seed_<n>/report.md`. Plot: `seeds.png`.", ""]
@@ -189,7 +189,7 @@ def plot(path: Path, agg: dict) -> None:
     from matplotlib.figure import Figure
 
     keys = [k for k in ("accuracy", "balanced_accuracy", "f1_macro", "attack_vs_normal_accuracy")
-            if agg["test"][k]["n"]]  # fmt: skip
+            if agg["test"][k]["n"]]
     fig = Figure(figsize=(2.2 * len(keys) + 1, 3.6))
     ax = fig.subplots()
     for i, k in enumerate(keys):
@@ -198,15 +198,15 @@ def plot(path: Path, agg: dict) -> None:
         ax.scatter(np.full(v.size, i) + np.linspace(-0.12, 0.12, v.size), v, s=18, alpha=0.8)
         lo, hi = (100 * x for x in s["ci95"])
         ax.errorbar(i + 0.3, 100 * s["mean"], yerr=[[100 * s["mean"] - lo], [hi - 100 * s["mean"]]],
-                    fmt="o", color="k", capsize=4)  # fmt: skip
+                    fmt="o", color="k", capsize=4)
         for name, b in (agg.get("baselines") or {}).items():
             if b.get(k) is not None:
                 ax.plot([i - 0.3, i + 0.4], [100 * b[k]] * 2, ls=":", lw=1,
-                        color="grey" if name == "majority" else "tab:red")  # fmt: skip
+                        color="grey" if name == "majority" else "tab:red")
     ax.set_xticks(range(len(keys)), [k.replace("_", " ") for k in keys], fontsize=8)
     ax.set_ylabel("% on the test split")
     ax.set_title(f"{agg['name']}: {agg['seeds']} seeds (dots), mean and 95 % interval; "
-                 "dotted: majority / always-attack", fontsize=8)  # fmt: skip
+                 "dotted: majority / always-attack", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -216,5 +216,5 @@ def headline(agg: dict) -> str:
     t = agg["test"]
     parts = [f"{label} {100 * t[k]['mean']:.2f} ± {100 * t[k]['std']:.2f}"
              for k, label in (("accuracy", "acc"), ("f1_macro", "macro-F1"),
-                              ("attack_vs_normal_accuracy", "attack-vs-normal acc")) if t[k]["mean"] is not None]  # fmt: skip
+                              ("attack_vs_normal_accuracy", "attack-vs-normal acc")) if t[k]["mean"] is not None]
     return f"{agg['name']:<28} {agg['seeds']} seeds: " + "  ".join(parts) + " (%)"

@@ -86,7 +86,7 @@ def generate_key(path: str | os.PathLike, *, trust: bool = True) -> SigningKey:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())  # fmt: skip
+                                serialization.NoEncryption())
     _write_new(path, pem, 0o600)
     raw = _raw_public(private)
     _write_new(pub, public_key_pem(raw).encode(), 0o644)
@@ -111,7 +111,7 @@ def load_key(path: str | os.PathLike) -> SigningKey:
         private = serialization.load_pem_private_key(data, password=None)
     except TypeError:
         raise UsageError(f"{path}: the signing key is encrypted; ltcn needs an unencrypted key "
-                         "(mode 0600)") from None  # fmt: skip
+                         "(mode 0600)") from None
     except ValueError:
         raise UsageError(f"{path}: not a PEM private key") from None
     if not isinstance(private, Ed25519PrivateKey):
@@ -128,5 +128,5 @@ def default_signer(err: TextIO | None = None) -> SigningKey:
     key = generate_key(path)
     print(f"ltcn: created signing key {path} ({key.key_id}); this machine trusts it "
           f"({user_trust_dir()}); to deploy, copy {path}.pub to /etc/ltcn/trusted-keys/ on each "
-          "gateway", file=err or sys.stderr)  # fmt: skip
+          "gateway", file=err or sys.stderr)
     return key

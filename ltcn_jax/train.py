@@ -420,7 +420,7 @@ def fit(
     history, stopped_early = _train_epochs(
         jax.device_put(state, replicated(mesh)), step_fn, data, stopper, dropout_key,
         np.random.default_rng(seed), epochs, eval_batch_size, progress, progress_label,
-    )  # fmt: skip
+    )
     compilations = None if cache_before is None else _cache_size(step_fn) - cache_before
     return FitResult(
         stopper.params, history, stopper.epoch, stopper.f1, stopped_early, compilations
@@ -530,7 +530,7 @@ def _train_epochs(
                 "val_loss": val_loss,
                 "val_macro_f1": val_f1,
                 "seconds": time.perf_counter() - t0,
-            })  # fmt: skip
+            })
             bar.set_postfix(loss=f"{train_loss:.4f}", val_f1=f"{val_f1:.4f}", epoch=epoch)
             if lines is not None:
                 lines.epoch_done(epoch, train_loss, val_f1)

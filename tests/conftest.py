@@ -121,7 +121,7 @@ def train_tiny(tmp_path_factory, name: str, data, channels=(4, 8), dilations=(1,
     config = ExperimentConfig(
         name, data, ModelConfig("ltcn", {"channels": channels, "dilations": dilations, "kernel_size": k}),
         TrainConfig(epochs=1, batch_size=64), prune=PruneConfig(targets=(0.6,), rounds=1),
-    )  # fmt: skip
+    )
     run_experiment(config, out, progress=False)
     return out
 
@@ -138,7 +138,7 @@ def nsl_run(tiny_run):
     from ltcn_jax.data.prepare import DataConfig
 
     data = DataConfig(dataset="nsl-kdd", train_files=(str(NSL_TRAIN),), test_files=(str(NSL_TEST),),
-                      sequence="features", val_fraction=0.2)  # fmt: skip
+                      sequence="features", val_fraction=0.2)
     return tiny_run("nsl", data)
 
 
@@ -148,7 +148,7 @@ def bot_run(tiny_run):
     from ltcn_jax.data.prepare import DataConfig
 
     data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block", sequence="flows",
-                      window=5, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)  # fmt: skip
+                      window=5, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)
     return tiny_run("bot", data, channels=(6, 6), dilations=(1, 2), k=2)
 
 
@@ -161,7 +161,7 @@ def bot_window_model(tiny_run, tmp_path_factory):
     from ltcn_jax.export import export_run
 
     data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block", sequence="flows",
-                      window=8, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)  # fmt: skip
+                      window=8, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)
     run = tiny_run("gw", data, channels=(6, 6), dilations=(1, 2), k=2)
     path = tmp_path_factory.mktemp("gwm") / "m.ltcn"
     export_run(run, path)

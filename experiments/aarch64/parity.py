@@ -22,13 +22,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 FIX = REPO / "tests" / "fixtures"
 INPUTS = (FIX / "bot-iot/data_t_subset.csv", FIX / "nsl-kdd/KDDTest+_subset.txt",
-          FIX / "pcap/synscan.pcap")  # fmt: skip
+          FIX / "pcap/synscan.pcap")
 COMPARED = (
     "predict_bot_sparse.csv", "predict_bot_dense.csv", "predict_nsl_sparse.csv",
     "predict_nsl_dense.csv", "evaluate_nsl.json", "flows_synscan.csv", "alerts_pcap.jsonl",
     "nft_pcap.jsonl", "alerts_csv.jsonl", "probs_bot_sparse.npy", "probs_bot_dense.npy",
     "probs_nsl_sparse.npy", "probs_nsl_dense.npy",
-)  # fmt: skip
+)
 
 
 def prepare(stage: Path) -> None:
@@ -43,16 +43,16 @@ def prepare(stage: Path) -> None:
         shutil.copy(f, stage / f.name)
     bot = DataConfig(dataset="bot-iot", files=(str(INPUTS[0]),), split="class-time-block",
                      sequence="flows", window=1, fractions=(0.5, 0.2, 0.3), drop_duplicates=False,
-                     log_scale=True, exclude_features=("mean", "stddev", "sum", "min", "max"))  # fmt: skip
+                     log_scale=True, exclude_features=("mean", "stddev", "sum", "min", "max"))
     nsl = DataConfig(dataset="nsl-kdd", train_files=(str(FIX / "nsl-kdd/KDDTrain+_20Percent_subset.txt"),),
-                     test_files=(str(INPUTS[1]),), sequence="features", val_fraction=0.2)  # fmt: skip
+                     test_files=(str(INPUTS[1]),), sequence="features", val_fraction=0.2)
     for name, data, model in (
         ("bot", bot, {"channels": (6, 6), "dilations": (1, 2), "kernel_size": 2}),
         ("nsl", nsl, {"channels": (4, 8), "dilations": (1, 2), "kernel_size": 3}),
     ):
         config = ExperimentConfig(name, data, ModelConfig("ltcn", model),
                                   TrainConfig(epochs=1, batch_size=64),
-                                  prune=PruneConfig(targets=(0.6,), rounds=1))  # fmt: skip
+                                  prune=PruneConfig(targets=(0.6,), rounds=1))
         run_experiment(config, stage / f"run-{name}", progress=False)
         export_run(stage / f"run-{name}", stage / f"{name}.ltcn")  # signed with the default key
         shutil.rmtree(stage / f"run-{name}")
@@ -87,13 +87,13 @@ def compare(stage: Path, out: Path, base_seconds: float, suite: str, unit_check:
             va, vb = np.load(a), np.load(b)
             files[name]["values_different"] = int((va != vb).sum())
             files[name]["values"] = int(va.size)
-            files[name]["max_abs_diff"] = float(np.abs(va.astype(np.float64) - vb).max())  # fmt: skip
+            files[name]["max_abs_diff"] = float(np.abs(va.astype(np.float64) - vb).max())
     unit_same = (arm / "unit_alerts.jsonl").exists() and filecmp.cmp(
         x86 / "alerts_pcap.jsonl", arm / "unit_alerts.jsonl", shallow=False)
     failure = (arm / "failure_modes.txt").read_text() if (arm / "failure_modes.txt").exists() else ""
     texts = {n: (arm / n).read_text().strip()[:400] for n in
              ("nocache.txt", "missing_extra.txt", "bad_iface.txt", "unit_warmup.txt", "warmup.txt")
-             if (arm / n).exists()}  # fmt: skip
+             if (arm / n).exists()}
     verdict = all(f["identical"] for f in files.values()) and unit_same
     printed = all(f["identical"] for n, f in files.items() if not n.endswith(".npy")) and unit_same
     raw = [f for n, f in files.items() if n.endswith(".npy") and not f["identical"]]
@@ -136,7 +136,7 @@ def compare(stage: Path, out: Path, base_seconds: float, suite: str, unit_check:
     (out / "parity.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / "README.md").write_text(_markdown(result))
     print(f"check-aarch64: {result['verdict']} ({sum(f['identical'] for f in files.values())}"
-          f"/{len(files)} outputs; unit run {'equal' if unit_same else 'DIFFERENT'})")  # fmt: skip
+          f"/{len(files)} outputs; unit run {'equal' if unit_same else 'DIFFERENT'})")
     return 0 if verdict else 1
 
 

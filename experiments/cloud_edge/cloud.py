@@ -52,9 +52,9 @@ class ServerProcess:
         experiments = str(Path(__file__).resolve().parents[1])
         path = os.pathsep.join(p for p in (experiments, os.environ.get("PYTHONPATH")) if p)
         env = {**os.environ, **{k: str(self.threads) for k in THREAD_ENV},
-               "XLA_FLAGS": xla_flags(self.threads), "PYTHONPATH": path}  # fmt: skip
+               "XLA_FLAGS": xla_flags(self.threads), "PYTHONPATH": path}
         self.command = [sys.executable, "-m", "cloud_edge.serving", "--model", self.model,
-                        "--host", HOST, "--port", "0", "--backend", self.backend]  # fmt: skip
+                        "--host", HOST, "--port", "0", "--backend", self.backend]
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
             self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
@@ -117,7 +117,7 @@ def post(conn: http.client.HTTPConnection, body: bytes, close: bool = False) -> 
 
 
 def time_requests(port: int, bodies: Sequence[bytes], *, reps: int, warmup: int, keepalive: bool,
-                  proxy: WanProxy | None = None, bar=None) -> dict:  # fmt: skip
+                  proxy: WanProxy | None = None, bar=None) -> dict:
     """End-to-end latency of ``reps`` requests (bodies cycled), after ``warmup`` untimed ones.
 
     Args:
@@ -165,13 +165,13 @@ def time_requests(port: int, bodies: Sequence[bytes], *, reps: int, warmup: int,
         if conn is not None:
             conn.close()
     return {"latency_ms": lat, "compute_ms": comp, "bytes_up": up or None,
-            "bytes_down": down or None, "flows": flows}  # fmt: skip
+            "bytes_down": down or None, "flows": flows}
 
 
 def summarise_requests(raw: dict) -> dict:
     """Latency, server compute and bytes per request of :func:`time_requests` output."""
     out = {"latency_ms": stats_ms(raw["latency_ms"]), "server_compute_ms": stats_ms(raw["compute_ms"]),
-           "flows_per_request": int(np.median(raw["flows"])) if raw["flows"] else None}  # fmt: skip
+           "flows_per_request": int(np.median(raw["flows"])) if raw["flows"] else None}
     for k in ("bytes_up", "bytes_down"):
         out[f"{k}_per_request"] = None if raw[k] is None else int(np.median(raw[k]))
     net = np.asarray(raw["latency_ms"]) - np.asarray(raw["compute_ms"])
@@ -181,7 +181,7 @@ def summarise_requests(raw: dict) -> dict:
 
 # ------------------------------------------------------------------------------ a run
 def measure_cloud(model: str | os.PathLike, args: argparse.Namespace, batches: Sequence[bytes],
-                  singles: Sequence[bytes]) -> tuple[list[dict], list[str], float]:  # fmt: skip
+                  singles: Sequence[bytes]) -> tuple[list[dict], list[str], float]:
     """Serve ``model`` and time batch and single-flow requests at RTT 0 (direct) and at each
     ``args.rtt`` (through the WAN proxy).
 
@@ -200,13 +200,13 @@ def measure_cloud(model: str | os.PathLike, args: argparse.Namespace, batches: S
 
 
 def _measure_rtt(server_port: int, rtt: float, args: argparse.Namespace, batches, singles,
-                 bar) -> dict:  # fmt: skip
+                 bar) -> dict:
     """One RTT's row: batch and single requests, keep-alive and new connections."""
     link = None
     proxy = None
     if rtt > 0:
         link = LinkConfig(rtt_ms=rtt, jitter_ms=args.jitter_frac * rtt / 2, up_mbps=args.up_mbps,
-                          down_mbps=args.down_mbps, seed=args.seed)  # fmt: skip
+                          down_mbps=args.down_mbps, seed=args.seed)
         proxy = WanProxy(HOST, server_port, link)
         proxy.start()
     port = proxy.port if proxy is not None else server_port
@@ -215,12 +215,12 @@ def _measure_rtt(server_port: int, rtt: float, args: argparse.Namespace, batches
                "link": None if link is None else {
                    "rtt_ms": link.rtt_ms, "jitter_ms_per_direction": link.jitter_ms,
                    "up_mbps": link.up_mbps, "down_mbps": link.down_mbps,
-                   "handshake": link.handshake}}  # fmt: skip
+                   "handshake": link.handshake}}
         for kind, bodies, reps in (("batch", batches, args.batch_reps),
-                                   ("single", singles, args.single_reps)):  # fmt: skip
+                                   ("single", singles, args.single_reps)):
             for mode, keep in (("keepalive", True), ("new_connection", False)):
                 raw = time_requests(port, bodies, reps=reps, warmup=args.warmup,
-                                    keepalive=keep, proxy=proxy, bar=bar)  # fmt: skip
+                                    keepalive=keep, proxy=proxy, bar=bar)
                 row[f"{kind}_{mode}"] = summarise_requests(raw)
         if proxy is not None:
             row["proxy_errors"] = proxy.errors[:10]

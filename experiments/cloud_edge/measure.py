@@ -111,7 +111,7 @@ def make_bodies(header: bytes, lines: Sequence[bytes], size: int, count: int, rn
 
 # ------------------------------------------------------------------------------ edge
 def measure_local(model_path: str | os.PathLike, batches: Sequence[bytes], singles: Sequence[bytes],
-                  *, reps: int, warmup: int, single_reps: int) -> dict:  # fmt: skip
+                  *, reps: int, warmup: int, single_reps: int) -> dict:
     """Local detection in this process on the same records.
 
     Args:
@@ -147,7 +147,7 @@ def measure_local(model_path: str | os.PathLike, batches: Sequence[bytes], singl
         classify_csv(model, b)
         t1 = time.perf_counter()
         read_flows_bytes(b, model.pre.dataset, drop_duplicates=False, unknown_label="keep",
-                         chunk_bytes=1 << 20)  # fmt: skip
+                         chunk_bytes=1 << 20)
         t2 = time.perf_counter()
         model.proba(np.ascontiguousarray(seqs))
         t3 = time.perf_counter()
@@ -200,10 +200,10 @@ def run(args: argparse.Namespace) -> dict:
 
             export = export_run(args.run, model, sparsity=args.sparsity)
         print(f"cloud-vs-edge: model {model} ({model.stat().st_size:,} bytes), {len(lines):,} records "
-              f"from {len(paths)} file(s)", file=sys.stderr, flush=True)  # fmt: skip
+              f"from {len(paths)} file(s)", file=sys.stderr, flush=True)
         t_local = time.perf_counter()
         local = measure_local(model, batches, singles, reps=args.local_reps, warmup=args.warmup,
-                              single_reps=args.local_single_reps)  # fmt: skip
+                              single_reps=args.local_single_reps)
         local_s = time.perf_counter() - t_local
         print(f"cloud-vs-edge: local done in {local_s:.1f} s", file=sys.stderr, flush=True)
         rows, server_command, server_startup = measure_cloud(model, args, batches, singles)

@@ -17,7 +17,7 @@ def stats_ms(values: Sequence[float]) -> dict:
     q = np.percentile(a, [50, 90, 99])
     return {"n": int(a.size), "p50": round(float(q[0]), 3), "p90": round(float(q[1]), 3),
             "p99": round(float(q[2]), 3), "mean": round(float(a.mean()), 3),
-            "min": round(float(a.min()), 3), "max": round(float(a.max()), 3)}  # fmt: skip
+            "min": round(float(a.min()), 3), "max": round(float(a.max()), 3)}
 
 
 def _cell(s: dict | None, key: str = "p50") -> str:
@@ -36,7 +36,7 @@ def comparison_rows(doc: dict) -> list[dict]:
         nc = row["batch_new_connection"]["latency_ms"]["p50"]
         out.append({"rtt_ms": row["rtt_ms"], "cloud_keepalive_ms": ka, "cloud_new_connection_ms": nc,
                     "edge_ms": edge, "reduction_keepalive_pct": round(100 * (1 - edge / ka), 1),
-                    "reduction_new_connection_pct": round(100 * (1 - edge / nc), 1)})  # fmt: skip
+                    "reduction_new_connection_pct": round(100 * (1 - edge / nc), 1)})
     return out
 
 
@@ -144,7 +144,7 @@ def _paper_lines(doc: dict) -> list[str]:
     ]
     for c in comparison_rows(doc):
         lines.append(f"| {c['rtt_ms']:g} | {c['cloud_keepalive_ms']:.1f} | {c['cloud_new_connection_ms']:.1f} | "
-                     f"{c['edge_ms']:.2f} | {c['reduction_keepalive_pct']:.1f} % | {c['reduction_new_connection_pct']:.1f} % |")  # fmt: skip
+                     f"{c['edge_ms']:.2f} | {c['reduction_keepalive_pct']:.1f} % | {c['reduction_new_connection_pct']:.1f} % |")
     p = doc["paper"]
     lines.append(
         f"| paper | {p['cloud_ms']} (LSTM) | – | {p['edge_ms']} (Pi 4) | {p['reduction_pct']:.0f} % | – |"
@@ -220,12 +220,12 @@ def plot(path: Path, doc: dict) -> None:
     styles = {"batch_keepalive": ("1,000 flows, cloud keep-alive", "C0", "-"),
               "batch_new_connection": ("1,000 flows, cloud new connection", "C0", "--"),
               "single_keepalive": ("1 flow, cloud keep-alive", "C1", "-"),
-              "single_new_connection": ("1 flow, cloud new connection", "C1", "--")}  # fmt: skip
+              "single_new_connection": ("1 flow, cloud new connection", "C1", "--")}
     for key, (label, color, ls) in styles.items():
         p50 = np.array([r[key]["latency_ms"]["p50"] for r in doc["cloud"]])
         p99 = np.array([r[key]["latency_ms"]["p99"] for r in doc["cloud"]])
         ax.errorbar(rtts, p50, yerr=[np.zeros_like(p50), p99 - p50], label=label, color=color, ls=ls,
-                    marker="o", capsize=3)  # fmt: skip
+                    marker="o", capsize=3)
     e = doc["edge"]
     ax.axhline(
         e["batch_from_csv_ms"]["p50"],
@@ -237,7 +237,7 @@ def plot(path: Path, doc: dict) -> None:
         e["single_gateway_step_ms"]["p50"], color="C2", ls=":", label="1 flow, edge gateway step"
     )
     ax.scatter([max(rtts)], [doc["paper"]["cloud_ms"]], marker="*", s=150, color="C3", zorder=5,
-               label="paper Table V: cloud LSTM (RTT not stated)")  # fmt: skip
+               label="paper Table V: cloud LSTM (RTT not stated)")
     ax.scatter(
         [0],
         [doc["paper"]["edge_ms"]],
@@ -249,7 +249,7 @@ def plot(path: Path, doc: dict) -> None:
     )
     ax.set_yscale("log")
     ax.set(xlabel="emulated RTT (ms); 0 = direct loopback", ylabel="latency per request, p50 (ms; bars to p99)",
-           title="Cloud (HTTP + emulated WAN) vs edge detection, same model")  # fmt: skip
+           title="Cloud (HTTP + emulated WAN) vs edge detection, same model")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7.5, loc="center right")
     fig.tight_layout()

@@ -102,7 +102,7 @@ def load(model_path: str | os.PathLike, backend: str = "sparse") -> LoadedModel:
         engine = engine_model(artifact, backend)
         proba = lambda x: predict_proba_windows(engine, x)  # noqa: E731
     return LoadedModel(str(model_path), artifact, pre, proba, backend,
-                       normal_index(pre.dataset, tuple(pre.classes)))  # fmt: skip
+                       normal_index(pre.dataset, tuple(pre.classes)))
 
 
 def classify_csv(model: LoadedModel, data: bytes, name: str = "body") -> Predictions:
@@ -126,7 +126,7 @@ def classify_csv(model: LoadedModel, data: bytes, name: str = "body") -> Predict
     table = read_flows_bytes(
         data, model.pre.dataset, name=name, drop_duplicates=False, unknown_label="keep",
         chunk_bytes=1 << 20,
-    )  # fmt: skip
+    )
     return classify_table(model.artifact, model.pre, table, model.proba)
 
 
@@ -158,7 +158,7 @@ def response_body(model: LoadedModel, pred: Predictions, compute_ms: float, prob
 
 
 def create_app(model_path: str | os.PathLike, *, backend: str = "sparse",
-               max_body_mb: float = MAX_BODY_MB, warmup: bool = True):  # fmt: skip
+               max_body_mb: float = MAX_BODY_MB, warmup: bool = True):
     """The Starlette application serving ``model_path``.
 
     Args:
@@ -218,10 +218,10 @@ def create_app(model_path: str | os.PathLike, *, backend: str = "sparse",
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "model": Path(model.path).name, "backend": model.backend,
-                             "dataset": model.pre.dataset, "classes": list(model.classes)})  # fmt: skip
+                             "dataset": model.pre.dataset, "classes": list(model.classes)})
 
     app = Starlette(routes=[Route("/v1/detect", detect, methods=["POST"]),
-                            Route("/healthz", healthz, methods=["GET"])])  # fmt: skip
+                            Route("/healthz", healthz, methods=["GET"])])
     app.state.model = model
     return app
 
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     config = uvicorn.Config(app, log_level=args.log_level, access_log=args.access_log,
-                            timeout_keep_alive=60)  # fmt: skip
+                            timeout_keep_alive=60)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 

@@ -160,7 +160,7 @@ class WanProxy:
     def counters(self) -> dict[str, int]:
         """Returns: ``{"bytes_up", "bytes_down", "connections"}`` so far."""
         return {"bytes_up": self._up.bytes, "bytes_down": self._down.bytes,
-                "connections": self.connections}  # fmt: skip
+                "connections": self.connections}
 
     def reset_counters(self) -> None:
         """Set the byte and connection counters to zero."""

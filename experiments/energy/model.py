@@ -26,11 +26,11 @@ class Constant:
 
 
 HOROWITZ = ("M. Horowitz, 'Computing's energy problem (and what we can do about it)', ISSCC "
-            "2014, p. 10-14 (45 nm, 0.9 V)")  # fmt: skip
+            "2014, p. 10-14 (45 nm, 0.9 V)")
 RASPI_TV = ("A. Eames, 'How much power does Pi4B use? Power measurements', RasPi.TV, 2019: "
-            "Pi 4 B idle 540 mA and `stress --cpu 4` 1280 mA at 5 V")  # fmt: skip
+            "Pi 4 B idle 540 mA and `stress --cpu 4` 1280 mA at 5 V")
 HUANG = ("J. Huang et al., 'A close examination of performance and power characteristics of 4G "
-         "LTE networks', MobiSys 2012, Table 4 (P = alpha_u * t_u + beta, t_u uplink Mbit/s)")  # fmt: skip
+         "LTE networks', MobiSys 2012, Table 4 (P = alpha_u * t_u + beta, t_u uplink Mbit/s)")
 
 CONSTANTS = {
     "fp32_mult_pj": Constant(3.7, "pJ", HOROWITZ),
@@ -92,7 +92,7 @@ def inference_energy(macs: float, weight_bytes: float, activation_bytes_read: fl
     weights = weight_bytes / reuse / 8 * pj64
     acts = activation_bytes_read / 8 * c("sram_32kb_read64_pj")
     return {"compute_pj": compute, "weights_pj": weights, "activations_pj": acts,
-            "total_pj": compute + weights + acts, "weight_level": level}  # fmt: skip
+            "total_pj": compute + weights + acts, "weight_level": level}
 
 
 def radio_energy(nbytes: float, uplink_mbps: float, link: str = "lte") -> dict:

@@ -47,7 +47,7 @@ def record_scenario(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=int(args.seconds), unit="s", desc=f"lab {args.scenario}", leave=False,
-                   disable=None)  # fmt: skip
+                   disable=None)
     except ImportError:
         pass
 
@@ -57,13 +57,13 @@ def record_scenario(args: argparse.Namespace) -> int:
 
     try:
         m = record(args.scenario, args.seconds, args.seed, args.out,
-                   keep_capture=args.keep_capture, progress=progress)  # fmt: skip
+                   keep_capture=args.keep_capture, progress=progress)
     finally:
         if bar is not None:
             bar.close()
     labels = ", ".join(f"{k} {v:,}" for k, v in m["labels"].items())
     print(f"{PROG}: {m['flows']:,} labelled flows ({labels}); {m['capture']['packets']:,} "
-          f"packets captured, {m['argus_packets']:,} in Argus flows -> {args.out}", file=sys.stderr)  # fmt: skip
+          f"packets captured, {m['argus_packets']:,} in Argus flows -> {args.out}", file=sys.stderr)
     return 0
 
 

@@ -44,7 +44,7 @@ from .traffic import (
     attack_sources,
     attack_target,
     benign_activity,
-)  # fmt: skip
+)
 
 LIVE_INTERVALS = (1, 5)  # the status intervals of the live-form files (argus -S)
 MAX_BENIGN_RUNNING = 256  # concurrent benign clients; past it a run is skipped (and counted)
@@ -57,7 +57,7 @@ VERSION_COMMANDS = {
     "coap-client-notls": ["coap-client-notls", "-h"], "dnsmasq": ["dnsmasq", "--version"],
     "chronyd": ["chronyd", "-v"], "sshd": ["sshd", "-V"], "curl": ["curl", "--version"],
     "socat": ["socat", "-V"],
-}  # fmt: skip
+}
 
 
 def record(
@@ -105,7 +105,7 @@ def record(
             name = f"live-{interval}s.csv.gz"
             n, live_packets, _ = label_flows(raw, out / name, ran, attackers)
             live[name] = {"records": sum(n.values()), "packets": live_packets,
-                          "labels": dict(sorted(n.items()))}  # fmt: skip
+                          "labels": dict(sorted(n.items()))}
     manifest = {
         "scenario": scenario.name,
         "scenario_text": scenario.text,
@@ -139,7 +139,7 @@ def _start_capture(topo: Topology, pcap: Path) -> subprocess.Popen:
         topo.exec_argv("gw", [find_tool("tcpdump"), "-i", LAN_BRIDGE, "-n", "-s", str(SNAPLEN),
                               "-U", "--immediate-mode", "-w", str(pcap)]),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 5
     while not pcap.exists() or pcap.stat().st_size < 24:  # tcpdump wrote the file header
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -206,7 +206,7 @@ def _run(topo, services, scenario, events: list[Event], runs, seconds, rng, prog
                 "start_unix": round(began, 3), "end_unix": round(began + job.seconds + GRACE_S, 3),
                 "seconds": job.seconds, "rate": round(rate, 1), "attackers": parties,
                 "target": target.address, "commands": [[h, *a] for h, a in commands],
-            })  # fmt: skip
+            })
     while running and time.monotonic() < end + BENIGN_TIMEOUT_S:
         running = _reap(running, final=time.monotonic() >= end)
         time.sleep(0.05)
@@ -221,7 +221,7 @@ def spawn(topo: Topology, host: str, argv: list[str]) -> subprocess.Popen:
     """``argv`` in ``host``'s namespace, quiet, in a process group of its own (see stop)."""
     return subprocess.Popen(topo.exec_argv(host, argv), stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True)
 
 
 def _reap(running, final: bool = False):
@@ -241,13 +241,13 @@ def label_flows(raw: Path, out: Path, ran: dict, attackers: list[str]):
 
     Returns (flows per label, packets over all Argus records, left-out flows per reason)."""
     windows = [(e["start_unix"], e["end_unix"], set(e["attackers"]), e["label"])
-               for e in ran["events"]]  # fmt: skip
+               for e in ran["events"]]
     attacker_set = set(attackers)
     counts, dropped = Counter(), Counter()
     packets = 0
     cols = {c: i for i, c in enumerate(BOT_IOT_COLUMNS)}
     i_src, i_dst, i_start, i_proto, i_pkts = (cols[c] for c in ("saddr", "daddr", "stime",
-                                                                "proto", "pkts"))  # fmt: skip
+                                                                "proto", "pkts"))
     i_attack, i_cat, i_sub = cols["attack"], cols["category"], cols["subcategory"]
     with open(raw, newline="") as f_in, gzip.open(out, "wt", newline="") as f_out:
         reader, writer = csv.reader(f_in), csv.writer(f_out, lineterminator="\n")
@@ -283,7 +283,7 @@ def label_flows(raw: Path, out: Path, ran: dict, attackers: list[str]):
 _PCAP_MAGIC = {  # classic pcap (tcpdump's own output): byte order and time-stamp divisor
     b"\xd4\xc3\xb2\xa1": ("<", 1e6), b"\xa1\xb2\xc3\xd4": (">", 1e6),
     b"\x4d\x3c\xb2\xa1": ("<", 1e9), b"\xa1\xb2\x3c\x4d": (">", 1e9),
-}  # fmt: skip
+}
 
 
 def pcap_records(path: Path, *, payload: bool = True):

@@ -70,7 +70,7 @@ def load_scenario(name_or_path: str) -> Scenario:
         path = SCENARIO_DIR / f"{name_or_path}.toml"
         if not path.exists():
             raise UsageError(f"unknown scenario {name_or_path!r}; expected a TOML file or one of "
-                             f"{', '.join(scenario_names())}")  # fmt: skip
+                             f"{', '.join(scenario_names())}")
     try:
         text = path.read_text(encoding="utf-8")
         raw = tomllib.loads(text)
@@ -110,7 +110,7 @@ def load_scenario(name_or_path: str) -> Scenario:
         unknown = set(a) - _ATTACK_KEYS
         if unknown:
             raise bad(f"{name}.{sorted(unknown)[0]}",
-                      f"unknown key; expected one of {', '.join(sorted(_ATTACK_KEYS))}")  # fmt: skip
+                      f"unknown key; expected one of {', '.join(sorted(_ATTACK_KEYS))}")
         if a.get("kind") not in ATTACKS:
             raise bad(f"{name}.kind", f"expected one of {', '.join(ATTACKS)}, not {a.get('kind')!r}")
         attacks.append(Attack(
@@ -118,7 +118,7 @@ def load_scenario(name_or_path: str) -> Scenario:
             seconds=int(number(a, "seconds", 5, 1, 600, f"{name}.seconds")),
             rate=float(number(a, "rate", 100, 1, 20_000, f"{name}.rate")),
             repeat=int(number(a, "repeat", 1, 1, 1000, f"{name}.repeat")),
-        ))  # fmt: skip
+        ))
     return Scenario(
         name=path.stem,
         description=str(raw.get("description", "")),
@@ -147,12 +147,12 @@ def schedule(scenario: Scenario, seconds: float, rng: np.random.Generator) -> li
     if slot < longest + GRACE_S:
         need = scenario.warmup + len(runs) * (longest + GRACE_S)
         raise UsageError(f"scenario {scenario.name}: {len(runs)} attacks of up to {longest} s "
-                         f"need --seconds >= {need:.0f}, not {seconds:g}")  # fmt: skip
+                         f"need --seconds >= {need:.0f}, not {seconds:g}")
     return [
         Event(start=scenario.warmup + i * slot, seconds=runs[j].seconds, kind=runs[j].kind,
               rate=runs[j].rate, index=i)
         for i, j in enumerate(order)
-    ]  # fmt: skip
+    ]
 
 
 def benign_times(scenario: Scenario, seconds: float, rng: np.random.Generator):

@@ -33,7 +33,7 @@ TOOLS = {  # program -> Debian package (the Makefile's lab-deps installs them)
     "sshd": "openssh-server", "ssh": "openssh-client", "ssh-keygen": "openssh-client",
     "curl": "curl", "socat": "socat", "openssl": "openssl", "hping3": "hping3", "nmap": "nmap", "hydra": "hydra",
     "slowhttptest": "slowhttptest",
-}  # fmt: skip
+}
 
 
 def find_tool(name: str) -> str:
@@ -41,7 +41,7 @@ def find_tool(name: str) -> str:
     found = shutil.which(name, path=path)
     if found is None:
         raise LabError(f"the lab needs {name} (`apt install {TOOLS.get(name, name)}`, or "
-                       "`make lab-deps` as root)")  # fmt: skip
+                       "`make lab-deps` as root)")
     return found
 
 
@@ -91,9 +91,9 @@ class Services:
             f"bindaddress {GATEWAY_LAN}\nallow 198.18.0.0/15\nlocal stratum 8\n"
         )
         subprocess.run([find_tool("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f",
-                        str(d / "host_key")], check=True)  # fmt: skip
+                        str(d / "host_key")], check=True)
         subprocess.run([find_tool("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f",
-                        str(self.ssh_key)], check=True)  # fmt: skip
+                        str(self.ssh_key)], check=True)
         shutil.copy(f"{self.ssh_key}.pub", d / "authorized_keys")
         os.chmod(d / "authorized_keys", 0o600)
         (d / "sshd_config").write_text(
@@ -105,7 +105,7 @@ class Services:
         subprocess.run([find_tool("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt",
                         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
                         "/CN=cloud.lab", "-keyout", str(d / "tls.key"), "-out", str(d / "tls.crt")],
-                       check=True, capture_output=True)  # fmt: skip
+                       check=True, capture_output=True)
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
 
     # -- processes ---------------------------------------------------------------------------
@@ -114,7 +114,7 @@ class Services:
         self.procs.append(subprocess.Popen(
             self.t.exec_argv(host, argv), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
-        ))  # fmt: skip
+        ))
         log.close()
 
     def start(self) -> Services:
@@ -130,12 +130,12 @@ class Services:
                            f"--dhcp-range={self.t.device_hosts[0].address},"
                            f"{self.t.device_hosts[-1].address},255.255.255.0,10m",
                            f"--dhcp-leasefile={d}/dnsmasq.leases", "--dhcp-authoritative",
-                           "--no-ping"])  # fmt: skip
+                           "--no-ping"])
         self._start("gw", [find_tool("chronyd"), "-d", "-x", "-f", str(d / "chrony.conf")])
         self._start("cloud", [find_tool("mosquitto"), "-c", str(d / "mosquitto.conf")])
         self._start("cloud", [*http, str(d / "cloud-www"), "--bind", CLOUD, "8080"])
         self._start("cloud", [find_tool("openssl"), "s_server", "-quiet", "-www", "-accept",
-                              f"{CLOUD}:443", "-cert", str(d / "tls.crt"), "-key", str(d / "tls.key")])  # fmt: skip
+                              f"{CLOUD}:443", "-cert", str(d / "tls.crt"), "-key", str(d / "tls.key")])
         self._start("hub", [find_tool("sshd"), "-D", "-e", "-f", str(d / "sshd_config")])
         self._start("hub", [*http, str(d / "device-www"), "--bind", HUB, "80"])
         coap = find_tool("coap-server-notls")
@@ -149,11 +149,11 @@ class Services:
     def _wait_listening(self, timeout: float = 15.0) -> None:
         """Until every TCP server accepts a connection (probed from the gateway namespace)."""
         checks = [f"{CLOUD}:1883", f"{CLOUD}:8080", f"{CLOUD}:443", f"{HUB}:22", f"{HUB}:80",
-                  *(f"{d.address}:80" for d in self.t.device_hosts)]  # fmt: skip
+                  *(f"{d.address}:80" for d in self.t.device_hosts)]
         probe = subprocess.run(
             self.t.exec_argv("gw", [sys.executable, "-c", _PROBE, str(timeout), *checks]),
             capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        )
         dead = [p.args[4:] for p in self.procs if p.poll() is not None]
         if probe.returncode != 0 or dead:
             why = f"{dead[0]} exited" if dead else f"{probe.stdout.strip()} did not answer"

@@ -75,7 +75,7 @@ class Topology:
             Host("cloud", "cloud", CLOUD, "wan"),
             *(Host(f"bot{i}", "attacker", f"{WAN_PREFIX}.{66 + i}", "wan")
               for i in range(self.bots)),
-        ]  # fmt: skip
+        ]
 
     # -- names -------------------------------------------------------------------------------
     def ns(self, host: str) -> str:
@@ -158,7 +158,7 @@ class Topology:
         and kill what still runs inside them."""
         for name in reversed(self._created):
             pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
-                                  text=True, check=False).stdout.split()  # fmt: skip
+                                  text=True, check=False).stdout.split()
             for pid in pids:
                 try:
                     os.kill(int(pid), 9)

@@ -25,7 +25,7 @@ Command = tuple[str, list[str]]  # (host, argv)
 # -- benign ----------------------------------------------------------------------------------
 def _mqtt(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
     pub = [find_tool("mosquitto_pub"), "-h", CLOUD, "-t", f"sensors/{dev.name}/env",
-           "-q", str(int(rng.integers(0, 2)))]  # fmt: skip
+           "-q", str(int(rng.integers(0, 2)))]
     if rng.random() < 0.3:  # a session: several readings over one connection (-l: one a line)
         n, pause = int(rng.integers(2, 12)), float(rng.uniform(0.2, 1.5))
         lines = f"for i in $(seq {n}); do echo reading-$i; sleep {pause:.2f}; done"
@@ -41,44 +41,44 @@ def _quote(argv: list[str]) -> str:
 def _coap(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
     resource = ("time", ".well-known/core")[int(rng.random() < 0.2)]
     return [("cloud", [find_tool("coap-client-notls"), "-m", "get", "-B", "3",
-                       f"coap://{dev.address}/{resource}"])]  # fmt: skip
+                       f"coap://{dev.address}/{resource}"])]
 
 
 def _http_poll(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
     return [(dev.name, [find_tool("curl"), "-s", "-o", "/dev/null", "-m", "5",
-                        f"http://{CLOUD}:8080/api/status.json"])]  # fmt: skip
+                        f"http://{CLOUD}:8080/api/status.json"])]
 
 
 def _firmware(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
     image = int(rng.integers(len(FIRMWARE_SIZES)))
     return [(dev.name, [find_tool("curl"), "-s", "-o", "/dev/null", "-m", "20",
-                        f"http://{CLOUD}:8080/firmware/fw-{image}.bin"])]  # fmt: skip
+                        f"http://{CLOUD}:8080/firmware/fw-{image}.bin"])]
 
 
 def _web_ui(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
     page = ("", "metrics.json")[int(rng.random() < 0.5)]
     return [("hub", [find_tool("curl"), "-s", "-o", "/dev/null", "-m", "5",
-                     f"http://{dev.address}/{page}"])]  # fmt: skip
+                     f"http://{dev.address}/{page}"])]
 
 
 def _https(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
     # a TLS session to the cloud (openssl s_server -www answers with its status page)
     return [(dev.name, [find_tool("curl"), "-s", "-k", "-o", "/dev/null", "-m", "5",
-                        f"https://{CLOUD}:443/"])]  # fmt: skip
+                        f"https://{CLOUD}:443/"])]
 
 
 def _ping(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
     # a health check of the gateway or the cloud: a few ICMP echo requests
     target = (GATEWAY_LAN, CLOUD)[int(rng.random() < 0.5)]
     return [(dev.name, [find_tool("ping"), "-n", "-q", "-c", str(int(rng.integers(1, 5))),
-                        "-i", "0.5", "-W", "1", target])]  # fmt: skip
+                        "-i", "0.5", "-W", "1", target])]
 
 
 def _coap_report(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
     # a device reports to the cloud's CoAP server; a third of them non-confirmable (-N)
     non = ["-N"] if rng.random() < 0.33 else []
     return [(dev.name, [find_tool("coap-client-notls"), *non, "-m", "get", "-B", "2",
-                        f"coap://{CLOUD}/time"])]  # fmt: skip
+                        f"coap://{CLOUD}/time"])]
 
 
 def _coap_offline(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
@@ -87,14 +87,14 @@ def _coap_offline(t: Topology, s: Services, dev: Host, rng: np.random.Generator)
     # back ICMP host-unreachable), as IoT devices do when their cloud is gone
     n, pause = int(rng.integers(1, 6)), float(rng.uniform(1.0, 4.0))
     get = _quote([find_tool("coap-client-notls"), "-N", "-m", "get", "-B", "1",
-                  f"coap://{OFFLINE_CLOUD}/time"])  # fmt: skip
+                  f"coap://{OFFLINE_CLOUD}/time"])
     return [(dev.name, ["sh", "-c", f"for i in $(seq {n}); do {get}; sleep {pause:.2f}; done"])]
 
 
 def _dns(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
     name = str(rng.choice(["cloud.lab", "hub.lab", "ntp.lab", f"{dev.name}.lab"]))
     return [(dev.name, [find_tool("dig"), "+short", "+tries=1", "+time=2", f"@{GATEWAY_LAN}",
-                        name, "A"])]  # fmt: skip
+                        name, "A"])]
 
 
 def _dhcp(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
@@ -103,27 +103,27 @@ def _dhcp(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list
     # to a device without an address yet; the script is /bin/true, so the lease is never
     # applied and the address stays as it is
     return [(dev.name, [find_tool("busybox"), "udhcpc", "-i", "eth0", "-f", "-q", "-n",
-                        "-t", "2", "-T", "1", "-B", "-r", dev.address, "-s", "/bin/true"])]  # fmt: skip
+                        "-t", "2", "-T", "1", "-B", "-r", dev.address, "-s", "/bin/true"])]
 
 
 def _ntp(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
     # -Q: query the server once and print the offset; the clock is never set
     return [(dev.name, [find_tool("chronyd"), "-Q", "-t", "4", "-f", "/dev/null",
-                        f"server {GATEWAY_LAN} iburst maxsamples 1"])]  # fmt: skip
+                        f"server {GATEWAY_LAN} iburst maxsamples 1"])]
 
 
 def _ssh(t: Topology, s: Services, dev: Host, rng: np.random.Generator) -> list[Command]:
     command = str(rng.choice(["uptime", "cat /proc/loadavg", "ls /", "head -c 20000 /dev/zero"]))
     return [("cloud", [find_tool("ssh"), "-i", str(s.ssh_key), "-o", "BatchMode=yes",
                        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                       "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", f"root@{HUB}", command])]  # fmt: skip
+                       "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", f"root@{HUB}", command])]
 
 
 BENIGN: dict[str, Callable[..., list[Command]]] = {
     "mqtt": _mqtt, "coap": _coap, "http_poll": _http_poll, "firmware": _firmware,
     "web_ui": _web_ui, "https": _https, "ping": _ping, "coap_report": _coap_report, "dns": _dns, "ntp": _ntp, "ssh": _ssh,
     "dhcp": _dhcp, "coap_offline": _coap_offline,
-}  # fmt: skip
+}
 
 
 # -- attacks ---------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ def _hping(mode: list[str], ports: tuple[int, ...]):
             for port in rng.choice(ports, size=PORTS_PER_FLOODER, replace=False).tolist():
                 commands.append((src.name, [find_tool("hping3"), *mode, "-p", str(port), "-i",
                                             f"u{max(1, 1_000_000 // per)}", "-c",
-                                            str(max(1, per * seconds)), "-q", target.address]))  # fmt: skip
+                                            str(max(1, per * seconds)), "-q", target.address]))
         return commands
 
     return build
@@ -168,21 +168,21 @@ def _http_flood(t, s, sources, target, seconds, rate, rng):
     # one new connection per request (Connection: close), at most `per` requests a second
     return [(src.name, [find_tool("curl"), "-s", "-o", "/dev/null", "-m", str(seconds + 2),
                         "-H", "Connection: close", "--rate", f"{per}/s",
-                        f"http://{target.address}/?q=[1-{n}]"]) for src in sources]  # fmt: skip
+                        f"http://{target.address}/?q=[1-{n}]"]) for src in sources]
 
 
 def _slow_http(t, s, sources, target, seconds, rate, rng):
     conns = max(10, min(500, int(rate)))
     return [(src.name, [find_tool("slowhttptest"), "-H", "-c", str(conns), "-r",
                         str(max(1, conns // 5)), "-i", "5", "-l", str(seconds), "-u",
-                        f"http://{target.address}/", "-p", "3"]) for src in sources]  # fmt: skip
+                        f"http://{target.address}/", "-p", "3"]) for src in sources]
 
 
 def _nmap(options: list[str]):
     def build(t, s, sources, target, seconds, rate, rng):
         return [(src.name, [find_tool("nmap"), *options, "-n", "-Pn", "--max-rate", str(int(rate)),
                             "--max-retries", "1", "--host-timeout", f"{seconds}s",
-                            target.address]) for src in sources]  # fmt: skip
+                            target.address]) for src in sources]
 
     return build
 
@@ -196,14 +196,14 @@ def _exfiltration(t, s, sources, target, seconds, rate, rng):
     return [
         (drop.name, [find_tool("socat"), "-u", "TCP-LISTEN:8443,fork,reuseaddr", "OPEN:/dev/null"]),
         (INSIDE_HOST, ["sh", "-c", f"sleep 0.5; for i in $(seq {chunks}); do {sender}; sleep 1; done"]),
-    ]  # fmt: skip
+    ]
 
 
 def _ssh_brute_force(t, s, sources, target, seconds, rate, rng):
     tasks = max(1, min(8, int(rate)))
     return [(src.name, [find_tool("hydra"), "-l", "root", "-P", str(s.wordlist), "-t",
                         str(tasks), "-w", "5", "-I", "-q", f"ssh://{target.address}"])
-            for src in sources]  # fmt: skip
+            for src in sources]
 
 
 INSIDE_HOST = "inside"
@@ -222,7 +222,7 @@ ATTACKS: dict[str, AttackKind] = {
                                  _nmap(["-O", "--osscan-limit"])),
     "exfiltration": AttackKind("Theft/Data_Exfiltration", "inside", _exfiltration),
     "ssh_brute_force": AttackKind("Theft/Brute_Force", "outside", _ssh_brute_force, "hub"),
-}  # fmt: skip
+}
 
 
 def attack_kind(name: str) -> AttackKind:
@@ -238,7 +238,7 @@ def benign_activity(name: str) -> Callable[..., list[Command]]:
         return BENIGN[name]
     except KeyError:
         raise ValueError(f"unknown benign activity {name!r}; expected one of "
-                         f"{', '.join(BENIGN)}") from None  # fmt: skip
+                         f"{', '.join(BENIGN)}") from None
 
 
 def attack_sources(t: Topology, kind: AttackKind, rng: np.random.Generator) -> list[Host]:

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 
 EVENTS = ("cycles", "instructions", "L1-dcache-loads", "L1-dcache-load-misses", "LLC-loads",
-          "LLC-load-misses")  # fmt: skip
+          "LLC-load-misses")
 LINE_BYTES = 64
 _NOT_COUNTED = ("<not supported>", "<not counted>")
 
@@ -62,7 +62,7 @@ def pmu_problem(perf: str | None = None) -> str | None:
         return "no `perf` command (Debian: apt install linux-perf)"
     try:
         done = subprocess.run([perf, "stat", "-x,", "-e", "cycles,instructions", "--", "true"],
-                              capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+                              capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"perf stat failed to run: {exc}"
     counts = parse_perf_csv(done.stderr)
@@ -70,7 +70,7 @@ def pmu_problem(perf: str | None = None) -> str | None:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return (f"the kernel exposes no hardware cycle counter here (perf stat -e cycles: "
                 f"{'not supported' if 'cycles' in counts else last}); a VM without a virtual PMU, "
-                "or kernel.perf_event_paranoid too high (see /proc/sys/kernel/perf_event_paranoid)")  # fmt: skip
+                "or kernel.perf_event_paranoid too high (see /proc/sys/kernel/perf_event_paranoid)")
     return None
 
 
@@ -102,7 +102,7 @@ def count_runtime(model: str, runtime: str, *, batch: int = 1000, rounds: int = 
     runs = {}
     for n in (rounds, 0):
         child = [sys.executable, "-m", "ltcn_kernels.bench.counters", "--model", model,
-                 "--runtime", runtime, "--batch", str(batch), "--rounds", str(n)]  # fmt: skip
+                 "--runtime", runtime, "--batch", str(batch), "--rounds", str(n)]
         argv = [perf, "stat", "-x,", "-e", ",".join(EVENTS), "--", *child]
         if core is not None:
             argv = ["taskset", "-c", str(core), *argv]
@@ -110,10 +110,10 @@ def count_runtime(model: str, runtime: str, *, batch: int = 1000, rounds: int = 
         done = subprocess.run(argv, capture_output=True, text=True, timeout=1800, check=False, env=env)
         if done.returncode != 0:
             raise CountersUnavailable(f"perf stat of {runtime}: exit {done.returncode}: "
-                                      f"{(done.stderr.strip().splitlines() or [''])[-1][:200]}")  # fmt: skip
+                                      f"{(done.stderr.strip().splitlines() or [''])[-1][:200]}")
         runs[n] = parse_perf_csv(done.stderr)
     return {"runtime": runtime, "rounds": rounds, "batch": batch,
-            **per_flow(runs[rounds], runs[0], rounds * batch)}  # fmt: skip
+            **per_flow(runs[rounds], runs[0], rounds * batch)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -95,7 +95,7 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
 def add_power_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--power", metavar="SOURCE",
                    help="measure power: rapl[:ZONE], hwmon[:NAME[:CHANNEL]] (e.g. hwmon:ina219), "
-                        "cmd:COMMAND (prints watts) or csv:PATH (a USB meter's log)")  # fmt: skip
+                        "cmd:COMMAND (prints watts) or csv:PATH (a USB meter's log)")
     p.add_argument("--power-seconds", type=float, default=5.0,
                    help="seconds of each runtime's loop and of the idle baseline (default 5)")
     p.add_argument("--power-interval", type=float, default=0.01,
@@ -142,7 +142,7 @@ def _main(args: argparse.Namespace, argv: Sequence[str]) -> int:
                        artifact_bytes=nbytes, label={"sparsity": round(conv_sparsity(flat), 4),
                                                       "scale": os.path.basename(args.model)},
                        peak=peak, power=power, power_seconds=args.power_seconds,
-                       power_interval=args.power_interval)  # fmt: skip
+                       power_interval=args.power_interval)
     peak.again()
     set_peak(report["runtimes"], peak.value)
     out = {
@@ -164,7 +164,7 @@ def _main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.counters:
         cores = out["pinning"]["cores"]
         out["counters"] = counters_report(args.model, [r["runtime"] for r in report["runtimes"]],
-                                          args.batch, cores[0] if cores else None)  # fmt: skip
+                                          args.batch, cores[0] if cores else None)
     if args.json:
         print(json.dumps(out))
     else:

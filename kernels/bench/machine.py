@@ -315,7 +315,7 @@ def _llvm_probe():
         "  %inext = add i64 %i, 1", "  %done = icmp sge i64 %inext, %n",
         "  br i1 %done, label %exit, label %loop", "exit:", *red,
         f"  %r = extractelement {vt} {last}, i32 0", "  ret float %r", "}",
-    ])  # fmt: skip
+    ])
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     mod = llvm.parse_assembly(ir)

@@ -209,7 +209,7 @@ def measure_power(runtimes: Sequence[Runtime], wl: Workload, source, *, seconds:
     idle_j, idle_n = trace.energy(t0, t1)
     idle_w = idle_j / (t1 - t0)
     out = {"source": trace.source, "resolution": trace.resolution, "interval_s": interval,
-           "seconds": seconds, "idle_w": idle_w, "idle_samples": idle_n, "runtimes": {}}  # fmt: skip
+           "seconds": seconds, "idle_w": idle_w, "idle_samples": idle_n, "runtimes": {}}
     for name, (t0, t1, n) in windows.items():
         joules, samples = trace.energy(t0, t1)
         active_w, flows = joules / (t1 - t0), n * wl.batch
@@ -269,7 +269,7 @@ def run_bench(
         measured = None
         if power is not None:
             measured = measure_power(runtimes, wl, power, seconds=power_seconds,
-                                     interval=power_interval)  # fmt: skip
+                                     interval=power_interval)
     dense_macs = net.macs_per_step()
     for r in results:
         if measured is not None:

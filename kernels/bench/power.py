@@ -57,7 +57,7 @@ def _read_number(path: Path) -> float:
         return float(path.read_text().strip())
     except PermissionError:
         hint = (" (RAPL energy is readable by root only since Linux 5.10, CVE-2020-8694: run as "
-                "root or grant read access)") if path.name == "energy_uj" else ""  # fmt: skip
+                "root or grant read access)") if path.name == "energy_uj" else ""
         raise PowerSourceError(f"{path}: permission denied{hint}") from None
     except OSError as exc:
         raise PowerSourceError(f"{path}: cannot read: {exc.strerror}") from None
@@ -76,7 +76,7 @@ class RaplSource:
     def __init__(self, root: Path = POWERCAP, zone: str | None = None):
         if not root.is_dir():
             raise PowerSourceError(f"{root}: no powercap class here (no RAPL: not an Intel/AMD "
-                                   "CPU, a VM without it, or the intel_rapl driver not loaded)")  # fmt: skip
+                                   "CPU, a VM without it, or the intel_rapl driver not loaded)")
         if zone is not None:
             zones = [root / zone]
             if not (zones[0] / "energy_uj").exists():
@@ -84,14 +84,14 @@ class RaplSource:
                 raise PowerSourceError(f"{zones[0]}: no such RAPL zone (zones here: {have})")
         else:  # top-level zones only: intel-rapl:0, intel-rapl:1 (not intel-rapl:0:0)
             zones = sorted(p for p in root.glob("*rapl:*") if p.name.count(":") == 1
-                           and (p / "energy_uj").exists())  # fmt: skip
+                           and (p / "energy_uj").exists())
             if not zones:
                 raise PowerSourceError(f"{root}: no RAPL package zone with energy_uj")
         self.zones = zones
         self.name = "rapl:" + "+".join(_label(z) for z in zones)
         self.resolution = "1 uJ counter units (the hardware's own step is not exposed)"
         self._range = [_read_number(z / "max_energy_range_uj") if (z / "max_energy_range_uj").exists()
-                       else float(2**32) for z in zones]  # fmt: skip
+                       else float(2**32) for z in zones]
         self._last = [_read_number(z / "energy_uj") for z in zones]
         self._total = 0.0
 
@@ -140,13 +140,13 @@ class HwmonSource:
             have = ", ".join(_label(dev) for dev in sorted(root.iterdir())) or "none"
             raise PowerSourceError(f"{root}: no power, energy or voltage+current sensor on {what}"
                                    f"{f' channel {channel}' if channel is not None else ''} "
-                                   f"(hwmon devices here: {have})")  # fmt: skip
+                                   f"(hwmon devices here: {have})")
         dev, name, attr, n, self.kind = found[0]  # power before energy before V x I
         self.name = f"hwmon:{name}:{attr}{n}"
         self._files = ([dev / f"in{n}_input", dev / f"curr{n}_input"] if attr == "curr"
-                       else [dev / f"{attr}{n}_input"])  # fmt: skip
+                       else [dev / f"{attr}{n}_input"])
         self.resolution = {"power": "1 uW units", "energy": "1 uJ units",
-                           "curr": "1 mV x 1 mA units"}[attr]  # fmt: skip
+                           "curr": "1 mV x 1 mA units"}[attr]
         self._attr = attr
         self.read()  # readable now, or one clear error now
 
@@ -174,7 +174,7 @@ class CommandSource:
     def read(self) -> float:
         try:
             done = subprocess.run(self.argv, capture_output=True, text=True, timeout=self.timeout,
-                                  stdin=subprocess.DEVNULL, check=False)  # fmt: skip
+                                  stdin=subprocess.DEVNULL, check=False)
         except FileNotFoundError:
             raise PowerSourceError(f"{self.argv[0]}: no such command") from None
         except subprocess.TimeoutExpired:
@@ -215,7 +215,7 @@ class Trace:
         if len(t) < 2 or t0 < t[0] or t1 > t[-1] or t1 <= t0:
             span = f"{t[0]:.3f}..{t[-1]:.3f}" if len(t) else "no samples"
             raise PowerSourceError(f"{self.source}: no power samples cover {t0:.3f}..{t1:.3f} "
-                                   f"(the trace covers {span})")  # fmt: skip
+                                   f"(the trace covers {span})")
         e = np.interp([t0, t1], t, np.asarray(self.joules))
         return float(e[1] - e[0]), int(np.count_nonzero((t >= t0) & (t <= t1)))
 
@@ -293,7 +293,7 @@ def read_meter_log(path: str | os.PathLike) -> Trace:
     acol = next((head.index(c) for c in ("amps", "current", "a") if c in head), None)
     if tcol is None or (wcol is None and (vcol is None or acol is None)):
         raise PowerSourceError(f"{path}:1: need a time column ({', '.join(_TIME_COLUMNS)}) and "
-                               f"watts, or volts and amps; the header has {', '.join(head)}")  # fmt: skip
+                               f"watts, or volts and amps; the header has {', '.join(head)}")
     times, watts = [], []
     for line, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
@@ -337,7 +337,7 @@ def open_source(spec: str):
     kind, _, rest = spec.partition(":")
     if kind not in SOURCES:
         raise PowerSourceError(f"unknown power source {spec!r}; expected one of "
-                         "rapl[:ZONE], hwmon[:NAME[:CHANNEL]], cmd:COMMAND, csv:PATH")  # fmt: skip
+                         "rapl[:ZONE], hwmon[:NAME[:CHANNEL]], cmd:COMMAND, csv:PATH")
     if kind == "rapl":
         return RaplSource(POWERCAP, rest or None)
     if kind == "hwmon":

@@ -26,7 +26,7 @@ class NumpyLTCN:
             )
             for layer in arch.layers
             if layer.role != IDENTITY
-        }  # fmt: skip
+        }
         self.nbytes = int(sum(w.nbytes + b.nbytes for w, b in self.weights.values()))
         self.macs = arch.macs_per_step()  # dense: every weight, every step
 

@@ -60,7 +60,7 @@ def counter_lines(counters: Mapping | None) -> list[str]:
 
         lines.append(f"{name:<12} {f(c['cycles']):>10} {f(c['instructions']):>10} "
                      f"{f(c['ipc'], '.2f'):>5} {f(c['L1-dcache-load-misses'], '.1f'):>9} "
-                     f"{f(c['LLC-load-misses'], '.2f'):>9} {f(c['bytes_from_dram_per_flow'], '.1f'):>12}")  # fmt: skip
+                     f"{f(c['LLC-load-misses'], '.2f'):>9} {f(c['bytes_from_dram_per_flow'], '.1f'):>12}")
     return lines
 
 
@@ -98,7 +98,7 @@ def energy_summary(report: Mapping, watts: float) -> dict:
 
     out = {"estimate_watts_assumed": watts,
            "estimate_note": "CPU seconds x an ASSUMED draw: latency rescaled, not a measurement",
-           "rapl": "available" if rapl_files() else "not available on this machine"}  # fmt: skip
+           "rapl": "available" if rapl_files() else "not available on this machine"}
     if "power" in report:
         out["measured"] = report["power"]
     else:

@@ -47,7 +47,7 @@ def load_flat(path: str) -> tuple[dict, dict, int]:
 def nonzero_macs(flat: Mapping[str, np.ndarray], arch: LTCNArch) -> int:
     """Multiply-adds per step that a sparse kernel cannot skip: the non-zero weights."""
     return int(sum(np.count_nonzero(flat[layer.kernel_path]) for layer in arch.layers
-                   if layer.kernel_shape is not None))  # fmt: skip
+                   if layer.kernel_shape is not None))
 
 
 def conv_sparsity(flat: Mapping[str, np.ndarray]) -> float:

@@ -245,7 +245,7 @@ def _pack_tile(src, c_in, lo, width, tile):
 
 @njit(cache=True)
 def _layer(meta, r, values, indices, indptr, bias, dense, offsets, groups, tile, src, dst, nb, L,
-           P, T, t0, init, relu, zero_pad):  # fmt: skip
+           P, T, t0, init, relu, zero_pad):
     """One weighted layer of row ``r`` over steps ``t0..T-1`` of ``nb`` sequences.
 
     ``init``: write the bias first (else add it to what ``dst`` holds); ``relu``: clamp after.
@@ -273,7 +273,7 @@ def _layer(meta, r, values, indices, indptr, bias, dense, offsets, groups, tile,
         nb = 1
     if nb == 1 and n == 1:  # one output step (streaming a flow at a time)
         _single_step(values, indices, indptr, bias, dense, src, dst, c_in, c_out, k, d, voff,
-                     poff, boff, first, init, relu)  # fmt: skip
+                     poff, boff, first, init, relu)
         return 0
     group = groups[r]
     width = _width_for(group)
@@ -311,12 +311,12 @@ def _layer(meta, r, values, indices, indptr, bias, dense, offsets, groups, tile,
                             spill[o, i] = dst[o, base + i]
             if group > 1:
                 _groups_tile(values, offsets, js, je, tile, out, 0, full, obase, bias, boff, init,
-                             relu)  # fmt: skip
+                             relu)
                 _group_rows_tile(values, offsets, js, je, tile, out, full, c_out, obase, bias,
-                                 boff, init, relu)  # fmt: skip
+                                 boff, init, relu)
             else:
                 _rows_tile(values, offsets, js, je, tile, out, 0, c_out, obase, bias, boff, init,
-                           relu)  # fmt: skip
+                           relu)
             if nstore < width:
                 for o in range(c_out):
                     for i in range(nstore):
@@ -346,7 +346,7 @@ def _identity(src, dst, c, nb, L, P, T, t0):
 
 @njit(cache=True)
 def _network(meta, values, indices, indptr, bias, dense, offsets, groups, tile, buf, nb, L, P, T,
-             starts, state, use_state):  # fmt: skip
+             starts, state, use_state):
     """Run every layer; the input is in ``buf[0, :features]``. Returns the buffer index that
     holds the head's output (rows ``0..classes-1``)."""
     xin = 0  # block input
@@ -412,7 +412,7 @@ def _softmax_rows(out, scratch):
 
 @njit(cache=True)
 def run_windows(meta, values, indices, indptr, bias, dense, offsets, groups, x, starts, P, c_max,
-                nb, softmax, out):  # fmt: skip
+                nb, softmax, out):
     """Head on the last step of each independent sequence ``x[i]`` (``f32[n, T, F]``).
 
     ``nb`` sequences are processed together (one buffer segment each); ``starts[r]`` is the
@@ -438,7 +438,7 @@ def run_windows(meta, values, indices, indptr, bias, dense, offsets, groups, x, 
                 for f in range(F):
                     b0[f, base + t] = xs[t, f]
         dst = _network(meta, values, indices, indptr, bias, dense, offsets, groups, tile, buf, g,
-                       L, P, T, starts, state, False)  # fmt: skip
+                       L, P, T, starts, state, False)
         for s in range(g):
             col = s * L + P + T - 1
             for c in range(classes):
@@ -450,7 +450,7 @@ def run_windows(meta, values, indices, indptr, bias, dense, offsets, groups, x, 
 
 @njit(cache=True)
 def run_sequence(meta, values, indices, indptr, bias, dense, offsets, groups, x, state, buf, P,
-                 softmax, out):  # fmt: skip
+                 softmax, out):
     """Head at every step of one stream ``x`` (``f32[T, F]``), continuing from ``state``.
 
     ``buf`` (``f32[3, C_max, P + chunk]``, any contents) is the caller's scratch; the stream
@@ -472,7 +472,7 @@ def run_sequence(meta, values, indices, indptr, bias, dense, offsets, groups, x,
             for f in range(F):
                 b0[f, P + t] = x[c0 + t, f]
         dst = _network(meta, values, indices, indptr, bias, dense, offsets, groups, tile, buf, 1,
-                       L, P, m, starts, state, True)  # fmt: skip
+                       L, P, m, starts, state, True)
         for t in range(m):
             for c in range(classes):
                 out[c0 + t, c] = buf[dst, c, P + t]

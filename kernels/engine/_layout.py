@@ -54,7 +54,7 @@ def _shares_pattern(starts: np.ndarray, cols: np.ndarray, group: int) -> bool:
 
 
 def tile_layout(meta: np.ndarray, indices: np.ndarray, indptr: np.ndarray, nnz: int,
-                dense: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+                dense: bool) -> tuple[np.ndarray, np.ndarray]:
     """``(offsets u32[max(nnz, 1)], groups i64[n_layers])`` for the engine's tile kernels."""
     offsets = np.zeros(max(nnz, 1), np.uint32)
     groups = np.ones(meta.shape[0], np.int64)

@@ -188,7 +188,7 @@ def _check_layers(manifest: dict, table: dict, arch: LTCNArch | None) -> None:
                 raise InvalidManifest(f"layer {name!r} is not a parameter of the architecture")
             if shape != want[name]:
                 raise InvalidManifest(f"layer {name!r} has shape {list(shape)}, the architecture "
-                               f"gives {list(want[name])}")  # fmt: skip
+                               f"gives {list(want[name])}")
         if missing := [p for p in want if p not in seen]:
             raise InvalidManifest(f"layers lack parameter {missing[0]!r}")
 

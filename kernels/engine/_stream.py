@@ -354,7 +354,7 @@ def _step(ib, fb, x, out):
                 dst += 1
             # The current input goes, compacted, into the slot of the oldest one.
             _compact(fb, ib, act + src * c_max, c_in, cp, ring + pos * c_in,
-                     iring + pos * (2 + c_in))  # fmt: skip
+                     iring + pos * (2 + c_in))
             if ib[p + P_J] == 0:
                 bvals, bints = ring + pos * c_in, iring + pos * (2 + c_in)
             a = act + dst * c_max
@@ -364,7 +364,7 @@ def _step(ib, fb, x, out):
                 if slot < 0:
                     slot += slots
                 _accumulate(fb, ib, ring + slot * c_in, iring + slot * (2 + c_in), a, cp,
-                            ib[p + P_W] + tap * c_in * cp, dense)  # fmt: skip
+                            ib[p + P_W] + tap * c_in * cp, dense)
             _relu(fb, a, ib[p + P_COUT])
             pos += 1
             ib[p + P_POS] = 0 if pos == slots else pos

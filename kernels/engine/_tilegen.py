@@ -71,7 +71,7 @@ def _init(rows: list[str], biases: list[str], width: int, indent: str) -> list[s
     out += [f"{indent}    a{r}_{i} = {b}\n" for r, b in enumerate(biases) for i in range(width)]
     out.append(f"{indent}else:\n")
     out += [f"{indent}    a{r}_{i} = {orow}[base + np.uint64({i})] + {biases[r]}\n"
-            for r, orow in enumerate(rows) for i in range(width)]  # fmt: skip
+            for r, orow in enumerate(rows) for i in range(width)]
     return out
 
 

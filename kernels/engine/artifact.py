@@ -229,7 +229,7 @@ def engine_payload(model: EngineModel) -> tuple[dict[str, np.ndarray], dict]:
         ):
             layers.append({"name": path, "shape": list(shape), "storage": "engine", "nnz": n,
                            "sparsity": round(1 - n / math.prod(shape), 6),
-                           "bytes": int(nbytes)})  # fmt: skip
+                           "bytes": int(nbytes)})
     return arrays, {"engine": scalars, "layers": layers}
 
 
@@ -240,7 +240,7 @@ def _folder_message(path: str) -> str:
     """What a folder given as a model is, and what to run instead."""
     if os.path.isfile(os.path.join(path, "metrics.json")):  # what `ltcn run` writes
         return (f"a run folder, not a .ltcn model file: export its model first, "
-                f"`ltcn export {path} --out model.ltcn`, and pass that file")  # fmt: skip
+                f"`ltcn export {path} --out model.ltcn`, and pass that file")
     return "a folder, not a .ltcn model file (`ltcn export RUN --out model.ltcn` writes one)"
 
 
@@ -392,4 +392,4 @@ def dense_params(artifact: Artifact) -> dict[str, np.ndarray]:
     lost."""
     engine = _stored_engine(artifact)
     return {layer["name"]: _engine_param(engine, layer["name"], tuple(layer["shape"]))
-            for layer in artifact.manifest["layers"]}  # fmt: skip
+            for layer in artifact.manifest["layers"]}

@@ -57,7 +57,7 @@ __all__ = ["FORMATS", "EngineModel", "flat_params_from_tree"]
 
 FORMATS = ("sparse", "dense")  # the engine axis: CSR weights (non-zeros only) or every entry
 _ROLES = {CONV: _k.ROLE_CONV, RESIDUAL: _k.ROLE_RESIDUAL, IDENTITY: _k.ROLE_IDENTITY,
-          HEAD: _k.ROLE_HEAD}  # fmt: skip
+          HEAD: _k.ROLE_HEAD}
 
 
 def flat_params_from_tree(tree: Mapping) -> dict[str, np.ndarray]:
@@ -107,7 +107,7 @@ def _packed(arch: LTCNArch, params: Mapping[str, np.ndarray], format: str) -> di
     layers = [(layer, *_weights(layer, params)) for layer in arch.layers]
     sparse = format == "sparse"
     csrs = {r: csr_from_dense(mat) for r, (_, mat, _) in enumerate(layers)
-            if sparse and mat is not None}  # fmt: skip
+            if sparse and mat is not None}
     max_col = max((layers[r][1].shape[1] - 1 for r in csrs), default=0)
     idx_dt = index_dtype(max_col)
     ptr_dt = index_dtype(max((c.nnz for c in csrs.values()), default=0))
@@ -234,7 +234,7 @@ class EngineModel:
                 # (artifact.engine_model): one compiled specialisation serves both.
                 value.flags.writeable = False
         return cls(format=format, arch=arch, **packed, **_sizes(arch),
-                   layer_names=tuple(layer.name for layer in arch.layers))  # fmt: skip
+                   layer_names=tuple(layer.name for layer in arch.layers))
 
     # The architecture facts the runners read.
     n_features = property(lambda self: self.arch.n_features)
@@ -282,7 +282,7 @@ class EngineModel:
     def _args(self):
         offsets, groups = self._tile_layout
         return (self.meta, self.values, self.indices, self.indptr, self.bias, self.dense, offsets,
-                groups)  # fmt: skip
+                groups)
 
     # ------------------------------------------------------------------ packed arrays
     # The packed layout as plain arrays and scalars: what a model file stores, so that a model
@@ -333,7 +333,7 @@ class EngineModel:
         if not isinstance(arch, LTCNArch):
             raise ValueError(f"arch must be an LTCNArch, got {type(arch).__name__}")
         for what, given, names in (("arrays", arrays, array_names),
-                                   ("scalars", scalars, scalar_names)):  # fmt: skip
+                                   ("scalars", scalars, scalar_names)):
             if not isinstance(given, Mapping):
                 raise ValueError(f"engine {what} must be a mapping, got {type(given).__name__}")
             missing = [n for n in names if n not in given]
@@ -371,14 +371,14 @@ class EngineModel:
 
     @staticmethod
     def _check_packed(arch: LTCNArch, fmt: str, arrays: Mapping[str, np.ndarray],
-                      state_size: int) -> None:  # fmt: skip
+                      state_size: int) -> None:
         """The array checks of :meth:`from_engine_arrays` (the module docstring's layout)."""
         meta, values, bias = arrays["meta"], arrays["values"], arrays["bias"]
         indices, indptr = arrays["indices"], arrays["indptr"]
         layers = arch.layers
         if meta.dtype != np.int64 or meta.shape != (len(layers), _k.N_META):
             raise ValueError(f"engine meta is {meta.dtype}{list(meta.shape)}, expected "
-                             f"int64[{len(layers)}, {_k.N_META}] (one row per layer)")  # fmt: skip
+                             f"int64[{len(layers)}, {_k.N_META}] (one row per layer)")
         for name, a in (("values", values), ("bias", bias)):
             if a.dtype != np.float32 or a.ndim != 1:
                 raise ValueError(f"engine {name} is {a.dtype}{list(a.shape)}, expected float32[n]")
@@ -394,7 +394,7 @@ class EngineModel:
         for r, layer in enumerate(layers):
             row = [int(v) for v in meta[r]]
             expect = (_ROLES[layer.role], layer.block, layer.j, layer.c_in, layer.c_out, layer.k,
-                      layer.dilation, layer.pad)  # fmt: skip
+                      layer.dilation, layer.pad)
             if tuple(row[c] for c in cols) != expect:
                 raise ValueError(f"engine meta row {r} does not describe layer {layer.name!r}")
             voff, nnz, poff = row[_k.M_VAL_OFF], row[_k.M_NNZ], row[_k.M_PTR_OFF]
@@ -411,18 +411,18 @@ class EngineModel:
                 raise ValueError(f"{where}: bias_off {boff} + {layer.c_out} is outside bias")
             if not (0 <= nnz <= layer.c_out * kc and 0 <= voff <= values.size - nnz):
                 raise ValueError(f"{where}: val_off {voff} / nnz {nnz} outside values "
-                                 f"({values.size}) or the layer ({layer.c_out}x{kc})")  # fmt: skip
+                                 f"({values.size}) or the layer ({layer.c_out}x{kc})")
             if not sparse:
                 if nnz != layer.c_out * kc or poff != -1:
                     raise ValueError(f"{where}: a dense layer stores all {layer.c_out * kc} "
-                                     "weights and no indptr")  # fmt: skip
+                                     "weights and no indptr")
                 continue
             if not 0 <= poff <= indptr.size - (layer.c_out + 1):
                 raise ValueError(f"{where}: ptr_off {poff} + {layer.c_out + 1} is outside indptr")
             ptr = indptr[poff : poff + layer.c_out + 1]
             if int(ptr[0]) != 0 or int(ptr[-1]) != nnz:
                 raise ValueError(f"{where}: indptr runs {int(ptr[0])}..{int(ptr[-1])}, "
-                                 f"expected 0..{nnz}")  # fmt: skip
+                                 f"expected 0..{nnz}")
             if np.any(ptr[1:] < ptr[:-1]):
                 raise ValueError(f"{where}: indptr decreases")
             if nnz == 0:

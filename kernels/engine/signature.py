@@ -110,7 +110,7 @@ def verify_signed(path: str, data) -> tuple[int, bytes | None]:
         return n, None
     if not verify(key, signed_message(hashlib.sha512(data[:n]).digest()), signature):
         raise DataFormatError(path, 0, 0, f"the signature (key {key_id(key)}) does not verify: "
-                              "the file was altered after it was signed")  # fmt: skip
+                              "the file was altered after it was signed")
     return n, key
 
 
@@ -149,7 +149,7 @@ def parse_public_keys(text: bytes, path: str) -> list[bytes]:
         keys.append(key)
     if not keys:
         raise DataFormatError(path, 0, 0, "no PEM public key found (expected "
-                              "-----BEGIN PUBLIC KEY-----, as `openssl pkey -pubout` writes)")  # fmt: skip
+                              "-----BEGIN PUBLIC KEY-----, as `openssl pkey -pubout` writes)")
     return keys
 
 
@@ -205,9 +205,9 @@ class TrustStore:
         where = " or ".join(self.paths) or "(no trust paths)"
         if signer is None:
             raise UntrustedModelError(path, 0, 0, "the model is not signed; sign it (`ltcn sign`) "
-                                      f"with a key trusted in {where}, or pass --allow-unsigned")  # fmt: skip
+                                      f"with a key trusted in {where}, or pass --allow-unsigned")
         if signer not in self.keys:
             raise UntrustedModelError(path, 0, 0, f"signed by {key_id(signer)}, which is not a "
                                       f"trusted key (none in {where} is); add its public key "
-                                      "there, or pass --allow-unsigned")  # fmt: skip
+                                      "there, or pass --allow-unsigned")
         return f"signed by {key_id(signer)}, trusted by {self.keys[signer]}"

@@ -65,7 +65,7 @@ def stream_gaps(times: np.ndarray, keys: np.ndarray, previous: dict | None = Non
 
 
 def add_stream_gaps(table: FlowTable, order: np.ndarray, keys: np.ndarray,
-                    previous: dict | None = None) -> FlowTable:  # fmt: skip
+                    previous: dict | None = None) -> FlowTable:
     """``table`` with the :data:`GAP_FEATURE` column: the gap of each flow to its stream's
     previous flow, streams ``keys`` (one a row of ``order``), flows taken in ``order`` (capture
     order, as the windows are built).
@@ -76,7 +76,7 @@ def add_stream_gaps(table: FlowTable, order: np.ndarray, keys: np.ndarray,
     times = table.start_times()
     if times is None:
         raise ValueError(f"the {table.dataset} records have no start time, which the "
-                         f"{GAP_FEATURE!r} input needs")  # fmt: skip
+                         f"{GAP_FEATURE!r} input needs")
     order = np.asarray(order)
     column = np.full(len(table), IDLE_GAP)
     column[order] = stream_gaps(times[order], keys, previous)

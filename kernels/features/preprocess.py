@@ -250,7 +250,7 @@ class Preprocessor:
             digest = _digest(body)
         except (TypeError, ValueError, RecursionError):  # NaN/Infinity, or not JSON at all
             raise DataFormatError(source, 0, 0, "malformed spec: not plain JSON (a NaN or "
-                                  "Infinity, or too deeply nested)") from None  # fmt: skip
+                                  "Infinity, or too deeply nested)") from None
         if spec.get("sha256") != digest:
             raise DataFormatError(
                 source, 0, 0, "checksum mismatch: the spec was altered or damaged"

@@ -99,7 +99,7 @@ class KeyedWindows:
     def __init__(self, x: np.ndarray, keys: np.ndarray, length: int):
         if x.ndim != 2 or len(keys) != x.shape[0]:
             raise ValueError(f"expected (flows, features) and one key a flow, got {x.shape}, "
-                             f"{len(keys)} keys")  # fmt: skip
+                             f"{len(keys)} keys")
         self._padded = np.concatenate([x, np.zeros((1, x.shape[1]), x.dtype)])
         self.index = keyed_window_index(keys, length)
         self.shape = (x.shape[0], length, x.shape[1])

@@ -43,7 +43,7 @@ def open_output(path: str, flag: str, mode: str = "a", **kwargs):
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise InputError(f"{flag} {path}: is a symbolic link; give the file itself "
-                             f"({os.path.realpath(path)})") from exc  # fmt: skip
+                             f"({os.path.realpath(path)})") from exc
         raise InputError(
             f"{flag} {path}: cannot write as user {user} ({exc.strerror}); make {parent} "
             f"writable by {user}"
@@ -76,7 +76,7 @@ class AlertWriter:
     WARN_EVERY_S = 60.0
 
     def __init__(self, path: str | None, max_bytes: int = 0, keep: int = 5, stream=None,
-                 err=None):  # fmt: skip
+                 err=None):
         self.path = None if path in (None, "-") else str(path)
         self.max_bytes = int(max_bytes)
         self.keep = max(0, int(keep))
@@ -152,7 +152,7 @@ class AlertWriter:
             self._warned = now
             print(f"ltcn detect: cannot write alerts to {self.path or 'the output'} "
                   f"({exc.strerror or exc}); {self.lost:,} alerts lost so far, still "
-                  "detecting", file=self.err or sys.stderr, flush=True)  # fmt: skip
+                  "detecting", file=self.err or sys.stderr, flush=True)
 
     def write_lines(self, data: bytes, sizes) -> None:
         """Append complete lines (``data``, ASCII; ``sizes`` the length of each), rotating

@@ -45,11 +45,11 @@ class Classifier:
     """
 
     def __init__(self, artifact, backend: str = "sparse", mode: str = "auto",
-                 max_hosts: int = MAX_HOSTS):  # fmt: skip
+                 max_hosts: int = MAX_HOSTS):
         spec = artifact.spec
         if spec is None:
             raise GatewayError(f"{artifact.path}: the model does not say how flows are fed "
-                               "(architecture sequence and window)")  # fmt: skip
+                               "(architecture sequence and window)")
         self.engine = engine_model(artifact, backend)  # the stored format: the mapped arrays
         self.window, self.stream_key = spec.window, spec.stream_key
         if not spec.flows:

@@ -156,7 +156,7 @@ class AlertFormat:
                 for step in (0, 1):  # 0: P(attack) >= 0.9
                     alert = {"action": action, "gid": 1, "signature_id": SIGNATURE_BASE + k,
                              "rev": 1, "signature": f"LTCN {name}", "category": category,
-                             "severity": int(min(3, base + step))}  # fmt: skip
+                             "severity": int(min(3, base + step))}
                     blocks.append(f'"alert":{event_json(alert)},"ltcn":{{"probabilities":{{')
         self.alert = np.array([b.encode("ascii") for b in blocks], dtype=bytes)
         self.n_classes = c
@@ -176,7 +176,7 @@ class AlertFormat:
 def alert_lines(fmt: AlertFormat, cols: AlertColumns, rows: np.ndarray, probs: np.ndarray,
                 p_attack: np.ndarray, cls: np.ndarray,
                 blocked: np.ndarray | None = None,
-                now: str | None = None) -> tuple[bytes, np.ndarray]:  # fmt: skip
+                now: str | None = None) -> tuple[bytes, np.ndarray]:
     """The EVE ``alert`` events of table rows ``rows``, one JSON line each.
 
     Args:
@@ -238,7 +238,7 @@ def _endpoints(out: LineBuilder, cols: AlertColumns, rows: np.ndarray, n: int) -
         if present.any():
             out.optional(b'"flow_id":', chars, present, b",")
     for ip, port, text, number in ((b'"src_ip":"', b'"src_port":', cols.src, cols.sport),
-                                   (b'"dest_ip":"', b'"dest_port":', cols.dst, cols.dport)):  # fmt: skip
+                                   (b'"dest_ip":"', b'"dest_port":', cols.dst, cols.dport)):
         if text is not None:
             out.text(ip)
             out.block(_texts(text, rows)[0])
@@ -272,7 +272,7 @@ def _proto(out: LineBuilder, cols: AlertColumns, rows: np.ndarray, n: int) -> No
             else:
                 uniq, inv = np.unique(values, return_inverse=True)
                 names = json_chars([IP_PROTOCOLS.get(int(x), str(int(x)))
-                                     for x in uniq.tolist()])[inv]  # fmt: skip
+                                     for x in uniq.tolist()])[inv]
             if use_text.any():
                 w = max(chars.shape[1], names.shape[1])
                 merged = np.zeros((n, w), np.uint8)
@@ -289,7 +289,7 @@ def _proto(out: LineBuilder, cols: AlertColumns, rows: np.ndarray, n: int) -> No
 
 
 def alert_event(cols: AlertColumns, row: int, probs: np.ndarray, p_attack: float, cls: int,
-                classes: tuple[str, ...], action: str = "allowed") -> dict:  # fmt: skip
+                classes: tuple[str, ...], action: str = "allowed") -> dict:
     """The EVE ``alert`` event of table row ``row``, as a dict (one line of
     :func:`alert_lines`, read back).
 
@@ -305,5 +305,5 @@ def alert_event(cols: AlertColumns, row: int, probs: np.ndarray, p_attack: float
     data, _ = alert_lines(
         AlertFormat(classes), cols, np.array([row]), np.asarray(probs)[None, :],
         np.array([float(p_attack)]), np.array([cls]), np.array([action == "blocked"]),
-    )  # fmt: skip
+    )
     return json.loads(data)

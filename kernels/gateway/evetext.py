@@ -48,7 +48,7 @@ def json_chars(words: list[str]) -> np.ndarray:
     backslash), else ``json.dumps``'s escapes."""
     joined = "".join(words)
     if not (joined.isascii() and joined.isprintable() and '"' not in joined
-            and "\\" not in joined):  # fmt: skip
+            and "\\" not in joined):
         words = [json_str(w)[1:-1] for w in words]
     return char_rows(np.array(words, dtype="S") if words else np.zeros(0, "S1"))
 
@@ -94,7 +94,7 @@ class LineBuilder:
             self.spec.append([1, base + j * width, width])
 
     def optional(self, key: bytes, mat: np.ndarray, present: np.ndarray,
-                 tail: bytes = b"") -> None:  # fmt: skip
+                 tail: bytes = b"") -> None:
         """``key``, the value and ``tail`` on the rows ``present``; nothing on the others."""
         if present.all():
             self.text(key)
@@ -268,7 +268,7 @@ def _round6_kernel(v, small, pairs, out, ok):
         x = v[i]
         s = x * 1e6
         if not (x >= 0.0 and x < 1000.0 and math.copysign(1.0, x) > 0.0
-                and abs(s - np.floor(s) - 0.5) > 1e-6):  # fmt: skip
+                and abs(s - np.floor(s) - 0.5) > 1e-6):
             ok[i] = False
             continue
         ok[i] = True
@@ -340,7 +340,7 @@ def _time_kernel(ts, pairs, out, ok):
         _fixed(flat, at + np.uint64(17), rest - minute * _U60, _U2, pairs)
         _fixed(flat, at + np.uint64(20), np.uint64(us), _U6, pairs)
         for j, c in ((4, 45), (7, 45), (10, 84), (13, 58), (16, 58), (19, 46), (26, 43),
-                     (27, 48), (28, 48), (29, 48), (30, 48)):  # fmt: skip  (-, T, :, ., +0000)
+                     (27, 48), (28, 48), (29, 48), (30, 48)):  # (-, T, :, ., +0000)
             flat[at + np.uint64(j)] = c
 
 
@@ -403,6 +403,6 @@ def time_text(ts: np.ndarray | None, n: int, now: str | None = None) -> np.ndarr
     if not ok.all():
         now = now if now is not None else iso_time(None)
         slow = [now] * n if ts is None else [iso_time(t) if math.isfinite(t) else now
-                                             for t in ts[~ok].tolist()]  # fmt: skip
+                                             for t in ts[~ok].tolist()]
         out = _put(out, ~ok, slow)
     return out

@@ -33,7 +33,7 @@ def own_addresses(runner=None) -> tuple:
     """The addresses of this network namespace's interfaces (``ip -j addr``), which the
     gateway never blocks; empty where ``ip`` is missing or fails."""
     run = runner or (lambda argv: subprocess.run(argv, capture_output=True, text=True,
-                                                 timeout=10, check=False))  # fmt: skip
+                                                 timeout=10, check=False))
     try:
         proc = run(["ip", "-j", "addr", "show"])
         links = json.loads(proc.stdout) if proc.returncode == 0 else []
@@ -65,7 +65,7 @@ class Firewall:
     def __init__(
         self, *, apply: bool = False, timeout_s: int = 600, rate: float = 10.0, out=None,
         clock=time.monotonic, runner=None, max_tracked: int = 65_536, allow=(), own=None,
-    ):  # fmt: skip
+    ):
         check_block_limits(timeout_s, rate)
         self.allow = allow_networks(allow)
         self.own = frozenset(own_addresses() if own is None else (self.validate(a) for a in own))
@@ -98,10 +98,10 @@ class Firewall:
         cmds = [["nft", "add", "table", *t]]
         for name, kind in (("blocklist", "ipv4_addr"), ("blocklist6", "ipv6_addr")):
             cmds.append(["nft", "add", "set", *t, name, "{", "type", kind, ";", "flags", "timeout",
-                         ";", "}"])  # fmt: skip
+                         ";", "}"])
         for chain, hook in (("input", "input"), ("forward", "forward")):
             cmds.append(["nft", "add", "chain", *t, chain, "{", "type", "filter", "hook", hook,
-                         "priority", "-10", ";", "policy", "accept", ";", "}"])  # fmt: skip
+                         "priority", "-10", ";", "policy", "accept", ";", "}"])
             cmds.append(["nft", "add", "rule", *t, chain, "ip", "saddr", "@blocklist", "drop"])
             cmds.append(["nft", "add", "rule", *t, chain, "ip6", "saddr", "@blocklist6", "drop"])
         return cmds
@@ -124,7 +124,7 @@ class Firewall:
         if proc.returncode != 0:
             self.counts["nft errors"] += 1
             print(f"ltcn detect: nft failed ({proc.returncode}): {proc.stderr.strip()[:200]}",
-                  file=sys.stderr)  # fmt: skip
+                  file=sys.stderr)
             return False
         return True
 
@@ -197,7 +197,7 @@ class Firewall:
         self._tokens -= 1.0
         name = "blocklist" if addr.version == 4 else "blocklist6"
         argv = ["nft", "add", "element", *self.TABLE, name,
-                "{", key, "timeout", nft_time(self.timeout_s), "}"]  # fmt: skip
+                "{", key, "timeout", nft_time(self.timeout_s), "}"]
         if not self._emit(argv):
             return "failed"  # not recorded: the next alert of this source tries again
         self._recent[key] = now

@@ -89,13 +89,13 @@ class Gateway:
 
     def __init__(self, model: LoadedModel, options: DetectOptions, *, alerts: AlertWriter,
                  firewall: Firewall | None = None, sinks: Sequence[Sink] = (),
-                 err=None):  # fmt: skip
+                 err=None):
         if not isinstance(model, LoadedModel):
             raise TypeError("Gateway takes a loaded model: ltcn_kernels.pipeline.load_model(path)")
         self.model = model
         self.artifact, self.pre = model
         self.classify = Classifier(self.artifact, options.backend, options.mode,
-                                   max_hosts=options.max_hosts)  # fmt: skip
+                                   max_hosts=options.max_hosts)
         self.flows_mode = model.spec.flows
         self.classes = tuple(self.pre.classes)
         normal = normal_index(self.pre.dataset, self.classes)
@@ -148,7 +148,7 @@ class Gateway:
                 if eof:
                     if not src.detected and src.undetected:  # the whole input: not flow records
                         raise DataFormatError(name, 0, 0, f"no line is a flow record or header "
-                                              f"({src.undetected:,} tried): {src.why}")  # fmt: skip
+                                              f"({src.undetected:,} tried): {src.why}")
                     break
             self._flush(src)
         finally:
@@ -177,7 +177,7 @@ class Gateway:
                     if src.undetected >= MAX_UNDETECTED:
                         raise DataFormatError(src.name, src.lineno + 1, 0, f"no line of the "
                                               f"first {src.undetected:,} is a flow record "
-                                              f"or header: {src.why}") from None  # fmt: skip
+                                              f"or header: {src.why}") from None
                     self.stats.skipped[self._skip_reason(exc)] += 1
                     i += 1
                     src.lineno += 1
@@ -242,7 +242,7 @@ class Gateway:
             table = read_flows_bytes(
                 data, self.pre.dataset, name=name, skip_bad_lines=True, drop_duplicates=False,
                 unknown_label="keep", chunk_bytes=1 << 20,
-            )  # fmt: skip
+            )
         except DataFormatError as exc:
             if len(lines) == 1:
                 self.stats.skipped[self._skip_reason(exc)] += 1
@@ -323,7 +323,7 @@ class Gateway:
         self._replay = (now, ts)
 
     def _report(self, table: FlowTable, order: np.ndarray, probs: np.ndarray,
-                cols: AlertColumns | None = None) -> None:  # fmt: skip
+                cols: AlertColumns | None = None) -> None:
         """Count the flows; hand those at or above the threshold to the outputs, as one
         :class:`~.sinks.AlertBatch` in row order (:func:`~.sinks.emit_all`)."""
         self.stats.flows += len(order)
@@ -358,7 +358,7 @@ class Gateway:
 
 
 def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
-               clock=time.monotonic, runner=None, sinks: Sequence[Sink] = ()) -> dict:  # fmt: skip
+               clock=time.monotonic, runner=None, sinks: Sequence[Sink] = ()) -> dict:
     """Classify a stream of flow records; write alerts; optionally block sources.
 
     Args:
@@ -391,9 +391,9 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
     if options.firewall == "nftables":
         fw = Firewall(apply=options.apply, timeout_s=options.block_timeout,
                       rate=options.block_rate, out=out, clock=clock, runner=runner,
-                      allow=options.allow, own=None if runner is None else ())  # fmt: skip
+                      allow=options.allow, own=None if runner is None else ())
     writer = AlertWriter(options.alerts, options.alerts_max_bytes, options.alerts_keep, stream=out,
-                         err=err)  # fmt: skip
+                         err=err)
     flow_log = FlowLog(options.save_flows)
     old: dict = {}
     outputs: list[Sink] = list(sinks)
@@ -408,12 +408,12 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
             gap = ", and each host's last flow start" if gw.classify.uses_gap else ""
             print(f"ltcn detect: one stream per source address, up to {gw.classify.max_hosts:,} "
                   f"hosts ({gw.classify.host_state_bytes / 2**20:.1f} MiB of history{gap})",
-                  file=err, flush=True)  # fmt: skip
+                  file=err, flush=True)
         for sink in metrics:
             print(f"ltcn detect: {sink}", file=err, flush=True)
         if fw is not None and not fw.apply:
             print("ltcn detect: firewall DRY RUN: the nft commands are printed with the alerts, "
-                  "not run (--apply runs them, as root)", file=err, flush=True)  # fmt: skip
+                  "not run (--apply runs them, as root)", file=err, flush=True)
         _stop_on_signals(gw, old)
         for sink in gw.sinks:
             sink.start(gw)
@@ -440,7 +440,7 @@ def _metrics_sinks(options: DetectOptions) -> list[Sink]:
     if options.metrics_listen is None and options.metrics_textfile is None:
         return []
     prometheus = import_module("ltcn_kernels.gateway.prometheus",
-                               "ltcn detect --metrics-listen/--metrics-textfile", "metrics")  # fmt: skip
+                               "ltcn detect --metrics-listen/--metrics-textfile", "metrics")
     return [prometheus.MetricsSink(options.metrics_address, options.metrics_textfile)]
 
 
@@ -464,7 +464,7 @@ def _stop_on_signals(gw: Gateway, old: dict) -> None:
 
 
 def _run_sources(gw: Gateway, options: DetectOptions, files: list[str], flow_log: FlowLog,
-                 stdin) -> None:  # fmt: skip
+                 stdin) -> None:
     """Run the interface, then each file (captures through the flow meter), in order."""
     deadline = (
         None if options.max_seconds is None else time.monotonic() + float(options.max_seconds)
@@ -479,7 +479,7 @@ def _run_sources(gw: Gateway, options: DetectOptions, files: list[str], flow_log
     poll = options.poll
     if options.interface is not None:
         live = TeeLive(LiveFlows(options.interface, status_interval=options.status_interval),
-                       flow_log)  # fmt: skip
+                       flow_log)
         gw.run_source(f"argus:{options.interface}", live, True, deadline, poll)
     for path in files:
         if gw.stop or (deadline is not None and time.monotonic() >= deadline):

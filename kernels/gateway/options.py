@@ -43,7 +43,7 @@ def option(default: Any, group: str, help: str, *, choices: tuple[str, ...] | No
     if group not in OPTION_GROUPS:
         raise ValueError(f"unknown option group {group!r}; expected one of {sorted(OPTION_GROUPS)}")
     meta = {"group": group, "help": help, "choices": choices, "metavar": metavar,
-            "exclusive": exclusive}  # fmt: skip
+            "exclusive": exclusive}
     return field(default=default, metadata=meta)
 
 
@@ -59,7 +59,7 @@ def check_block_limits(timeout_s: float, rate: float) -> None:
         isinstance(timeout_s, int) and 1 <= timeout_s <= MAX_BLOCK_TIMEOUT
     ):
         raise GatewayError(f"--block-timeout must be a whole number of seconds in "
-                           f"1..{MAX_BLOCK_TIMEOUT} (30 days)")  # fmt: skip
+                           f"1..{MAX_BLOCK_TIMEOUT} (30 days)")
     if not (isinstance(rate, (int, float)) and 0 < rate <= MAX_BLOCK_RATE):
         raise GatewayError(f"--block-rate must be a number of adds per second in (0, {MAX_BLOCK_RATE:g}]")
 
@@ -78,7 +78,7 @@ def allow_networks(texts) -> tuple:
             networks.append(ipaddress.ip_network(str(text).strip(), strict=False))
         except ValueError:
             raise GatewayError(f"--allow {text!r}: not an IP address or network "
-                               "(e.g. 192.168.1.0/24 or 2001:db8::/32)") from None  # fmt: skip
+                               "(e.g. 192.168.1.0/24 or 2001:db8::/32)") from None
     return tuple(networks)
 
 
@@ -97,7 +97,7 @@ def listen_address(text: str, flag: str = "--metrics-listen") -> tuple[str, int]
     # (an IPv6 address needs its brackets: without them its last group would be the port)
     if not ok or (":" in host and not bracketed) or any(c.isspace() or c in "/[]" for c in host):
         raise GatewayError(f"{flag} {text!r}: expected HOST:PORT, [IPV6]:PORT or PORT, the "
-                           "port in 1..65535 (e.g. 127.0.0.1:9464)")  # fmt: skip
+                           "port in 1..65535 (e.g. 127.0.0.1:9464)")
     return host or METRICS_HOST, int(port)
 
 
@@ -229,7 +229,7 @@ class DetectOptions:
             listen_address(self.metrics_listen)
         if self.metrics_textfile is not None and not str(self.metrics_textfile).endswith(".prom"):
             raise GatewayError("--metrics-textfile must end in .prom (node_exporter's textfile "
-                               "collector reads only *.prom files)")  # fmt: skip
+                               "collector reads only *.prom files)")
         if self.max_seconds is not None:
             _finite(self.max_seconds, "--max-seconds", 0.0, 1e9, low_open=True)
         if not 0 <= self.alerts_keep <= MAX_ALERTS_KEEP:

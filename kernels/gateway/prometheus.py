@@ -65,7 +65,7 @@ class MetricsSink(Sink):
     """
 
     def __init__(self, listen: tuple[str, int] | None = None, textfile: str | None = None,
-                 every: float = TEXTFILE_EVERY_S):  # fmt: skip
+                 every: float = TEXTFILE_EVERY_S):
         self.alerts: Counter[tuple[str, str]] = Counter()  # (class, action) -> alerts
         self.gateway = None
         self.registry = CollectorRegistry()
@@ -82,7 +82,7 @@ class MetricsSink(Sink):
                 self._server, self._thread = start_http_server(port, host, registry=self.registry)
             except OSError as exc:
                 raise GatewayError(f"--metrics-listen {_address(host, port)}: cannot listen "
-                                   f"({exc.strerror or exc})") from None  # fmt: skip
+                                   f"({exc.strerror or exc})") from None
 
     @property
     def port(self) -> int | None:
@@ -102,7 +102,7 @@ class MetricsSink(Sink):
         self.gateway = gateway
         if self.textfile is not None:
             self._writer = threading.Thread(target=self._write_every, name="ltcn-metrics-textfile",
-                                            daemon=True)  # fmt: skip
+                                            daemon=True)
             self._writer.start()
 
     def emit(self, batch: AlertBatch) -> None:
@@ -131,7 +131,7 @@ class MetricsSink(Sink):
             write_to_textfile(self.textfile, self.registry)  # (a temporary file, renamed)
         except OSError as exc:
             raise GatewayError(f"--metrics-textfile {self.textfile}: cannot write "
-                               f"({exc.strerror or exc})") from None  # fmt: skip
+                               f"({exc.strerror or exc})") from None
 
     def _write_every(self) -> None:
         while not self._done.wait(self.every):
@@ -159,7 +159,7 @@ class _GatewayCollector:
         stats = gw.stats
         yield from _counters(stats)
         alerts = CounterMetricFamily("ltcn_alerts", "alerts by reported class and firewall action",
-                                     labels=("class", "action"))  # fmt: skip
+                                     labels=("class", "action"))
         for (name, action), n in sorted(dict(self.sink.alerts).items()):
             alerts.add_metric((name, action), n)
         yield alerts
@@ -169,7 +169,7 @@ class _GatewayCollector:
         yield skipped
         latency = GaugeMetricFamily("ltcn_latency_seconds", "a flow's latency (its micro-batch's "
                                     "time from records to probabilities), over the last 10,000 "
-                                    "flows", labels=("quantile",))  # fmt: skip
+                                    "flows", labels=("quantile",))
         window = list(stats.latency_us)
         if window:
             for q in (0.5, 0.99):
@@ -178,7 +178,7 @@ class _GatewayCollector:
         yield from _engine(gw.classify)
         if gw.firewall is not None:
             outcomes = CounterMetricFamily("ltcn_firewall", "block requests of alert sources by "
-                                           "outcome (added: blocked now)", labels=("outcome",))  # fmt: skip
+                                           "outcome (added: blocked now)", labels=("outcome",))
             for outcome, n in sorted(dict(gw.firewall.counts).items()):
                 outcomes.add_metric((outcome,), n)
             yield outcomes
@@ -195,21 +195,21 @@ def _counters(stats):
          "engine)", stats.classify_s),
         ("captures", "packet captures converted by the flow meter", stats.captures),
         ("source_rotations", "times a followed file was rotated", stats.rotations),
-    ):  # fmt: skip
+    ):
         yield CounterMetricFamily(f"ltcn_{name}", doc, value=value)
     yield GaugeMetricFamily("ltcn_compile_seconds", "seconds the kernels took to compile or "
-                            "load before the first flow", value=stats.compile_s)  # fmt: skip
+                            "load before the first flow", value=stats.compile_s)
     yield GaugeMetricFamily("ltcn_start_time_seconds", "when the detector started, in seconds "
-                            "since the Unix epoch", value=started)  # fmt: skip
+                            "since the Unix epoch", value=started)
 
 
 def _engine(classify):
     if getattr(classify, "mode", None) != "hosts":
         return
     yield GaugeMetricFamily("ltcn_hosts", "source addresses whose recent flows are held",
-                            value=len(classify.hosts))  # fmt: skip
+                            value=len(classify.hosts))
     yield CounterMetricFamily("ltcn_hosts_evicted", "source addresses forgotten (least "
-                              "recently seen first) to keep --max-hosts", value=classify.evicted)  # fmt: skip
+                              "recently seen first) to keep --max-hosts", value=classify.evicted)
 
 
 def _alert_file(writer):

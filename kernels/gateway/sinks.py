@@ -56,7 +56,7 @@ class AlertBatch:
         pick = slice(i, i + 1)
         blocked = None if self.blocked is None else self.blocked[pick]
         return AlertBatch(self.fmt, self.cols, self.rows[pick], self.probs[pick],
-                          self.p_attack[pick], self.cls[pick], blocked, now)  # fmt: skip
+                          self.p_attack[pick], self.cls[pick], blocked, now)
 
     def class_names(self) -> list[str]:
         """The name of the class each alert reports."""
@@ -146,7 +146,7 @@ class AlertFileSink(Sink):
 
     def emit(self, batch: AlertBatch) -> None:
         data, sizes = alert_lines(batch.fmt, batch.cols, batch.rows, batch.probs,
-                                  batch.p_attack, batch.cls, batch.blocked, batch.now)  # fmt: skip
+                                  batch.p_attack, batch.cls, batch.blocked, batch.now)
         self.writer.write_lines(data, sizes)
 
     def reopen(self) -> None:

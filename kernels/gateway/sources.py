@@ -39,7 +39,7 @@ def source_files(source: str) -> list[str]:
         files = sorted(
             os.path.join(source, n) for n in os.listdir(source)
             if not n.startswith(".") and os.path.isfile(os.path.join(source, n))
-        )  # fmt: skip
+        )
         if not files:
             raise DataFormatError(source, 0, 0, "no files in this directory")
         return files

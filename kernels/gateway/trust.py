@@ -14,7 +14,7 @@ from ..engine.signature import TrustStore, UntrustedModelError, key_id
 
 
 def trusted_model(model, trusted_keys: tuple[str, ...] = (), allow_unsigned: bool = False
-                  ) -> tuple[Artifact, str]:  # fmt: skip
+                  ) -> tuple[Artifact, str]:
     """The verified artifact of ``model`` (a path or an artifact) and one line on who vouches
     for it.
 

@@ -35,7 +35,7 @@ _SAMPLE = (
 def _read_sample() -> None:
     data = (header_line() + "\n" + _SAMPLE + "\n").encode()
     read_flows_bytes(data, "bot-iot", name="<warmup>", skip_bad_lines=True, drop_duplicates=False,
-                     unknown_label="keep", chunk_bytes=1 << 20)  # fmt: skip
+                     unknown_label="keep", chunk_bytes=1 << 20)
 
 
 def _warm_engine(artifact, backend: str, mode: str) -> None:
@@ -66,4 +66,4 @@ def warm_up(model: str | os.PathLike | LoadedModel, backends=("sparse",), mode: 
     for backend in backends:
         _warm_engine(artifact, backend, mode)
     return {"seconds": round(time.perf_counter() - t0, 3), "backends": list(backends),
-            "cache_dir": os.environ.get("NUMBA_CACHE_DIR")}  # fmt: skip
+            "cache_dir": os.environ.get("NUMBA_CACHE_DIR")}

@@ -42,7 +42,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
             labels.normalize_cicids, labels.CICIDS_GROUPS, "BENIGN"),
     Dataset("bot-iot", (schema.BOT_IOT_ENTIRE, schema.BOT_IOT_10BEST), labels.normalize_bot_iot,
             labels.BOT_IOT_GROUPS, "Normal"),
-)}  # fmt: skip
+)}
 
 # Every dataset's layouts, in the order format detection tries them.
 LAYOUTS: tuple[schema.Layout, ...] = tuple(layout for d in DATASETS.values() for layout in d.layouts)

@@ -28,7 +28,7 @@ from .plan import Plan, column_tables, make_plan
 from .table import Categorical, FlowTable
 
 __all__ = ["CHUNK_BYTES", "Categorical", "Detected", "FlowTable", "detect", "read_flows",
-           "read_flows_bytes"]  # fmt: skip
+           "read_flows_bytes"]
 
 CHUNK_BYTES = 8 << 20
 _EMPTY_HASH = int(np.uint64(14695981039346656037))  # FNV-1a of the empty string
@@ -79,7 +79,7 @@ def read_flows(
         if not os.path.isfile(p):
             raise DataFormatError(p, 0, 0, "no such file")
     settings = _Settings(skip_bad_lines, unknown_label, drop_duplicates, drop_nonfinite,
-                         progress, chunk_bytes)  # fmt: skip
+                         progress, chunk_bytes)
     return _read([FileInput(p) for p in paths], dataset, settings)
 
 
@@ -115,7 +115,7 @@ def read_flows_bytes(
     """
     labels.check_policy(unknown_label)
     settings = _Settings(skip_bad_lines, unknown_label, drop_duplicates, drop_nonfinite,
-                         progress, chunk_bytes)  # fmt: skip
+                         progress, chunk_bytes)
     return _read([BytesInput(data, name)], dataset, settings)
 
 
@@ -256,7 +256,7 @@ def _parse_lines(inp, buf, end, det: Detected, tables, out: _Rows, span, line, s
             det.layout.pm_before_hour, int(settings.skip_bad_lines), line,
             out.feat[: out.rows + room], out.aux, out.str_hash, span, out.line_no, out.row_hash,
             out.row_flags, out.rows, out.counts, out.err,
-        )  # fmt: skip
+        )
         _decode_strings(view, out.str_hash[out.rows : out.rows + wrote], span[:wrote], out.vocab)
         out.rows += wrote
         line += lines

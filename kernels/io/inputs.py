@@ -37,7 +37,7 @@ def _checked(method):
         except GZIP_ERRORS as exc:
             why = "it ends early" if isinstance(exc, EOFError) else str(exc).split(":")[-1].strip()
             raise DataFormatError(self.input_name, 0, 0,
-                                  f"corrupt or truncated gzip data ({why})") from None  # fmt: skip
+                                  f"corrupt or truncated gzip data ({why})") from None
 
     read.__name__ = read.__qualname__ = method.__name__
     return read

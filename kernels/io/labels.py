@@ -36,14 +36,14 @@ NSL_KDD_CATEGORIES: dict[str, str] = {
     # U2R
     "buffer_overflow": "U2R", "loadmodule": "U2R", "perl": "U2R", "rootkit": "U2R",
     "httptunnel": "U2R", "ps": "U2R", "sqlattack": "U2R", "xterm": "U2R",
-}  # fmt: skip
+}
 NSL_KDD_GROUPS = ("normal", "DoS", "Probe", "R2L", "U2R")
 
 # -------------------------------------------------------------------------- CICIDS2017
 CICIDS_GROUPS = (
     "BENIGN", "DoS", "DDoS", "PortScan", "Bot", "Brute Force", "Web Attack", "Infiltration",
     "Heartbleed", "Attempted",
-)  # fmt: skip
+)
 # Canonical raw label -> group. Keys are the original CIC spellings.
 CICIDS_LABELS: dict[str, str] = {
     "BENIGN": "BENIGN",
@@ -86,7 +86,7 @@ _BOT_CATEGORIES = {g.lower(): g for g in BOT_IOT_GROUPS}
 BOT_IOT_SUBCATEGORIES = (
     "Normal", "TCP", "UDP", "HTTP", "Service_Scan", "OS_Fingerprint", "Keylogging",
     "Data_Exfiltration", "Brute_Force",
-)  # fmt: skip
+)
 # (Brute_Force is not in BoT-IoT: the lab's SSH password guessing, filed under Theft as the
 # credential-stealing step of it; every BoT-IoT record maps as before.)
 _BOT_SUBCATEGORIES = {s.lower(): s for s in BOT_IOT_SUBCATEGORIES}

@@ -235,14 +235,14 @@ def capture_to_flows(
             [printer, "-r", records, "-n", "-u", "-c", ",", "-L-1", "-s",
              *ARGUS_FIELDS, *MANAGEMENT_FILTER],
             capture,
-        )  # fmt: skip
+        )
     lines = [line for line in text.splitlines() if line.strip()]
     n = 0
     with open(out, "w", encoding="utf-8", newline="\n") as f:
         f.write(header_line() + "\n")
         for _, line in sorted(
             ((_start_time(line), i), line) for i, line in enumerate(lines)
-        ):  # fmt: skip
+        ):
             record = _record_line(n + 1, line, label_values)
             if record is not None:
                 f.write(record + "\n")
@@ -321,7 +321,7 @@ class LiveFlows:
     """
 
     def __init__(self, interface: str, *, tools: ArgusTools | None = None, check: bool = True,
-                 status_interval: int | None = None):  # fmt: skip
+                 status_interval: int | None = None):
         if check:
             check_interface(interface)
         elif not interface or interface.startswith("-") or "/" in interface:
@@ -337,13 +337,13 @@ class LiveFlows:
         self._meter = subprocess.Popen(
             [tools.argus, "-i", interface, *status, "-w", "-"], stdout=subprocess.PIPE,
             stderr=self._meter_err, shell=False,
-        )  # fmt: skip
+        )
         self._printer = subprocess.Popen(
             [tools.ra, "-r", "-", "-n", "-u", "-c", ",", "-L-1", "-s", *ARGUS_FIELDS,
              *MANAGEMENT_FILTER],
             stdin=self._meter.stdout, stdout=subprocess.PIPE, stderr=self._printer_err,
             shell=False,
-        )  # fmt: skip
+        )
         self._meter.stdout.close()  # ra owns the pipe now; argus sees SIGPIPE if ra exits
         self._fd = self._printer.stdout.fileno()
         self._partial = b""

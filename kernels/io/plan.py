@@ -94,4 +94,4 @@ def column_tables(layout: schema.Layout, plan: Plan):
         elif c.role == schema.META:
             kinds[j], dests[j], slots[j] = _csv.KIND_NUMBER, _csv.DEST_AUX, plan.aux_names.index(c.name)
     # fmt: on
-    return kinds, dests, slots, dedup  # fmt: skip
+    return kinds, dests, slots, dedup

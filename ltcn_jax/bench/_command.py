@@ -56,7 +56,7 @@ def main_bench(args, argv: Sequence[str]) -> int:
         rows = [r for rep in reports for r in rep["runtimes"]]
         doc["counters"] = counters_report(args.model, [r["runtime"] for r in rows
                                                           if r["runtime"] in ("sparse", "dense", "numpy")],
-                                             args.batch, cores[0] if cores else None)  # fmt: skip
+                                             args.batch, cores[0] if cores else None)
     if args.json:
         print(json.dumps({k: doc[k] for k in ("batch", "threads", "results", "energy")}
                          | ({"counters": doc["counters"]} if "counters" in doc else {})))

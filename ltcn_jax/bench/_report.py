@@ -21,7 +21,7 @@ PAPER = {  # quoted from the source paper (ltcn_jax.paper), NOT measured here
     "table_vii": {"dense_ms": paper.value("dense_ms"), "pruned_60_ms": paper.value("pruned_60_ms"),
                   "speedup": paper.value("dense_ms") / paper.value("pruned_60_ms"),
                   "device": "Raspberry Pi 4", "batch": 1000},
-}  # fmt: skip
+}
 
 
 def summary_rows(reports: Sequence[Mapping]) -> list[dict]:

@@ -106,12 +106,12 @@ class DataConfig:
             raise ValueError(f"window must be >= 1, got {self.window}")
         if self.stream_key not in STREAM_KEYS:
             raise ValueError(f"unknown stream_key {self.stream_key!r}; expected one of "
-                             f"{', '.join(repr(k) for k in STREAM_KEYS)}")  # fmt: skip
+                             f"{', '.join(repr(k) for k in STREAM_KEYS)}")
         if self.stream_key and self.sequence != "flows":
             raise ValueError("stream_key needs sequence = 'flows'")
         if self.stream_gap and not self.stream_key:
             raise ValueError("stream_gap needs a stream_key (the gap is to the same stream's "
-                             "previous flow)")  # fmt: skip
+                             "previous flow)")
 
 
 @dataclass

@@ -123,7 +123,7 @@ def compute_masks(
     idx = [i for i, m in enumerate(prev_flat) if m is not None]
     if structure == "block":
         keeps = _block_keeps([w_flat[i] for i in idx], [prev_flat[i] for i in idx], sparsity,
-                             criterion, int(block))  # fmt: skip
+                             criterion, int(block))
         return _combine(treedef, prev_flat, w_flat, idx, keeps)
     scores = [_scores(w_flat[i], prev_flat[i]) for i in idx]
     if criterion == "layerwise":
@@ -156,12 +156,12 @@ def _block_keeps(
     sizes = [block_sizes(shape, block) for shape in shapes]
     if criterion == "layerwise":
         keeps = [keep_blocks(s, n, _num_to_prune(sparsity, math.prod(shape)))
-                 for s, n, shape in zip(scores, sizes, shapes, strict=True)]  # fmt: skip
+                 for s, n, shape in zip(scores, sizes, shapes, strict=True)]
     elif scores:
         # Global: one ranking of all blocks (leaf order, then block index, breaks ties).
         total = sum(math.prod(shape) for shape in shapes)
         keep_all = keep_blocks(jnp.concatenate(scores), np.concatenate(sizes),
-                               _num_to_prune(sparsity, total))  # fmt: skip
+                               _num_to_prune(sparsity, total))
         keeps = jnp.split(keep_all, np.cumsum([s.size for s in scores])[:-1].tolist())
     else:
         keeps = []

@@ -124,15 +124,15 @@ def prune_and_finetune(
         "num_classes": num_classes, "epochs": finetune_epochs, "batch_size": batch_size,
         "learning_rate": learning_rate, "class_weight_mode": class_weight_mode,
         "progress": progress,
-    }  # fmt: skip
+    }
     data = (x_train, y_train, x_val, y_val)
     history: list[dict[str, Any]] = []
     for r, s in enumerate(sparsities, start=1):
         masks = compute_masks(params, s, criterion=criterion, prev_masks=masks,
-                              structure=structure, block=block)  # fmt: skip
+                              structure=structure, block=block)
         label = f"prune round {r}/{len(sparsities)} (to {s:.0%} sparse)"
         params, record = _finetune_round(model, apply_masks(params, masks), masks, tx, data, r, s,
-                                         seed + r, {**fit_args, "progress_label": label}, fit_kwargs)  # fmt: skip
+                                         seed + r, {**fit_args, "progress_label": label}, fit_kwargs)
         history.append(record)
     params = jax.device_get(params)
     masks = masks_to_numpy(masks)
@@ -161,7 +161,7 @@ def _finetune_round(
     result = train.fit(
         model, *data, tx=tx, seed=seed, init_params=params,
         init_opt_state=update_masks(tx.init(params), masks), **fit_args, **fit_kwargs,
-    )  # fmt: skip
+    )
     report = sparsity_report(result.params, masks)
     record = {
         "round": round_,

@@ -41,7 +41,7 @@ def _edge_imports(skip: tuple[str, ...], then: str = "") -> tuple[int, set[str]]
         "print(len(mods)); print(' '.join(sorted(tops - base - set(sys.stdlib_module_names))))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, check=True)  # fmt: skip
+                          timeout=300, check=True)
     count, outside = proc.stdout.splitlines()
     return int(count), set(outside.split()) - {"ltcn_kernels"}
 
@@ -67,7 +67,7 @@ def test_training_package_and_cli_import_no_jax():
         "print(','.join(m for m in ('jax', 'flax', 'optax', 'sklearn') if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=True)  # fmt: skip
+                          timeout=120, check=True)
     assert proc.stdout.strip() == ""
 
 

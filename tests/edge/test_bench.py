@@ -76,7 +76,7 @@ def _known_peak_gflops() -> tuple[float, float] | None:
         return None
     mhz = [float(line.split(":")[1]) for line in text.splitlines() if line.startswith("cpu MHz")]
     flags = next((line.split(":")[1].split() for line in text.splitlines()
-                  if line.startswith("flags")), [])  # fmt: skip
+                  if line.startswith("flags")), [])
     if not mhz or not flags:
         return None
     per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= set(flags) else 16

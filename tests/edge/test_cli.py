@@ -27,7 +27,7 @@ def _loaded_after(args: list[str]) -> tuple[int, str]:
         "sys.exit(rc)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=600, check=False)  # fmt: skip
+                          timeout=600, check=False)
     marker = [ln for ln in done.stdout.splitlines() if ln.startswith("LOADED:")]
     assert marker, done.stderr
     return done.returncode, marker[-1].removeprefix("LOADED:")
@@ -43,7 +43,7 @@ def test_edge_commands_never_import_the_training_side(bot_window_model, tmp_path
         ["verify", model],
         ["flows", "--features"],
         ["data", "summary", str(NSL_TEST), "--json"],
-    ]  # fmt: skip
+    ]
     for args in runs:
         rc, loaded = _loaded_after(args)
         assert rc in (0, 1), args  # verify: 1 when the test model's key is not trusted here
@@ -97,7 +97,7 @@ def test_detect_flags_are_the_option_fields_with_their_defaults():
     assert [g.title.split(":")[0] for g in parser._action_groups[2:]] == list(OPTION_GROUPS)
     args = parser.parse_args(["--model", "m", "--interface", "eth0", "--allow", "10.0.0.0/8",
                               "--allow", "::1", "--threshold", "0.9", "--apply", "--firewall",
-                              "nftables", "--micro-batch", "16"])  # fmt: skip
+                              "nftables", "--micro-batch", "16"])
     opts = detect_options(args)
     assert opts.allow == ("10.0.0.0/8", "::1") and opts.threshold == 0.9 and opts.apply
     assert opts.micro_batch == 16 and opts.interface == "eth0" and opts.source is None
@@ -140,7 +140,7 @@ def test_a_source_tree_without_entry_points_runs_the_training_commands(monkeypat
 
 @pytest.mark.parametrize("command", [["evaluate", "--model", "{run}", "x.csv"],
                                      ["detect", "--model", "{run}", "--source", "{csv}"],
-                                     ["verify", "{run}"], ["warmup", "--model", "{run}"]])  # fmt: skip
+                                     ["verify", "{run}"], ["warmup", "--model", "{run}"]])
 def test_a_run_folder_given_as_the_model_says_to_export_it(command, tmp_path, capsys):
     run = tmp_path / "myrun"
     run.mkdir()
@@ -151,4 +151,4 @@ def test_a_run_folder_given_as_the_model_says_to_export_it(command, tmp_path, ca
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"ltcn: error: {run}: a run folder, not a .ltcn model file: export its model "
-                   f"first, `ltcn export {run} --out model.ltcn`, and pass that file"]  # fmt: skip
+                   f"first, `ltcn export {run} --out model.ltcn`, and pass that file"]

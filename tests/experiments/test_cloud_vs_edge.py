@@ -67,7 +67,7 @@ def test_proxy_forwards_bytes_intact_and_counts_them(echo_port):
         while proxy.bytes_down < len(payload) + 5 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert proxy.counters() == {"bytes_up": len(payload) + 5, "bytes_down": len(payload) + 5,
-                                    "connections": 2}  # fmt: skip
+                                    "connections": 2}
         assert not proxy.errors
         proxy.reset_counters()
         assert proxy.counters() == {"bytes_up": 0, "bytes_down": 0, "connections": 0}

@@ -39,7 +39,7 @@ def test_rapl_sums_package_zones_not_their_subzones_and_unwraps(tmp_path):
         "intel-rapl:0:0/name": "core", "intel-rapl:0:0/energy_uj": "999",  # part of package-0
         "intel-rapl:1/name": "package-1", "intel-rapl:1/energy_uj": "5",
         "intel-rapl:1/max_energy_range_uj": "262143328850",
-    })  # fmt: skip
+    })
     src = P.RaplSource(root)
     assert src.kind == P.ENERGY and src.name == "rapl:intel-rapl:0(package-0)+intel-rapl:1(package-1)"
     (root / "intel-rapl:0/energy_uj").write_text("1500000")
@@ -65,7 +65,7 @@ def test_missing_or_unreadable_sensors_are_one_line_each(tmp_path, monkeypatch):
         (lambda: P.open_source("cmd:/no/such/meter"), "no such command"),
         (lambda: P.open_source(f"cmd:{sys.executable} -c 'print(\"off\")'"), "no watts printed"),
         (lambda: P.open_source("csv:"), "give the meter log's path"),
-    ]  # fmt: skip
+    ]
     for make, message in cases:
         with pytest.raises(P.PowerSourceError, match=message) as err:
             make()
@@ -73,7 +73,7 @@ def test_missing_or_unreadable_sensors_are_one_line_each(tmp_path, monkeypatch):
     energy = _write(tmp_path / "denied", {"intel-rapl:0/energy_uj": "1"}) / "intel-rapl:0/energy_uj"
     real = Path.read_text
     monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: (_ for _ in ()).throw(PermissionError())
-                        if self == energy else real(self, *a, **k))  # fmt: skip
+                        if self == energy else real(self, *a, **k))
     with pytest.raises(P.PowerSourceError, match=r"permission denied \(RAPL energy is readable by root only"):
         P.RaplSource(tmp_path / "denied")
 
@@ -87,7 +87,7 @@ def test_hwmon_power_energy_and_volts_times_amps(tmp_path):
         "hwmon2/name": "ina3221", "hwmon2/in1_input": "5080", "hwmon2/curr1_input": "600",
         "hwmon2/in2_input": "3300", "hwmon2/curr2_input": "100", "hwmon2/in4_input": "12",
         "hwmon3/name": "meter", "hwmon3/energy1_input": "1500000",
-    })  # fmt: skip
+    })
     first = P.HwmonSource(root)
     assert (first.name, first.kind, first.read()) == ("hwmon:ina219:power1", P.POWER, pytest.approx(2.75))
     vi = P.HwmonSource(root, "ina3221", 2)
@@ -102,7 +102,7 @@ def test_hwmon_power_energy_and_volts_times_amps(tmp_path):
 # ------------------------------------------------------------------ integration
 @settings(max_examples=30, deadline=None)
 @given(a=st.floats(0.5, 10), b=st.floats(-0.05, 0.5), start=st.integers(10, 300),
-       steps=st.integers(10, 300), inside=st.floats(0, 1))  # fmt: skip
+       steps=st.integers(10, 300), inside=st.floats(0, 1))
 def test_a_linear_power_trace_integrates_exactly(a, b, start, steps, inside):
     """P(t) = a + b t sampled every 10 ms: the energy of a window between samples is the
     integral a w + b (t1^2 - t0^2) / 2 (trapezoids are exact for a line); a window that ends
@@ -159,7 +159,7 @@ def test_measure_power_is_active_minus_idle_per_thousand_flows():
 def test_a_meter_log_is_read_and_aligned_by_time(tmp_path):
     log = tmp_path / "meter.csv"
     log.write_text("Time,Volts,Amps\n" + "\n".join(
-        f"{1.7e9 + i * 0.5},5.0,{0.5 + (i >= 10) * 0.3}" for i in range(30)) + "\n")  # fmt: skip
+        f"{1.7e9 + i * 0.5},5.0,{0.5 + (i >= 10) * 0.3}" for i in range(30)) + "\n")
     trace = P.read_meter_log(log)
     assert trace.energy(1.7e9 + 0.5, 1.7e9 + 4.5)[0] == pytest.approx(2.5 * 4)  # 2.5 W
     assert trace.energy(1.7e9 + 6, 1.7e9 + 14)[0] == pytest.approx(4.0 * 8)  # 4 W
@@ -169,7 +169,7 @@ def test_a_meter_log_is_read_and_aligned_by_time(tmp_path):
     for text, message in (("when,watts\n1,2\n", "need a time column"),
                           ("t,watts\n1,2\n2,x\n", r"iso2.csv:3:2: not a time and power reading"),
                           ("t,watts\n2,2\n1,2\n", r":3:1: times must ascend"),
-                          ("t,watts\n1,2\n", "fewer than two readings")):  # fmt: skip
+                          ("t,watts\n1,2\n", "fewer than two readings")):
         (tmp_path / "iso2.csv").write_text(text)
         with pytest.raises(P.PowerSourceError, match=message):
             P.read_meter_log(tmp_path / "iso2.csv")
@@ -195,7 +195,7 @@ PERF_OUT = """\
 def test_perf_csv_parsing_and_per_flow_arithmetic():
     got = K.parse_perf_csv(PERF_OUT)
     assert got == {"cycles": 1234567.0, "instructions": 2469134.0, "LLC-loads": None,
-                   "LLC-load-misses": None, "task-clock": 0.74}  # fmt: skip
+                   "LLC-load-misses": None, "task-clock": 0.74}
     full = {"cycles": 3000.0, "instructions": 9000.0, "L1-dcache-load-misses": 30.0, "LLC-load-misses": 2.0}
     base = {"cycles": 1000.0, "instructions": 1000.0, "L1-dcache-load-misses": 10.0, "LLC-load-misses": 0.0}
     f = K.per_flow(full, base, 10)
@@ -207,7 +207,7 @@ def test_perf_csv_parsing_and_per_flow_arithmetic():
 def test_a_perf_without_cycles_is_a_reason_not_a_crash(tmp_path):
     fake = tmp_path / "perf"
     fake.write_text("#!/bin/sh\necho '<not supported>,,cycles,0,100.00,,' >&2\n"
-                    "echo '<not supported>,,instructions,0,100.00,,' >&2\n")  # fmt: skip
+                    "echo '<not supported>,,instructions,0,100.00,,' >&2\n")
     fake.chmod(0o755)
     assert "no hardware cycle counter" in K.pmu_problem(str(fake))
     with pytest.raises(K.CountersUnavailable, match="no hardware cycle counter"):
@@ -228,7 +228,7 @@ def test_the_edge_bench_says_in_one_line_that_a_sensor_is_missing(bot_window_mod
     done = subprocess.run([sys.executable, "-m", "ltcn_kernels.bench", "--model", str(bot_window_model),
                            "--repeats", "1", "--warmup", "0", "--power", f"rapl:{tmp_path.name}"],
                           capture_output=True, text=True, timeout=300, check=False,
-                          env=dict(os.environ, NUMBA_NUM_THREADS="1"))  # fmt: skip
+                          env=dict(os.environ, NUMBA_NUM_THREADS="1"))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("python -m ltcn_kernels.bench: error: ")
 
@@ -252,6 +252,6 @@ def test_model_arithmetic():
 
 def test_ltcn_bench_measures_power_on_one_model_only(tmp_path):
     done = subprocess.run([sys.executable, "-m", "ltcn_kernels.cli", "bench", "--sweep", "--power", "rapl",
-                           "--out", ""], capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+                           "--out", ""], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "--power and --counters measure one model" in done.stderr.strip().splitlines()[-1]

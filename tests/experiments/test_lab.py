@@ -80,7 +80,7 @@ def test_command_line_lists_scenarios_and_a_bad_one_is_one_line(tmp_path):
     assert listed.returncode == 0, listed.stderr
     assert {line.split()[0] for line in listed.stdout.splitlines()} >= {"smoke", "iot"}
     bad = subprocess.run([*run, "record", "--scenario", "nosuch", "--seconds", "1", "--out",
-                          str(tmp_path / "out")], capture_output=True, text=True, env=env)  # fmt: skip
+                          str(tmp_path / "out")], capture_output=True, text=True, env=env)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [
         "python -m lab: error: unknown scenario 'nosuch'; expected a TOML file or one of iot, smoke"]
@@ -92,7 +92,7 @@ def test_unknown_scenario_name_lists_the_shipped_ones():
 
 
 _VALUES = st.one_of(st.integers(-5, 10**6), st.floats(allow_nan=True), st.text(max_size=5),
-                    st.booleans(), st.lists(st.integers(), max_size=2))  # fmt: skip
+                    st.booleans(), st.lists(st.integers(), max_size=2))
 _KEYS = st.sampled_from(["devices", "bots", "warmup", "description", "benign", "attack", "x"])
 
 
@@ -149,7 +149,7 @@ def test_attack_commands_are_bounded_argument_lists():
 
     rng = np.random.default_rng(0)
     bounds = {"hping3": "-c", "curl": "-m", "nmap": "--host-timeout", "slowhttptest": "-l",
-              "hydra": "-P"}  # fmt: skip
+              "hydra": "-P"}
     for name, kind in ATTACKS.items():
         sources = topo.bot_hosts if kind.origin == "bots" else [topo.host("inside")]
         target = topo.device_hosts[0]
@@ -176,7 +176,7 @@ def _flow(stime: float, src: str, dst: str, proto: str = "tcp", pkts: int = 3) -
     row = dict.fromkeys(BOT_IOT_COLUMNS, "0")
     row.update(stime=f"{stime}", ltime=f"{stime + 1}", saddr=src, daddr=dst, proto=proto,
                pkts=str(pkts), attack="", category="", subcategory="", flgs="e", state="CON",
-               sport="1000", dport="80")  # fmt: skip
+               sport="1000", dport="80")
     return [row[c] for c in BOT_IOT_COLUMNS]
 
 
@@ -200,7 +200,7 @@ def test_labels_come_from_who_and_when(tmp_path):
         {"start_unix": 110.0, "end_unix": 111.5, "attackers": [bot], "label": "DDoS/TCP"},
         {"start_unix": 111.8, "end_unix": 113.0, "attackers": [inside],
          "label": "Reconnaissance/Service_Scan"},
-    ]}  # fmt: skip
+    ]}
     counts, packets, dropped = label_flows(raw, out, ran, [bot, inside])
     assert counts == {"Normal": 2, "DDoS/TCP": 2, "Reconnaissance/Service_Scan": 1}
     assert dropped == {"attacker outside its windows": 1, "attacker ARP": 1}
@@ -208,7 +208,7 @@ def test_labels_come_from_who_and_when(tmp_path):
     with gzip.open(out, "rt") as f:
         labelled = list(csv.DictReader(f))
     assert [r["category"] for r in labelled] == ["Normal", "DDoS", "DDoS", "Reconnaissance",
-                                                  "Normal"]  # fmt: skip
+                                                  "Normal"]
     assert [r["attack"] for r in labelled] == ["0", "1", "1", "1", "0"]
     assert [r["pkSeqID"] for r in labelled] == ["1", "2", "3", "4", "5"]
 
@@ -235,7 +235,7 @@ def _lab_missing() -> str | None:
     if missing or shutil.which("ip") is None:
         return f"the lab needs {', '.join(missing) or 'iproute2'} (make system-deps)"
     probe = subprocess.run(["ip", "netns", "add", f"ltcn-probe-{os.getpid()}"],
-                           capture_output=True, check=False)  # fmt: skip
+                           capture_output=True, check=False)
     subprocess.run(["ip", "netns", "del", f"ltcn-probe-{os.getpid()}"], capture_output=True)
     if probe.returncode != 0:
         return "this machine does not allow network namespaces"

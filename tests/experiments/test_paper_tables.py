@@ -15,7 +15,7 @@ def _seeded(values: list[float]) -> dict:
 
     v = np.asarray(values)
     return {"n": v.size, "mean": float(v.mean()), "std": float(v.std(ddof=1)),
-            "ci95": [float(v.min()), float(v.max())], "values": values}  # fmt: skip
+            "ci95": [float(v.min()), float(v.max())], "values": values}
 
 
 def _write(folder, metrics: dict, command: str) -> None:
@@ -46,7 +46,7 @@ def test_seeded_run_is_preferred_and_shown_with_its_interval(tmp_path):
 
 def test_single_seed_and_missing_runs_say_so(tmp_path):
     _write(tmp_path / "nsl_kdd_lstm", {"test": {"accuracy": 0.5, "f1_macro": 0.41, "binary": {"accuracy": 0.57}}},
-           "ltcn run experiments/nsl_kdd_lstm.py")  # fmt: skip
+           "ltcn run experiments/nsl_kdd_lstm.py")
     text = paper_tables.render(tmp_path)
     assert "41.00 (1 seed) / 57.00 (1 seed)" in text
     assert "| NSL-KDD, Transformer | not reported | not stored (run the command) |" in text
@@ -81,14 +81,14 @@ def test_empty_results_still_give_every_table_with_its_rows(tmp_path):
 
 def test_table_i_counts_the_stored_runs_records_and_precision_comes_from_each_seed(tmp_path):
     data = {s: {"rows": n, "classes": {"Normal": k, "DDoS": n - k}} for s, n, k in
-            (("train", 600, 30), ("val", 200, 10), ("test", 200, 20))}  # fmt: skip
+            (("train", 600, 30), ("val", 200, 10), ("test", 200, 20))}
     test = {k: _seeded([0.9, 0.95]) for k in ("accuracy", "f1_macro")}
     _write(tmp_path / "seeds" / "bot_iot_per_flow", {"test": test, "seeds": 2, "n_test": 200},
-           "ltcn run experiments/bot_iot_per_flow.py --seeds 2")  # fmt: skip
+           "ltcn run experiments/bot_iot_per_flow.py --seeds 2")
     for i, p in enumerate((0.8, 1.0)):
         _write(tmp_path / "seeds" / "bot_iot_per_flow" / f"seed_{i}",
                {"classes": ["Normal", "DDoS"], "data": data,
-                "test": {"precision_macro": p, "recall_macro": 0.5, "binary": {"normal_index": 0}}}, "")  # fmt: skip
+                "test": {"precision_macro": p, "recall_macro": 0.5, "binary": {"normal_index": 0}}}, "")
     text = paper_tables.render(tmp_path)
     assert "| BoT-IoT: records used, share normal | 2,000,000 records, 5 % normal | 1,000 records, 6.0 % normal" in text
     row = next(line for line in text.splitlines() if line.startswith("| L-TCN per flow, BoT-IoT"))

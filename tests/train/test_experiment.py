@@ -86,7 +86,7 @@ def test_ltcn_run_end_to_end_writes_results(tmp_path):
         [sys.executable, "-m", "ltcn_kernels.cli", "run", str(config), "--out", str(out),
          "--set", "train.epochs=1"],
         capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("dataset", "model", "params", "train_seconds"):
@@ -99,7 +99,7 @@ def test_ltcn_run_end_to_end_writes_results(tmp_path):
     assert len(metrics["history"]) == 1  # the --set override took effect
     assert metrics["train_step_compilations"] in (1, None)
     for name in ("config.json", "report.md", "command.txt", "preprocess.json", "params.msgpack",
-                 "roc_pr.png", "confusion.png", "training.png"):  # fmt: skip
+                 "roc_pr.png", "confusion.png", "training.png"):
         assert (out / name).stat().st_size > 0, name
     assert "ltcn run" in (out / "command.txt").read_text()
     assert json.loads((out / "config.json").read_text())["train"]["epochs"] == 1
@@ -111,7 +111,7 @@ def test_random_forest_and_window_mode(tmp_path):
     from ltcn_jax.experiment import run_experiment
 
     data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block",
-                      sequence="flows", window=4, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)  # fmt: skip
+                      sequence="flows", window=4, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)
     forest = ExperimentConfig("forest", data, ModelConfig("random-forest", {"n_estimators": 10}))
     result = run_experiment(forest, tmp_path / "forest", progress=False)
     assert result["test"]["per_class"]["Normal"]["support"] > 0
@@ -130,7 +130,7 @@ def test_cli_rejects_bad_override_cleanly(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "ltcn_kernels.cli", "run", str(config), "--set", "train.nope=1"],
         capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    )
     assert proc.returncode == 2 and "unknown config key" in proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -141,7 +141,7 @@ def test_cross_validation_reports_mean_and_std(tmp_path):
     from ltcn_jax.experiment import run_experiment
 
     data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block",
-                      sequence="flows", window=3, fractions=(0.6, 0.2, 0.2), drop_duplicates=False)  # fmt: skip
+                      sequence="flows", window=3, fractions=(0.6, 0.2, 0.2), drop_duplicates=False)
     config = ExperimentConfig(
         "cv", data, ModelConfig("random-forest", {"n_estimators": 5}), TrainConfig(folds=3)
     )
@@ -157,7 +157,7 @@ def _tiny_tcn(prune):
     from ltcn_jax.data.prepare import DataConfig
 
     data = DataConfig(dataset="nsl-kdd", train_files=(str(NSL_TRAIN),), test_files=(str(NSL_TEST),),
-                      sequence="features", val_fraction=0.2)  # fmt: skip
+                      sequence="features", val_fraction=0.2)
     model = ModelConfig("ltcn", {"channels": (4, 8), "dilations": (1, 2), "kernel_size": 3})
     return ExperimentConfig("tiny", data, model, TrainConfig(epochs=1, batch_size=64), prune=prune)
 
@@ -193,7 +193,7 @@ def test_single_target_pruning_saves_pruned_params_and_masks(tmp_path, mode):
     assert info["report"]["prunable"]["sparsity"] == pytest.approx(0.6, abs=0.01)
     params = msgpack_restore((tmp_path / "params.msgpack").read_bytes())
     kernels = [np.asarray(v) for k, v in jax.tree_util.tree_leaves_with_path(params)
-               if "kernel" in jax.tree_util.keystr(k) and "head" not in jax.tree_util.keystr(k)]  # fmt: skip
+               if "kernel" in jax.tree_util.keystr(k) and "head" not in jax.tree_util.keystr(k)]
     zeros = sum(int((k == 0).sum()) for k in kernels) / sum(k.size for k in kernels)
     assert zeros == pytest.approx(0.6, abs=0.01)
     assert (tmp_path / "masks.msgpack").stat().st_size > 0

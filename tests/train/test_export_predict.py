@@ -52,12 +52,12 @@ def test_export_signs_with_the_default_or_a_given_key_or_writes_unsigned(nsl_run
     assert read_artifact(tmp_path / "d.ltcn").signer == mine.public_key
     site = generate_key(tmp_path / "site.pem", trust=False)
     assert main(["export", str(nsl_run), "--out", str(tmp_path / "s.ltcn"), "--signing-key",
-                 str(tmp_path / "site.pem")]) == 0  # fmt: skip
+                 str(tmp_path / "site.pem")]) == 0
     assert read_artifact(tmp_path / "s.ltcn").signer == site.public_key
     assert main(["export", str(nsl_run), "--out", str(tmp_path / "u.ltcn"), "--unsigned"]) == 0
     assert "(csr, UNSIGNED)" in capsys.readouterr().out and read_artifact(tmp_path / "u.ltcn").signer is None
     assert main(["export", str(nsl_run), "--out", str(tmp_path / "x.ltcn"), "--signing-key",
-                 str(tmp_path / "nope.pem")]) == 2  # fmt: skip
+                 str(tmp_path / "nope.pem")]) == 2
     assert "nope.pem: cannot read the signing key" in capsys.readouterr().err
 
 
@@ -80,7 +80,7 @@ def test_engine_metrics_match_the_training_run(nsl_run, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "ltcn_kernels.cli", "evaluate", "--model", str(tmp_path / "m.ltcn"),
          str(NSL_TEST), "--json"], capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    )
     engine = json.loads(proc.stdout)
     trained = json.loads((nsl_run / "metrics.json").read_text())["test"]
     # The training run evaluated the same KDDTest+ fixture rows (after duplicate removal, which
@@ -97,7 +97,7 @@ def test_predict_cli_writes_one_row_per_flow(bot_run, tmp_path):
     subprocess.run(
         [sys.executable, "-m", "ltcn_kernels.cli", "predict", "--model", str(model), str(BOT_ENTIRE),
          "--out", str(out)], check=True, capture_output=True,
-    )  # fmt: skip
+    )
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == BOT_ENTIRE.read_bytes().count(b"\n") - 1
     assert {"row", "label", "predicted", "p_Normal", "p_DDoS"} <= set(rows[0])
@@ -122,15 +122,15 @@ def test_predict_and_evaluate_say_what_they_skipped(bot_run, tmp_path):
     path.write_text("\n".join([lines[0], *rows]) + "\n")
     n = len(rows)
     want = (f"{n:,} records read, {n - 4:,} classified, 4 skipped (2 NaN or empty feature, "
-            "1 bad line: too few fields, 1 infinite feature)")  # fmt: skip
+            "1 bad line: too few fields, 1 infinite feature)")
     cli = [sys.executable, "-m", "ltcn_kernels.cli"]
     out = subprocess.run([*cli, "predict", "--model", str(model), str(path), "--out",
                           str(tmp_path / "p.csv"), "--skip-bad-lines"], check=True,
-                         capture_output=True, text=True).stdout  # fmt: skip
+                         capture_output=True, text=True).stdout
     assert want in out.splitlines()
     assert len(list(csv.DictReader((tmp_path / "p.csv").open()))) == n - 4
     out = subprocess.run([*cli, "evaluate", "--model", str(model), str(path), "--skip-bad-lines",
-                          "--json"], check=True, capture_output=True, text=True).stdout  # fmt: skip
+                          "--json"], check=True, capture_output=True, text=True).stdout
     records = json.loads(out)["records"]
     assert records == {"read": n, "classified": n - 4, "skipped": 4, "skipped_by_reason": {
         "NaN or empty feature": 2, "bad line: too few fields": 1, "infinite feature": 1}}
@@ -149,7 +149,7 @@ def test_tampered_model_is_refused_cleanly(bot_run, tmp_path, signed, caught_by)
     proc = subprocess.run(
         [sys.executable, "-m", "ltcn_kernels.cli", "predict", "--model", str(model), str(BOT_ENTIRE),
          "--out", str(tmp_path / "p.csv")], capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    )
     assert proc.returncode == 2 and caught_by in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -161,6 +161,6 @@ def test_a_header_only_file_is_one_error_naming_it(bot_run, tmp_path):
     for command in (["predict", "--out", str(tmp_path / "p.csv")], ["evaluate"]):
         proc = subprocess.run([sys.executable, "-m", "ltcn_kernels.cli", command[0], "--model",
                                str(model), str(path), *command[1:]], capture_output=True,
-                              text=True)  # fmt: skip
+                              text=True)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert proc.stderr.strip() == f"ltcn: error: {path}: no flow records to classify (a header only)"

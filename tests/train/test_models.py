@@ -266,7 +266,7 @@ def test_every_model_kind_builds_and_is_counted_through_the_registry():
                 model_macs(model, 4, 8)
     assert build_model(ModelConfig("ltcn", {"channels": [4, 4], "dilations": [1, 2]}), 3).dilations == (1, 2)
     with pytest.raises(ValueError, match="unknown model 'svm'; expected one of ltcn, lstm, "
-                                         "transformer, cnn, random-forest"):  # fmt: skip
+                                         "transformer, cnn, random-forest"):
         model_kind("svm")
 
 
@@ -275,6 +275,6 @@ def test_a_model_config_validates_without_jax():
     import sys
 
     code = ("import sys; from ltcn_jax.config import ModelConfig; ModelConfig('lstm')\n"
-            "print(','.join(m for m in ('jax', 'flax', 'sklearn') if m in sys.modules))")  # fmt: skip
+            "print(','.join(m for m in ('jax', 'flax', 'sklearn') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert proc.stdout.strip() == ""

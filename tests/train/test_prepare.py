@@ -38,7 +38,7 @@ def test_time_block_split_windows(tmp_path):
     config = DataConfig(
         dataset="cicids2017", files=tuple(map(str, CIC_IMPROVED)), split="class-time-block",
         sequence="flows", window=8, fractions=(0.5, 0.25, 0.25),
-    )  # fmt: skip
+    )
     prepared = prepare(config, use_cache=False)
     for split in ("train", "val", "test"):
         seq = make_sequences(prepared.x[split], config.sequence, config.window)
@@ -91,7 +91,7 @@ def test_cli_summary_json():
     proc = subprocess.run(
         [sys.executable, "-m", "ltcn_kernels.cli", "data", "summary", str(CIC_MLCVE), "--json"],
         capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    )
     summary = json.loads(proc.stdout)
     assert summary["format"] == "cicids2017/machine-learning-cve"
     assert summary["rows"] == sum(summary["labels"].values()) == sum(summary["groups"].values())

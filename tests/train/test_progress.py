@@ -42,6 +42,6 @@ def test_fit_prints_one_line_per_epoch_without_a_terminal(capsys):
     x = rng.normal(size=(64, 4, 3)).astype(np.float32)
     y = rng.integers(0, 2, 64).astype(np.int32)
     fit(LTCN(channels=(4,), dilations=(1,), kernel_size=2, num_classes=2), x, y, x[:16], y[:16],
-        num_classes=2, epochs=2, batch_size=32, patience=5, progress=LINES)  # fmt: skip
+        num_classes=2, epochs=2, batch_size=32, patience=5, progress=LINES)
     err = capsys.readouterr().err.splitlines()
     assert [line.split("  ")[0] for line in err] == ["train: epoch 1/2", "train: epoch 2/2"]

@@ -144,7 +144,7 @@ def test_exact_sparsity_property(shapes, target, seed, ties, criterion):
         return w.astype(np.float32)
 
     params = {f"block_{i}": {"conv_0": {"kernel": weights(s), "bias": weights(s[-1:])}}
-              for i, s in enumerate(shapes)}  # fmt: skip
+              for i, s in enumerate(shapes)}
     masks = P.compute_masks(params, target, criterion=criterion)
     pairs = _pruned_leaves(params, masks)
     if criterion == "layerwise":
@@ -334,7 +334,7 @@ def test_unknown_names_list_options(params):
         P.prune_and_finetune(
             _model(), params, None, None, None, None, num_classes=3, target=0.5,
             criterion="nope",
-        )  # fmt: skip
+        )
     with pytest.raises(ValueError, match="rounds"):
         P.make_schedule("iterative", target=0.5, rounds=0)
 
@@ -392,7 +392,7 @@ def test_prune_and_finetune_smoke():
     result = P.prune_and_finetune(
         model, base.params, x_tr, y_tr, x_va, y_va, target=0.8, schedule="iterative",
         rounds=2, finetune_epochs=1, learning_rate=1e-2, **common,
-    )  # fmt: skip
+    )
     assert [h["target_sparsity"] for h in result.history] == pytest.approx([0.4, 0.8])
     for w, m in _pruned_leaves(result.params, result.masks):
         assert (w == 0).sum() == (~m).sum() == round(0.8 * m.size)

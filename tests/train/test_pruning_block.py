@@ -121,7 +121,7 @@ def test_masks_are_exact_blocks_near_target(criterion, target):
     params = _tree(SHAPES, seed=0)
     prunable = P.prunable_mask_tree(params, include_head=True)
     masks = P.compute_masks(params, target, criterion=criterion, prunable=prunable,
-                            structure="block")  # fmt: skip
+                            structure="block")
     sizes = zeros = 0
     for path in _prunable_paths(masks):
         m = np.asarray(_get(masks, path))
@@ -280,7 +280,7 @@ def test_prune_and_finetune_block_keeps_blocks():
     result = P.prune_and_finetune(
         model, base.params, x_tr, y_tr, x_va, y_va, target=0.75, rounds=2, finetune_epochs=1,
         learning_rate=1e-2, structure="block", **common,
-    )  # fmt: skip
+    )
     for path in _prunable_paths(result.masks):
         w, m = np.asarray(_get(result.params, path)), np.asarray(_get(result.masks, path))
         _assert_exact_blocks(m, 4)
@@ -300,7 +300,7 @@ def test_unknown_structure_lists_options():
         P.compute_masks(params, 0.5, structure="2:4")
     with pytest.raises(ValueError, match="unstructured"):
         P.prune_and_finetune(None, params, None, None, None, None, num_classes=2, target=0.5,
-                             structure="channel")  # fmt: skip
+                             structure="channel")
     for bad in (0, -4, 2.5, True):
         with pytest.raises(ValueError, match="block size"):
             P.compute_masks(params, 0.5, structure="block", block=bad)
@@ -355,7 +355,7 @@ def test_unstructured_default_unchanged(criterion):
     for target in (0.4, 0.6, 0.8, 0.9):
         masks = P.compute_masks(p, target, criterion=criterion, prunable=prunable, prev_masks=masks)
         explicit = P.compute_masks(p, target, criterion=criterion, prunable=prunable,
-                                   prev_masks=explicit, structure="unstructured")  # fmt: skip
+                                   prev_masks=explicit, structure="unstructured")
         rounds.append(masks)
         p = P.apply_masks(_tree(SHAPES, seed=12 + len(rounds)), masks)
     assert _digest(rounds) == _digest([*rounds[:-1], explicit])
@@ -397,7 +397,7 @@ def test_ablation_report_names_the_structure(tmp_path):
         pytest.skip("committed ablation results not present")
     saved = json.loads((committed / "ablation.json").read_text())
     result = {"name": "nsl_kdd_ablation", "dataset": "nsl-kdd", "split": "official",
-              "ablation": saved["rows"]}  # fmt: skip
+              "ablation": saved["rows"]}
     # Unstructured rows (no structure key): the committed report, byte for byte.
     report.write_ablation(tmp_path, result, saved["command"])
     assert (tmp_path / "ablation.md").read_text() == (committed / "ablation.md").read_text()

@@ -23,15 +23,15 @@ from ltcn_jax.seeds import mean_interval, run_seeds, seed_configs
 from ltcn_kernels.errors import UsageError
 
 NSL = DataConfig(dataset="nsl-kdd", train_files=(str(NSL_TRAIN),), test_files=(str(NSL_TEST),),
-                 sequence="features", val_fraction=0.2)  # fmt: skip
+                 sequence="features", val_fraction=0.2)
 BOT = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block", sequence="flows",
-                 window=5, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)  # fmt: skip
+                 window=5, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)
 
 
 def _config(data=NSL, seeds=1, **train) -> ExperimentConfig:
     return ExperimentConfig("tiny", data, ModelConfig("ltcn", {"channels": (4, 8), "dilations": (1, 2),
                                                                "kernel_size": 3}),
-                            TrainConfig(epochs=1, batch_size=64, seeds=seeds, **train))  # fmt: skip
+                            TrainConfig(epochs=1, batch_size=64, seeds=seeds, **train))
 
 
 def test_seed_configs_vary_init_and_the_validation_carve_but_not_the_test_split():
@@ -101,7 +101,7 @@ def test_a_seeded_run_aggregates_its_seeds(tmp_path):
 @pytest.mark.parametrize("change, message", [
     ({"val_fraction": 0.0}, "needs a validation split"),
     ({"test_files": (str(NSL_TRAIN),)}, "is both a training and a test file"),
-])  # fmt: skip
+])
 def test_selection_on_the_test_split_is_refused(change, message):
     with pytest.raises(UsageError, match=message):
         check_selection(_config(dataclasses.replace(NSL, **change)))
@@ -112,7 +112,7 @@ def test_selection_on_the_test_split_is_refused(change, message):
 def test_the_command_line_refuses_it_in_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "ltcn_kernels.cli", "run", "experiments/nsl_kdd_quickstart.py",
                            "--set", "data.val_fraction=0", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+                          capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "needs a validation split" in done.stderr.strip().splitlines()[-1]
 
@@ -122,7 +122,7 @@ def test_the_ablation_is_aggregated_and_judged_on_the_mean():
 
     def abl(dense, at60, at90):
         return [{"target": 0.0, "f1_macro": dense, "accuracy": 0.9}, {"target": 0.6, "f1_macro": at60, "accuracy": 0.9},
-                {"target": 0.9, "f1_macro": at90, "accuracy": 0.8}]  # fmt: skip
+                {"target": 0.9, "f1_macro": at90, "accuracy": 0.8}]
 
     rows = aggregate_ablation([abl(0.80, 0.799, 0.75), abl(0.82, 0.815, 0.80), abl(0.81, 0.812, 0.79)])
     by = {r["target"]: r for r in rows}
@@ -181,7 +181,7 @@ def test_gateway_captures_tabulates_every_seed(tmp_path):
     import gateway_captures
 
     rows = [{"truth": "benign", "flows": 10, "false_alerts": 2, "attack_flows": 0, "detected_attack_flows": 0},
-            {"truth": "attack", "flows": 50, "false_alerts": 0, "attack_flows": 40, "detected_attack_flows": 30}]  # fmt: skip
+            {"truth": "attack", "flows": 50, "false_alerts": 0, "attack_flows": 40, "detected_attack_flows": 30}]
     t0 = gateway_captures.totals(rows)
     assert t0 == {"benign_flows": 10, "false_alerts": 2, "attack_flows": 40, "detected": 30}
     t1 = {"benign_flows": 10, "false_alerts": 6, "attack_flows": 40, "detected": 40}

@@ -38,7 +38,7 @@ def positive_params(arch: LTCNArch, seed: int = 0) -> dict[str, np.ndarray]:
     depends on exactly the inputs the layout connects it to (no accidental dead paths)."""
     rng = np.random.default_rng(seed)
     return {p: rng.uniform(0.1, 1.0, s).astype(np.float32) / np.sqrt(np.prod(s))
-            for p, s in arch.param_shapes().items()}  # fmt: skip
+            for p, s in arch.param_shapes().items()}
 
 
 @pytest.mark.parametrize("arch", CONFIGS, ids=IDS)
@@ -61,7 +61,7 @@ def test_layer_list():
         ("block_0/identity", "identity"),
         ("block_1/conv_0", "conv"), ("block_1/conv_1", "conv"), ("block_1/conv_2", "conv"),
         ("block_1/residual", "residual"),
-    ]  # fmt: skip
+    ]
     assert arch.layers[-1] == A.Layer("head", "head", -1, -1, 8, 4)
     convs = [layer for layer in arch.layers if layer.role == A.CONV]
     assert [layer.pad for layer in convs] == [4] * 3 + [2] * 3 + [8] * 3
@@ -73,7 +73,7 @@ def test_layer_list():
 def test_engine_is_built_from_the_arch(arch):
     flat = positive_params(arch)
     inferred = LTCNArch.from_params(flat, dilations=arch.dilations, kernel_size=arch.kernel_size,
-                                    convs_per_block=arch.convs_per_block)  # fmt: skip
+                                    convs_per_block=arch.convs_per_block)
     assert inferred == arch
     dense = E.EngineModel.from_arch(arch, flat, format="dense")
     assert dense.arch == arch and dense.receptive_field == arch.receptive_field
@@ -81,7 +81,7 @@ def test_engine_is_built_from_the_arch(arch):
     assert dense.nnz == arch.macs_per_step()  # dense storage: one weight per multiply-add
     sparse = E.EngineModel.from_params(flat, dilations=arch.dilations,
                                        kernel_size=arch.kernel_size,
-                                       convs_per_block=arch.convs_per_block)  # fmt: skip
+                                       convs_per_block=arch.convs_per_block)
     np.testing.assert_array_equal(sparse.meta[:, :8], dense.meta[:, :8])
 
 
@@ -128,7 +128,7 @@ def test_from_dict_refuses_inconsistent_entries():
 
 def test_from_kwargs_takes_only_architecture_fields():
     arch = LTCNArch.from_kwargs(3, 2, {"channels": [8, 8], "dilations": [1, 2],
-                                       "dropout_rate": 0.3})  # fmt: skip
+                                       "dropout_rate": 0.3})
     assert arch == LTCNArch(3, 2, (8, 8), (1, 2))
     assert arch.kernel_size == A.DEFAULT_KERNEL_SIZE
 
@@ -162,5 +162,5 @@ def test_path_predicates():
     assert [p for p in paths if A.kernel_predicate()(p)] == convs
     no_res = A.kernel_predicate(include_residual=False, include_head=True)
     assert [p for p in paths if no_res(p)] == [
-        p for p in convs if "residual" not in p] + ["head/kernel"]  # fmt: skip
+        p for p in convs if "residual" not in p] + ["head/kernel"]
     assert A.block_index("block_12/conv_0/kernel") == 12 and A.block_index("head/bias") is None

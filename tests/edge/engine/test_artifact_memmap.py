@@ -45,7 +45,7 @@ def _params(arch: LTCNArch = ARCH, seed: int = 0, keep: float = 0.4) -> dict[str
     """Random weights, about 60 % exact zeros in every tensor."""
     rng = np.random.default_rng(seed)
     return {p: (rng.normal(size=s) * (rng.random(s) < keep)).astype(np.float32)
-            for p, s in arch.param_shapes().items()}  # fmt: skip
+            for p, s in arch.param_shapes().items()}
 
 
 def _manifest(arch: LTCNArch = ARCH) -> dict:
@@ -56,7 +56,7 @@ def _write_v2(path, params=None, fmt="sparse", arch=ARCH) -> EngineModel:
     model = EngineModel.from_arch(arch, params or _params(arch), format=fmt)
     arrays, entries = engine_payload(model)
     write_artifact(path, {**_manifest(arch), "storage": "csr" if fmt == "sparse" else fmt,
-                          **entries}, arrays)  # fmt: skip
+                          **entries}, arrays)
     return model
 
 
@@ -68,7 +68,7 @@ def _write_v1(path, params=None, fmt="csr", arch=ARCH) -> None:
         if fmt == "csr" and is_conv_kernel(name):
             c = csr_from_dense(kernel_matrix(value))
             arrays[f"{name}/values"], arrays[f"{name}/indices"], arrays[f"{name}/indptr"] = (
-                c.values, c.indices, c.indptr)  # fmt: skip
+                c.values, c.indices, c.indptr)
             layers.append({"name": name, "shape": list(value.shape), "storage": "csr"})
         else:
             arrays[name] = value
@@ -156,7 +156,7 @@ def test_committed_model_loads_and_matches_its_repacked_engine():
     with tempfile.TemporaryDirectory() as tmp:
         arrays, entries = engine_payload(eng)
         body = {k: v for k, v in art.manifest.items()
-                if k not in ("arrays", "file_bytes", "manifest_sha256", "schema_version")}  # fmt: skip
+                if k not in ("arrays", "file_bytes", "manifest_sha256", "schema_version")}
         write_artifact(Path(tmp) / "v2.ltcn", {**body, **entries}, arrays)
         v2 = read_artifact(Path(tmp) / "v2.ltcn")
         for name, a in v2.engine.engine_arrays().items():
@@ -320,7 +320,7 @@ def _rewrite_arrays(v2_file, path, change) -> None:
     arrays = {name: np.array(a) for name, a in art.arrays.items()}
     change(arrays)
     body = {k: v for k, v in art.manifest.items()
-            if k not in ("arrays", "file_bytes", "manifest_sha256", "schema_version")}  # fmt: skip
+            if k not in ("arrays", "file_bytes", "manifest_sha256", "schema_version")}
     write_artifact(path, body, arrays)
 
 
@@ -439,7 +439,7 @@ def test_any_engine_array_edit_with_fresh_checksums_gives_only_data_format_error
             # from the same offsets (a zero weight adds exactly nothing to a dense sum).
             art = read_artifact(path)
             np.testing.assert_array_equal(logits_windows(art.engine, X),
-                                          logits_windows(engine_model(art, "dense"), X))  # fmt: skip
+                                          logits_windows(engine_model(art, "dense"), X))
 
 
 def test_a_corrupt_preprocess_entry_is_a_data_format_error(tmp_path):

@@ -339,7 +339,7 @@ def test_executed_macs_per_window_counts_what_the_engine_skips():
             c_in, k = int(row[K.M_CIN]), int(row[K.M_K])
             lo, n = int(row[K.M_VAL_OFF]), int(row[K.M_NNZ])
             cols = (model.indices[lo : lo + n].astype(int) if fmt == "sparse"
-                    else np.tile(np.arange(k * c_in), int(row[K.M_COUT])))  # fmt: skip
+                    else np.tile(np.arange(k * c_in), int(row[K.M_COUT])))
             one += int(np.count_nonzero(cols >= (k - 1) * c_in))
         assert E.executed_macs_per_window(model, 1) == one
 

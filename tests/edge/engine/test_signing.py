@@ -45,7 +45,7 @@ RFC8032 = [
     ("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
      "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
      "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"),
-]  # fmt: skip
+]
 
 
 class Key:
@@ -53,7 +53,7 @@ class Key:
 
     def __init__(self, seed: bytes | None = None):
         self.private = (Ed25519PrivateKey.from_private_bytes(seed) if seed is not None
-                        else Ed25519PrivateKey.generate())  # fmt: skip
+                        else Ed25519PrivateKey.generate())
         self.public_key = self.private.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
@@ -82,7 +82,7 @@ def test_rfc8032_vectors_verify_and_their_alterations_do_not(secret, public, mes
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.binary(min_size=32, max_size=32), message=st.binary(max_size=300),
-       bit=st.integers(0, 511), where=st.sampled_from(["signature", "message", "key"]))  # fmt: skip
+       bit=st.integers(0, 511), where=st.sampled_from(["signature", "message", "key"]))
 def test_verify_agrees_with_openssl(seed, message, bit, where):
     key = Key(seed)
     sig = key.sign(message)
@@ -120,7 +120,7 @@ def test_non_canonical_encodings_and_bad_lengths_are_refused():
 def _artifact(path: Path, signer=None) -> Path:
     rng = np.random.default_rng(0)
     write_artifact(path, {"note": "x"}, {"w": rng.standard_normal((8, 5)).astype(np.float32),
-                                         "i": np.arange(7, dtype=np.uint16)}, signer=signer)  # fmt: skip
+                                         "i": np.arange(7, dtype=np.uint16)}, signer=signer)
     return path
 
 
@@ -253,7 +253,7 @@ def _detect(model, capsys, *extra) -> tuple[int, list[str]]:
     from ltcn_kernels.cli import main
 
     code = main(["detect", "--model", str(model), "--source", str(BOT_ENTIRE), "--stats-every", "0",
-                 "--alerts", os.devnull, *extra])  # fmt: skip
+                 "--alerts", os.devnull, *extra])
     return code, capsys.readouterr().err.strip().splitlines()
 
 

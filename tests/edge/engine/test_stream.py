@@ -216,7 +216,7 @@ def test_compiled_step_allocates_nothing():
     out = subprocess.run(
         [sys.executable, "-c", code, str(REPO / "tests")],
         capture_output=True, text=True, env=env, check=True, timeout=600,
-    )  # fmt: skip
+    )
     alloc, free, empty_alloc, empty_free = map(int, out.stdout.split())
     assert (alloc, free) == (empty_alloc, empty_free), out.stdout + out.stderr
     assert alloc == free
@@ -228,7 +228,7 @@ _PROP_MODELS: dict = {}
 def _prop_model(fmt):
     if fmt not in _PROP_MODELS:
         model, x, _ = model_and_flows((7, (8, 16, 16), (1, 2, 4), 3, 2, 0.5), fmt, seed=11,
-                                      n=120)  # fmt: skip
+                                      n=120)
         _PROP_MODELS[fmt] = (model, x, E.logits_sequence(model, x))
     return _PROP_MODELS[fmt]
 

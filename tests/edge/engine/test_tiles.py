@@ -20,9 +20,9 @@ def test_committed_tiles_are_the_generators_output():
 
 def _model(rng, fmt, channels=(16, 24), dilations=(1, 4), k=3, features=5):
     arch = LTCNArch(n_features=features, num_classes=3, channels=channels, dilations=dilations,
-                    kernel_size=k)  # fmt: skip
+                    kernel_size=k)
     flat = {p: (rng.standard_normal(s) * (rng.random(s) > 0.6)).astype(np.float32)
-            for p, s in arch.param_shapes().items()}  # fmt: skip
+            for p, s in arch.param_shapes().items()}
     return EngineModel.from_arch(arch, flat, format=fmt)
 
 
@@ -58,7 +58,7 @@ def _block_model(rng, fmt, channels=(8, 10), dilations=(1, 4), k=3, features=5, 
     """Weights pruned in 1x4 blocks along the output channels (10 channels and 6 classes: a
     partial last group), so the sparse engine takes the group kernel where it can."""
     arch = LTCNArch(n_features=features, num_classes=classes, channels=channels,
-                    dilations=dilations, kernel_size=k)  # fmt: skip
+                    dilations=dilations, kernel_size=k)
     flat = {}
     for p, s in arch.param_shapes().items():
         w = rng.standard_normal(s).astype(np.float32)
@@ -95,7 +95,7 @@ def test_block_pruned_layers_take_the_group_kernel_and_keep_every_bit():
         ref = logits_windows(sparse, w)
         np.testing.assert_array_equal(logits_windows(dense, w), ref)
         np.testing.assert_allclose(np.stack([logits_sequence(sparse, s)[-1] for s in w[:5]]),
-                                   ref[:5], rtol=0, atol=1e-6)  # fmt: skip
+                                   ref[:5], rtol=0, atol=1e-6)
 
 
 def test_group_detection_needs_identical_patterns_in_every_full_group():
@@ -135,7 +135,7 @@ def test_tile_kernels_of_other_cpus_compute_the_same_bits(kind, width):
         t.reshape(n_in, w)[:, :width] = tile.reshape(n_in, width)
         dst = np.zeros((rows, w + 3), np.float32)
         getattr(_tiles, f"{kind}_tile_tw{w}")(values, offsets, js, je, t, dst, 0, rows,
-                                              np.uint64(1), bias, 0, True, True)  # fmt: skip
+                                              np.uint64(1), bias, 0, True, True)
         out[w] = dst[:, 1 : 1 + width]
     np.testing.assert_allclose(out[width], want, rtol=1e-5, atol=1e-5)
     for w, got in out.items():

@@ -66,7 +66,7 @@ def test_port_buckets():
     assert slots.tolist() == [
         WELL_KNOWN_PORTS.index(80), WELL_KNOWN_PORTS.index(443), len(WELL_KNOWN_PORTS),
         len(WELL_KNOWN_PORTS) + 1, WELL_KNOWN_PORTS.index(22), len(WELL_KNOWN_PORTS),
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize("path", [NSL_TRAIN, BOT_ENTIRE, CIC_IMPROVED[0]])

@@ -40,7 +40,7 @@ def _edge(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
     """``ltcn ARGS`` in a subprocess where the train extra is unimportable."""
     code = BLOCK_TRAIN + f"sys.exit(main({args!r}))\n"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=timeout, check=False)  # fmt: skip
+                          timeout=timeout, check=False)
 
 
 # ------------------------------------------------------------------ missing extras
@@ -50,7 +50,7 @@ def _edge(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
     ["demo", "--quick"],
     ["predict", "--model", "MODEL", "--backend", "jax", "DATA", "--out", "p.csv"],
     ["evaluate", "--model", "MODEL", "--backend", "jax", "DATA"],
-])  # fmt: skip
+])
 def test_training_commands_in_the_edge_install_say_which_extra(args, request):
     if "MODEL" in args:  # a real model and data: the extra must be named before any work
         model = str(request.getfixturevalue("bot_window_model"))
@@ -126,7 +126,7 @@ def test_a_wrong_interface_is_refused_before_the_flow_meter_starts(bot_window_mo
     with pytest.raises(FlowMeterError, match=r"nosuch0: no such network interface \(this machine has .*lo"):
         check_interface("nosuch0")
     assert main(["detect", "--model", str(bot_window_model), "--interface", "nosuch0",
-                 "--max-seconds", "5"]) == 2  # fmt: skip
+                 "--max-seconds", "5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("ltcn: error: --interface nosuch0: no such network interface")
 
@@ -165,7 +165,7 @@ def _read_until_end(live: LiveFlows, seconds: float = 10.0):
 def test_a_flow_meter_that_ends_by_itself_is_an_error_with_its_message(tmp_path):
     # What Argus does on a vanished interface: a warning on stderr, exit status 0.
     tools = _fake_tools(tmp_path, "echo '  ArgusWarning: 01 Dec ArgusOpenInterface lo: No such "
-                                  "device exists' >&2\nexit 0\n")  # fmt: skip
+                                  "device exists' >&2\nexit 0\n")
     live = LiveFlows("lo", tools=tools)
     try:
         with pytest.raises(FlowMeterError, match=r"--interface lo: the flow meter \(argus\) "
@@ -192,15 +192,15 @@ def test_detect_creates_its_alert_folder_or_says_what_is_missing(bot_window_mode
 
     alerts = tmp_path / "var/log/ltcn/alerts.jsonl"
     assert main(["detect", "--model", str(bot_window_model), "--source", str(BOT_ENTIRE),
-                 "--alerts", str(alerts), "--threshold", "0.01", "--stats-every", "0"]) == 0  # fmt: skip
+                 "--alerts", str(alerts), "--threshold", "0.01", "--stats-every", "0"]) == 0
     assert alerts.read_text().count('"event_type":"alert"') > 0
     (tmp_path / "afile").write_text("")
     blocked = tmp_path / "afile/ltcn/alerts.jsonl"  # a folder that cannot be made
     assert main(["detect", "--model", str(bot_window_model), "--source", str(BOT_ENTIRE),
-                 "--alerts", str(blocked), "--stats-every", "0"]) == 2  # fmt: skip
+                 "--alerts", str(blocked), "--stats-every", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"ltcn: error: --alerts {blocked}: cannot create the folder "
-                          f"{blocked.parent} as user ")  # fmt: skip
+                          f"{blocked.parent} as user ")
     assert "LogsDirectory=" in err
 
 
@@ -231,7 +231,7 @@ def test_a_system_user_without_a_home_imports_and_caches():
         pytest.skip("the package folder is world-writable: no failing cache to fall back from")
     code = ("import ltcn_kernels, numba.core.config as c\n"
             "from ltcn_kernels.gateway.warmup import _read_sample\n"
-            "_read_sample()\nprint(ltcn_kernels.NUMBA_CACHE_FALLBACK)\n")  # fmt: skip
+            "_read_sample()\nprint(ltcn_kernels.NUMBA_CACHE_FALLBACK)\n")
     tmp = Path(tempfile.mkdtemp(prefix="ltcn-test-", dir="/tmp"))  # reachable by `nobody`
     tmp.chmod(0o777)
     env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "TMPDIR": str(tmp)}
@@ -239,7 +239,7 @@ def test_a_system_user_without_a_home_imports_and_caches():
         done = subprocess.run(
             ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable,
              "-c", code], capture_output=True, text=True, timeout=600, env=env, cwd="/", check=False,
-        )  # fmt: skip
+        )
         if done.returncode != 0 and "Permission denied" in done.stderr and "ltcn_kernels" not in done.stderr:
             pytest.skip(f"`nobody` cannot read this checkout: {done.stderr.strip()[-200:]}")
         assert done.returncode == 0, done.stderr
@@ -300,7 +300,7 @@ def test_the_shipped_unit_has_its_directories_user_and_hardening():
     assert env["NUMBA_CACHE_DIR"] == "/var/cache/ltcn" and env["NUMBA_NUM_THREADS"] == "1"
     for key, value in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
                        ("ProtectHome", "yes"), ("PrivateTmp", "yes"), ("RestrictSUIDSGID", "yes")):
-        assert u[key] == [value], key  # fmt: skip
+        assert u[key] == [value], key
     assert set(u["CapabilityBoundingSet"][0].split()) == {"CAP_NET_RAW", "CAP_NET_ADMIN"}
     assert "MemoryDenyWriteExecute" not in u  # Numba's JIT writes machine code it then runs
     from ltcn_kernels.cli import build_parser
@@ -318,9 +318,9 @@ def test_systemd_accepts_the_unit():
         pytest.skip("systemd-analyze not installed")
     unit = REPO / "kernels/gateway/ltcn-detect.service"
     done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)],
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+                          capture_output=True, text=True, timeout=60, check=False)
     problems = [ln for ln in (done.stdout + done.stderr).splitlines()
-                if ln.strip() and "/opt/ltcn/bin/ltcn" not in ln]  # fmt: skip
+                if ln.strip() and "/opt/ltcn/bin/ltcn" not in ln]
     assert problems == []
 
 
@@ -333,7 +333,7 @@ def test_committed_aarch64_results_show_parity():
     assert result["arm64_versions"]["machine"] == "aarch64"
     printed = {n: f for n, f in result["compared"].items() if not n.endswith(".npy")}
     assert {"predict_bot_sparse.csv", "predict_bot_dense.csv", "alerts_pcap.jsonl",
-            "alerts_csv.jsonl", "evaluate_nsl.json"} <= set(printed)  # fmt: skip
+            "alerts_csv.jsonl", "evaluate_nsl.json"} <= set(printed)
     assert all(f["identical"] and f["lines"] > 1 for n, f in printed.items() if n != "evaluate_nsl.json")
     raw = [f for n, f in result["compared"].items() if n.endswith(".npy") and not f["identical"]]
     assert all(f["max_abs_diff"] < 1e-6 for f in raw)  # one float32 ulp, from numpy's log1p
@@ -355,7 +355,7 @@ def test_the_arm64_edge_install_runs():
     chroot = shutil.which("chroot") or shutil.which("chroot", path="/usr/sbin:/sbin")
     done = subprocess.run([chroot, str(root), "/opt/ltcn/bin/python", "-c", code],
                           capture_output=True, text=True, timeout=300, check=False,
-                          env={"PATH": "/usr/bin:/bin", "HOME": "/root", "NUMBA_CACHE_DIR": "/tmp/nc"})  # fmt: skip
+                          env={"PATH": "/usr/bin:/bin", "HOME": "/root", "NUMBA_CACHE_DIR": "/tmp/nc"})
     assert done.returncode == 0, done.stderr
     import ltcn_kernels
 

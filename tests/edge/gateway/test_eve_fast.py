@@ -199,7 +199,7 @@ def _compare(table, rows, probs, p_attack, cls, classes, blocked=None):
     for i, row in enumerate(rows.tolist()):
         action = "blocked" if blocked is not None and blocked[i] else "allowed"
         want.append(ref_line(ref_event(ref, row, probs[i], float(p_attack[i]), int(cls[i]),
-                                       classes, action, clamped_iso_time)))  # fmt: skip
+                                       classes, action, clamped_iso_time)))
     got = data.decode("ascii").splitlines(keepends=True)
     assert [len(g) for g in got] == sizes.tolist()
     assert len(got) == len(want)
@@ -208,7 +208,7 @@ def _compare(table, rows, probs, p_attack, cls, classes, blocked=None):
         if times is None or not math.isfinite(times[rows[i]]):
             stamp = _STAMP.match(g).group(1)
             assert abs(datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f+0000").replace(tzinfo=UTC)
-                       - datetime.now(UTC)) < timedelta(seconds=60)  # fmt: skip
+                       - datetime.now(UTC)) < timedelta(seconds=60)
             g, w = _STAMP.sub("", g), _STAMP.sub("", w)
         assert g == w, (i, g, w)
     return data
@@ -219,7 +219,7 @@ def _probs(rng, n, k):
     exact rounding ties (2**-7 = 0.0078125), below 1e-4 (repr's exponent form)."""
     p = rng.dirichlet(np.full(k, 0.3), n).astype(np.float32)
     special = np.array([0.0, 1.0, 0.0078125, 5e-5, 1e-6, 4.9999e-7, 5e-7, 0.5, 0.9, 0.999_999_5],
-                       np.float32)  # fmt: skip
+                       np.float32)
     mask = rng.random(p.shape) < 0.2
     p[mask] = rng.choice(special, mask.sum())
     return p
@@ -227,7 +227,7 @@ def _probs(rng, n, k):
 
 # ----------------------------------------------------------------- real fixtures
 @pytest.mark.parametrize("path", [BOT_ENTIRE, CIC_TRAFFIC, CIC_MLCVE, NSL_TEST, *CIC_IMPROVED],
-                         ids=lambda p: p.name)  # fmt: skip
+                         ids=lambda p: p.name)
 def test_alert_lines_equal_the_reference_on_the_fixtures(path):
     table = read_flows(path, drop_duplicates=False, unknown_label="keep", progress=False)
     rng = np.random.default_rng(len(table))
@@ -236,9 +236,9 @@ def test_alert_lines_equal_the_reference_on_the_fixtures(path):
     p_attack = (1.0 - probs[:, 0]).astype(np.float64)
     cls = 1 + np.argmax(probs[:, 1:], axis=1)
     for rows in (np.arange(len(table)), rng.permutation(len(table))[: len(table) // 3],
-                 np.array([0, 0, len(table) - 1])):  # fmt: skip
+                 np.array([0, 0, len(table) - 1])):
         _compare(table, rows, probs[rows], p_attack[rows], cls[rows], classes,
-                 blocked=rng.random(len(rows)) < 0.3)  # fmt: skip
+                 blocked=rng.random(len(rows)) < 0.3)
 
 
 def test_alert_event_is_the_reference_dict():
@@ -253,13 +253,13 @@ def test_alert_event_is_the_reference_dict():
 # ----------------------------------------------------------------- generated records
 _IPS = ["10.0.0.1", "::1", "2001:db8::ff00:42:8329", "fe80::1%eth0", "::ffff:192.0.2.1", "",
         "1.2.3.4;reboot", "$(reboot)", "a\"b\\c", "\x00\x1f\x7f", "caf\u00e9", "\u2028\ufffd",
-        "\U0001f600", " 10.0.0.2 "]  # fmt: skip
+        "\U0001f600", " 10.0.0.2 "]
 _texts = st.one_of(st.sampled_from(_IPS), st.text(max_size=12))
 _numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([0.0, -0.0, 0.5, -0.5, 80.0, 65535.9, -1.0, 2.0**53, 2.0**63, -(2.0**63),
                      9e18, -9e18, 9.3e18, 1e19, 1e300, -1e300, 6.0, 17.0, 58.0, 255.0, 256.0]),
-)  # fmt: skip
+)
 _times = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.floats(-1e11, 3e11),
@@ -268,7 +268,7 @@ _times = st.one_of(
                      -30_610_224_000.0, -30_610_224_000.5, -62_135_596_800.0, -62_135_596_801.0,
                      253_402_300_799.0, 253_402_300_799.9999995, 253_402_300_800.0, 1e12, 1e19,
                      -1e19, 1e300, -1e300]),
-)  # fmt: skip
+)
 
 
 @st.composite
@@ -278,15 +278,15 @@ def tables(draw):
     n = draw(st.integers(1, 12))
     strings, aux_names, aux = {}, [], []
     for names in (("Source IP", "saddr"), ("Destination IP", "daddr"), ("proto",),
-                  ("Flow ID",)):  # fmt: skip
+                  ("Flow ID",)):
         if draw(st.booleans()):
             words = draw(st.lists(_texts, min_size=1, max_size=6, unique=True))
             codes = draw(st.lists(st.integers(0, len(words) - 1), min_size=n, max_size=n))
             strings[draw(st.sampled_from(names))] = Categorical(np.array(codes, np.int32),
-                                                                tuple(words))  # fmt: skip
+                                                                tuple(words))
     for names, values in ((("Source Port", "sport"), _numbers), (("Destination Port", "dport"),
                           _numbers), (("Protocol",), _numbers), (TIME_COLUMNS, _times),
-                          (("pkSeqID", "id"), _numbers)):  # fmt: skip
+                          (("pkSeqID", "id"), _numbers)):
         if draw(st.booleans()):
             aux_names.append(draw(st.sampled_from(names)))
             aux.append(draw(st.lists(values, min_size=n, max_size=n)))
@@ -299,12 +299,12 @@ def tables(draw):
         categorical_names=(), port_names=(), label=Categorical(np.zeros(n, np.int32), ("x",)),
         group=Categorical(np.zeros(n, np.int32), ("x",)), file_index=np.zeros(n, np.int16),
         line=np.array(line, np.int64),
-    )  # fmt: skip
+    )
     return table
 
 
 _classes = st.lists(st.one_of(st.sampled_from(["Normal", "DoS", "PortScan", "Bot", "U2R", "x"]),
-                              st.text(min_size=1, max_size=8)), min_size=2, max_size=5)  # fmt: skip
+                              st.text(min_size=1, max_size=8)), min_size=2, max_size=5)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -315,10 +315,10 @@ def test_alert_lines_equal_the_reference_on_generated_records(table, classes, da
     rows = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=2 * n)))
     values = st.floats(0, 1, width=32) | st.sampled_from([0.0078125, 5e-5, 1e-6, 0.9999995])
     probs = np.array(data.draw(st.lists(st.lists(values, min_size=k, max_size=k),
-                                        min_size=len(rows), max_size=len(rows))), np.float32)  # fmt: skip
+                                        min_size=len(rows), max_size=len(rows))), np.float32)
     p_attack = np.array([float(np.float32(1.0) - p[0]) for p in probs])
     cls = np.array(data.draw(st.lists(st.integers(0, k - 1), min_size=len(rows),
-                                      max_size=len(rows))))  # fmt: skip
+                                      max_size=len(rows))))
     blocked = np.array(data.draw(st.lists(st.booleans(), min_size=len(rows), max_size=len(rows))))
     got = _compare(table, rows, probs, p_attack, cls, classes, blocked)
     for line in got.decode("ascii").splitlines():
@@ -343,7 +343,7 @@ def test_hostile_values_that_stopped_the_old_code_are_marked():
     table = read_flows(CIC_TRAFFIC, drop_duplicates=False, unknown_label="keep", progress=False)
     table.strings["Flow ID"] = Categorical(np.zeros(len(table), np.int32), ("\udc80x",))
     data, _ = alert_lines(AlertFormat(("a", "b")), AlertColumns(table), np.arange(3),
-                          np.full((3, 2), 0.5, np.float32), np.full(3, 0.5), np.ones(3, int))  # fmt: skip
+                          np.full((3, 2), 0.5, np.float32), np.full(3, 0.5), np.ones(3, int))
     assert all('"flow_key":"\\udc80x"' in line for line in data.decode().splitlines())
 
 
@@ -355,7 +355,7 @@ def test_round6_text_is_json_dumps_of_round_everywhere():
         grid, np.nextafter(grid, 2), np.nextafter(grid, -1), grid + 5e-7,
         rng.random(200_000).astype(np.float32), np.arange(2**16, dtype=np.float32) / 2**16,
         [-0.0, -1e-9, -0.5, 999.9999995, 1000.0, 1e16, 1e300, 5e-324, 2.5e-7, 1.5e-6],
-    ]).astype(np.float64)  # fmt: skip
+    ]).astype(np.float64)
     got = evetext.round6_text(values)
     for x, row in zip(values.tolist(), got, strict=True):
         if bytes(row[row != 0]).decode() != json.dumps(round(x, 6)):
@@ -371,7 +371,7 @@ def test_time_text_is_strftime_of_fromtimestamp():
         np.arange(-2000, 2000) * 86_400 - 0.5,  # day boundaries around the epoch
         [-62_135_596_800.0, -62_135_596_799.5, -30_610_224_000.0, -30_610_224_000.25, 0.0,
          -0.0, 951_782_400.0, 4_107_542_400.0, 253_402_300_799.9999994],
-    ])  # fmt: skip
+    ])
     got = evetext.time_text(values, len(values))
     for x, row in zip(values.tolist(), got, strict=True):
         assert bytes(row[row != 0]).decode() == clamped_iso_time(x), x
@@ -380,7 +380,7 @@ def test_time_text_is_strftime_of_fromtimestamp():
 def test_int_text_is_str_of_int():
     values = np.array([0.0, -0.0, -0.7, 0.7, 1.0, -1.0, 9.0, 10.0, 99.5, 65535.0, 2.0**53,
                        9e18 - 1024, -(9e18 - 1024), 9e18, -9e18, 2.0**63, 1e19, -1e300, 1e308,
-                       np.nan, np.inf, -np.inf])  # fmt: skip
+                       np.nan, np.inf, -np.inf])
     chars, present = evetext.int_text(values)
     for x, row, ok in zip(values.tolist(), chars, present.tolist(), strict=True):
         assert ok == math.isfinite(x)
@@ -390,9 +390,9 @@ def test_int_text_is_str_of_int():
 # ----------------------------------------------------------------- the writer
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(1, 300), min_size=1, max_size=60), st.integers(0, 1200),
-       st.integers(0, 3), st.integers(1, 17), st.integers(0, 50))  # fmt: skip
+       st.integers(0, 3), st.integers(1, 17), st.integers(0, 50))
 def test_write_lines_rotates_as_the_per_line_writer(tmp_path_factory, sizes, max_bytes, keep,
-                                                     batch, existing):  # fmt: skip
+                                                     batch, existing):
     """Same files, same contents, same rotations as one line at a time (the old writer), for
     any batching, limit (also below a line's size) and file already there."""
     tmp = tmp_path_factory.mktemp("rot")
@@ -448,7 +448,7 @@ def test_hostile_records_never_stop_the_detector(bot_window_model, tmp_path):
     path.write_bytes(b"\n".join(out_lines) + b"\n")
     alerts = tmp_path / "a.jsonl"
     res = run_detect(bot_window_model, DetectOptions(str(path), alerts=str(alerts),
-                     threshold=1e-9, stats_every=0, micro_batch=16), err=io.StringIO())  # fmt: skip
+                     threshold=1e-9, stats_every=0, micro_batch=16), err=io.StringIO())
     events = [json.loads(s) for s in alerts.read_text().splitlines()]
     assert res["alerts"] == len(events) == res["flows"] > 0
     stamps = {e["timestamp"] for e in events}
@@ -464,7 +464,7 @@ def test_dry_run_commands_stay_before_their_alert_on_a_shared_stream(bot_window_
     buf = io.StringIO()
     run_detect(bot_window_model, DetectOptions(str(BOT_ENTIRE), threshold=1e-9, stats_every=0,
                firewall="nftables", block_rate=1e6, micro_batch=32), out=buf,
-               err=io.StringIO())  # fmt: skip
+               err=io.StringIO())
     lines = buf.getvalue().splitlines()
     adds = [i for i, s in enumerate(lines) if s.startswith('["nft", "add", "element"')]
     assert adds
@@ -479,7 +479,7 @@ def test_warm_up_compiles_every_kernel_of_a_batch():
     before = {k: len(v.signatures) for k, v in _kernels().items()}
     table = read_flows(BOT_ENTIRE, drop_duplicates=False, unknown_label="keep", progress=False)
     alert_lines(AlertFormat(("a", "b")), AlertColumns(table), np.arange(5),
-                np.full((5, 2), 0.5, np.float32), np.full(5, 0.5), np.ones(5, int))  # fmt: skip
+                np.full((5, 2), 0.5, np.float32), np.full(5, 0.5), np.ones(5, int))
     assert {k: len(v.signatures) for k, v in _kernels().items()} == before
 
 

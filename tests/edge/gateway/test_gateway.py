@@ -98,7 +98,7 @@ def test_alerts_equal_the_batch_predictions_for_any_micro_batch(model, replay, e
     # The window-buffer engine (used when the receptive field exceeds the window) agrees too.
     out = tmp_path / "w.jsonl"
     res = _detect(model, str(replay), alerts=str(out), threshold=threshold, micro_batch=13,
-                  mode="windows")  # fmt: skip
+                  mode="windows")
     assert res["engine_mode"] == "windows"
     _check(_alerts(out), expected)
 
@@ -149,14 +149,14 @@ def test_bad_lines_are_skipped_counted_and_do_not_change_alerts(model, replay, e
         assert res["skipped"] == 4, res["skipped_by_reason"]
         alerts = _alerts(out)
         _check(alerts, expected, lines={**{k: out_lines[k - 1] for k in where},
-                                        "expected": {v: raw[v - 1] for v in where.values()}})  # fmt: skip
+                                        "expected": {v: raw[v - 1] for v in where.values()}})
         assert [where[a["ltcn"]["line"]] for a in alerts] == [r[0] for r in expected[1]]
 
 
 def test_stdin_source_in_process(model, replay, expected, tmp_path):
     out = tmp_path / "a.jsonl"
     _detect(model, "-", alerts=str(out), threshold=expected[0], micro_batch=9,
-            stdin=io.BytesIO(replay.read_bytes()))  # fmt: skip
+            stdin=io.BytesIO(replay.read_bytes()))
     _check(_alerts(out), expected)
 
 
@@ -168,7 +168,7 @@ def test_directory_source_and_realtime_replay(model, replay, expected, tmp_path)
     (d / "b.csv").write_bytes(b"\n".join([raw[0], *raw[100:]]) + b"\n")
     out = tmp_path / "a.jsonl"
     res = _detect(model, str(d), alerts=str(out), threshold=expected[0], realtime=True,
-                  speed=1e6, max_gap=0.001)  # fmt: skip
+                  speed=1e6, max_gap=0.001)
     alerts = _alerts(out)
     assert res["alerts"] == len(expected[1]) and res["latency_us_p50"] is not None
     got = [(a["ltcn"]["source_file"], a["ltcn"]["line"]) for a in alerts]
@@ -193,7 +193,7 @@ def test_follow_mode_reads_a_growing_file(model, replay, expected, tmp_path):
     t.start()
     out = tmp_path / "a.jsonl"
     res = _detect(model, str(path), alerts=str(out), threshold=expected[0], follow=True,
-                  max_seconds=2.5, poll=0.02, micro_batch=50)  # fmt: skip
+                  max_seconds=2.5, poll=0.02, micro_batch=50)
     t.join()
     _check(_alerts(out), expected)
     assert res["skipped"] == 0
@@ -206,7 +206,7 @@ def test_cli_stdin_subprocess_and_sigterm_flush(model, replay, expected, tmp_pat
          "--alerts", str(out), "--threshold", repr(expected[0]), "--micro-batch", "16",
          "--stats-every", "0.2"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
-    )  # fmt: skip
+    )
     proc.stdin.write(replay.read_bytes())
     proc.stdin.flush()  # the pipe stays open: a live feed
     deadline = time.monotonic() + 45
@@ -244,14 +244,14 @@ def test_firewall_dry_run_validates_and_rate_limits(model, replay, expected, tmp
     buf = io.StringIO()
     alerts_path = tmp_path / "a.jsonl"
     res = _detect(model, str(path), alerts=str(alerts_path), threshold=expected[0],
-                  firewall="nftables", block_rate=1000, out=buf)  # fmt: skip
+                  firewall="nftables", block_rate=1000, out=buf)
     alerts = _alerts(alerts_path)
     _check(alerts, expected)
     cmds = [json.loads(s) for s in buf.getvalue().splitlines()]
     assert all(isinstance(c, list) and c[0] == "nft" for c in cmds)
     assert cmds[0] == ["nft", "add", "table", "inet", "ltcn"]
     assert ["nft", "add", "set", "inet", "ltcn", "blocklist", "{", "type", "ipv4_addr", ";",
-            "flags", "timeout", ";", "}"] in cmds  # fmt: skip
+            "flags", "timeout", ";", "}"] in cmds
     assert [
         "nft",
         "add",
@@ -289,7 +289,7 @@ def test_firewall_dry_run_validates_and_rate_limits(model, replay, expected, tmp
             valid.append(addr)
             outcome.append("added")
     assert adds == [["nft", "add", "element", "inet", "ltcn", "blocklist" if a.version == 4 else "blocklist6",
-                     "{", str(a), "timeout", "10m", "}"] for a in valid]  # fmt: skip
+                     "{", str(a), "timeout", "10m", "}"] for a in valid]
     flat = " ".join(" ".join(c) for c in cmds)
     assert "reboot" not in flat and "300" not in flat and "--help" not in flat
     fw = res["firewall"]
@@ -316,7 +316,7 @@ def test_firewall_rate_limit_and_timeout_window():
     assert fw.block("10.0.0.0") == "added"  # its window has passed
     adds = [json.loads(s) for s in buf.getvalue().splitlines()]
     assert adds[-2] == ["nft", "add", "element", "inet", "ltcn", "blocklist6", "{", "2001:db8::1",
-                        "timeout", "1m", "}"]  # fmt: skip
+                        "timeout", "1m", "}"]
 
 
 def test_a_victims_replies_to_a_blocked_attacker_do_not_block_the_victim():
@@ -338,12 +338,12 @@ def test_apply_runs_argument_lists_without_a_shell(monkeypatch):
         returncode, stderr = 0, ""
 
     fw = Firewall(apply=True, runner=lambda argv: calls.append(argv) or Done(), timeout_s=30,
-                  own=())  # fmt: skip
+                  own=())
     fw.start()
     assert fw.block("192.0.2.7") == "added"
     assert all(isinstance(c, list) for c in calls)
     assert calls[-1] == ["nft", "add", "element", "inet", "ltcn", "blocklist", "{", "192.0.2.7",
-                         "timeout", "30s", "}"]  # fmt: skip
+                         "timeout", "30s", "}"]
 
 
 @pytest.mark.parametrize(
@@ -366,11 +366,11 @@ def test_apply_runs_argument_lists_without_a_shell(monkeypatch):
         ("198.18.77.66", "added"),
         ("fe80::1", "added"),  # link-local unicast without a scope id
     ],
-)  # fmt: skip
+)
 def test_firewall_blocks_only_unicast_and_never_the_allowed(address, outcome):
     buf = io.StringIO()
     fw = Firewall(timeout_s=60, rate=100, out=buf, allow=("192.168.1.0/24", "2001:db8:1::/48"),
-                  own=("198.18.77.1", "fe80::aa"))  # fmt: skip
+                  own=("198.18.77.1", "fe80::aa"))
     assert fw.block(address) == outcome
     adds = [json.loads(line) for line in buf.getvalue().splitlines()]
     assert len(adds) == (outcome == "added")
@@ -385,7 +385,7 @@ def test_a_block_nft_refused_is_not_recorded_and_is_tried_again():
             self.returncode, self.stderr = code, "Error: something"
 
     fw = Firewall(apply=True, runner=lambda argv: calls.append(argv) or Result(codes.pop(0)),
-                  timeout_s=30, own=())  # fmt: skip
+                  timeout_s=30, own=())
     assert fw.block("192.0.2.7") == "failed" and not fw.blocked("192.0.2.7")
     assert fw.block("192.0.2.7") == "added" and fw.blocked("192.0.2.7")
     assert len(calls) == 2 and fw.counts["nft errors"] == 1
@@ -398,7 +398,7 @@ def test_own_addresses_come_from_ip_json():
             {"ifname": "lo", "addr_info": [{"local": "127.0.0.1"}, {"local": "::1"}]},
             {"ifname": "br-lan", "addr_info": [{"local": "198.18.77.1"}, {"local": "fe80::1"}]},
             {"ifname": "odd", "addr_info": [{"local": "not an address"}, "junk"]},
-        ])  # fmt: skip
+        ])
 
     got = own_addresses(lambda argv: Out())
     assert [str(a) for a in got] == ["127.0.0.1", "::1", "198.18.77.1", "fe80::1"]
@@ -408,7 +408,7 @@ def test_own_addresses_come_from_ip_json():
 def test_apply_needs_root_and_nft(model, replay):
     if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("nft"):
         pytest.skip("root with nft: --apply is allowed here (test_apply_in_a_network_namespace "
-                    "runs it for real)")  # fmt: skip
+                    "runs it for real)")
     with pytest.raises(GatewayError, match="--apply needs"):
         _detect(model, str(replay), firewall="nftables", apply=True)
 
@@ -439,7 +439,7 @@ def test_apply_in_a_network_namespace(model, replay, expected, netns, tmp_path):
     cmd = ["ip", "netns", "exec", netns, sys.executable, "-m", "ltcn_kernels.cli", "detect",
            "--model", str(model), "--source", str(replay), "--alerts", str(alerts_path),
            "--threshold", str(expected[0]), "--firewall", "nftables", "--apply",
-           "--block-timeout", "600", "--block-rate", "100000", "--stats-every", "0"]  # fmt: skip
+           "--block-timeout", "600", "--block-rate", "100000", "--stats-every", "0"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert "nft failed" not in done.stderr
@@ -459,7 +459,7 @@ def test_apply_in_a_network_namespace(model, replay, expected, netns, tmp_path):
 
     def nft(*args):
         got = subprocess.run(["ip", "netns", "exec", netns, "nft", *args], capture_output=True,
-                             text=True, check=True)  # fmt: skip
+                             text=True, check=True)
         return got.stdout
 
     elements = {}
@@ -484,14 +484,14 @@ def test_alert_rotation_by_size(model, replay, expected, tmp_path):
     limit = 3 * size
     out = tmp_path / "r.jsonl"
     res = _detect(model, str(replay), alerts=str(out), threshold=expected[0],
-                  alerts_max_bytes=limit, alerts_keep=1000)  # fmt: skip
+                  alerts_max_bytes=limit, alerts_keep=1000)
     parts = sorted(tmp_path.glob("r.jsonl.*"), key=lambda p: -int(p.suffix[1:]))
     assert res["alert_rotations"] == len(parts) > 1
     assert all(p.stat().st_size <= limit for p in [*parts, out])
     assert "".join(p.read_text() for p in [*parts, out]) == whole.read_text()
     out2 = tmp_path / "k.jsonl"
     _detect(model, str(replay), alerts=str(out2), threshold=expected[0],
-            alerts_max_bytes=limit, alerts_keep=2)  # fmt: skip
+            alerts_max_bytes=limit, alerts_keep=2)
     assert sorted(p.name for p in tmp_path.glob("k.jsonl*")) == [
         "k.jsonl",
         "k.jsonl.1",
@@ -503,7 +503,7 @@ def test_cli_errors_are_one_line(tmp_path, model):
     from ltcn_kernels.cli import main
 
     assert main(["detect", "--model", str(model), "--source", str(tmp_path / "nope.csv"),
-                 "--stats-every", "0"]) == 2  # fmt: skip
+                 "--stats-every", "0"]) == 2
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
     assert main(["detect", "--model", str(model), "--source", str(bad), "--stats-every", "0"]) == 2
@@ -537,7 +537,7 @@ def test_cli_errors_are_one_line(tmp_path, model):
         ({"source": "x", "micro_batch": 65_537}, "--micro-batch must be in 1..65536"),
         ({"source": "x", "speed": 0}, r"--speed must be a number in \(0, 1e\+06\]"),
     ],
-)  # fmt: skip
+)
 def test_options_are_checked_when_made(options, message):
     with pytest.raises(GatewayError, match=message):
         DetectOptions(**options)
@@ -561,7 +561,7 @@ def test_cli_usage_errors_are_one_line(model, replay, capsys):
     from ltcn_kernels.cli import main
 
     assert main(["detect", "--model", str(model), "--source", str(replay), "--threshold", "2",
-                 "--stats-every", "0"]) == 2  # fmt: skip
+                 "--stats-every", "0"]) == 2
     assert capsys.readouterr().err == "ltcn: error: --threshold must be in (0, 1]\n"
 
 
@@ -583,7 +583,7 @@ def test_a_full_disk_loses_alerts_counted_and_the_detector_goes_on(model, replay
         pytest.skip("no /dev/full here")
     err = io.StringIO()
     options = DetectOptions(source=str(replay), alerts="/dev/full", threshold=expected[0],
-                            micro_batch=16, stats_every=0)  # fmt: skip
+                            micro_batch=16, stats_every=0)
     res = run_detect(model, options, err=err)
     assert res["flows"] == len(classify_files(model, [replay]).order)
     assert res["alerts"] == len(expected[1]) and res["alerts_lost"] == len(expected[1])
@@ -645,11 +645,11 @@ def test_sighup_reopens_the_alert_file_and_keeps_detecting(model, replay, expect
          str(source), "--follow", "--alerts", str(out), "--threshold", repr(expected[0]),
          "--micro-batch", "16", "--stats-every", "0.1", "--max-seconds", "60"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
-    )  # fmt: skip
+    )
     first = sum(1 for line, *_ in expected[1] if line <= cut + 1)  # (line 1: the header)
     deadline = time.monotonic() + 45
     while time.monotonic() < deadline and not (out.exists() and
-                                               out.read_text().count("\n") >= first):  # fmt: skip
+                                               out.read_text().count("\n") >= first):
         time.sleep(0.05)
     time.sleep(0.3)
     os.replace(out, tmp_path / "a.jsonl.1")
@@ -659,7 +659,7 @@ def test_sighup_reopens_the_alert_file_and_keeps_detecting(model, replay, expect
         f.write(b"\n".join(half[cut:]))
     deadline = time.monotonic() + 45
     while time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n")
-                                               >= len(expected[1]) - first):  # fmt: skip
+                                               >= len(expected[1]) - first):
         time.sleep(0.05)
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
@@ -702,7 +702,7 @@ def test_follow_reads_through_a_rotation_as_tail_F(model, replay, expected, tmp_
     t.start()
     out = tmp_path / "a.jsonl"
     res = _detect(model, str(path), alerts=str(out), threshold=expected[0], follow=True,
-                  max_seconds=3.5, poll=0.02, micro_batch=50)  # fmt: skip
+                  max_seconds=3.5, poll=0.02, micro_batch=50)
     t.join()
     assert ready.is_set() and res["source_rotations"] == 1 and res["skipped"] == 0
     assert res["flows"] == len(rows)
@@ -712,7 +712,7 @@ def test_follow_reads_through_a_rotation_as_tail_F(model, replay, expected, tmp_
     for a, (_, cls, probs) in zip(got, want, strict=True):
         assert a["ltcn"]["class"] == cls
         np.testing.assert_allclose([a["ltcn"]["probabilities"][c] for c in classes], probs,
-                                   atol=2e-5)  # fmt: skip
+                                   atol=2e-5)
     # line numbers are each file's own: after the rotation they start again
     second = [a["ltcn"]["line"] for a, (line, *_) in zip(got, want, strict=True) if line > cut + 1]
     offset = 1 if how == "rename" else 0  # the new file's header
@@ -744,13 +744,13 @@ def test_micro_batches_are_bounded_in_bytes_and_lines(model, replay, expected, m
 
 @pytest.mark.parametrize("micro_batch", [1, 16, 10_000])
 def test_bad_lines_are_skipped_wherever_they_fall_and_keep_line_numbers(model, replay, expected,
-                                                                        tmp_path, micro_batch):  # fmt: skip
+                                                                        tmp_path, micro_batch):
     """A NUL-bearing line, an over-long line and garbage are skipped and counted the same at
     the start of a micro-batch or deep inside one, and every alert keeps its record's line."""
     lines = replay.read_bytes().rstrip(b"\n").split(b"\n")
     header, rows = lines[0], lines[1:]
     bad = {0: b"\x00" * 3 + rows[0][3:], 5: rows[5][:10] + b"\x00" + rows[5][10:],
-           40: b"x" * 70_000, 41: b"y" * 200_000, 90: rows[90].replace(b",", b";")}  # fmt: skip
+           40: b"x" * 70_000, 41: b"y" * 200_000, 90: rows[90].replace(b",", b";")}
     out_rows, where = [], {}
     for k, row in enumerate(rows):
         if k in bad:
@@ -782,7 +782,7 @@ def test_a_bad_first_line_on_stdin_is_skipped_not_the_end(model, replay, expecte
 
 @pytest.mark.parametrize("micro_batch", [1, 7])
 def test_a_headerless_stream_reads_every_record_whatever_starts_a_batch(model, replay, tmp_path,
-                                                                        micro_batch):  # fmt: skip
+                                                                        micro_batch):
     """Records of uncommon protocols (rarp, llc, a number) first in the stream and first in
     micro-batches: none is taken for the stream's format, each is classified as it would be
     under a header, on the line it is on."""
@@ -795,9 +795,9 @@ def test_a_headerless_stream_reads_every_record_whatever_starts_a_batch(model, r
         rows[k] = b",".join(f)
     with_header, without = tmp_path / "h.jsonl", tmp_path / "n.jsonl"
     a = _detect(model, "-", stdin=io.BytesIO(b"\n".join([header, *rows]) + b"\n"),
-                alerts=str(with_header), threshold=0.01, micro_batch=micro_batch)  # fmt: skip
+                alerts=str(with_header), threshold=0.01, micro_batch=micro_batch)
     b = _detect(model, "-", stdin=io.BytesIO(b"\n".join(rows) + b"\n"), alerts=str(without),
-                threshold=0.01, micro_batch=micro_batch)  # fmt: skip
+                threshold=0.01, micro_batch=micro_batch)
     assert a["flows"] == b["flows"] == len(rows) and a["skipped"] == b["skipped"] == 0
     got, want = _alerts(without), _alerts(with_header)
     assert len(want) > 10 and [x["ltcn"]["line"] + 1 for x in got] == [x["ltcn"]["line"] for x in want]
@@ -828,7 +828,7 @@ def test_in_one_batch_the_flood_source_is_blocked_not_its_victim(model, replay, 
         returncode, stderr = 0, ""
 
     options = DetectOptions(source=str(path), firewall="nftables", apply=True, threshold=1e-6,
-                            micro_batch=100, stats_every=0, alerts=str(tmp_path / "a.jsonl"))  # fmt: skip
+                            micro_batch=100, stats_every=0, alerts=str(tmp_path / "a.jsonl"))
     res = run_detect(model, options, err=io.StringIO(), runner=lambda argv: calls.append(argv) or Done())
     added = [c[c.index("{") + 1] for c in calls if c[:3] == ["nft", "add", "element"]]
     assert added == [attacker] and res["alerts"] == 6

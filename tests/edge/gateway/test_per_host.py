@@ -41,7 +41,7 @@ def test_keyed_windows_hold_each_keys_last_flows(keys, length):
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.floats(0, 2000)), min_size=1, max_size=40),
-       st.lists(st.integers(1, 40), max_size=4))  # fmt: skip
+       st.lists(st.integers(1, 40), max_size=4))
 def test_stream_gaps_carried_across_batches_equal_the_whole_stream(flows, cuts):
     keys = np.array([f"h{k}" for k, _ in flows], dtype=object)
     times = np.array([t for _, t in flows])
@@ -72,7 +72,7 @@ def host_model(request, tiny_run, tmp_path_factory):
 
     data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block",
                       sequence="flows", window=8, stream_key="saddr", fractions=(0.5, 0.2, 0.3),
-                      drop_duplicates=False, stream_gap=request.param)  # fmt: skip
+                      drop_duplicates=False, stream_gap=request.param)
     name = "hosts-gaps" if request.param else "hosts"
     run = tiny_run(name, data, channels=(6, 6), dilations=(1, 2), k=2)
     path = tmp_path_factory.mktemp("hostm") / "m.ltcn"
@@ -85,12 +85,12 @@ def test_config_refuses_unknown_keys():
 
     with pytest.raises(ValueError, match="expected one of '', 'saddr'"):
         DataConfig(dataset="bot-iot", files=("x",), split="time-block", sequence="flows",
-                   stream_key="dport")  # fmt: skip
+                   stream_key="dport")
     with pytest.raises(ValueError, match="needs sequence = 'flows'"):
         DataConfig(dataset="bot-iot", files=("x",), split="time-block", stream_key="saddr")
     with pytest.raises(ValueError, match="stream_gap needs a stream_key"):
         DataConfig(dataset="bot-iot", files=("x",), split="time-block", sequence="flows",
-                   stream_gap=True)  # fmt: skip
+                   stream_gap=True)
 
 
 def test_batch_windows_are_per_host_and_match_flax(host_model):
@@ -99,7 +99,7 @@ def test_batch_windows_are_per_host_and_match_flax(host_model):
     art, pre = load_model(host_model)
     assert art.manifest["architecture"]["stream_key"] == "saddr"
     table = read_flows(BOT_ENTIRE, "bot-iot", drop_duplicates=False, unknown_label="keep",
-                       progress=False)  # fmt: skip
+                       progress=False)
     order, x, seqs = model_inputs(art, pre, table)
     src = np.asarray(table.strings["saddr"].vocab, dtype=object)[table.strings["saddr"].codes[order]]
     np.testing.assert_array_equal(seqs[np.arange(len(order))], _naive_windows(x, src, 8))
@@ -126,16 +126,16 @@ def test_gateway_per_host_streams_equal_the_batch_tools(host_model, bot_replay, 
     values = np.unique(np.round(p_attack, 4))  # a threshold in the widest gap near the median
     mid = len(values) // 2
     gap = max(zip(np.diff(values)[max(0, mid - 20) : mid + 20],
-                  values[max(0, mid - 20) : mid + 20], strict=False))  # fmt: skip
+                  values[max(0, mid - 20) : mid + 20], strict=False))
     threshold = float(gap[1] + gap[0] / 2)
     want = {int(pred.table.line[pred.order[i]]): pred.probs[i]
-            for i in np.flatnonzero(p_attack >= threshold)}  # fmt: skip
+            for i in np.flatnonzero(p_attack >= threshold)}
     assert 0 < len(want) < len(p_attack)
     for mb in (1, 7, 10_000):
         out = tmp_path / f"a{mb}.jsonl"
         res = run_detect(host_model, DetectOptions(source=str(bot_replay), alerts=str(out),
                                                    threshold=threshold, micro_batch=mb,
-                                                   stats_every=0), err=io.StringIO())  # fmt: skip
+                                                   stats_every=0), err=io.StringIO())
         assert res["engine_mode"] == "hosts" and res["hosts_evicted"] == 0
         alerts = [json.loads(s) for s in out.read_text().splitlines()]
         got = {a["ltcn"]["line"]: a for a in alerts}
@@ -155,7 +155,7 @@ def test_per_host_state_is_bounded_and_evicts_the_least_recent(host_model):
     assert clf.host_state_bytes == 2 * (7 * f * 4 + 8 * clf.uses_gap)
     if clf.uses_gap:  # the hosts' last flow starts are bounded the same way
         table = read_flows(BOT_ENTIRE, "bot-iot", drop_duplicates=False, unknown_label="keep",
-                           progress=False).take(np.arange(6))  # fmt: skip
+                           progress=False).take(np.arange(6))
         keys = np.array(["a", "b", "c", "a", "b", "c"], dtype=object)
         with_gaps = clf.add_gaps(table, np.arange(6), keys)
         assert with_gaps.feature_names[-1] == GAP_FEATURE and list(clf.last_start) == ["b", "c"]

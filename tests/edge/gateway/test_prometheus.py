@@ -38,7 +38,7 @@ def _free_port() -> int:
 def _samples(text: str) -> dict[tuple[str, tuple], float]:
     """``{(sample name, sorted labels): value}`` of a Prometheus text exposition."""
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}  # fmt: skip
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
 
 
 def _scrape(port: int) -> dict[tuple[str, tuple], float] | None:
@@ -78,7 +78,7 @@ def test_a_running_detector_scraped_over_http_reports_its_final_counters(
          "--stats-every", "0", "--firewall", "nftables", "--block-rate", "1000",
          "--metrics-listen", f"127.0.0.1:{port}", "--metrics-textfile", str(prom)],
         stdin=subprocess.PIPE, stdout=commands, stderr=subprocess.PIPE, cwd=REPO,
-    )  # fmt: skip
+    )
     try:
         proc.stdin.write(bot_replay.read_bytes())
         proc.stdin.flush()  # the pipe stays open: a live feed
@@ -146,7 +146,7 @@ class Collect(Sink):
 def test_a_new_output_is_one_sink(bot_window_model, bot_replay, threshold):
     mine, out = Collect(), io.StringIO()
     options = DetectOptions(source=str(bot_replay), stats_every=0, micro_batch=16,
-                            threshold=threshold[1])  # fmt: skip
+                            threshold=threshold[1])
     res = run_detect(bot_window_model, options, out=out, err=io.StringIO(), sinks=[mine])
     assert mine.started and mine.closed and mine.batches
     alerts = [json.loads(s) for s in out.getvalue().splitlines()]

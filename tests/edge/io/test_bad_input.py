@@ -142,7 +142,7 @@ def test_cli_error_is_one_line_exit_2(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "ltcn_kernels.cli", "data", "summary", str(path)],
         capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith(f"ltcn: error: {path}:3:")
@@ -202,7 +202,7 @@ def test_parse_number_matches_python_float(value):
 
 @settings(max_examples=200, deadline=None)
 @given(st.datetimes(min_value=__import__("datetime").datetime(1970, 1, 2),
-                    max_value=__import__("datetime").datetime(2099, 12, 31)))  # fmt: skip
+                    max_value=__import__("datetime").datetime(2099, 12, 31)))
 def test_parse_time_matches_datetime(moment):
     import datetime as dt
 
@@ -237,7 +237,7 @@ def test_damaged_gzip_is_one_line_naming_the_file(tmp_path, cut, flips):
     data = bytes(data[: 2 + cut % (len(data) - 1)])
     path = _write(tmp_path, "damaged.csv.gz", data)
     for read in (lambda: read_flows(path, progress=False),
-                 lambda: read_flows_bytes(data, name=str(path))):  # fmt: skip
+                 lambda: read_flows_bytes(data, name=str(path))):
         try:
             read()
         except DataFormatError as err:
@@ -251,7 +251,7 @@ def test_damaged_gzip_on_the_command_line_is_one_line_exit_2(tmp_path):
     path = _write(tmp_path, "cut.csv.gz", data[: len(data) // 2])
     for argv in (["data", "summary", str(path)],):
         proc = subprocess.run([sys.executable, "-m", "ltcn_kernels.cli", *argv], capture_output=True,
-                              text=True, timeout=120)  # fmt: skip
+                              text=True, timeout=120)
         assert proc.returncode == 2, (argv, proc.stderr)
         assert proc.stderr.strip().splitlines()[-1] == (
             f"ltcn: error: {path}: corrupt or truncated gzip data (it ends early)")

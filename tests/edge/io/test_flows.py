@@ -63,7 +63,7 @@ def test_detects_layout_from_content(path, dataset, layout, tmp_path):
 
 def test_leak_columns_are_never_features():
     leaky = {"Flow ID", "Source IP", "Destination IP", "Timestamp", "Source Port", "id",
-             "pkSeqID", "stime", "ltime", "seq", "saddr", "daddr", "sport", "difficulty"}  # fmt: skip
+             "pkSeqID", "stime", "ltime", "seq", "saddr", "daddr", "sport", "difficulty"}
     for layout in datasets.LAYOUTS:
         assert not leaky & set(layout.feature_names), layout.name
         assert not leaky & set(layout.categorical_names), layout.name
@@ -212,7 +212,7 @@ def test_nsl_kdd_every_test_label_is_mapped():
     assert names <= set(NSL_KDD_CATEGORIES)
     only_in_test = {"apache2", "httptunnel", "mailbomb", "mscan", "named", "perl", "processtable",
                     "ps", "saint", "sendmail", "snmpgetattack", "snmpguess", "sqlattack",
-                    "udpstorm", "worm", "xlock", "xsnoop", "xterm"}  # fmt: skip
+                    "udpstorm", "worm", "xlock", "xsnoop", "xterm"}
     assert only_in_test <= names
     assert set(table.group.counts()) == {"normal", "DoS", "Probe", "R2L", "U2R"}
 
@@ -365,7 +365,7 @@ STAGED = [
     ("cicids2017/improved/FTP-Patator_2500.csv", 2500, {"FTP-Patator": 2500}, 1),
     ("cicids2017/improved/SSH-Patator_2500.csv", 2500, {"SSH-Patator": 2500}, 1),
     ("bot-iot/data_t.csv", 1109, {"DDoS/TCP": 1044, "Normal": 65}, 2),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("path", "rows", "labels", "n_labels"), STAGED)
@@ -402,13 +402,13 @@ def _variants(tmp_path):
     for name, data in made.items():
         (tmp_path / name).write_bytes(data)
     return [NSL_TEST, NSL_TRAIN, CIC_MLCVE, CIC_TRAFFIC, *CIC_IMPROVED, BOT_ENTIRE,
-            *(tmp_path / name for name in made)]  # fmt: skip
+            *(tmp_path / name for name in made)]
 
 
 def _assert_same_table(got, want):
     """Every array and field of two tables equal, except the input names."""
     for name in ("dataset", "layouts", "feature_names", "aux_names", "categorical_names",
-                 "port_names", "order_by", "excluded", "drops", "rows_read", "negative_cells"):  # fmt: skip
+                 "port_names", "order_by", "excluded", "drops", "rows_read", "negative_cells"):
         assert getattr(got, name) == getattr(want, name), name
     for name in ("features", "aux", "file_index", "line"):
         a, b = getattr(got, name), getattr(want, name)
@@ -423,7 +423,7 @@ def _assert_same_table(got, want):
 
 
 @pytest.mark.parametrize("options", [{}, {"drop_duplicates": False, "drop_nonfinite": False},
-                                     {"unknown_label": "keep", "chunk_bytes": 4096}])  # fmt: skip
+                                     {"unknown_label": "keep", "chunk_bytes": 4096}])
 def test_bytes_and_file_give_the_same_table_for_every_layout(tmp_path, options):
     for path in _variants(tmp_path):
         want = read_flows(path, progress=False, **options)
@@ -468,7 +468,7 @@ _BAD_LINES = [b"this is not a flow record", b"1,2,3", b""]
     cuts=st.lists(st.integers(0, 300), max_size=12),
     bad=st.lists(st.tuples(st.integers(0, 300), st.sampled_from(range(len(_BAD_LINES)))), max_size=6),
     chunk=st.sampled_from([64, 4096, 1 << 20]),
-)  # fmt: skip
+)
 def test_micro_batches_from_bytes_lose_no_good_record(source, cuts, bad, chunk):
     """The gateway's path: a stream cut into micro-batches of lines, each parsed from bytes
     (the header first where the file has one), bad lines skipped. Together the batches hold
@@ -493,7 +493,7 @@ def test_micro_batches_from_bytes_lose_no_good_record(source, cuts, bad, chunk):
             (b"" if header is None else header + b"\n") + b"\n".join(ln for ln, _ in batch) + b"\n"
         )
         t = read_flows_bytes(data, skip_bad_lines=True, drop_duplicates=False, drop_nonfinite=False,
-                             unknown_label="keep", chunk_bytes=chunk)  # fmt: skip
+                             unknown_label="keep", chunk_bytes=chunk)
         skipped += sum(n for reason, n in t.drops.items() if reason.startswith("bad line"))
         tables.append(t)
         # Line numbers in the batch -> positions in the stream.

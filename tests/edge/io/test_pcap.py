@@ -147,7 +147,7 @@ def test_a_capture_cut_mid_packet_keeps_the_complete_packets(tmp_path):
     n = capture_to_flows(cut, tmp_path / "f.csv")
     assert n == 9  # the same 9 TCP connections, the last one a few bytes short
     table = read_flows(tmp_path / "f.csv", "bot-iot", drop_duplicates=False, unknown_label="keep",
-                       progress=False)  # fmt: skip
+                       progress=False)
     size = table.features[:, table.feature_names.index("bytes")]
     assert size.sum() < sum(b * c for (_, b), c in _nfstream("WebattackSQLinj.pcap").items())
 
@@ -184,7 +184,7 @@ def deployable(tiny_run, tmp_path_factory):
     dropped = ("mean", "stddev", "sum", "min", "max")
     data = DataConfig(dataset="bot-iot", files=(str(BOT_ENTIRE),), split="class-time-block", sequence="flows",
                       window=1, fractions=(0.5, 0.2, 0.3), drop_duplicates=False, log_scale=True,
-                      exclude_features=dropped)  # fmt: skip
+                      exclude_features=dropped)
     run = tiny_run("deploy", data, channels=(6, 6), dilations=(1, 2), k=2)
     path = tmp_path_factory.mktemp("deploym") / "m.ltcn"
     export_run(run, path)
@@ -206,11 +206,11 @@ def test_detect_on_a_capture_equals_batch_predictions_on_its_flows(deployable, t
     if threshold <= 0:
         threshold = 0.5
     expect = [(int(pred.table.line[pred.order[i]]), float(p_attack[i]))
-              for i in np.flatnonzero(p_attack >= threshold)]  # fmt: skip
+              for i in np.flatnonzero(p_attack >= threshold)]
     alerts_path = tmp_path / "alerts.jsonl"
     fw_out = io.StringIO()
     options = DetectOptions(str(capture), alerts=str(alerts_path), threshold=threshold,
-                            firewall="nftables", stats_every=0)  # fmt: skip
+                            firewall="nftables", stats_every=0)
     res = run_detect(deployable, options, out=fw_out, err=io.StringIO())
     alerts = [json.loads(s) for s in alerts_path.read_text().splitlines()]
     assert res["captures"] == 1 and res["flows"] == len(pred.order) == 1994 and res["skipped"] == 0
@@ -223,7 +223,7 @@ def test_detect_on_a_capture_equals_batch_predictions_on_its_flows(deployable, t
     adds = [c for c in commands if c[:3] == ["nft", "add", "element"]]
     if alerts:  # one timed entry for the one scanning source, however many flows alerted
         assert adds == [["nft", "add", "element", "inet", "ltcn", "blocklist", "{", "172.16.0.8",
-                         "timeout", "10m", "}"]]  # fmt: skip
+                         "timeout", "10m", "}"]]
 
 
 def test_capture_needs_a_bot_iot_model(nsl_run, tmp_path):
@@ -329,7 +329,7 @@ def test_live_interface_flows_and_alerts(deployable, veth_pair, tmp_path):
          "--save-flows", str(saved), "--threshold", "0.5", "--max-seconds", "15",
          "--stats-every", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    )
     _wait_for_argus(iface, detect)
     subprocess.run(
         ["ip", "netns", "exec", peer, sys.executable, "-c", _CONNECT_SCAN], check=True, timeout=60
@@ -349,7 +349,7 @@ def test_live_interface_flows_and_alerts(deployable, veth_pair, tmp_path):
     pred = classify_files(deployable, [saved])
     p_attack = 1.0 - pred.probs[:, pred.classes.index("Normal")]
     expect = sorted((int(pred.table.line[pred.order[i]]), round(float(p_attack[i]), 5))
-                    for i in np.flatnonzero(p_attack >= 0.5))  # fmt: skip
+                    for i in np.flatnonzero(p_attack >= 0.5))
     alerts = (
         [json.loads(s) for s in alerts_path.read_text().splitlines()]
         if alerts_path.exists()
