@@ -388,6 +388,7 @@ def _add_flows_parser(sub) -> None:
 
 # -- the parser and main ------------------------------------------------------------------
 
+ENGINE_COMMANDS = ("detect", "predict", "evaluate", "warmup")  # compile kernels on first use
 EDGE_COMMANDS = {
     "data": _add_data_parser, "verify": _add_verify_parser,
     "predict": _add_predict_evaluate_parsers, "evaluate": _add_predict_evaluate_parsers,
@@ -452,6 +453,10 @@ def main(argv: list[str] | None = None, commands: Mapping[str, Callable] | None 
     what = f"ltcn {args.command}"
     if getattr(args, "backend", None) not in (None, *EDGE_BACKENDS):
         what += f" --backend {args.backend}"
+    if args.command in ENGINE_COMMANDS:
+        from .engine.run import announce_cold_compile
+
+        announce_cold_compile()  # before the reader's and the engine's first compile
     try:
         # an optional extra's module missing anywhere in a command: one line naming the extra
         with require(what):

@@ -37,8 +37,9 @@ SEQUENCE_CHUNK = 512
 
 _FIRST_CALL: dict[str, float] = {}
 COLD_COMPILE_NOTICE = (
-    "ltcn: compiling the engine's kernels for this CPU: once, about 1.5-2 min on one x86 core "
-    "(longer on a Pi); later runs load them from Numba's cache (`ltcn warmup` does it ahead)"
+    "ltcn: compiling the reader's and the engine's kernels for this CPU: once, about 1-2 min on "
+    "one x86 core (longer on a Pi); later runs load them from Numba's cache (`ltcn warmup` does "
+    "it ahead)"
 )
 _told_cold = False
 
@@ -53,17 +54,27 @@ def is_cold(kernel) -> bool:
         return False
 
 
+def announce_cold_compile(kernel=None) -> bool:
+    """Say so on standard error, once per process, when ``kernel`` (default: the engine's
+    windows kernel) has never been compiled into Numba's cache on this machine; whether it
+    did. The command line calls it before a command that runs the engine, so the line comes
+    before the minutes of compiling, not after the reader's part of them."""
+    global _told_cold
+    if _told_cold or not is_cold(_k.run_windows if kernel is None else kernel):
+        return False
+    print(COLD_COMPILE_NOTICE, file=sys.stderr, flush=True)
+    _told_cold = True
+    return True
+
+
 def _timed(name: str, model: EngineModel, fn, *args):
     """Call a kernel; the first call per kernel signature records its wall time (compile or
     cache load + run) for :func:`compile_times`. Before a cold compile (1.5-2 minutes, silent
     otherwise) one line on standard error says so, once per process."""
-    global _told_cold
     key = f"{name}[{model.indices.dtype},{model.indptr.dtype}]"
     if key in _FIRST_CALL:
         return fn(*args)
-    if not _told_cold and is_cold(fn):
-        print(COLD_COMPILE_NOTICE, file=sys.stderr, flush=True)
-        _told_cold = True
+    announce_cold_compile(fn)
     t0 = time.perf_counter()
     result = fn(*args)
     _FIRST_CALL[key] = time.perf_counter() - t0

@@ -152,3 +152,16 @@ def test_a_run_folder_given_as_the_model_says_to_export_it(command, tmp_path, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"ltcn: error: {run}: a run folder, not a .ltcn model file: export its model "
                    f"first, `ltcn export {run} --out model.ltcn`, and pass that file"]
+
+
+def test_engine_commands_announce_a_cold_compile_before_it_starts(bot_window_model, monkeypatch,
+                                                                    capsys):
+    from ltcn_kernels.engine import run
+
+    monkeypatch.setattr(run, "_told_cold", False)
+    monkeypatch.setattr(run, "is_cold", lambda kernel: True)  # as on a fresh machine
+    assert main(["evaluate", "--model", str(bot_window_model), str(BOT_ENTIRE), "--json"]) == 0
+    assert capsys.readouterr().err.count(run.COLD_COMPILE_NOTICE) == 1
+    monkeypatch.setattr(run, "_told_cold", False)
+    assert main(["flows", "--features"]) == 0  # not an engine command: nothing to say
+    assert run.COLD_COMPILE_NOTICE not in capsys.readouterr().err
