@@ -150,6 +150,7 @@ def _time_old_stream(args, sparse, rows) -> dict:
     """The old path: run_sequence on one step, history copied in and out of the padding."""
     import numpy as np
 
+    # The raw kernel on purpose: this rebuilds the old call below the public API.
     from ltcn_kernels.engine import _kernels as K
 
     buf = np.zeros((3, sparse.c_max, sparse.pad_max + 256), np.float32)
@@ -195,7 +196,7 @@ def _time_breakdown(args, arch, sparse, x, rows, report) -> None:
     from numba import njit
 
     from ltcn_kernels import engine as E
-    from ltcn_kernels.engine import _stream as S
+    from ltcn_kernels.engine import _stream as S  # the stream kernel's parts, timed apart
 
     runs = report["runs"]
 
