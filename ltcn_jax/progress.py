@@ -45,7 +45,8 @@ class EpochLines:
 
     def epoch_done(self, epoch: int, loss: float, val_f1: float) -> None:
         elapsed = time.perf_counter() - self.start
-        left = elapsed / (epoch + 1) * (self.epochs - epoch - 1)
+        remaining = self.epochs - epoch - 1
+        # An upper bound: early stopping may end the training before its last epoch.
+        left = f", at most {duration(elapsed / (epoch + 1) * remaining)} left" if remaining else ""
         print(f"{self.what}: epoch {epoch + 1}/{self.epochs}  loss {loss:.4f}  val macro-F1 "
-              f"{val_f1:.4f}  {duration(elapsed)} elapsed, about {duration(left)} left "
-              "(at most: early stopping may end it sooner)", file=self.stream, flush=True)
+              f"{val_f1:.4f}  {duration(elapsed)} elapsed{left}", file=self.stream, flush=True)

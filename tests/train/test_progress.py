@@ -31,7 +31,9 @@ def test_epoch_lines_say_epoch_metrics_elapsed_and_time_left():
     lines.epoch_done(0, 0.12345, 0.9)
     text = out.getvalue()
     assert text.startswith("prune round 1/2 (to 60% sparse): epoch 1/4  loss 0.1235  val macro-F1 0.9000")
-    assert "10s elapsed, about 30s left" in text
+    assert text.rstrip().endswith("10s elapsed, at most 30s left")
+    lines.epoch_done(3, 0.1, 0.9)  # the last epoch: nothing left to estimate
+    assert out.getvalue().splitlines()[-1].endswith("elapsed")
 
 
 def test_fit_prints_one_line_per_epoch_without_a_terminal(capsys):
