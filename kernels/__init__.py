@@ -10,7 +10,9 @@ API is ``__all__``; the subpackages say what they hold:
 * :mod:`.spec` -- the model spec: the L-TCN plus how records are fed to it (one typed object);
 * :mod:`.engine` -- the ``.ltcn`` file and the sparse/dense Numba inference engine;
 * :mod:`.pipeline` -- load a model once and classify flow files with it (above the engine);
-* :mod:`.gateway` -- ``ltcn detect``: sources, classifier, EVE alerts, nftables;
+* :mod:`.gateway` -- ``ltcn detect``: sources, classifier, and its outputs as sinks (EVE
+  alerts, nftables, Prometheus metrics);
+* :mod:`.cli` -- the ``ltcn`` command line (the training side adds its commands as plugins);
 * :mod:`.bench` -- a measuring tool (``python -m ltcn_kernels.bench``), not engine code.
 """
 
