@@ -5,13 +5,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench-ingest results results-quick results-seeds results-lofo results-tables results-gateway-seeds clean system-deps check-aarch64 lab
+.PHONY: install demo test lint bench-ingest results results-quick results-seeds results-lofo results-tables results-gateway-seeds clean system-deps check-aarch64 lab
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[edge,train,dev,bench,serve,metrics]"
 	touch $(STAMP)
+
+# The .venv with every extra, nothing else (make demo and make test start with it).
+install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/ltcn demo --stored results

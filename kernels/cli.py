@@ -96,8 +96,9 @@ def _cmd_data_summary(args: argparse.Namespace) -> int:
 def _add_data_parser(sub) -> None:
     from .io.datasets import DATASETS
 
-    data = sub.add_parser("data", help="inspect flow-record files")
-    data_sub = data.add_subparsers(dest="data_command", required=True)
+    data = add_command(sub, "data", "inspect flow-record files",
+                       "ltcn data summary tests/fixtures/nsl-kdd/KDDTest+_subset.txt")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="summary")
     summary = add_command(
         data_sub, "summary", "format, rows kept/dropped, features and labels of flow files",
         "ltcn data summary tests/fixtures/nsl-kdd/KDDTest+_subset.txt",
@@ -139,8 +140,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _add_verify_parser(sub) -> None:
     verify = add_command(
         sub, "verify", "check a model's signature and whether its key is trusted (exit 0 "
-        "trusted, 1 unsigned or untrusted, 2 damaged)",
-        "ltcn verify results/lab/model.ltcn --trusted-keys /etc/ltcn/trusted-keys",
+        "trusted, 1 unsigned or untrusted, 2 damaged or unreadable: a bad file, a wrong path)",
+        "ltcn verify results/lab/model.ltcn",
+        "ltcn verify /etc/ltcn/gateway.ltcn --trusted-keys /etc/ltcn/trusted-keys   # on a gateway",
     )
     verify.add_argument("model", help="a .ltcn file")
     verify.add_argument("--trusted-keys", action="append", metavar="PATH",
@@ -356,12 +358,15 @@ def _cmd_flows(args: argparse.Namespace) -> int:
             for name, how in features.items():
                 print(f"  {name:<20} {how}")
         return 0
+    from .errors import UsageError
+
+    for capture in args.captures:
+        if not os.path.isfile(capture):
+            raise FileNotFoundError(2, "no such capture file", capture)
     if not args.captures or not args.out:
-        print("ltcn flows: give CAPTURE... and -o OUT (or --features)", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise UsageError("ltcn flows: give CAPTURE... and -o OUT (or --features)")
     if len(args.captures) > 1 and not os.path.isdir(args.out):
-        print("ltcn flows: several captures need -o DIRECTORY", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise UsageError("ltcn flows: several captures need -o DIRECTORY")
     for capture in args.captures:
         out = args.out
         if os.path.isdir(out):

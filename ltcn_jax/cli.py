@@ -143,7 +143,7 @@ def add_run_parser(sub) -> None:
     run = add_command(
         sub, "run", "[train] run one experiment config end to end (default into runs/NAME)",
         "ltcn run experiments/nsl_kdd_quickstart.py --set train.epochs=3",
-        "ltcn run experiments/bot_iot_per_flow.py --seeds 5 --out results/seeds/bot_iot_per_flow",
+        "LTCN_DATA=DATA ltcn run experiments/bot_iot_per_flow.py --seeds 5   # -> runs/bot_iot_per_flow",
     )
     run.add_argument("config", help="a config file, e.g. experiments/nsl_kdd_quickstart.py")
     run.add_argument(
@@ -206,7 +206,7 @@ def add_bench_parser(sub) -> None:
         sub, "bench", "[train] latency / throughput / memory / energy of every runtime (and the "
         "sparsity sweep), each pinned to one core",
         "ltcn bench --model results/lab/model.ltcn --repeats 7",
-        "ltcn bench --sweep --runs results --out results/bench",
+        "ltcn bench --sweep --runs results   # -> runs/bench (the stored one: --out results/bench)",
     )
     bench.add_argument("--model", help="a .ltcn file from `ltcn export` (or use --sweep)")
     bench.add_argument("--batch", type=int, default=1000, help="flows per batch")

@@ -176,7 +176,26 @@ def _set(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
         new = _set(current, rest, value, full_key)
     else:
         new = tuple(value) if isinstance(current, tuple) and isinstance(value, list) else value
+        _check_kind(full_key, current, new)
     return dataclasses.replace(obj, **{head: new})
+
+
+def _check_kind(key: str, current: Any, new: Any) -> None:
+    """An override keeps the kind of value the field holds (a number stays a number, a tuple a
+    tuple), so ``train.epochs=abc`` is one clear error here, not a TypeError deep in training.
+    A field that is None (unset) takes any value; an int field takes no float or bool."""
+    if current is None or new is None:
+        return
+    if isinstance(current, bool) or isinstance(new, bool):
+        ok = isinstance(current, bool) and isinstance(new, bool)
+    elif isinstance(current, int):
+        ok = isinstance(new, int)
+    elif isinstance(current, float):
+        ok = isinstance(new, (int, float))
+    else:
+        ok = isinstance(new, type(current))
+    if not ok:
+        raise ValueError(f"{key}: expected {type(current).__name__} like {current!r}, got {new!r}")
 
 
 def to_dict(config: ExperimentConfig) -> dict:
@@ -187,7 +206,8 @@ def data_files(*patterns: str) -> tuple[str, ...]:
     """Expand ``$LTCN_DATA/...`` glob patterns (sorted) for configs of external data sets.
 
     The published files are large and not shipped; point ``LTCN_DATA`` at the folder that
-    holds them (``nsl-kdd/``, ``cicids2017/``, ``bot-iot/``). Patterns that match nothing are
+    holds them (``cicids2017/`` and ``bot-iot/``, and ``pcap/`` for the capture experiments;
+    NSL-KDD is embedded). Patterns that match nothing are
     kept as they are, so the reader reports the missing file by name.
     """
     root = os.environ.get(DATA_ENV, "data")
@@ -217,5 +237,5 @@ def check_data_files(config: ExperimentConfig, source: str) -> None:
             root = os.environ.get(DATA_ENV)
             where = f"{DATA_ENV}={root}" if root else f"{DATA_ENV} is not set, so ./data"
             raise UsageError(f"{source}: no data file {path} ({where}); set {DATA_ENV} to the "
-                             "folder holding nsl-kdd/, cicids2017/ and bot-iot/, e.g. "
+                             "folder holding cicids2017/ and bot-iot/, e.g. "
                              f"{DATA_ENV}=../shared/data ltcn run {source}")

@@ -97,9 +97,9 @@ def add_power_args(p: argparse.ArgumentParser) -> None:
                    help="measure power: rapl[:ZONE], hwmon[:NAME[:CHANNEL]] (e.g. hwmon:ina219), "
                         "cmd:COMMAND (prints watts) or csv:PATH (a USB meter's log)")
     p.add_argument("--power-seconds", type=float, default=5.0,
-                   help="seconds of each runtime's loop and of the idle baseline (default 5)")
+                   help="seconds of each runtime's loop and of the idle baseline")
     p.add_argument("--power-interval", type=float, default=0.01,
-                   help="seconds between power samples (default 0.01; use >= 0.2 for cmd:)")
+                   help="seconds between power samples (use >= 0.2 for cmd:)")
     p.add_argument("--counters", action="store_true",
                    help="hardware counters of each runtime under `perf stat` (needs a PMU)")
 

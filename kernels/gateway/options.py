@@ -190,7 +190,8 @@ class DetectOptions:
     metrics_textfile: str | None = option(
         None, "alerts", "write the statistics as Prometheus metrics to this node_exporter "
         "textfile (*.prom), atomically, every 15 s and at the end", metavar="FILE")
-    firewall: str = option("none", "firewall", "block alert sources with", choices=FIREWALLS)
+    firewall: str = option("none", "firewall", "how alert sources are blocked (none: alerts only)",
+                           choices=FIREWALLS)
     apply: bool = option(False, "firewall", "run the nft commands (root); default: print them "
                          "(a dry run)")
     block_timeout: int = option(600, "firewall", "seconds a source stays blocked")

@@ -197,3 +197,15 @@ def test_single_target_pruning_saves_pruned_params_and_masks(tmp_path, mode):
     zeros = sum(int((k == 0).sum()) for k in kernels) / sum(k.size for k in kernels)
     assert zeros == pytest.approx(0.6, abs=0.01)
     assert (tmp_path / "masks.msgpack").stat().st_size > 0
+
+
+def test_an_override_of_the_wrong_kind_is_one_clear_error():
+    from ltcn_jax.config import load_config, override
+
+    config = load_config(EXPERIMENTS / "nsl_kdd_quickstart.py")
+    with pytest.raises(ValueError, match=r"train.epochs: expected int like 4, got 'abc'"):
+        override(config, ["train.epochs=abc"])
+    with pytest.raises(ValueError, match=r"train\.epochs: expected int"):
+        override(config, ["train.epochs=2.5"])
+    assert override(config, ["train.learning_rate=1"]).train.learning_rate == 1  # an int is a float
+    assert override(config, ["prune.targets=(0.6,)"]).prune.targets == (0.6,)
