@@ -206,8 +206,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     b = result.get("binary") or {}
+    absent = [name for name, c in result["per_class"].items() if c["support"] == 0]
+    over = f" (over {len(result['per_class'])} classes, {len(absent)} absent here: F1 0)" if absent else ""
     print(f"{args.backend} backend on {result['n']:,} flows: accuracy {result['accuracy']:.4f}  "
-          f"balanced {result['balanced_accuracy']:.4f}  macro-F1 {result['f1_macro']:.4f}  "
+          f"balanced {result['balanced_accuracy']:.4f}  macro-F1 {result['f1_macro']:.4f}{over}  "
           f"attack-vs-normal acc {b.get('accuracy', float('nan')):.4f}  AUC {b.get('roc_auc') or float('nan'):.4f}")
     print(format_record_counts(result["records"])
           + (f"; {result['unmodelled_rows']:,} of a class the model lacks, not scored"

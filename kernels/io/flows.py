@@ -76,6 +76,8 @@ def read_flows(
         raise ValueError("no input files")
     labels.check_policy(unknown_label)
     for p in paths:
+        if os.path.isdir(p):
+            raise DataFormatError(p, 0, 0, "a folder, not a flow-record file: give the files in it")
         if not os.path.isfile(p):
             raise DataFormatError(p, 0, 0, "no such file")
     settings = _Settings(skip_bad_lines, unknown_label, drop_duplicates, drop_nonfinite,

@@ -165,3 +165,16 @@ def test_engine_commands_announce_a_cold_compile_before_it_starts(bot_window_mod
     monkeypatch.setattr(run, "_told_cold", False)
     assert main(["flows", "--features"]) == 0  # not an engine command: nothing to say
     assert run.COLD_COMPILE_NOTICE not in capsys.readouterr().err
+
+
+def test_evaluate_says_when_macro_f1_counts_classes_absent_from_the_files(capsys):
+    model = REPO / "results/lab/model.ltcn"  # five BoT-IoT classes; the fixture holds two
+    assert main(["evaluate", "--model", str(model), str(BOT_ENTIRE)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "macro-F1 0.4000 (over 5 classes, 3 absent here: F1 0)" in first
+
+
+def test_a_folder_given_as_flow_files_is_named_as_a_folder(tmp_path, capsys):
+    assert main(["data", "summary", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"ltcn: error: {tmp_path}: a folder, not a flow-record file: give the files in it")
