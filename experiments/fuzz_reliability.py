@@ -364,17 +364,15 @@ TARGETS = [*(f"reader:{f}" for f in FORMATS), "artifact", "gateway"]
 def small_model(tmp: Path) -> Path:
     """A tiny BoT-IoT per-host model, trained one epoch, pruned to 60 % and exported here (a few
     seconds)."""
-    from ltcn_jax.config import ExperimentConfig, ModelConfig, PruneConfig, TrainConfig
     from ltcn_jax.data.prepare import DataConfig
     from ltcn_jax.experiment import run_experiment
     from ltcn_jax.export import export_run
+    from ltcn_jax.presets import tiny_config
 
     data = DataConfig(dataset="bot-iot", files=(str(FORMATS["bot-iot"][0]),),
                       split="class-time-block", sequence="flows", window=4, stream_key="saddr",
                       stream_gap=True, fractions=(0.5, 0.2, 0.3), drop_duplicates=False)
-    arch = {"channels": (4,), "dilations": (1,), "kernel_size": 2}
-    config = ExperimentConfig("fuzz", data, ModelConfig("ltcn", arch), TrainConfig(epochs=1, batch_size=64),
-                              prune=PruneConfig(targets=(0.6,), rounds=1))  # as the tests' tiny runs
+    config = tiny_config("fuzz", data, channels=(4,), dilations=(1,), kernel_size=2)
     run_experiment(config, tmp / "fuzz", progress=False)
     path = tmp / "m.ltcn"
     export_run(tmp / "fuzz", path, signer=None)  # the gateway target runs it --allow-unsigned

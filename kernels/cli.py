@@ -156,15 +156,15 @@ def _add_verify_parser(sub) -> None:
 def _predictions(args: argparse.Namespace):
     from .pipeline import classify_files, load_model
 
-    proba = None
-    backend = args.backend
+    model, proba, backend = args.model, None, args.backend
     if backend not in EDGE_BACKENDS:  # a plugin's engine: load it before reading any file
         with require(f"ltcn {args.command} --backend {backend}"):
             make_proba = _entry_points(BACKEND_GROUP)[backend].load()
-            proba = make_proba(load_model(args.model)[0])
+            model = load_model(args.model)  # once: classify_files takes the loaded model
+            proba = make_proba(model.artifact)
         backend = "sparse"  # the plugin computes the probabilities; the reader is the same
     return classify_files(
-        args.model, args.paths, backend=backend, proba=proba, skip_bad_lines=args.skip_bad_lines
+        model, args.paths, backend=backend, proba=proba, skip_bad_lines=args.skip_bad_lines
     )
 
 
@@ -314,7 +314,7 @@ def _add_detect_parser(sub) -> None:
     detect = add_command(
         sub, "detect", "stream flow records through a model: EVE alerts, optional nftables blocks",
         "ltcn detect --model results/lab/model.ltcn --allow-unsigned --source tests/fixtures/pcap/synscan.pcap "
-        "--alerts alerts.jsonl",
+        "--alerts runs/alerts.jsonl",
         "sudo ltcn detect --model /var/lib/ltcn/model.ltcn --interface eth0 --firewall nftables "
         "--apply --allow 192.168.1.0/24",
     )
@@ -458,8 +458,9 @@ def main(argv: list[str] | None = None, commands: Mapping[str, Callable] | None 
         return EXIT_BAD_INPUT
     args.argv = argv
     what = f"ltcn {args.command}"
-    if getattr(args, "backend", None) not in (None, *EDGE_BACKENDS):
-        what += f" --backend {args.backend}"
+    backend = getattr(args, "backend", None)  # (warmup's is a list of the Numba engines)
+    if isinstance(backend, str) and backend not in EDGE_BACKENDS:
+        what += f" --backend {backend}"
     if args.command in ENGINE_COMMANDS:
         from .engine.run import announce_cold_compile
 

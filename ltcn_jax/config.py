@@ -238,4 +238,4 @@ def check_data_files(config: ExperimentConfig, source: str) -> None:
             where = f"{DATA_ENV}={root}" if root else f"{DATA_ENV} is not set, so ./data"
             raise UsageError(f"{source}: no data file {path} ({where}); set {DATA_ENV} to the "
                              "folder holding cicids2017/ and bot-iot/, e.g. "
-                             f"{DATA_ENV}=../shared/data ltcn run {source}")
+                             f"{DATA_ENV}=/path/to/data ltcn run {source}")

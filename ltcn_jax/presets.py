@@ -1,5 +1,6 @@
 """The configs the library itself runs: the default NSL-KDD L-TCN, the quickstart schedule
-that ``ltcn demo`` trains, and the Random Forest baseline beside it.
+that ``ltcn demo`` trains, the Random Forest baseline beside it, and the tiny pruned L-TCN
+the tests and the fuzz harness train in seconds.
 
 They live in the package (not only in ``experiments/``) so that ``ltcn demo`` works from any
 folder and an installed copy; ``experiments/default.py``, ``nsl_kdd_quickstart.py`` and
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from .config import ExperimentConfig, ModelConfig, TrainConfig
+from .config import ExperimentConfig, ModelConfig, PruneConfig, TrainConfig
 from .data.prepare import DataConfig
 
-__all__ = ["default_config", "quickstart_config", "random_forest_config"]
+__all__ = ["default_config", "quickstart_config", "random_forest_config", "tiny_config"]
 
 # Kernel size 5 on NSL-KDD's 120-step feature sequence: a receptive field of 121 steps, so the
 # last step sees every feature.
@@ -64,3 +65,12 @@ def random_forest_config() -> ExperimentConfig:
         description="Baseline Random Forest on NSL-KDD per-record features, quickstart split.",
         model=ModelConfig("random-forest", {"n_estimators": 100}),
     )
+
+
+def tiny_config(name: str, data: DataConfig, channels=(4, 8), dilations=(1, 2),
+                kernel_size: int = 3) -> ExperimentConfig:
+    """A tiny L-TCN on ``data``: one epoch, then pruned to 60 % in one round (seconds to
+    train: the tests' fixtures and the fuzz harness's model)."""
+    arch = {"channels": channels, "dilations": dilations, "kernel_size": kernel_size}
+    return ExperimentConfig(name, data, ModelConfig("ltcn", arch), TrainConfig(epochs=1, batch_size=64),
+                            prune=PruneConfig(targets=(0.6,), rounds=1))

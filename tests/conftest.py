@@ -114,15 +114,11 @@ def compiled_engine():
 def train_tiny(tmp_path_factory, name: str, data, channels=(4, 8), dilations=(1, 2), k=3) -> Path:
     """A tiny L-TCN on ``data`` (a ``DataConfig``): one epoch, then pruned to 60 % in one
     round; the run folder (what ``ltcn run`` writes)."""
-    from ltcn_jax.config import ExperimentConfig, ModelConfig, PruneConfig, TrainConfig
     from ltcn_jax.experiment import run_experiment
+    from ltcn_jax.presets import tiny_config
 
     out = tmp_path_factory.mktemp(name)
-    config = ExperimentConfig(
-        name, data, ModelConfig("ltcn", {"channels": channels, "dilations": dilations, "kernel_size": k}),
-        TrainConfig(epochs=1, batch_size=64), prune=PruneConfig(targets=(0.6,), rounds=1),
-    )
-    run_experiment(config, out, progress=False)
+    run_experiment(tiny_config(name, data, channels, dilations, k), out, progress=False)
     return out
 
 
