@@ -39,3 +39,9 @@ class DataFormatError(InputError, ValueError):
             if self.column:
                 where += f":{self.column}"
         return f"{where}: {self.message}"
+
+
+def show(value) -> str:
+    """``repr(value)`` cut to 60 characters, for a one-line message about untrusted input."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

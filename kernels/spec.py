@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .arch import LTCNArch
+from .errors import show
 
 __all__ = [
     "GAP_FEATURE",
@@ -48,15 +49,10 @@ _MAX_BLOCKS = 256
 _FED = ("sequence", "window", "stream_key")  # the entry's keys that are not the network
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _integer(value: Any, what: str, lo: int, hi: int) -> int:
     """A JSON integer in ``lo..hi`` (a bool or a float is not one)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"architecture {what} must be an integer, got {_show(value)}")
+        raise ValueError(f"architecture {what} must be an integer, got {show(value)}")
     if not lo <= value <= hi:
         raise ValueError(f"architecture {what} = {value} is outside {lo}..{hi}")
     return value
@@ -70,7 +66,7 @@ def architecture_from_dict(entry: Any) -> LTCNArch:
         ValueError: one line saying what does not fit.
     """
     if not isinstance(entry, Mapping):
-        raise ValueError(f"architecture must be a JSON object, got {_show(entry)}")
+        raise ValueError(f"architecture must be a JSON object, got {show(entry)}")
     for key in ("input_channels", "num_classes", "kernel_size", "convs_per_block"):
         if key not in entry:
             raise ValueError(f"architecture lacks {key!r}")
@@ -81,13 +77,13 @@ def architecture_from_dict(entry: Any) -> LTCNArch:
         values = entry[key]
         if not isinstance(values, list) or not 1 <= len(values) <= _MAX_BLOCKS:
             raise ValueError(f"architecture {key} must be a list of 1..{_MAX_BLOCKS} integers, "
-                             f"got {_show(values)}")
+                             f"got {show(values)}")
         for v in values:
             _integer(v, f"{key} entry", 1, _MAX_DIM)
     if "receptive_field" in entry:
         _integer(entry["receptive_field"], "receptive_field", 0, 1 << 62)
     if "model" in entry and not isinstance(entry["model"], str):
-        raise ValueError(f"architecture model must be a string, got {_show(entry['model'])}")
+        raise ValueError(f"architecture model must be a string, got {show(entry['model'])}")
     try:
         arch = LTCNArch.from_dict(entry)
     except ValueError as exc:

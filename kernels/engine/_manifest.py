@@ -16,6 +16,7 @@ import re
 import numpy as np
 
 from ..arch import LTCNArch
+from ..errors import show
 from ..spec import ModelSpec, read_spec
 
 __all__ = [
@@ -30,7 +31,6 @@ __all__ = [
     "InvalidManifest",
     "check_manifest",
     "parse_manifest",
-    "show",
 ]
 
 ALIGN = 64
@@ -47,12 +47,6 @@ _SHA = re.compile(r"[0-9a-f]{64}")
 
 class InvalidManifest(Exception):
     """A manifest that does not fit the schema (becomes a DataFormatError naming the file)."""
-
-
-def show(value) -> str:
-    """``repr(value)`` cut to 60 characters, for a one-line message about untrusted input."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _key(d: dict, key: str, where: str):

@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..arch import IDENTITY, LTCNArch
-from ..errors import DataFormatError
+from ..errors import DataFormatError, show
 from ..spec import ModelSpec
 from ._manifest import (
     ALIGN,
@@ -67,7 +67,6 @@ from ._manifest import (
     InvalidManifest,
     check_manifest,
     parse_manifest,
-    show,
 )
 from .csr import CSR, kernel_from_matrix
 from .model import FORMATS, EngineModel
