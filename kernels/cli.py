@@ -190,31 +190,58 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .metrics import evaluate  # numpy only: no scikit-learn on the edge
-    from .pipeline import format_record_counts
 
     pred = _predictions(args)
-    rows = pred.y_true >= 0
     normal = _normal_index(pred)
+    # An attack of a family the model lacks is an attack: attack-vs-normal counts it, the
+    # per-class figures (over the model's classes) cannot. A label the dataset does not know
+    # is neither normal nor attack: it is counted apart, never guessed.
+    scored = (pred.y_true >= 0) | pred.unmodelled()
     result = evaluate(
-        pred.y_true[rows], pred.probs[rows], pred.classes, normal if normal >= 0 else None
+        pred.y_true[scored], pred.probs[scored], pred.classes, normal if normal >= 0 else None,
+        unmodelled_labels=pred.true_labels()[scored],
     )
     result["roc_auc"] = (result.get("binary") or {}).get("roc_auc")
     result["backend"] = args.backend
-    result["unmodelled_rows"] = int((~rows).sum())
+    result["unmodelled_rows"] = int(np.count_nonzero(pred.y_true < 0))
+    unknown = pred.unrecognised() & ~scored  # (a model may have learnt an 'unknown' class)
+    names, counts = np.unique(pred.table.label.values()[pred.order][unknown].astype(str),
+                              return_counts=True)
+    result["unrecognised_labels"] = {
+        "rows": int(unknown.sum()),
+        "by_label": {str(k): int(v) for k, v in zip(names, counts, strict=True)},
+    }
     result["records"] = pred.record_counts()
     if args.json:
         print(json.dumps(result))
-        return 0
+    else:
+        _print_evaluation(args.backend, result)
+    return 0
+
+
+def _print_evaluation(backend: str, result: dict) -> None:
+    from .pipeline import format_record_counts
+
     b = result.get("binary") or {}
     absent = [name for name, c in result["per_class"].items() if c["support"] == 0]
     over = f" (over {len(result['per_class'])} classes, {len(absent)} absent here: F1 0)" if absent else ""
-    print(f"{args.backend} backend on {result['n']:,} flows: accuracy {result['accuracy']:.4f}  "
+    print(f"{backend} backend on {result['n']:,} flows: accuracy {result['accuracy']:.4f}  "
           f"balanced {result['balanced_accuracy']:.4f}  macro-F1 {result['f1_macro']:.4f}{over}  "
           f"attack-vs-normal acc {b.get('accuracy', float('nan')):.4f}  AUC {b.get('roc_auc') or float('nan'):.4f}")
+    unmodelled = result.get("unmodelled_attacks") or {"rows": 0}
+    if unmodelled["rows"]:
+        per_label = ", ".join(f"{name} {c['detected']:,}/{c['rows']:,}"
+                              for name, c in unmodelled["by_label"].items())
+        print(f"unmodelled attacks (classes the model lacks; in attack-vs-normal, not per class): "
+              f"{unmodelled['detected']:,} of {unmodelled['rows']:,} detected "
+              f"({unmodelled['detection_rate']:.4f}): {per_label}")
+    unknown = result["unrecognised_labels"]["rows"]
+    lacking = result["unmodelled_rows"] - unmodelled["rows"] - unknown  # a model without normal
+    why = [f"{unknown:,} with a label the dataset does not know"] if unknown else []
+    if lacking:
+        why.append(f"{lacking:,} of a class the model lacks (it has no normal class)")
     print(format_record_counts(result["records"])
-          + (f"; {result['unmodelled_rows']:,} of a class the model lacks, not scored"
-             if result["unmodelled_rows"] else ""))
-    return 0
+          + (f"; not scored: {', '.join(why)}" if why else ""))
 
 
 def _add_predict_evaluate_parsers(sub) -> None:

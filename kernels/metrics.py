@@ -6,6 +6,11 @@ matrix and, given the benign class, attack-vs-normal metrics with ROC AUC and av
 precision. Definitions are scikit-learn's (``labels=range(k)``, ``zero_division=0``,
 ties in scores averaged): ``tests/edge/test_metrics.py`` checks them against scikit-learn, which
 the training side (:mod:`ltcn_jax.metrics`) keeps for its curves only.
+
+Rows of an attack class the model lacks (a family it was never trained on: ``y_true`` -1) can
+be in no confusion matrix of the model's classes, but they are attacks all the same: given
+their labels, the attack-vs-normal figures count them and an ``unmodelled_attacks`` section
+says how many of them the model flagged.
 """
 
 from __future__ import annotations
@@ -16,14 +21,15 @@ from typing import Any
 import numpy as np
 
 
-def _check(y_true, probs, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def _check(y_true, probs, num_classes: int, unmodelled: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and probabilities as arrays; ``unmodelled``: -1 (a class the model lacks) allowed."""
     y_true = np.asarray(y_true).astype(np.int64).ravel()
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[0] != y_true.shape[0]:
         raise ValueError(f"probs must be [n, classes] with n={y_true.shape[0]}, got {probs.shape}")
     if probs.shape[1] != num_classes:
         raise ValueError(f"probs has {probs.shape[1]} columns but {num_classes} class names")
-    if y_true.size and (y_true.min() < 0 or y_true.max() >= num_classes):
+    if y_true.size and (y_true.min() < (-1 if unmodelled else 0) or y_true.max() >= num_classes):
         raise ValueError("labels out of range of class_names")
     return y_true, probs
 
@@ -80,18 +86,25 @@ def average_precision(is_positive: np.ndarray, scores: np.ndarray) -> float:
 
 
 def evaluate(y_true, probs, class_names: Sequence[str],
-             normal_index: int | None = None) -> dict[str, Any]:
+             normal_index: int | None = None, *,
+             unmodelled_labels: Sequence[str] | None = None) -> dict[str, Any]:
     """Multi-class and attack-vs-normal metrics.
 
     Predictions are ``argmax(probs)``. Balanced accuracy is the mean recall over the classes
     PRESENT in ``y_true`` (absent classes have no recall).
 
     Args:
-        y_true: integer labels ``[n]``.
+        y_true: integer labels ``[n]``; -1 marks a row of an attack class the model lacks,
+            allowed only with ``unmodelled_labels``.
         probs: class probabilities ``[n, num_classes]``.
         class_names: one name per class (defines ``num_classes``).
         normal_index: index of the benign class; when given, a ``"binary"`` section is added
             (attack = any other class, score = ``1 - p(normal)``).
+        unmodelled_labels: each row's label name ``[n]``, read where ``y_true`` is -1. Those
+            rows stay out of every multi-class figure (``n`` counts the others) and, with
+            ``normal_index``, count as attacks in ``binary`` and in ``unmodelled_attacks``
+            (:func:`unmodelled_attacks`). The caller decides which rows are attacks: a row
+            whose label is normal must never be -1.
 
     Returns:
         Dict with ``n``, ``accuracy``, ``balanced_accuracy``, ``{precision,recall,f1}_{macro,
@@ -100,12 +113,15 @@ def evaluate(y_true, probs, class_names: Sequence[str],
         ``binary``: ``roc_auc`` and ``average_precision`` (None when only one of
         normal/attack is present), and for the decision P(attack) >= 0.5 ``accuracy``,
         ``detection_rate`` (attack recall), ``false_alarm_rate`` (normal flows flagged),
-        ``precision``, ``f1``, ``tp``, ``fp``, ``tn``, ``fn``. Every value is a plain Python
+        ``precision``, ``f1``, ``tp``, ``fp``, ``tn``, ``fn`` (unmodelled rows included), and
+        given ``unmodelled_labels`` too, ``unmodelled_attacks``. Every value is a plain Python
         type.
     """
     names = [str(c) for c in class_names]
     k = len(names)
-    y_true, probs = _check(y_true, probs, k)
+    y_all, probs_all = _check(y_true, probs, k, unmodelled=unmodelled_labels is not None)
+    modelled = y_all >= 0
+    y_true, probs = y_all[modelled], probs_all[modelled]
     y_pred = probs.argmax(axis=1) if probs.shape[0] else np.zeros(0, np.int64)
     n = int(y_true.size)
     cm = confusion_matrix(y_true, y_pred, k)
@@ -135,12 +151,46 @@ def evaluate(y_true, probs, class_names: Sequence[str],
         "confusion_matrix": cm.astype(int).tolist(),
     }
     if normal_index is not None:
-        out["binary"] = binary_metrics(y_true, probs, normal_index)
+        out["binary"] = binary_metrics(y_all, probs_all, normal_index)
+        if unmodelled_labels is not None:
+            labels = np.asarray(unmodelled_labels, dtype=object).ravel()
+            if labels.shape != y_all.shape:
+                raise ValueError(f"unmodelled_labels must hold one label per row ({y_all.size}), "
+                                 f"got {labels.size}")
+            out["unmodelled_attacks"] = unmodelled_attacks(
+                probs_all[~modelled], labels[~modelled], normal_index
+            )
     return out
 
 
+def unmodelled_attacks(probs: np.ndarray, labels: Sequence[str], normal_index: int) -> dict[str, Any]:
+    """How many rows of attack classes the model lacks it flags, overall and per label.
+
+    Args:
+        probs: class probabilities ``[m, num_classes]`` of those rows only.
+        labels: each row's label name ``[m]``.
+        normal_index: index of the benign class.
+
+    Returns:
+        ``rows``, ``detected`` (flagged at P(attack) >= 0.5, :func:`binary_metrics`'s
+        decision), ``detection_rate`` (None without rows) and ``by_label``: label ->
+        ``{rows, detected}``, labels sorted.
+    """
+    flagged = attack_scores(probs, normal_index) >= 0.5 if len(probs) else np.zeros(0, bool)
+    labels = np.asarray(labels, dtype=object).ravel().astype(str)
+    by_label = {
+        str(name): {"rows": int(np.sum(labels == name)),
+                    "detected": int(np.sum(flagged & (labels == name)))}
+        for name in sorted(set(labels.tolist()))
+    }
+    rows, detected = int(labels.size), int(flagged.sum())
+    return {"rows": rows, "detected": detected,
+            "detection_rate": detected / rows if rows else None, "by_label": by_label}
+
+
 def binary_metrics(y_true: np.ndarray, probs: np.ndarray, normal_index: int) -> dict[str, Any]:
-    """Attack-vs-normal metrics of :func:`evaluate`'s ``binary`` section."""
+    """Attack-vs-normal metrics of :func:`evaluate`'s ``binary`` section: every row whose label
+    is not ``normal_index`` is an attack, -1 (a class the model lacks) included."""
     is_attack = np.asarray(y_true) != normal_index
     scores = attack_scores(probs, normal_index)
     # A flow is flagged when P(attack) = 1 - P(normal) >= 0.5, the binary Bayes decision.

@@ -25,7 +25,9 @@ from .errors import DataFormatError
 from .features.gaps import add_stream_gaps
 from .features.preprocess import Preprocessor
 from .features.windows import make_sequences, stream_keys
+from .io.datasets import dataset as dataset_entry
 from .io.flows import FlowTable, read_flows
+from .io.labels import UNKNOWN_GROUP
 from .spec import SEQUENCES, ModelSpec
 
 __all__ = [
@@ -56,6 +58,26 @@ class Predictions:
     @property
     def predicted(self) -> np.ndarray:
         return self.probs.argmax(axis=1)
+
+    def true_labels(self) -> np.ndarray:
+        """Each classified row's true label as the model names its classes (group or raw
+        label; the dataset normaliser's spelling), object array in classification order."""
+        labels = self.table.group if self.label_kind == "group" else self.table.label
+        return labels.values()[self.order]
+
+    def unrecognised(self) -> np.ndarray:
+        """Rows whose label the dataset's normaliser does not know: neither normal nor a
+        known attack, so no figure may count them as either."""
+        return self.table.group.values()[self.order] == UNKNOWN_GROUP
+
+    def unmodelled(self) -> np.ndarray:
+        """Rows of an attack class the model lacks (a family it was not trained on): no
+        model class (``y_true`` -1), yet a label the dataset knows and not its normal one.
+        Normality is the normaliser's (its spellings of the benign label map to
+        ``Dataset.normal``), never a comparison of raw strings."""
+        group = self.table.group.values()[self.order]
+        normal = dataset_entry(self.table.dataset).normal
+        return (self.y_true < 0) & (group != UNKNOWN_GROUP) & (group != normal)
 
     def record_counts(self) -> dict:
         """Records read, classified and skipped (by reason: a bad line, a NaN, empty or
@@ -166,8 +188,7 @@ def write_predictions(path: str | os.PathLike, pred: Predictions) -> int:
     """CSV with ``row, file, line, label, predicted`` and one ``p_<class>`` column per class;
     ``label`` is the true label grouped as at training (empty where the file has none)."""
     table = pred.table
-    labels = table.group if pred.label_kind == "group" else table.label
-    label_values = labels.values()[pred.order]
+    label_values = pred.true_labels()
     names = np.asarray(pred.classes, dtype=object)[pred.predicted]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)

@@ -434,9 +434,9 @@ def _normalise_labels(plan, strings, paths, detected, file_index, line_no, polic
                     paths[file_index[row]], int(line_no[row]), col, col_name, "/".join(values)
                 )
             ok[u] = policy == "keep"
-            result = ("/".join(values), "unknown")
-            if "unknown" not in group_vocab:
-                group_vocab.append("unknown")
+            result = ("/".join(values), labels.UNKNOWN_GROUP)
+            if labels.UNKNOWN_GROUP not in group_vocab:
+                group_vocab.append(labels.UNKNOWN_GROUP)
         raw, grp = result
         if raw not in raw_vocab:
             raw_vocab.append(raw)

@@ -14,6 +14,9 @@ import re
 from ..errors import DataFormatError
 
 UNKNOWN_POLICIES = ("error", "drop", "keep")
+# The group of a label the dataset's normaliser does not know (read with unknown_label="keep"):
+# neither normal nor a known attack, so no attack-vs-normal figure counts it.
+UNKNOWN_GROUP = "unknown"
 
 # ----------------------------------------------------------------------------- NSL-KDD
 # Attack name -> category, covering every name in KDDTrain+ and KDDTest+ (the 17 test-only

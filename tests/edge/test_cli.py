@@ -4,9 +4,11 @@ commands are plugins, the ``detect`` flags come from ``DetectOptions``."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import BOT_ENTIRE, NSL_TEST, REPO
@@ -178,3 +180,63 @@ def test_a_folder_given_as_flow_files_is_named_as_a_folder(tmp_path, capsys):
     assert main(["data", "summary", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == (
         f"ltcn: error: {tmp_path}: a folder, not a flow-record file: give the files in it")
+
+
+def _relabelled(path, out, changes: list[tuple[tuple[str, str], int, tuple[str, str]]]):
+    """A copy of a BoT-IoT file at ``out`` where, for each ``(old, n, new)`` of ``changes`` in
+    turn, the next ``n`` rows labelled ``old`` (category, subcategory) are labelled ``new``.
+    Features and row order stay, so the model's probabilities do too."""
+    lines = path.read_text().splitlines()
+    left = [n for _, n, _ in changes]
+    rows = [lines[0]]
+    for line in lines[1:]:
+        fields = line.split(",")
+        for i, (old, _, new) in enumerate(changes):
+            if left[i] and tuple(fields[-2:]) == old:
+                left[i] -= 1
+                fields[-2:] = new
+                break
+        rows.append(",".join(fields))
+    out.write_text("\n".join(rows) + "\n")
+    return out
+
+
+def test_evaluate_counts_attacks_of_a_family_the_model_lacks(bot_window_model, tmp_path, capsys):
+    from ltcn_kernels.metrics import attack_scores
+    from ltcn_kernels.pipeline import classify_files
+
+    # 30 DDoS rows become DoS (a family the model has no class for); 2 Normal rows are spelled
+    # "normal/NORMAL" (the normaliser's rules: still normal); 3 Normal rows carry a subcategory
+    # the dataset does not know (neither normal nor attack: counted apart, never as an attack).
+    path = _relabelled(BOT_ENTIRE, tmp_path / "relabelled.csv", [
+        (("DDoS", "TCP"), 30, ("DoS", "UDP")),
+        (("Normal", "Normal"), 2, ("normal", "NORMAL")),
+        (("Normal", "Normal"), 3, ("Normal", "Idle")),
+    ])
+    pred = classify_files(bot_window_model, [path])
+    assert "DoS" not in pred.classes and "Normal" in pred.classes
+    flagged = attack_scores(pred.probs, pred.classes.index("Normal")) >= 0.5
+    dos = pred.true_labels() == "DoS"
+    assert dos.sum() == 30 and (pred.y_true[dos] == -1).all()
+    detected = int(np.count_nonzero(flagged & dos))
+
+    assert main(["evaluate", "--model", str(bot_window_model), str(BOT_ENTIRE), "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", "--model", str(bot_window_model), str(path), "--json"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert after["unmodelled_attacks"] == {
+        "rows": 30, "detected": detected, "detection_rate": pytest.approx(detected / 30),
+        "by_label": {"DoS": {"rows": 30, "detected": detected}}}
+    assert after["unrecognised_labels"] == {"rows": 3, "by_label": {"0/Normal/Idle": 3}}
+    assert after["unmodelled_rows"] == 33 and after["n"] == before["n"] - 33
+    # Attack-vs-normal: the DoS rows are attacks, as they were when labelled DDoS; the normal
+    # rows spelled otherwise are normal; the unknown-label rows are in neither count.
+    b, b0 = after["binary"], before["binary"]
+    assert (b["tp"], b["fn"]) == (b0["tp"], b0["fn"]) and b["tp"] + b["fn"] == 150
+    unknown_flagged = int(np.count_nonzero(flagged & pred.unrecognised()))
+    assert (b["fp"], b["tn"]) == (b0["fp"] - unknown_flagged, b0["tn"] - 3 + unknown_flagged)
+    assert main(["evaluate", "--model", str(bot_window_model), str(path)]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[1].startswith("unmodelled attacks (classes the model lacks; in attack-vs-normal, "
+                              f"not per class): {detected} of 30 detected")
+    assert text[2].endswith("; not scored: 3 with a label the dataset does not know")

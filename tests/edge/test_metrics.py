@@ -121,3 +121,31 @@ def test_binary_decision_is_attack_probability_not_argmax():
     b = evaluate(y, probs, ["normal", "dos", "probe"], normal_index=0)["binary"]
     assert (b["tp"], b["fp"], b["tn"], b["fn"]) == (2, 0, 1, 0)
     assert b["accuracy"] == 1.0
+
+
+def test_attacks_of_a_class_the_model_lacks_count_as_attacks_not_per_class():
+    # Rows 0-5 as in the hand-computed example; rows 6-8 are an attack family the model was
+    # never trained on (-1, label "R2L"): it alerts on two of them (P(attack) 0.7 and 0.9).
+    y = np.r_[Y_TRUE, [-1, -1, -1]]
+    probs = np.r_[one_hot_probs(Y_PRED, 4), [[0.3, 0.5, 0.1, 0.1], [0.1, 0.3, 0.6, 0.0],
+                                             [0.8, 0.1, 0.1, 0.0]]]
+    labels = ["normal", "normal", "dos", "dos", "probe", "probe", "R2L", "R2L", "R2L"]
+    r = evaluate(y, probs, NAMES, normal_index=0, unmodelled_labels=labels)
+    modelled = evaluate(Y_TRUE, one_hot_probs(Y_PRED, 4), NAMES, normal_index=0)
+    # Per-class figures and macro-F1 stay over the model's classes and rows.
+    for key in ("n", "accuracy", "f1_macro", "per_class", "confusion_matrix"):
+        assert r[key] == modelled[key], key
+    assert r["unmodelled_attacks"] == {"rows": 3, "detected": 2, "detection_rate": pytest.approx(2 / 3),
+                                       "by_label": {"R2L": {"rows": 3, "detected": 2}}}
+    b, b0 = r["binary"], modelled["binary"]
+    assert (b["tp"], b["fn"]) == (b0["tp"] + 2, b0["fn"] + 1)  # the unmodelled rows are attacks
+    assert (b["fp"], b["tn"]) == (b0["fp"], b0["tn"])  # and never normal
+    assert b["detection_rate"] == pytest.approx((b0["tp"] + 2) / (b0["tp"] + b0["fn"] + 3))
+    json.dumps(r)
+    # Without unmodelled rows the section says so; without their labels -1 is still refused.
+    none = evaluate(Y_TRUE, one_hot_probs(Y_PRED, 4), NAMES, 0, unmodelled_labels=labels[:6])
+    assert none["unmodelled_attacks"] == {"rows": 0, "detected": 0, "detection_rate": None, "by_label": {}}
+    with pytest.raises(ValueError):
+        evaluate(y, probs, NAMES, normal_index=0)
+    with pytest.raises(ValueError):
+        evaluate(y, probs, NAMES, normal_index=0, unmodelled_labels=labels[:3])
