@@ -1,0 +1,298 @@
+"""Replay attack captures into a benign site capture, after the site's learning period.
+
+The field benchmark's protocol (issue 26, item 4): a site learns on the first 30 % of its time;
+recall must be measured after that calibration, on the site's own network. So each attack
+capture is
+
+1. cut to its IPv4 packets (``tcpdump ip``): an IPv6 or layer-2 packet cannot be moved into the
+   site's IPv4 subnet, so it is dropped, and the count of dropped packets is recorded;
+2. moved in time (``editcap -t``) to start after the learning period, the attacks one after
+   another over the rest of the site's time (each at the start of its own equal slot, or right
+   after the previous attack if that one runs longer), so no two attacks overlap;
+3. moved in address (``tcprewrite --pnat``, checksums fixed with ``--fixcsum``): every IPv4
+   address of the capture onto one of the highest host addresses of the site's subnet that
+   the site never uses, one address each, never shared between attack captures;
+
+and the site and the moved attacks are merged in time order (``mergecap``). The address map is
+returned so that flows can be labelled exactly: a flow belongs to an attack capture if either
+endpoint is one of its mapped addresses (no site flow can touch one: they are unused there),
+and it is an attack flow if it touches the mapped attacker (every mapped address where the
+capture names no attacker). Everything is written under a work folder the caller owns.
+
+Needs: capinfos, editcap, mergecap (wireshark-common), tcprewrite (tcpreplay), tcpdump.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "GAP_S", "TOOLS", "AttackCapture", "PlacedAttack", "ReplayError", "SiteReplay",
+    "address_roles", "attack_slots", "capture_info", "free_addresses", "ipv4_addresses", "label_flow", "missing_tools",
+    "replay_into_site",
+]
+
+TOOLS = ("capinfos", "editcap", "mergecap", "tcprewrite", "tcpdump")
+GAP_S = 1.0  # seconds between the learning period's end (or the previous attack) and an attack
+_IPV4_PAIR = re.compile(r"\bIP (\d{1,3}(?:\.\d{1,3}){3})(?:\.\d+)? > (\d{1,3}(?:\.\d{1,3}){3})")
+
+
+class ReplayError(Exception):
+    """A capture or a subnet that cannot be replayed as asked; the message is one line."""
+
+
+@dataclass(frozen=True)
+class AttackCapture:
+    """One attack capture to replay: its id, family, file and (optionally) attacking host."""
+
+    id: str
+    family: str
+    path: Path
+    attacker: str | None = None
+
+
+@dataclass
+class PlacedAttack:
+    """Where an attack capture landed in the merged capture, and under which addresses."""
+
+    id: str
+    family: str
+    path: str
+    start: float  # first packet's time in the merged capture (epoch seconds)
+    end: float
+    shift_s: float  # what editcap -t added to every time stamp
+    packets: int  # in the original capture
+    packets_ipv4: int  # replayed
+    dropped_non_ipv4: int
+    address_map: dict[str, str]  # original -> mapped
+    attacker: str | None  # original attacking host, if the manifest names one
+    attack_addresses: list[str]  # mapped: the attacker, or every mapped address without one
+
+
+@dataclass
+class SiteReplay:
+    """The merged capture and everything needed to label its flows."""
+
+    merged: str
+    site: str
+    site_start: float
+    site_end: float
+    learn_fraction: float
+    learn_end: float  # site_start + learn_fraction x (site_end - site_start)
+    subnet: str
+    site_packets: int
+    merged_packets: int
+    attacks: list[PlacedAttack] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def missing_tools() -> list[str]:
+    """The programs of :data:`TOOLS` not on PATH."""
+    return [t for t in TOOLS if shutil.which(t) is None]
+
+
+def _run(argv: Sequence[str]) -> str:
+    proc = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        detail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        raise ReplayError(f"{argv[0]} failed on {argv[-1]}: {detail}")
+    return proc.stdout
+
+
+def capture_info(path: str | os.PathLike) -> dict:
+    """``capinfos``' encapsulation, packet count and first/last packet time (epoch seconds)."""
+    header, row = _run(["capinfos", "-T", "-S", "-M", "-E", "-c", "-a", "-e", str(path)]).splitlines()[:2]
+    values = dict(zip(header.split("\t"), row.split("\t"), strict=True))
+    packets = int(values["Number of packets"])
+    if packets == 0:
+        raise ReplayError(f"{path}: the capture holds no packets")
+    return {"encapsulation": values["File encapsulation"], "packets": packets,
+            "start": float(values["Start time"]), "end": float(values["End time"])}
+
+
+def ipv4_addresses(path: str | os.PathLike) -> list[str]:
+    """Every IPv4 address that appears as a packet's source or destination, sorted."""
+    text = _run(["tcpdump", "-nn", "-t", "-q", "-r", str(path)])
+    found = {a for m in _IPV4_PAIR.finditer(text) for a in m.groups()}
+    return sorted(found, key=lambda a: ipaddress.IPv4Address(a))
+
+
+def free_addresses(subnet: str, used: Iterable[str], count: int) -> list[str]:
+    """The ``count`` highest host addresses of ``subnet`` not in ``used``, highest first.
+
+    Raises:
+        ReplayError: the subnet is not IPv4, or has fewer free host addresses than ``count``.
+    """
+    try:
+        net = ipaddress.ip_network(subnet, strict=False)
+    except ValueError as e:
+        raise ReplayError(f"local_subnet {subnet!r}: {e}") from None
+    if net.version != 4:
+        raise ReplayError(f"local_subnet {subnet}: the replay moves IPv4 addresses only")
+    taken = set()
+    for a in used:
+        try:
+            taken.add(ipaddress.IPv4Address(a))
+        except ValueError:
+            continue  # an IPv6 or MAC endpoint of a layer-2 flow: not in an IPv4 subnet
+    chosen = []
+    # hosts() leaves out the network and broadcast addresses; walk it from the top down
+    last, first = int(net.broadcast_address) - 1, int(net.network_address) + 1
+    for value in range(last, first - 1, -1):
+        if len(chosen) == count:
+            break
+        address = ipaddress.IPv4Address(value)
+        if address not in taken:
+            chosen.append(str(address))
+    if len(chosen) < count:
+        raise ReplayError(f"local_subnet {subnet}: {count} free host addresses needed for the "
+                          f"attack captures, only {len(chosen)} unused by the site")
+    return chosen
+
+
+def attack_slots(learn_end: float, site_end: float, durations: Sequence[float],
+                 gap: float = GAP_S) -> list[float]:
+    """Start times for attacks of these durations: after ``learn_end``, one after another.
+
+    The time after the learning period is cut into equal slots, one per attack; an attack
+    starts at its slot's start (plus ``gap``), or ``gap`` after the previous attack ends if
+    that one ran longer, so attacks never overlap (a long attack may run past the site's end).
+    """
+    slot = max(site_end - learn_end, 0.0) / max(len(durations), 1)
+    starts, previous_end = [], learn_end
+    for i, duration in enumerate(durations):
+        start = max(learn_end + i * slot, previous_end) + gap
+        starts.append(start)
+        previous_end = start + duration
+    return starts
+
+
+def _ipv4_only(source: Path, out: Path, encapsulation: str) -> None:
+    # 802.1Q-tagged IPv4 is IPv4 too; 'vlan' only exists as a filter on Ethernet links
+    bpf = "ip or (vlan and ip)" if encapsulation == "ether" else "ip"
+    _run(["tcpdump", "-r", str(source), "-w", str(out), bpf])
+
+
+def _place_one(attack: AttackCapture, start: float, targets: list[str], stem: Path,
+               info: dict, ipv4_info: dict, addresses: list[str]) -> tuple[Path, PlacedAttack]:
+    """Shift and re-address one attack capture (already cut to IPv4 in <stem>.ipv4.pcap)."""
+    ipv4, shifted, mapped = (Path(f"{stem}.{s}.pcap") for s in ("ipv4", "shifted", "mapped"))
+    shift = start - ipv4_info["start"]
+    _run(["editcap", "-F", "pcap", "-t", f"{shift:.6f}", str(ipv4), str(shifted)])
+    address_map = dict(zip(addresses, targets, strict=True))
+    pnat = ",".join(f"{a}/32:{b}/32" for a, b in address_map.items())
+    _run(["tcprewrite", f"--pnat={pnat}", "--fixcsum", f"--infile={shifted}",
+          f"--outfile={mapped}"])
+    landed = set(ipv4_addresses(mapped))
+    if landed != set(targets):  # e.g. a rule applied twice: the labels would be wrong
+        raise ReplayError(f"{attack.path}: tcprewrite left addresses {sorted(landed - set(targets))}")
+    if attack.attacker is not None and attack.attacker not in address_map:
+        raise ReplayError(f"{attack.path}: attacker {attack.attacker} is not an IPv4 address "
+                          "of the capture")
+    attack_addresses = (
+        [address_map[attack.attacker]] if attack.attacker is not None else list(targets)
+    )
+    placed = PlacedAttack(
+        id=attack.id, family=attack.family, path=str(attack.path), start=start,
+        end=start + ipv4_info["end"] - ipv4_info["start"], shift_s=shift,
+        packets=info["packets"], packets_ipv4=ipv4_info["packets"],
+        dropped_non_ipv4=info["packets"] - ipv4_info["packets"], address_map=address_map,
+        attacker=attack.attacker, attack_addresses=attack_addresses,
+    )
+    return mapped, placed
+
+
+def replay_into_site(site: str | os.PathLike, subnet: str, attacks: Sequence[AttackCapture],
+                     work: str | os.PathLike, *, site_addresses: Iterable[str] = (),
+                     learn_fraction: float = 0.3, gap: float = GAP_S) -> SiteReplay:
+    """Merge ``attacks`` into ``site`` after its learning period; the merged capture is
+    ``work/merged.pcap``.
+
+    Args:
+        site: the benign site capture.
+        subnet: the site's local IPv4 subnet (CIDR); attack addresses move into it.
+        attacks: the attack captures, replayed in this order.
+        work: a folder for the intermediate and merged captures (created).
+        site_addresses: addresses the site uses (e.g. its flows' endpoints); never mapped onto.
+        learn_fraction: the share of the site's time (first to last packet) it learns on.
+        gap: seconds between the learning period's end or the previous attack and an attack.
+
+    Raises:
+        ReplayError: a tool failed, an attack capture holds no IPv4 packet, the subnet has too
+            few unused addresses, or the link types differ (mergecap cannot join them).
+    """
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    site_info = capture_info(site)
+    learn_end = site_info["start"] + learn_fraction * (site_info["end"] - site_info["start"])
+    infos, ipv4_infos, address_lists = [], [], []
+    for i, attack in enumerate(attacks):
+        info = capture_info(attack.path)
+        if info["encapsulation"] != site_info["encapsulation"]:
+            raise ReplayError(f"{attack.path}: link type {info['encapsulation']}, the site's is "
+                              f"{site_info['encapsulation']} (mergecap cannot join them)")
+        ipv4 = work / f"attack{i}.ipv4.pcap"  # ids are the manifest's: not trusted as names
+        _ipv4_only(Path(attack.path), ipv4, info["encapsulation"])
+        addresses = ipv4_addresses(ipv4)
+        if not addresses:
+            raise ReplayError(f"{attack.path}: no IPv4 packet to replay")
+        infos.append(info)
+        ipv4_infos.append(capture_info(ipv4))
+        address_lists.append(addresses)
+    targets = free_addresses(subnet, site_addresses, sum(len(a) for a in address_lists))
+    starts = attack_slots(learn_end, site_info["end"],
+                          [i["end"] - i["start"] for i in ipv4_infos], gap)
+    mapped_files, placed = [], []
+    for i, (attack, info, ipv4_info, addresses, start) in enumerate(zip(
+            attacks, infos, ipv4_infos, address_lists, starts, strict=True)):
+        mine, targets = targets[:len(addresses)], targets[len(addresses):]
+        mapped, where = _place_one(attack, start, mine, work / f"attack{i}", info, ipv4_info,
+                                   addresses)
+        mapped_files.append(mapped)
+        placed.append(where)
+    merged = work / "merged.pcap"
+    _run(["mergecap", "-F", "pcap", "-w", str(merged), str(site), *map(str, mapped_files)])
+    merged_packets = capture_info(merged)["packets"]
+    expected = site_info["packets"] + sum(p.packets_ipv4 for p in placed)
+    if merged_packets != expected:
+        raise ReplayError(f"{merged}: {merged_packets} packets, expected {expected}")
+    return SiteReplay(
+        merged=str(merged), site=str(site), site_start=site_info["start"],
+        site_end=site_info["end"], learn_fraction=learn_fraction, learn_end=learn_end,
+        subnet=subnet, site_packets=site_info["packets"], merged_packets=merged_packets,
+        attacks=placed,
+    )
+
+
+def address_roles(attacks: Iterable[PlacedAttack]) -> dict[str, tuple[str, str, str]]:
+    """Mapped address -> (role, family, attack capture id), role ``attack`` for an attacking
+    address and ``attack-background`` for the capture's other addresses."""
+    roles = {}
+    for attack in attacks:
+        for mapped in attack.address_map.values():
+            role = "attack" if mapped in attack.attack_addresses else "attack-background"
+            roles[mapped] = (role, attack.family, attack.id)
+    return roles
+
+
+def label_flow(saddr: str, daddr: str,
+               roles: dict[str, tuple[str, str, str]]) -> tuple[str, str | None, str | None]:
+    """(role, family, attack capture id) of a flow: ``attack`` if either endpoint is a mapped
+    attacking address, ``attack-background`` if it touches only an attack capture's other
+    addresses (e.g. the victim's own DNS in an attack capture: neither the site's traffic nor
+    the attack), else ``("benign", None, None)`` (the site's own flow)."""
+    found = [roles[a] for a in (saddr, daddr) if a in roles]
+    for role in ("attack", "attack-background"):
+        for r in found:
+            if r[0] == role:
+                return r
+    return "benign", None, None
