@@ -46,8 +46,9 @@ def _met(value: float | None, target: float, at_most: bool) -> str:
 def _site_rows(records: list[dict]) -> list[str]:
     lines = ["| site | capture | flows after learning (benign) | false alerts, uncalibrated | "
              "false alerts, calibrated | false alert events / h (uncal. → cal.) | "
-             "attack flows alerted (uncal. → cal.) | detect CPU µs/flow (uncal. / cal.) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "attack flows alerted (uncal. → cal.) | detect CPU µs/flow (uncal. / cal.) | "
+             "false alerts after calibration, by service and direction |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in records:
         m = r["modes"]
         u, c = m.get("uncalibrated"), m.get("calibrated")
@@ -69,6 +70,8 @@ def _site_rows(records: list[dict]) -> list[str]:
             f"{u['cpu_us_per_flow']:.0f}" if u else "–",
         ]
         cells[-1] += f" / {c['cpu_us_per_flow']:.0f}" if c else " / –"
+        why = (c or {}).get("false_alert_services", {})
+        cells.append(", ".join(f"{k} ×{n}" for k, n in why.items()) or "–")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -91,6 +94,23 @@ def _family_rows(summary: dict) -> list[str]:
     return lines
 
 
+def _site_family_rows(records: list[dict]) -> list[str]:
+    """Per site and family: the share of replayed attack flows alerted, uncal. → cal."""
+    families = sorted({f for r in records for m in r["modes"].values() for f in m["families"]})
+    lines = ["| site | " + " | ".join(families) + " |",
+             "|---|" + "---:|" * len(families)]
+
+    def cell(mode: dict | None, family: str) -> str:
+        f = (mode or {}).get("families", {}).get(family)
+        return _rate(f["alerted"] / f["flows"]) if f and f["flows"] else "–"
+
+    for r in records:
+        u, c = r["modes"].get("uncalibrated"), r["modes"].get("calibrated")
+        lines.append(f"| `{r['id']}` | " + " | ".join(
+            f"{cell(u, f)} → {cell(c, f)}" for f in families) + " |")
+    return lines
+
+
 def _total_rows(summary: dict) -> list[str]:
     u, c = summary["uncalibrated"], summary["calibrated"]
     rows = [
@@ -105,25 +125,34 @@ def _total_rows(summary: dict) -> list[str]:
     for name, key, text, target, at_most in rows:
         lines.append(f"| {name} | {_rate(u.get(key))} | {_rate(c.get(key))} | {text} | "
                      f"{_met(c.get(key), target, at_most)} |")
-    lines.append(f"| false alert events per site-hour | "
-                 f"{_per_hour(u.get('false_alert_events_per_site_hour'))} | "
-                 f"{_per_hour(c.get('false_alert_events_per_site_hour'))} | – | – |")
+    for name, key in (("false alert events per site-hour (all sites' hours)",
+                       "false_alert_events_per_site_hour"),
+                      ("false alert events per hour, mean per site",
+                       "false_alert_events_per_hour_mean_per_site")):
+        lines.append(f"| {name} | {_per_hour(u.get(key))} | {_per_hour(c.get(key))} | – | – |")
     return lines
 
 
 def _notes(meta: dict, records: list[dict]) -> list[str]:
     lines = []
     for r in records:
-        for mode, why in r["errors"].items():
-            lines.append(f"- `{r['id']}`: {mode} failed: {why}")
-        for mode, c in r["modes"].items():
-            if c["learning_alerts"] and mode == "calibrated":
-                lines.append(f"- `{r['id']}`: {c['learning_alerts']} alerts during learning "
-                             "(the learning mode should emit none)")
-            if c["background_flows"]:
-                lines.append(f"- `{r['id']}` ({mode}): {c['background_flows']} flows of attack "
-                             f"captures that do not touch the attacker ({c['background_alerted']} "
-                             "alerted), counted neither benign nor attack")
+        lines += [f"- `{r['id']}`: {mode} failed: {why}" for mode, why in r["errors"].items()]
+        c = r["modes"].get("calibrated")
+        if c and c["learning_alerts"]:
+            lines.append(f"- `{r['id']}`: {c['learning_alerts']} alerts during learning (the "
+                         "learning mode should emit none)")
+        learned = sum(f["flows_in_learning"] for x in r["modes"].values()
+                      for f in x["families"].values())
+        if learned:
+            lines.append(f"- `{r['id']}`: attack flows starting inside the learning period "
+                         "(left out of recall): the replay placed them wrongly")
+        if r["modes"]:
+            x = next(iter(r["modes"].values()))
+            if x["background_flows"]:
+                alerted = ", ".join(f"{m} {y['background_alerted']}" for m, y in r["modes"].items())
+                lines.append(f"- `{r['id']}`: {x['background_flows']} flows of attack captures "
+                             f"that do not touch the attacker (alerted: {alerted}), counted "
+                             "neither benign nor attack")
     dropped = {}
     for r in records:
         for a in r.get("replay", {}).get("attacks", []):
@@ -150,13 +179,20 @@ def write_table(out: Path, meta: dict, records: list[dict], summary: dict) -> No
                 "**calibrated runs missing: this `ltcn detect` has no `--learn`**")
     text = [
         "# Field benchmark: real sites, learned, with attacks replayed after learning", "",
-        f"Model `{meta['model']}`, threshold {meta['threshold'] or 'the model default'}; "
+        f"Model `{meta['model']}`, threshold {meta['threshold'] or 'ltcn detect default'}; "
         f"calibrated = {learning}. Flows that start after the learning period are counted, in "
         "both columns. One core (CPU "
         f"{meta['cpu']}, {meta['cpu_model']}).", "",
-        "## Totals", "", *_total_rows(summary), "",
+        "## Totals", "",
+        f"Over the {len(meta['sites_in_totals'])} of {len(records)} site captures where every "
+        "run completed (the others: Notes).", "",
+        *_total_rows(summary), "",
         "## Per family (replayed attacks, all sites)", "", *_family_rows(summary), "",
+        "## Per site and family (replayed attack flows alerted, uncalibrated → calibrated)", "",
+        *_site_family_rows(records), "",
         "## Per site", "", *_site_rows(records), "",
+        "CPU µs/flow: the `ltcn detect` process's user + system time (start-up included) over "
+        "the merged capture's flows.", "",
         "## Notes", "", *(_notes(meta, records) or ["- none"]), "",
         "## Captures", "", *_captures(meta), "",
         f"Command: `{meta['command']}`", "",

@@ -217,7 +217,11 @@ def main(argv: list[str] | None = None) -> int:
             "learning_mode": args.learning, "manifest": str(args.manifest),
             "captures": [{"id": e.id, "role": e.role, "site": e.site, "family": e.family,
                           "path": os.path.relpath(e.path, args.data), "sha256": e.sha256, **e.extra} for e in entries]}
-    summary = {mode: totals(records, mode) for mode in MODES}
+    # the totals compare like with like: only sites where every mode that ran completed
+    ran = [m for m in MODES if any(m in r["modes"] for r in records)]
+    comparable = [r for r in records if r["modes"] and all(m in r["modes"] for m in ran)]
+    meta["sites_in_totals"] = [r["id"] for r in comparable]
+    summary = {mode: totals(comparable, mode) for mode in MODES}
     write_outputs(Path(args.out), meta, records, summary)
     print((Path(args.out) / "table.md").read_text())
     return 0

@@ -11,8 +11,11 @@ about the same flows.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import math
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +37,7 @@ class LabelledFlows:
     start: np.ndarray  # flow start time (epoch s)
     role: np.ndarray  # benign / attack / attack-background
     family: np.ndarray  # attack family or ""
+    service: np.ndarray | None = None  # "tcp/443 out": protocol, port, direction (for the why)
 
     def __len__(self) -> int:
         return len(self.line)
@@ -44,13 +48,34 @@ def label_flows(csv: str | os.PathLike, replay: SiteReplay) -> LabelledFlows:
     table = read_flows(csv, "bot-iot", drop_duplicates=False, drop_nonfinite=False,
                        unknown_label="keep", progress=False)
     roles = address_roles(replay.attacks)
-    labels = [label_flow(s, d, roles) for s, d in zip(
-        table.strings["saddr"].values(), table.strings["daddr"].values(), strict=True)]
+    saddr, daddr = table.strings["saddr"].values(), table.strings["daddr"].values()
+    labels = [label_flow(s, d, roles) for s, d in zip(saddr, daddr, strict=True)]
+    net = ipaddress.ip_network(replay.subnet, strict=False)
+    inside = {a: _inside(a, net) for a in {*saddr, *daddr}}
+    service = [
+        f"{proto}/{int(port) if math.isfinite(port) else '-'} "
+        f"{_DIRECTIONS[inside[s], inside[d]]}"
+        for proto, port, s, d in zip(table.strings["proto"].values(), table.aux_column("dport"),
+                                     saddr, daddr, strict=True)
+    ]
     return LabelledFlows(
         csv=str(csv), line=table.line.astype(np.int64), start=table.start_times(),
         role=np.array([r for r, _, _ in labels], dtype=object),
         family=np.array([f or "" for _, f, _ in labels], dtype=object),
+        service=np.array(service, dtype=object),
     )
+
+
+# (source inside the site's subnet, destination inside) -> direction
+_DIRECTIONS = {(True, True): "local", (True, False): "out", (False, True): "in",
+               (False, False): "other"}
+
+
+def _inside(address: str, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    try:
+        return ipaddress.ip_address(address) in net
+    except ValueError:
+        return False  # a MAC address: a layer-2 flow
 
 
 def read_alert_lines(alerts: str | os.PathLike, csv: str | os.PathLike) -> list[int]:
@@ -96,6 +121,7 @@ def count_alerts(flows: LabelledFlows, alert_lines: list[int], learn_end: float,
                             "alerted": int((mine & after & alerted).sum()),
                             "flows_in_learning": int((mine & ~after).sum())}
     false_events = int(events[benign].sum())
+    services = Counter(flows.service[benign & alerted]) if flows.service is not None else Counter()
     return {
         "benign_flows": int(benign.sum()),
         "false_alerts": int((benign & alerted).sum()),
@@ -109,6 +135,7 @@ def count_alerts(flows: LabelledFlows, alert_lines: list[int], learn_end: float,
         "background_flows": int(background.sum()),
         "background_alerted": int((background & alerted).sum()),
         "unmatched_alerts": unmatched,
+        "false_alert_services": dict(services.most_common(5)),  # where they come from
     }
 
 
@@ -152,6 +179,10 @@ def totals(sites: list[dict], mode: str) -> dict:
     detected = sum(f["alerted"] for f in per_family.values())
     hours = sum(s["hours"] for s in ran)
     false_events = sum(s["modes"][mode]["false_alert_events"] for s in ran)
+    site_hours: dict[str, list[float]] = {}
+    for s in ran:
+        h = site_hours.setdefault(s["site"], [0.0, 0.0])
+        h[0], h[1] = h[0] + s["modes"][mode]["false_alert_events"], h[1] + s["hours"]
     return {
         "captures": len(ran), "sites": len(pooled),
         "benign_flows": benign, "false_alerts": false,
@@ -162,4 +193,6 @@ def totals(sites: list[dict], mode: str) -> dict:
         "families": per_family,
         "measured_hours": hours,
         "false_alert_events_per_site_hour": false_events / hours if hours else None,
+        "false_alert_events_per_hour_mean_per_site": _mean([e / h if h else None
+                                                            for e, h in site_hours.values()]),
     }

@@ -10,6 +10,7 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -223,3 +224,34 @@ def test_the_dev_manifest_is_well_formed():
         return
     entries = load_manifest(REPO / "experiments" / "field" / "dev_captures.json", data)
     assert len([e for e in entries if e.role == "benign"]) == 3
+
+
+# ------------------------------------------------------------------ the whole command
+@needs_tools
+def test_run_writes_the_table_for_a_small_site_and_attack(tmp_path):
+    from ltcn_kernels.io.pcap import argus_available
+    if not argus_available():
+        pytest.skip("ltcn flows needs Argus (argus, racluster)")
+    model = REPO / "results" / "lab" / "model.ltcn"
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps([
+        {"id": "desktop", "role": "benign", "path": "no_flood.pcap", "local_subnet": "192.168.1.0/24",
+         "sha256": sha256_of(FIXTURES / "no_flood.pcap")},
+        {"id": "scan", "role": "attack", "family": "scan", "path": "synscan.pcap",
+         "attacker": "172.16.0.8", "sha256": sha256_of(FIXTURES / "synscan.pcap")},
+    ]))
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "field" / "run.py"), "--manifest",
+         str(manifest), "--data", str(FIXTURES), "--model", str(model), "--allow-unsigned",
+         "--out", str(out)], capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "[1/1] desktop: " in proc.stderr
+    body = json.loads((out / "results.json").read_text())
+    (site,) = body["sites"]
+    assert site["benign_flows_in_merge"] == site["site_flows"] == 20
+    u = site["modes"]["uncalibrated"]
+    assert u["families"]["scan"]["flows"] == 1994 and u["families"]["scan"]["flows_in_learning"] == 0
+    assert u["benign_flows"] + u["learning_flows"] == 20  # the attack lands after learning
+    assert (out / "command.txt").read_text().startswith("python experiments/field/run.py --manifest")
+    assert "| benign flows alerted, flow-weighted |" in (out / "table.md").read_text()
