@@ -13,6 +13,10 @@ Needs ``prometheus_client`` (the ``metrics`` extra). Metric names (all ``ltcn_``
 ``lines_total``                        counter   record lines read into micro-batches (good and bad)
 ``flows_total``                        counter   flows classified
 ``alerts_total{class,action}``         counter   alerts by reported class and ``allowed``/``blocked``
+``alert_events_total``                 counter   alert events emitted (thresholded alerts have none)
+``suppressed_total{rule}``             counter   alerts suppressed, by rule (``file:line``)
+``thresholded_total{rule}``            counter   alerts kept without an event, by threshold rule
+``record_span_seconds``                gauge     first to last flow start time seen (record time)
 ``skipped_total{reason}``              counter   lines skipped, by reason
 ``batches_total``                      counter   micro-batches classified
 ``classify_seconds_total``             counter   seconds spent classifying micro-batches
@@ -195,10 +199,24 @@ def _counters(stats):
          "engine)", stats.classify_s),
         ("captures", "packet captures converted by the flow meter", stats.captures),
         ("source_rotations", "times a followed file was rotated", stats.rotations),
+        ("alert_events", "alert events emitted (alerted flows less those a threshold rule "
+         "kept without an event)", stats.alert_events),
     ):
         yield CounterMetricFamily(f"ltcn_{name}", doc, value=value)
     yield GaugeMetricFamily("ltcn_compile_seconds", "seconds the kernels took to compile or "
                             "load before the first flow", value=stats.compile_s)
+    for name, doc, counts in (
+        ("suppressed", "alerts suppressed (no event, no block), by rule", stats.suppressed),
+        ("thresholded", "alerts kept (blocked) without an event, by threshold rule",
+         stats.thresholded),
+    ):
+        family = CounterMetricFamily(f"ltcn_{name}", doc, labels=("rule",))
+        for rule, n in sorted(dict(counts).items()):
+            family.add_metric((rule,), n)
+        yield family
+    yield GaugeMetricFamily("ltcn_record_span_seconds", "seconds from the first to the last "
+                            "flow start time seen (record time: alerts per site-hour divide by "
+                            "it)", value=stats.record_span_s)
     yield GaugeMetricFamily("ltcn_start_time_seconds", "when the detector started, in seconds "
                             "since the Unix epoch", value=started)
 

@@ -7,7 +7,9 @@ module with one such class, handed to :class:`~ltcn_kernels.gateway.Gateway` in 
 
 The gateway hands each micro-batch's alerting flows to its sinks in order, as one
 :class:`AlertBatch` (:func:`emit_all`). The firewall comes first, so the alert file can say
-whether an alert's source was blocked (``batch.blocked``).
+whether an alert's source was blocked (``batch.blocked``). Suppressed alerts
+(:mod:`.suppress`) are in no batch; thresholded ones are, with ``batch.emit`` false: every sink
+sees them (the firewall blocks their sources), the alert file writes no event for them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from .alertfile import AlertWriter
 from .eve import AlertColumns, AlertFormat, alert_lines
 from .evetext import iso_time
 from .firewall import Firewall
+
+_SAME = object()  # (AlertBatch.take: the picked alerts keep their own event mask)
 
 
 @dataclasses.dataclass
@@ -37,6 +41,9 @@ class AlertBatch:
         blocked: where the firewall added the alert's source (set by :class:`FirewallSink`;
             None: no firewall).
         now: the time stamp of alerts whose flow has no time (None: the clock, when written).
+        emit: which alerts are written as events (None: all); a thresholded alert
+            (:mod:`.suppress`) is still an alert -- the firewall blocks its source -- but
+            has no event.
     """
 
     fmt: AlertFormat
@@ -47,16 +54,32 @@ class AlertBatch:
     cls: np.ndarray
     blocked: np.ndarray | None = None
     now: str | None = None
+    emit: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.rows.shape[0])
 
+    @property
+    def events(self) -> int:
+        """How many of the alerts are written as events."""
+        return len(self) if self.emit is None else int(np.count_nonzero(self.emit))
+
+    def take(self, pick, *, now: str | None = None, emit=_SAME) -> AlertBatch:
+        """The alerts ``pick`` (a slice, indices or a mask), as a batch (their time stamp
+        ``now`` where they have none; ``emit``: their event mask, default this batch's)."""
+        blocked = None if self.blocked is None else self.blocked[pick]
+        if emit is _SAME:
+            emit = None if self.emit is None else self.emit[pick]
+        return AlertBatch(self.fmt, self.cols, self.rows[pick], self.probs[pick],
+                          self.p_attack[pick], self.cls[pick], blocked, now, emit)
+
     def one(self, i: int, now: str | None = None) -> AlertBatch:
         """Alert ``i`` alone, as a batch of one (its time stamp ``now`` where it has none)."""
-        pick = slice(i, i + 1)
-        blocked = None if self.blocked is None else self.blocked[pick]
-        return AlertBatch(self.fmt, self.cols, self.rows[pick], self.probs[pick],
-                          self.p_attack[pick], self.cls[pick], blocked, now)
+        return self.take(slice(i, i + 1), now=now)
+
+    def written(self) -> AlertBatch:
+        """The alerts written as events (this batch, where all are)."""
+        return self if self.emit is None else self.take(self.emit, now=self.now, emit=None)
 
     def class_names(self) -> list[str]:
         """The name of the class each alert reports."""
@@ -145,6 +168,9 @@ class AlertFileSink(Sink):
         return self.writer.stream if self.writer.path is None else None
 
     def emit(self, batch: AlertBatch) -> None:
+        batch = batch.written()  # (a thresholded alert has no event)
+        if not len(batch):
+            return
         data, sizes = alert_lines(batch.fmt, batch.cols, batch.rows, batch.probs,
                                   batch.p_attack, batch.cls, batch.blocked, batch.now)
         self.writer.write_lines(data, sizes)

@@ -1,7 +1,9 @@
-"""The gateway's counters: flows, alerts, skipped lines by reason, a sliding latency window."""
+"""The gateway's counters: flows, alerts, skipped lines by reason, a sliding latency window,
+and the span of record time seen (so alerts can be counted per hour of the site's traffic)."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter, deque
 
@@ -16,7 +18,14 @@ class Stats:
     def __init__(self):
         self.start = time.monotonic()
         self.flows = 0
-        self.alerts = 0
+        self.alerts = 0  # flows alerted (suppressed ones not counted)
+        self.alert_events = 0  # alert events emitted (thresholded alerts have none)
+        # Alerts suppressed / kept without an event, by rule (the filter's own counters,
+        # bounded by the number of rules: :class:`~.suppress.AlertFilter`).
+        self.suppressed: Counter[str] = Counter()
+        self.thresholded: Counter[str] = Counter()
+        self.first_time = math.inf  # earliest and latest flow start time seen (record time)
+        self.last_time = -math.inf
         self.lines = 0
         self.batches = 0  # micro-batches classified
         self.classify_s = 0.0  # seconds spent classifying them (the latencies' batches, summed)
@@ -31,6 +40,28 @@ class Stats:
         self.classify_s += seconds
         self.latency_us.extend([seconds * 1e6] * min(n, LATENCY_WINDOW))
 
+    def see_times(self, times: np.ndarray | None, rows: np.ndarray) -> None:
+        """Widen the record-time span to the flow start times ``times[rows]`` (``times``
+        None: a layout without times; NaN: a record without one)."""
+        if times is None or not len(rows):
+            return
+        times = times[rows]
+        with np.errstate(invalid="ignore"):
+            low, high = np.fmin.reduce(times), np.fmax.reduce(times)
+        if math.isfinite(low):
+            self.first_time = min(self.first_time, float(low))
+            self.last_time = max(self.last_time, float(high))
+
+    @property
+    def record_span_s(self) -> float:
+        """Seconds from the first to the last flow start time seen (0: none or one)."""
+        return max(self.last_time - self.first_time, 0.0)  # (-inf before any time: 0)
+
+    def per_hour(self, count: int) -> float | None:
+        """``count`` per hour of record time (None: no span to divide by)."""
+        span = self.record_span_s
+        return float(f"{count * 3600.0 / span:.6g}") if span > 0 else None
+
     def snapshot(self, firewall=None, alerts=None) -> dict:
         """The statistics as JSON-ready values (with the firewall's counts, and the alert
         writer's lost alerts and reopens where there were any, if given)."""
@@ -41,6 +72,12 @@ class Stats:
             "captures": self.captures,
             "flows_per_s": round(self.flows / elapsed, 1),
             "alerts": self.alerts,
+            "alert_events": self.alert_events,
+            "suppressed": sum(self.suppressed.values()),
+            "thresholded": sum(self.thresholded.values()),
+            "record_span_s": round(self.record_span_s, 3),
+            "flows_alerted_per_hour": self.per_hour(self.alerts),
+            "alert_events_per_hour": self.per_hour(self.alert_events),
             "skipped": sum(self.skipped.values()),
             "skipped_by_reason": dict(self.skipped),
             "latency_us_p50": None if lat is None else round(float(np.percentile(lat, 50)), 1),
@@ -48,6 +85,10 @@ class Stats:
             "elapsed_s": round(elapsed, 3),
             "compile_s": round(self.compile_s, 3),
         }
+        if self.suppressed:
+            out["suppressed_by_rule"] = dict(self.suppressed)
+        if self.thresholded:
+            out["thresholded_by_rule"] = dict(self.thresholded)
         if firewall is not None:
             out["firewall"] = dict(firewall.counts)
         if self.rotations:
