@@ -7,11 +7,14 @@ A manifest is JSON: a list of entries, or an object whose ``captures`` is that l
     {"id": "mirai-scan", "role": "attack", "family": "scan", "path": "attacks/mirai.pcap",
      "sha256": "...", "attacker": "10.0.0.5"}
 
-``path`` is relative to the data folder; ``sha256`` is checked before anything runs (a changed
-capture would change every figure silently); ``attacker`` (optional) names the attacking host,
-whose flows are the attack flows (without it, every flow of the capture is); ``site`` groups
-benign captures of one network (the "mean per site" figures average over sites). Other keys
-(source, commit, licence, notes) are carried into the results and otherwise ignored.
+``path`` is relative to the data folder (where an entry also has ``file``, ``file`` is that
+and ``path`` is the file's path in its source repository); ``sha256`` is checked before
+anything runs (a changed capture would change every figure silently); ``attacker`` (optional)
+names the attacking host, whose flows are the attack flows (without it, every flow of the
+capture is); ``local_subnet`` (optional) is the site's IPv4 network, taken from its flows where
+absent (:func:`field.replay.infer_subnet`); ``site`` groups benign captures of one network
+(the "mean per site" figures average over sites). Other keys (source, commit, licence, notes)
+are carried into the results and otherwise ignored.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class Entry:
     family: str | None = None
     local_subnet: str | None = None
     attacker: str | None = None
+    file: str = ""  # as the manifest names it, relative to the data folder
     extra: dict = field(default_factory=dict, compare=False)
 
 
@@ -70,10 +74,14 @@ def _entry(raw: object, index: int, source: Path, data: Path, check_sums: bool) 
     role = _text(raw, "role", where)
     if role not in ROLES:
         raise ManifestError(f"{where}: role {role[:40]!r}, expected benign or attack")
-    names = ("id", "path", "sha256", "site", "family", "local_subnet", "attacker")
-    required = {"id", "path", "sha256", *(("local_subnet",) if role == "benign" else ("family",))}
+    local = "file" if "file" in raw else "path"  # the data folder's copy
+    names = ("id", local, "sha256", "site", "family", "local_subnet", "attacker")
+    required = {"id", local, "sha256", *(("family",) if role == "attack" else ())}
     values = {k: _text(raw, k, where, k in required) for k in names}
-    path = data / values["path"]
+    if role == "attack" and values["local_subnet"] is not None:
+        raise ManifestError(f"{where}: an attack capture has no local_subnet (its addresses move "
+                            "into each site's); the attacking host is 'attacker'")
+    path = data / values[local]
     if not path.is_file():
         raise ManifestError(f"{where}: no file {path}")
     if values["local_subnet"] is not None:
@@ -93,7 +101,8 @@ def _entry(raw: object, index: int, source: Path, data: Path, check_sums: bool) 
     return Entry(id=values["id"], role=role, path=path, sha256=values["sha256"].lower(),
                  site=values["site"] or values["id"], family=values["family"],
                  local_subnet=values["local_subnet"], attacker=values["attacker"],
-                 extra={k: v for k, v in raw.items() if k not in names and k != "role"})
+                 extra={k: v for k, v in raw.items() if k not in names and k != "role"},
+                 file=values[local])
 
 
 def load_manifest(manifest: str | os.PathLike, data: str | os.PathLike, *,

@@ -35,7 +35,7 @@ from pathlib import Path
 
 __all__ = [
     "GAP_S", "TOOLS", "AttackCapture", "PlacedAttack", "ReplayError", "SiteReplay",
-    "address_roles", "attack_slots", "capture_info", "free_addresses", "ipv4_addresses", "label_flow", "missing_tools",
+    "address_roles", "attack_slots", "capture_info", "free_addresses", "infer_subnet", "ipv4_addresses", "label_flow", "missing_tools",
     "replay_into_site",
 ]
 
@@ -157,6 +157,26 @@ def free_addresses(subnet: str, used: Iterable[str], count: int) -> list[str]:
         raise ReplayError(f"local_subnet {subnet}: {count} free host addresses needed for the "
                           f"attack captures, only {len(chosen)} unused by the site")
     return chosen
+
+
+def infer_subnet(endpoint_flows: dict[str, int]) -> str | None:
+    """The /24 around the site's busiest private IPv4 address (by flows it is an endpoint of),
+    for a site whose manifest entry names no subnet; None without any private IPv4 address.
+    A guess, recorded as one: a site on a wider network keeps the /24 its busiest host is in."""
+    private = [(n, a) for a, n in endpoint_flows.items() if _private_ipv4(a)]
+    if not private:
+        return None
+    _, busiest = max(private, key=lambda t: (t[0], ipaddress.IPv4Address(t[1])))
+    return str(ipaddress.IPv4Network(f"{busiest}/24", strict=False))
+
+
+def _private_ipv4(address: str) -> bool:
+    try:
+        a = ipaddress.IPv4Address(address)
+    except ValueError:
+        return False
+    return a.is_private and not (a.is_loopback or a.is_link_local or a.is_multicast
+                                 or a.is_unspecified or a == ipaddress.IPv4Address("255.255.255.255"))
 
 
 def attack_slots(learn_end: float, site_end: float, durations: Sequence[float],

@@ -137,6 +137,9 @@ def _notes(meta: dict, records: list[dict]) -> list[str]:
     lines = []
     for r in records:
         lines += [f"- `{r['id']}`: {mode} failed: {why}" for mode, why in r["errors"].items()]
+        if r.get("local_subnet_inferred"):
+            lines.append(f"- `{r['id']}`: local subnet {r['local_subnet']} inferred (the /24 of "
+                         "its busiest private address; the manifest names none)")
         c = r["modes"].get("calibrated")
         if c and c["learning_alerts"]:
             lines.append(f"- `{r['id']}`: {c['learning_alerts']} alerts during learning (the "
@@ -163,11 +166,12 @@ def _notes(meta: dict, records: list[dict]) -> list[str]:
 
 
 def _captures(meta: dict) -> list[str]:
-    lines = ["| id | role | site / family | path | sha256 | source |", "|---|---|---|---|---|---|"]
+    lines = ["| id | role | site / family | file | sha256 | source |", "|---|---|---|---|---|---|"]
     for c in meta["captures"]:
         where = c.get("site") if c["role"] == "benign" else c.get("family")
-        source = " ".join(str(c[k]) for k in ("source", "commit") if c.get(k)) or "–"
-        lines.append(f"| `{c['id']}` | {c['role']} | {where} | `{c['path']}` | "
+        source = " ".join(f"`{c[k]}`" if k != "source" else str(c[k])
+                          for k in ("source", "repo", "commit", "path") if c.get(k)) or "–"
+        lines.append(f"| `{c['id']}` | {c['role']} | {where} | `{c['file']}` | "
                      f"`{c['sha256'][:16]}…` | {source} |")
     return lines
 

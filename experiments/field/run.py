@@ -31,16 +31,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file: the experiments folder is what holds `field`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from field.manifest import Entry, ManifestError, load_manifest
-from field.replay import AttackCapture, ReplayError, missing_tools, replay_into_site
+from field.replay import (
+    AttackCapture,
+    ReplayError,
+    infer_subnet,
+    missing_tools,
+    replay_into_site,
+)
 from field.report import write_outputs
 from field.score import count_alerts, label_flows, read_alert_lines, totals
 
+from ltcn_kernels.errors import InputError
 from ltcn_kernels.io.flows import read_flows
 from ltcn_kernels.io.pcap import capture_to_flows
 
@@ -90,11 +98,14 @@ def run_detect_cli(argv: list[str]) -> dict:
     return result
 
 
-def flow_endpoints(csv: Path) -> set[str]:
-    """Every address in a flow file's saddr/daddr columns."""
+def flow_endpoints(csv: Path) -> Counter[str]:
+    """Every address in a flow file's saddr/daddr columns: how many flows it is an end of."""
     table = read_flows(csv, "bot-iot", drop_duplicates=False, drop_nonfinite=False,
                        unknown_label="keep", progress=False)
-    return set(table.strings["saddr"].vocab) | set(table.strings["daddr"].vocab)
+    counts: Counter[str] = Counter()
+    for column in ("saddr", "daddr"):
+        counts.update(table.strings[column].counts())
+    return counts
 
 
 def detect_modes(args: argparse.Namespace, merged_csv: Path, work: Path,
@@ -117,10 +128,15 @@ def run_site(site: Entry, attacks: list[Entry], args: argparse.Namespace, work: 
     """Replay, flows, both detect runs and the counts of one benign capture."""
     site_csv = work / "site.csv"
     site_flows = capture_to_flows(site.path, site_csv)
+    endpoints = flow_endpoints(site_csv)
+    subnet = site.local_subnet or infer_subnet(endpoints)
+    if subnet is None:
+        raise ReplayError(f"{site.path}: no local_subnet, and no private IPv4 address to infer "
+                          "one from")
     replay = replay_into_site(
-        site.path, site.local_subnet,
+        site.path, subnet,
         [AttackCapture(a.id, a.family, a.path, a.attacker) for a in attacks], work / "replay",
-        site_addresses=flow_endpoints(site_csv), learn_fraction=args.learn_fraction)
+        site_addresses=endpoints, learn_fraction=args.learn_fraction)
     merged_csv = work / "merged.csv"
     capture_to_flows(replay.merged, merged_csv)
     flows = label_flows(merged_csv, replay)
@@ -128,6 +144,7 @@ def run_site(site: Entry, attacks: list[Entry], args: argparse.Namespace, work: 
     learn_s = replay.learn_end - float(flows.start.min())
     hours = (replay.site_end - replay.learn_end) / 3600
     record = {"id": site.id, "site": site.site, "path": str(site.path), "hours": hours,
+              "local_subnet": subnet, "local_subnet_inferred": site.local_subnet is None,
               "site_flows": site_flows, "merged_flows": len(flows),
               "benign_flows_in_merge": int((flows.role == "benign").sum()),
               "learn_s": learn_s, "replay": replay.to_json(), "modes": {}, "errors": {}}
@@ -204,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             work.mkdir(parents=True, exist_ok=True)
             try:
                 record = run_site(site, attacks, args, work)
-            except ReplayError as e:
+            except (ReplayError, InputError, ValueError) as e:  # one site's, said in one line
                 record = {"id": site.id, "site": site.site, "modes": {},
                           "errors": {"replay": str(e)}, "merged_flows": 0}
             records.append(record)
@@ -216,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             "target_rate": args.target_rate, "learn_fraction": args.learn_fraction,
             "learning_mode": args.learning, "manifest": str(args.manifest),
             "captures": [{"id": e.id, "role": e.role, "site": e.site, "family": e.family,
-                          "path": os.path.relpath(e.path, args.data), "sha256": e.sha256, **e.extra} for e in entries]}
+                          "file": e.file, "sha256": e.sha256, **e.extra} for e in entries]}
     # the totals compare like with like: only sites where every mode that ran completed
     ran = [m for m in MODES if any(m in r["modes"] for r in records)]
     comparable = [r for r in records if r["modes"] and all(m in r["modes"] for m in ran)]

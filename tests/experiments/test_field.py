@@ -25,6 +25,7 @@ from field.replay import (
     attack_slots,
     capture_info,
     free_addresses,
+    infer_subnet,
     ipv4_addresses,
     label_flow,
     replay_into_site,
@@ -139,6 +140,13 @@ def test_free_addresses_are_the_highest_hosts_not_used():
         free_addresses("2001:db8::/64", [], 1)
 
 
+def test_a_missing_subnet_is_the_24_of_the_busiest_private_address():
+    counts = {"192.168.5.7": 40, "8.8.8.8": 90, "10.0.0.2": 3, "224.0.0.251": 50,
+              "fe80::1": 70, "169.254.1.1": 60}
+    assert infer_subnet(counts) == "192.168.5.0/24"
+    assert infer_subnet({"8.8.8.8": 1, "aa:bb:cc:dd:ee:ff": 2}) is None
+
+
 def test_attacks_follow_each_other_after_learning_and_never_overlap():
     starts = attack_slots(100.0, 200.0, [10.0, 80.0, 5.0], gap=1.0)
     assert starts[0] == 101.0  # just after learning
@@ -214,6 +222,16 @@ def test_manifest_checks_files_and_checksums(tmp_path):
     manifest.write_text(json.dumps([{**entries[0], "local_subnet": "home"}, entries[1]]))
     with pytest.raises(ManifestError, match="not an IPv4 network"):
         load_manifest(manifest, tmp_path)
+    manifest.write_text(json.dumps([entries[0], {**entries[1], "local_subnet": "10.0.0.1"}]))
+    with pytest.raises(ManifestError, match="attack capture has no local_subnet"):
+        load_manifest(manifest, tmp_path)
+    # 'file' is the data folder's copy where 'path' names the file in its source repository
+    (tmp_path / "b.pcap").write_bytes(b"attack")
+    site_entry = {k: v for k, v in entries[0].items() if k != "local_subnet"}
+    manifest.write_text(json.dumps([{**site_entry, "path": "repo/dir/x.pcapng", "file": "a.pcap"},
+                                    entries[1]]))
+    site, _ = load_manifest(manifest, tmp_path)
+    assert (site.file, site.local_subnet, site.extra["path"]) == ("a.pcap", None, "repo/dir/x.pcapng")
 
 
 def test_the_dev_manifest_is_well_formed():
