@@ -39,6 +39,7 @@ from .firewall import Firewall
 from .flowlog import FlowLog
 from .options import DetectOptions, GatewayError
 from .sinks import AlertBatch, AlertFileSink, FirewallSink, Sink, emit_all
+from .site import Site
 from .sources import (
     MAX_BATCH_BYTES,
     ROTATED,
@@ -50,6 +51,7 @@ from .sources import (
     open_source,
 )
 from .stats import Stats
+from .suppress import alert_filter
 from .trust import trusted_model
 from .warmup import warm_up
 
@@ -85,11 +87,13 @@ class Gateway:
         sinks: more outputs of each batch of alerts (:class:`~.sinks.Sink`), after the
             firewall and the alert file.
         err: where statistics lines go (default: standard error).
+        site: the site baseline (:class:`~.site.Site`: learning, then deciding which flows
+            alert); None: a flow alerts when P(attack) >= the threshold.
     """
 
     def __init__(self, model: LoadedModel, options: DetectOptions, *, alerts: AlertWriter,
                  firewall: Firewall | None = None, sinks: Sequence[Sink] = (),
-                 err=None):
+                 err=None, site: Site | None = None):
         if not isinstance(model, LoadedModel):
             raise TypeError("Gateway takes a loaded model: ltcn_kernels.pipeline.load_model(path)")
         self.model = model
@@ -109,10 +113,17 @@ class Gateway:
         firewalls = [] if firewall is None else [FirewallSink(firewall)]
         self.sinks: list[Sink] = [*firewalls, AlertFileSink(alerts), *sinks]
         self.threshold, self.micro_batch = float(options.threshold), int(options.micro_batch)
+        self.site = site
         self.realtime, self.speed = options.realtime, float(options.speed)
         self.max_gap, self.stats_every = float(options.max_gap), float(options.stats_every)
         self.err = err if err is not None else sys.stderr
         self.stats = Stats()
+        # The suppression and threshold rules (--rules, --suppress), checked against the
+        # model's classes before the compile; their counters are the statistics'.
+        self.filter = alert_filter(options.rules, options.suppress, self.classes)
+        if self.filter is not None:
+            self.stats.suppressed = self.filter.suppressed
+            self.stats.thresholded = self.filter.thresholded
         # Compile (or load from the Numba cache) before the first flow, so the first
         # micro-batch's latency is the engine's, not the compiler's; reported as compile_s.
         self.stats.compile_s = warm_up(model, (options.backend,), options.mode)["seconds"]
@@ -328,7 +339,12 @@ class Gateway:
         :class:`~.sinks.AlertBatch` in row order (:func:`~.sinks.emit_all`)."""
         self.stats.flows += len(order)
         p_attack = 1.0 - probs[:, self.normal].sum(axis=1) if self.normal else np.ones(len(order))
-        hits = np.flatnonzero(p_attack >= self.threshold)
+        if self.site is not None:  # learning (no alerts), or the site's rule
+            cols = cols if cols is not None else AlertColumns(table)
+            hits = np.flatnonzero(self.site.judge(cols, order, p_attack))
+        else:
+            hits = np.flatnonzero(p_attack >= self.threshold)
+        self.stats.see_times(table.start_times(), order)  # (alerts per hour of record time)
         if not hits.size:
             return
         cols = cols if cols is not None else AlertColumns(table)
@@ -338,8 +354,13 @@ class Gateway:
         else:
             cls = np.argmax(p, axis=1)
         pa = p_attack[hits].astype(np.float64)
-        self.stats.alerts += int(hits.size)
-        emit_all(self.sinks, AlertBatch(self.format, cols, rows, p, pa, cls))
+        batch = AlertBatch(self.format, cols, rows, p, pa, cls)
+        if self.filter is not None:  # suppressed alerts out; thresholded ones without an event
+            batch = self.filter.apply(batch)
+        self.stats.alerts += len(batch)
+        self.stats.alert_events += batch.events
+        if len(batch):
+            emit_all(self.sinks, batch)
 
     def _maybe_stats(self) -> None:
         if self.reopen:
@@ -352,8 +373,15 @@ class Gateway:
             self._last_stats = time.monotonic()
             self.print_stats()
 
+    def snapshot(self) -> dict:
+        """The statistics (:meth:`~.stats.Stats.snapshot`), with the site baseline's."""
+        out = self.stats.snapshot(self.firewall, self.alerts)
+        if self.site is not None:
+            out["site"] = self.site.snapshot()
+        return out
+
     def print_stats(self, final: bool = False) -> None:
-        line = json.dumps(self.stats.snapshot(self.firewall, self.alerts), separators=(",", ":"))
+        line = json.dumps(self.snapshot(), separators=(",", ":"))
         print(f"ltcn detect {'final' if final else 'stats'}: {line}", file=self.err, flush=True)
 
 
@@ -397,10 +425,18 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
     flow_log = FlowLog(options.save_flows)
     old: dict = {}
     outputs: list[Sink] = list(sinks)
+    site = None
     try:
         metrics = _metrics_sinks(options)  # (a busy port is refused before the compile)
         outputs += metrics
-        gw = Gateway(model, options, alerts=writer, firewall=fw, sinks=outputs, err=err)
+        if options.state_dir is not None:  # (a damaged baseline is refused before the compile)
+            site = Site(options.state_dir, artifact.manifest["manifest_sha256"],
+                        options.threshold, learn_s=options.learn_s, relearn=options.relearn,
+                        extend=options.extend, target_rate=options.target_rate,
+                        max_hosts=options.max_hosts)
+            print(f"ltcn detect: {site.describe()}", file=err, flush=True)
+        gw = Gateway(model, options, alerts=writer, firewall=fw, sinks=outputs, err=err,
+                     site=site)
         gw.flow_log = flow_log
         print(f"ltcn detect: kernels ready in {gw.stats.compile_s:.1f} s (compiled, or loaded "
               "from the Numba cache: `ltcn warmup`); not counted as latency", file=err, flush=True)
@@ -418,7 +454,7 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
         for sink in gw.sinks:
             sink.start(gw)
         _run_sources(gw, options, files, flow_log, stdin)
-        result = gw.stats.snapshot(fw, writer)
+        result = gw.snapshot()
         result["engine_mode"] = gw.classify.mode
         if gw.classify.mode == "hosts":
             result["hosts_evicted"] = gw.classify.evicted
@@ -426,6 +462,8 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
         gw.print_stats(final=True)
         return result
     finally:
+        if site is not None:
+            site.close()  # a baseline being learned is saved: the next start resumes it
         writer.close()
         flow_log.close()
         for sink in outputs:

@@ -16,6 +16,7 @@ from typing import Any
 from ..engine.model import FORMATS as BACKENDS  # the Numba engines: sparse, dense
 from ..errors import UsageError
 from .sources import source_files
+from .suppress import flag_rules
 
 MAX_MICRO_BATCH = 65_536
 FIREWALLS = ("none", "nftables")
@@ -32,7 +33,10 @@ OPTION_GROUPS = {
     "firewall": "firewall: nftables blocks of alert sources",
     "trust": "trust: which model files may run",
     "state": "state: what the gateway remembers between flows",
+    "site": "site: learn this site's normal traffic, then detect against it",
 }
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+MAX_LEARN_S = 366 * 86_400
 
 
 def option(default: Any, group: str, help: str, *, choices: tuple[str, ...] | None = None,
@@ -101,6 +105,25 @@ def listen_address(text: str, flag: str = "--metrics-listen") -> tuple[str, int]
     return host or METRICS_HOST, int(port)
 
 
+def parse_duration(text: str, flag: str = "--learn") -> float:
+    """``600``, ``600s``, ``30m``, ``2h`` or ``7d`` as seconds, in (0, a year].
+
+    Raises:
+        GatewayError: anything else.
+    """
+    t = str(text).strip().lower()
+    unit = DURATION_UNITS.get(t[-1:], None) if t else None
+    number = t[:-1] if unit is not None else t
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_LEARN_S):
+        raise GatewayError(f"{flag} {text!r}: expected a duration such as 600, 600s, 30m, 2h "
+                           "or 7d (at most 366 days)")
+    return seconds
+
+
 def _finite(value: float, flag: str, low: float, high: float, low_open: bool = False) -> None:
     ok = isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high
     if not ok or (low_open and value == low):
@@ -138,6 +161,10 @@ class DetectOptions:
             127.0.0.1; None: no endpoint). Needs the ``metrics`` extra.
         metrics_textfile: write the statistics as Prometheus metrics to this ``*.prom`` file
             (node_exporter's textfile collector), atomically, every 15 s and at the end.
+        rules: a file of suppression and threshold rules (:mod:`.suppress`, after Suricata's
+            threshold.config), read and checked against the model's classes at the start.
+        suppress: more suppress rules, each a rule line (``--suppress``, repeatable), e.g.
+            ``class DoS, track by_src, ip 10.0.0.0/8``.
         backend: ``sparse`` or ``dense`` engine.
         mode: engine mode, ``auto``, ``stream``, ``windows`` or ``records``.
         save_flows: append the flow meter's records (captures, interfaces) to this CSV.
@@ -149,6 +176,13 @@ class DetectOptions:
         max_hosts: for a model with per-host windows, the source addresses whose last
             ``window-1`` flows are kept (least recently seen forgotten first); memory
             ``max_hosts * (window-1) * features * 4`` bytes.
+        state_dir: the folder of the site baseline (``baseline.json``; the systemd unit
+            passes its ``StateDirectory``). None: no baseline, the model's threshold alone.
+        learn: learn the site for this long of traffic time (``30m``, ``2h``, ``7d``; no
+            alerts meanwhile), then detect with the baseline; resumes one being learned.
+        relearn: learn a new baseline even if there is one (needs ``learn``).
+        extend: a complete baseline learns ``learn`` more (its threshold refitted).
+        target_rate: the learning period's alert rate the site threshold is fitted to.
         trusted_keys: files or directories of trusted public keys (``--trusted-keys``,
             repeatable; empty: ``/etc/ltcn/trusted-keys`` and the user's).
         allow_unsigned: run a model that is unsigned or signed by an untrusted key.
@@ -190,6 +224,13 @@ class DetectOptions:
     metrics_textfile: str | None = option(
         None, "alerts", "write the statistics as Prometheus metrics to this node_exporter "
         "textfile (*.prom), atomically, every 15 s and at the end", metavar="FILE")
+    rules: str | None = option(
+        None, "alerts", "suppression and threshold rules, one a line (suppress/threshold by "
+        "class and address, as in Suricata's threshold.config)", metavar="FILE")
+    suppress: tuple[str, ...] = option(
+        (), "alerts", "a suppress rule, e.g. 'class DoS, track by_src, ip 10.0.0.0/8' "
+        "(repeatable): no event, no block (--allow: never blocked, still alerted)",
+        metavar="RULE")
     firewall: str = option("none", "firewall", "how alert sources are blocked (none: alerts only)",
                            choices=FIREWALLS)
     apply: bool = option(False, "firewall", "run the nft commands (root); default: print them "
@@ -206,7 +247,20 @@ class DetectOptions:
         False, "trust", "run a model that is unsigned or signed by an untrusted key")
     max_hosts: int = option(
         MAX_HOSTS, "state", "per-host models: source addresses whose recent flows are kept "
-        "(LRU; memory = hosts x (window-1) x features x 4 bytes)")
+        "(LRU; memory = hosts x (window-1) x features x 4 bytes); also the most hosts a "
+        "site baseline learns")
+    state_dir: str | None = option(
+        None, "site", "the folder of the site baseline (baseline.json); without it the model's "
+        "threshold alone decides", metavar="DIR")
+    learn: str | None = option(
+        None, "site", "learn the site for this long of traffic time (600s, 30m, 2h, 7d; no "
+        "alerts meanwhile: the traffic must be clean), then detect; resumes an interrupted "
+        "learning period", metavar="DURATION")
+    relearn: bool = option(False, "site", "discard the baseline in --state-dir and learn anew "
+                           "(needs --learn)")
+    extend: bool = option(False, "site", "a complete baseline learns --learn more traffic")
+    target_rate: float = option(
+        0.005, "site", "the learning period's alert rate the site threshold is fitted to")
 
     def __post_init__(self) -> None:
         if self.firewall not in FIREWALLS:
@@ -218,6 +272,10 @@ class DetectOptions:
         if self.firewall == "nftables":
             check_block_limits(self.block_timeout, self.block_rate)
         allow_networks(self.allow)
+        try:
+            flag_rules(self.suppress)
+        except UsageError as exc:  # (.suppress raises the base class: it cannot import us)
+            raise GatewayError(str(exc)) from None
         if not 0.0 < self.threshold <= 1.0:
             raise GatewayError("--threshold must be in (0, 1]")
         if not 1 <= self.micro_batch <= MAX_MICRO_BATCH:
@@ -239,11 +297,29 @@ class DetectOptions:
             raise GatewayError("--alerts-max-bytes must be 0 (never rotate) or positive")
         if not 1 <= self.max_hosts <= 1 << 20:
             raise GatewayError("--max-hosts must be in 1..1048576")
+        self._check_site()
         if self.status_interval is not None:
             if self.interface is None:
                 raise GatewayError("--status-interval needs --interface")
             if not 1 <= self.status_interval <= 3600:
                 raise GatewayError("--status-interval must be in 1..3600 seconds")
+
+    def _check_site(self) -> None:
+        if self.learn is not None:
+            parse_duration(self.learn)
+            if self.state_dir is None:
+                raise GatewayError("--learn needs --state-dir (where the site baseline is kept)")
+        if (self.relearn or self.extend) and self.learn is None:
+            raise GatewayError(f"--{'relearn' if self.relearn else 'extend'} needs --learn "
+                               "DURATION")
+        if self.relearn and self.extend:
+            raise GatewayError("give one of --relearn and --extend")
+        _finite(self.target_rate, "--target-rate", 1e-6, 0.5)
+
+    @property
+    def learn_s(self) -> float | None:
+        """``learn`` in seconds (None: not learning)."""
+        return None if self.learn is None else parse_duration(self.learn)
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:

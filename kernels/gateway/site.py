@@ -1,0 +1,230 @@
+"""The gateway learns its site, then detects with what it learned (``ltcn detect --learn``).
+
+Learning (Kitsune's grace period): for ``--learn DURATION`` of traffic time (the flows' own
+start times, so a replayed capture learns what a live interface would), every flow is
+scored by the classifier and learned into the baseline (:mod:`.baseline`: the scores, and
+the hosts' habits, :mod:`.profile`); no flow alerts and nothing is blocked. The partial
+baseline is saved every :data:`CHECKPOINT_S` seconds and when the detector stops, and the
+next start resumes it. When the period is over the site threshold is fitted, the baseline
+saved complete, and detection goes on in the same run.
+
+**The rule that combines the two signals** (:func:`combine`): a flow alerts when
+
+    P(attack) >= the site threshold   and   the flow is not familiar
+
+- *attack-like* is the classifier's view, calibrated to this site: the threshold puts the
+  learning period's new flows at the target alert rate, within [the model's threshold, 0.99].
+- *normal here* is the profile's: the source is a learned host, starting one of its
+  services, at no more than (twice its learned peak + slack) flows, peers and services a
+  minute.
+
+Why an AND with familiarity, not a weighted score: the supervised model alone does not move
+to a new network (it alerts on 12 % of the benign flows of networks it never saw), and the
+false alerts it raises there are a site's own repeated habits (a hub's cloud server, a
+browser's connections, chatter): exactly what familiarity recognises. What familiarity
+cannot recognise is what an attack has to do to be an attack here: a host new to the site,
+a service a host never used, or a rate it never reached. Those flows are left to the
+classifier. The cost is plain: an attack that looks like a learned host's habit at its
+learned pace (C2 over a host's usual HTTPS, at its usual rate) is not alerted.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from ..errors import UsageError
+from .baseline import (
+    FILENAME,
+    SURE,
+    Baseline,
+    fit_threshold,
+    read_baseline,
+    write_baseline,
+)
+from .eve import AlertColumns
+from .profile import Profile, proto_key, service_keys
+
+CHECKPOINT_S = 30.0  # wall seconds between saves of a baseline being learned
+
+
+def combine(p_attack: np.ndarray, familiar: np.ndarray, threshold: float) -> np.ndarray:
+    """Which flows alert: attack-like at the site threshold, and not familiar (module
+    docstring)."""
+    return (np.asarray(p_attack) >= threshold) & ~np.asarray(familiar, bool)
+
+
+def flow_services(cols: AlertColumns, rows: np.ndarray) -> np.ndarray:
+    """The service key (:func:`~.profile.service_keys`) of each of ``rows``; each distinct
+    protocol text is hashed once."""
+    if cols.proto_t is not None:
+        keys = np.array([proto_key(str(v)) for v in cols.proto_t.vocab], np.int64)
+        proto = keys[cols.proto_t.codes[rows]]
+    elif cols.proto_n is not None:  # a numeric protocol column: its number as text
+        proto = np.array([proto_key(str(int(v)) if np.isfinite(v) else "")
+                          for v in cols.proto_n[rows].tolist()], np.int64)
+    else:
+        proto = np.zeros(len(rows), np.int64)
+    return service_keys(proto, None if cols.dport is None else cols.dport[rows])
+
+
+def _texts(cat, rows: np.ndarray, n: int) -> list[str]:
+    if cat is None:
+        return [""] * n
+    vocab = cat.vocab
+    return [vocab[c] for c in cat.codes[rows].tolist()]
+
+
+class Site:
+    """The site baseline the gateway uses: learning, then detecting (module docstring).
+
+    Args:
+        state_dir: the folder the baseline lives in (``baseline.json``; systemd's
+            ``StateDirectory=``).
+        model: the model's manifest checksum (a baseline is its model's).
+        floor: the model's threshold: the site threshold is never lower.
+        learn_s: learn this many seconds of traffic: a new baseline, or the rest of an
+            interrupted one (None: use the baseline there, resuming one being learned).
+        relearn: start a new baseline even if one is there.
+        extend: a complete baseline learns ``learn_s`` more (its threshold is refitted).
+        target_rate: the learning period's alert rate the threshold is fitted to.
+        max_hosts: most hosts learned (and source windows kept while detecting).
+    """
+
+    def __init__(self, state_dir: str, model: str, floor: float, *, learn_s: float | None = None,
+                 relearn: bool = False, extend: bool = False, target_rate: float = 0.005,
+                 max_hosts: int = 4096, clock=time.monotonic):
+        self.path = os.path.join(state_dir, FILENAME)
+        self.floor, self.clock = float(floor), clock
+        found = os.path.exists(self.path) and not relearn
+        if found:
+            self.baseline = read_baseline(self.path, model)
+        elif learn_s is None:
+            raise UsageError(f"no site baseline in {state_dir}: learn one first "
+                             "(ltcn detect ... --state-dir DIR --learn DURATION)")
+        else:
+            self.baseline = Baseline(model, float(target_rate))
+        b = self.baseline
+        self.note = "resumed" if found and not b.complete else "loaded" if found else "new"
+        if learn_s is not None and not b.complete:  # new, or resumed: the latest --learn
+            b.learn_s = float(learn_s)
+        elif learn_s is not None and extend:
+            b.learn_s, b.complete, self.note = b.learned_s + float(learn_s), False, "extended"
+        elif learn_s is not None:
+            self.note = "loaded; complete, so --learn does nothing: --extend learns more"
+        self.profile = Profile(max_hosts, b.hosts)
+        b.hosts = self.profile.hosts  # one table: what is learned is what is saved
+        self._start_t: float | None = None  # first flow time of this run's learning
+        self._learned_before = b.learned_s
+        self._saved = clock()
+        self.counts = {"learning_flows": 0, "learning_sure": 0, "familiar": 0,
+                       "familiar_over_threshold": 0}
+        if b.complete:
+            self.profile.finish_learning()
+
+    @property
+    def learning(self) -> bool:
+        return not self.baseline.complete
+
+    @property
+    def threshold(self) -> float | None:
+        """The site threshold (None while learning)."""
+        return float(self.baseline.fit["threshold"]) if self.baseline.complete else None
+
+    def judge(self, cols: AlertColumns, rows: np.ndarray, p_attack: np.ndarray) -> np.ndarray:
+        """Which of ``rows`` (in capture order, with their P(attack)) alert; flows in the
+        learning period are learned and never alert."""
+        n = len(rows)
+        times = cols.times[rows] if cols.times is not None else np.full(n, time.time())
+        hosts, peers = _texts(cols.src, rows, n), _texts(cols.dst, rows, n)
+        svcs = flow_services(cols, rows).tolist()
+        alert = np.zeros(n, bool)
+        start = 0
+        if self.learning:
+            start = self._learn(times, hosts, peers, svcs, p_attack)
+            if start == n:
+                return alert
+        familiar = np.array(self.profile.familiar(hosts[start:], times[start:].tolist(),
+                                                  peers[start:], svcs[start:]), bool)
+        p = p_attack[start:]
+        threshold = self.threshold
+        alert[start:] = combine(p, familiar, threshold)
+        self.counts["familiar"] += int(familiar.sum())
+        self.counts["familiar_over_threshold"] += int((familiar & (p >= threshold)).sum())
+        return alert
+
+    def _learn(self, times, hosts, peers, svcs, p_attack) -> int:
+        """Learn the flows of the learning period; the index of the first flow after it (the
+        baseline then complete), or ``len(times)``."""
+        b, n = self.baseline, len(times)
+        finite = times[np.isfinite(times)]
+        if self._start_t is None and finite.size:
+            self._start_t = float(finite.min())
+        end_t = (math.inf if self._start_t is None
+                 else self._start_t + max(b.learn_s - self._learned_before, 0.0))
+        inside = ~(times >= end_t)  # (a flow without a time is learned)
+        stop = n if inside.all() else int(np.argmin(inside))
+        new = np.zeros(stop, bool)
+        profile = self.profile
+        for i in range(stop):
+            new[i] = profile.learn(hosts[i], float(times[i]), peers[i], svcs[i])
+        p = p_attack[:stop]
+        b.all_scores.add(p)
+        b.new_scores.add(p[new])
+        b.flows += stop
+        self.counts["learning_flows"] += stop
+        self.counts["learning_sure"] += int((p >= SURE).sum())
+        if stop and finite.size:
+            last = float(np.max(times[:stop][np.isfinite(times[:stop])], initial=-math.inf))
+            if math.isfinite(last):
+                b.learned_s = self._learned_before + max(last - self._start_t, 0.0)
+        if stop < n:
+            b.learned_s = max(b.learned_s, b.learn_s)
+            self._finish()
+        elif self.clock() - self._saved >= CHECKPOINT_S:
+            self.save()
+        return stop
+
+    def _finish(self) -> None:
+        """The learning period is over: fit the threshold, save the baseline complete."""
+        b = self.baseline
+        self.profile.finish_learning()
+        b.fit = fit_threshold(b.all_scores, b.new_scores, b.target_rate, self.floor)
+        b.complete = True
+        self.save()
+
+    def save(self) -> None:
+        write_baseline(self.path, self.baseline)
+        self._saved = self.clock()
+
+    def close(self) -> None:
+        """Save a baseline being learned (the next start resumes it)."""
+        if self.learning and self.baseline.flows:
+            self.save()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The ``site`` entry of the statistics line."""
+        b = self.baseline
+        out: dict[str, Any] = {
+            "state": "learning" if self.learning else "detecting",
+            "learned_s": round(b.learned_s, 1), "learn_s": round(b.learn_s, 1),
+            "hosts": len(self.profile.hosts), "threshold": self.threshold,
+        }
+        out.update(self.counts)
+        if self.profile.unlearned:
+            out["unlearned_flows"] = self.profile.unlearned
+        return out
+
+    def describe(self) -> str:
+        """One line for the start of ``ltcn detect``."""
+        b = self.baseline
+        if self.learning:
+            return (f"site baseline {self.path} ({self.note}): learning, {b.learned_s:,.0f} of "
+                    f"{b.learn_s:,.0f} s of traffic so far; no alerts until it is learned")
+        return (f"site baseline {self.path} ({self.note}): {len(b.hosts):,} hosts, threshold "
+                f"P(attack) >= {self.threshold:.4f} ({b.fit.get('basis')}, target "
+                f"{b.target_rate:.2%}), learned over {b.learned_s:,.0f} s")
