@@ -150,6 +150,41 @@ def _add_verify_parser(sub) -> None:
     verify.set_defaults(func=_cmd_verify)
 
 
+# -- baseline -----------------------------------------------------------------------------
+
+
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    import json
+
+    from .gateway.baseline import FILENAME, describe, read_baseline
+
+    path = args.state_dir
+    if os.path.isdir(path):
+        path = os.path.join(path, FILENAME)
+    b = read_baseline(path, None)
+    if args.json:
+        body = b.to_dict()
+        for key in ("all_scores", "new_scores", "hosts"):
+            body.pop(key)
+        body["hosts"] = len(b.hosts)
+        print(json.dumps(body, indent=1))
+        return 0
+    print(f"{path}: " + "\n".join(describe(b)))
+    return 0
+
+
+def _add_baseline_parser(sub) -> None:
+    baseline = add_command(
+        sub, "baseline", "show what a site baseline learned (ltcn detect --state-dir DIR --learn)",
+        "ltcn baseline /var/lib/ltcn",
+        "ltcn baseline runs/site/baseline.json --json",
+    )
+    baseline.add_argument("state_dir", metavar="DIR", help="a --state-dir folder or its "
+                          "baseline.json")
+    baseline.add_argument("--json", action="store_true", help="the baseline's summary as JSON")
+    baseline.set_defaults(func=_cmd_baseline)
+
+
 # -- predict / evaluate -------------------------------------------------------------------
 
 
@@ -424,7 +459,7 @@ def _add_flows_parser(sub) -> None:
 
 ENGINE_COMMANDS = ("detect", "predict", "evaluate", "warmup")  # compile kernels on first use
 EDGE_COMMANDS = {
-    "data": _add_data_parser, "verify": _add_verify_parser,
+    "data": _add_data_parser, "verify": _add_verify_parser, "baseline": _add_baseline_parser,
     "predict": _add_predict_evaluate_parsers, "evaluate": _add_predict_evaluate_parsers,
     "detect": _add_detect_parser, "warmup": _add_warmup_parser, "flows": _add_flows_parser,
 }

@@ -296,6 +296,7 @@ def test_the_shipped_unit_has_its_directories_user_and_hardening():
     u = _unit()  # shipped as package data of ltcn_kernels.gateway
     assert u["User"] == ["ltcn"] and u["Restart"] == ["on-failure"]
     assert u["LogsDirectory"] == u["CacheDirectory"] == u["ConfigurationDirectory"] == ["ltcn"]
+    assert u["StateDirectory"] == ["ltcn"]  # the site baseline survives restarts there
     env = dict(e.split("=", 1) for e in shlex.split(" ".join(u["Environment"])))
     assert env["NUMBA_CACHE_DIR"] == "/var/cache/ltcn" and env["NUMBA_NUM_THREADS"] == "1"
     for key, value in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
@@ -310,6 +311,7 @@ def test_the_shipped_unit_has_its_directories_user_and_hardening():
     assert pre[0] == start[0] == "/opt/ltcn/bin/ltcn" and pre[1] == "warmup"
     args = build_parser().parse_args(start[1:])  # the unit's command line is a valid one
     assert args.command == "detect" and args.alerts.startswith("/var/log/ltcn/")
+    assert args.state_dir == "${STATE_DIRECTORY}" and args.learn  # systemd expands it
     assert args.model == build_parser().parse_args(pre[1:]).model == "/etc/ltcn/gateway.ltcn"
 
 
