@@ -11,7 +11,8 @@ capture is
    after the previous attack if that one runs longer), so no two attacks overlap;
 3. moved in address (``tcprewrite --pnat``, checksums fixed with ``--fixcsum``): every IPv4
    address of the capture onto one of the highest host addresses of the site's subnet that
-   the site never uses, one address each, never shared between attack captures;
+   the site never uses, one address each, never shared between attack captures (the attacker
+   first; what a full subnet cannot hold goes to 198.18.0.0/15, see :func:`allocate_addresses`);
 
 and the site and the moved attacks are merged in time order (``mergecap``). The address map is
 returned so that flows can be labelled exactly: a flow belongs to an attack capture if either
@@ -29,18 +30,24 @@ import os
 import re
 import shutil
 import subprocess
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 __all__ = [
-    "GAP_S", "TOOLS", "AttackCapture", "PlacedAttack", "ReplayError", "SiteReplay",
-    "address_roles", "attack_slots", "capture_info", "free_addresses", "infer_subnet", "ipv4_addresses", "label_flow", "missing_tools",
-    "replay_into_site",
+    "GAP_S", "OVERFLOW_NETWORK", "TOOLS", "AttackCapture", "PlacedAttack", "ReplayError",
+    "SiteReplay", "address_roles", "allocate_addresses", "attack_slots", "capture_info",
+    "free_addresses", "infer_subnet", "ipv4_address_counts", "ipv4_addresses", "label_flow",
+    "missing_tools", "replay_into_site",
 ]
 
 TOOLS = ("capinfos", "editcap", "mergecap", "tcprewrite", "tcpdump")
 GAP_S = 1.0  # seconds between the learning period's end (or the previous attack) and an attack
+# Where a capture's addresses go once the site's subnet has no unused address left (a sweep of
+# a whole /24 does not fit into another /24): RFC 2544's benchmarking block, no real host's.
+OVERFLOW_NETWORK = ipaddress.IPv4Network("198.18.0.0/15")
+PNAT_RULES_PER_PASS = 500  # tcprewrite's --pnat is one argument: bounded below MAX_ARG_STRLEN
 _IPV4_PAIR = re.compile(r"\bIP (\d{1,3}(?:\.\d{1,3}){3})(?:\.\d+)? > (\d{1,3}(?:\.\d{1,3}){3})")
 
 
@@ -74,6 +81,7 @@ class PlacedAttack:
     address_map: dict[str, str]  # original -> mapped
     attacker: str | None  # original attacking host, if the manifest names one
     attack_addresses: list[str]  # mapped: the attacker, or every mapped address without one
+    outside_subnet: int = 0  # addresses moved to OVERFLOW_NETWORK: the subnet was full
 
 
 @dataclass
@@ -119,18 +127,23 @@ def capture_info(path: str | os.PathLike) -> dict:
             "start": float(values["Start time"]), "end": float(values["End time"])}
 
 
-def ipv4_addresses(path: str | os.PathLike) -> list[str]:
-    """Every IPv4 address that appears as a packet's source or destination, sorted."""
+def ipv4_address_counts(path: str | os.PathLike) -> Counter[str]:
+    """Every IPv4 address that is a packet's source or destination: in how many packets."""
     text = _run(["tcpdump", "-nn", "-t", "-q", "-r", str(path)])
-    found = {a for m in _IPV4_PAIR.finditer(text) for a in m.groups()}
-    return sorted(found, key=lambda a: ipaddress.IPv4Address(a))
+    return Counter(a for m in _IPV4_PAIR.finditer(text) for a in m.groups())
+
+
+def ipv4_addresses(path: str | os.PathLike) -> list[str]:
+    """Every IPv4 address that is a packet's source or destination, in address order."""
+    return sorted(ipv4_address_counts(path), key=lambda a: ipaddress.IPv4Address(a))
 
 
 def free_addresses(subnet: str, used: Iterable[str], count: int) -> list[str]:
-    """The ``count`` highest host addresses of ``subnet`` not in ``used``, highest first.
+    """The ``count`` highest host addresses of ``subnet`` not in ``used``, highest first (fewer
+    where the subnet has fewer).
 
     Raises:
-        ReplayError: the subnet is not IPv4, or has fewer free host addresses than ``count``.
+        ReplayError: the subnet is not IPv4.
     """
     try:
         net = ipaddress.ip_network(subnet, strict=False)
@@ -153,10 +166,33 @@ def free_addresses(subnet: str, used: Iterable[str], count: int) -> list[str]:
         address = ipaddress.IPv4Address(value)
         if address not in taken:
             chosen.append(str(address))
-    if len(chosen) < count:
-        raise ReplayError(f"local_subnet {subnet}: {count} free host addresses needed for the "
-                          f"attack captures, only {len(chosen)} unused by the site")
     return chosen
+
+
+def allocate_addresses(subnet: str, used: Iterable[str],
+                       captures: Sequence[tuple[Sequence[str], str | None]]) -> list[dict[str, str]]:
+    """One new address for every address of every attack capture: ``captures`` holds each
+    capture's addresses (busiest first) and its attacker (or None).
+
+    Every new address is one nobody else has: unused by the site (``used``) and by any original
+    attack address (so a tcprewrite rule can never rewrite another rule's result), and given
+    once. They are the subnet's highest free host addresses, the attackers (or each capture's
+    busiest address) served first so every attack comes from inside the site; what the subnet
+    cannot hold goes to :data:`OVERFLOW_NETWORK`.
+    """
+    taken = {*used, *(a for addresses, _ in captures for a in addresses)}
+    local = free_addresses(subnet, taken, sum(len(a) for a, _ in captures))
+    local.reverse()  # pop() from the end: the highest first
+    overflow = (str(a) for a in OVERFLOW_NETWORK.hosts() if str(a) not in taken)
+    maps: list[dict[str, str]] = [{} for _ in captures]
+    for mapping, (addresses, attacker) in zip(maps, captures, strict=True):
+        lead = attacker if attacker is not None else addresses[0]
+        mapping[lead] = local.pop() if local else next(overflow)
+    for mapping, (addresses, _) in zip(maps, captures, strict=True):
+        for a in addresses:
+            if a not in mapping:
+                mapping[a] = local.pop() if local else next(overflow)
+    return maps
 
 
 def infer_subnet(endpoint_flows: dict[str, int]) -> str | None:
@@ -202,31 +238,45 @@ def _ipv4_only(source: Path, out: Path, encapsulation: str) -> None:
     _run(["tcpdump", "-r", str(source), "-w", str(out), bpf])
 
 
-def _place_one(attack: AttackCapture, start: float, targets: list[str], stem: Path,
-               info: dict, ipv4_info: dict, addresses: list[str]) -> tuple[Path, PlacedAttack]:
+def _rewrite_addresses(source: Path, out: Path, address_map: dict[str, str]) -> None:
+    """tcprewrite --pnat, in passes of :data:`PNAT_RULES_PER_PASS` rules (safe to chain: no
+    new address is an original one), IPv4 header and TCP/UDP checksums recomputed."""
+    pairs = [f"{a}/32:{b}/32" for a, b in address_map.items()]
+    current = source
+    for k in range(0, len(pairs), PNAT_RULES_PER_PASS):
+        last = k + PNAT_RULES_PER_PASS >= len(pairs)
+        target = out if last else out.with_suffix(f".{k}.pcap")
+        _run(["tcprewrite", f"--pnat={','.join(pairs[k:k + PNAT_RULES_PER_PASS])}", "--fixcsum",
+              f"--infile={current}", f"--outfile={target}"])
+        current = target
+
+
+def _place_one(attack: AttackCapture, start: float, address_map: dict[str, str], stem: Path,
+               info: dict, ipv4_info: dict, subnet: str) -> tuple[Path, PlacedAttack]:
     """Shift and re-address one attack capture (already cut to IPv4 in <stem>.ipv4.pcap)."""
     ipv4, shifted, mapped = (Path(f"{stem}.{s}.pcap") for s in ("ipv4", "shifted", "mapped"))
     shift = start - ipv4_info["start"]
     _run(["editcap", "-F", "pcap", "-t", f"{shift:.6f}", str(ipv4), str(shifted)])
-    address_map = dict(zip(addresses, targets, strict=True))
-    pnat = ",".join(f"{a}/32:{b}/32" for a, b in address_map.items())
-    _run(["tcprewrite", f"--pnat={pnat}", "--fixcsum", f"--infile={shifted}",
-          f"--outfile={mapped}"])
+    _rewrite_addresses(shifted, mapped, address_map)
+    targets = set(address_map.values())
     landed = set(ipv4_addresses(mapped))
-    if landed != set(targets):  # e.g. a rule applied twice: the labels would be wrong
-        raise ReplayError(f"{attack.path}: tcprewrite left addresses {sorted(landed - set(targets))}")
+    if landed != targets:  # an address tcpdump saw but no rule moved: the labels would be wrong
+        raise ReplayError(f"{attack.path}: after tcprewrite, addresses "
+                          f"{sorted(landed ^ targets)[:5]} differ from the map")
     if attack.attacker is not None and attack.attacker not in address_map:
         raise ReplayError(f"{attack.path}: attacker {attack.attacker} is not an IPv4 address "
                           "of the capture")
     attack_addresses = (
-        [address_map[attack.attacker]] if attack.attacker is not None else list(targets)
+        [address_map[attack.attacker]] if attack.attacker is not None else sorted(targets)
     )
+    net = ipaddress.IPv4Network(subnet, strict=False)
     placed = PlacedAttack(
         id=attack.id, family=attack.family, path=str(attack.path), start=start,
         end=start + ipv4_info["end"] - ipv4_info["start"], shift_s=shift,
         packets=info["packets"], packets_ipv4=ipv4_info["packets"],
         dropped_non_ipv4=info["packets"] - ipv4_info["packets"], address_map=address_map,
         attacker=attack.attacker, attack_addresses=attack_addresses,
+        outside_subnet=sum(ipaddress.IPv4Address(b) not in net for b in targets),
     )
     return mapped, placed
 
@@ -262,21 +312,22 @@ def replay_into_site(site: str | os.PathLike, subnet: str, attacks: Sequence[Att
                               f"{site_info['encapsulation']} (mergecap cannot join them)")
         ipv4 = work / f"attack{i}.ipv4.pcap"  # ids are the manifest's: not trusted as names
         _ipv4_only(Path(attack.path), ipv4, info["encapsulation"])
-        addresses = ipv4_addresses(ipv4)
+        counts = ipv4_address_counts(ipv4)
+        addresses = sorted(counts, key=lambda a: (-counts[a], ipaddress.IPv4Address(a)))
         if not addresses:
             raise ReplayError(f"{attack.path}: no IPv4 packet to replay")
         infos.append(info)
         ipv4_infos.append(capture_info(ipv4))
         address_lists.append(addresses)
-    targets = free_addresses(subnet, site_addresses, sum(len(a) for a in address_lists))
+    maps = allocate_addresses(subnet, site_addresses,
+                              [(a, x.attacker) for a, x in zip(address_lists, attacks, strict=True)])
     starts = attack_slots(learn_end, site_info["end"],
                           [i["end"] - i["start"] for i in ipv4_infos], gap)
     mapped_files, placed = [], []
-    for i, (attack, info, ipv4_info, addresses, start) in enumerate(zip(
-            attacks, infos, ipv4_infos, address_lists, starts, strict=True)):
-        mine, targets = targets[:len(addresses)], targets[len(addresses):]
-        mapped, where = _place_one(attack, start, mine, work / f"attack{i}", info, ipv4_info,
-                                   addresses)
+    for i, (attack, info, ipv4_info, address_map, start) in enumerate(zip(
+            attacks, infos, ipv4_infos, maps, starts, strict=True)):
+        mapped, where = _place_one(attack, start, address_map, work / f"attack{i}", info,
+                                   ipv4_info, subnet)
         mapped_files.append(mapped)
         placed.append(where)
     merged = work / "merged.pcap"

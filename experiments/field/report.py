@@ -162,6 +162,11 @@ def _notes(meta: dict, records: list[dict]) -> list[str]:
             dropped[a["id"]] = (a["dropped_non_ipv4"], a["packets"])
     lines += [f"- `{k}`: {d:,} of {n:,} packets dropped (not IPv4)"
               for k, (d, n) in dropped.items() if d]
+    lines += sorted({f"- `{a['id']}` into `{r['id']}`: {a['outside_subnet']:,} of its "
+                     f"{len(a['address_map']):,} addresses went to 198.18.0.0/15 (the site's "
+                     "subnet was full)"
+                     for r in records for a in r.get("replay", {}).get("attacks", [])
+                     if a.get("outside_subnet")})
     return lines
 
 

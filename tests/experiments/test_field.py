@@ -22,6 +22,7 @@ from field.replay import (
     PlacedAttack,
     ReplayError,
     address_roles,
+    allocate_addresses,
     attack_slots,
     capture_info,
     free_addresses,
@@ -126,11 +127,44 @@ def test_replay_of_a_real_attack_capture_into_a_real_site(tmp_path):
 
 
 @needs_tools
-def test_a_subnet_too_small_for_the_attack_addresses_is_one_clear_error(tiny, tmp_path):
+def test_what_a_full_subnet_cannot_hold_goes_to_the_benchmarking_block(tiny, tmp_path):
     site, attack = tiny
-    with pytest.raises(ReplayError, match="2 free host addresses needed"):
-        replay_into_site(site, "192.168.7.252/30", [AttackCapture("a", "scan", attack)],
-                         tmp_path / "work", site_addresses=["192.168.7.253"])
+    replay = replay_into_site(site, "192.168.7.252/30", [AttackCapture("a", "scan", attack,
+                                                                       "10.0.0.2")],
+                              tmp_path / "work", site_addresses=["192.168.7.253"])
+    (placed,) = replay.attacks
+    # the /30 has one free host (.254): the attacker gets it, the victim goes to 198.18.0.0/15
+    assert placed.address_map == {"10.0.0.2": "192.168.7.254", "10.0.0.1": "198.18.0.1"}
+    assert placed.outside_subnet == 1 and placed.attack_addresses == ["192.168.7.254"]
+    assert replay.merged_packets == 105
+
+
+@needs_tools
+def test_a_capture_with_more_addresses_than_one_tcprewrite_pass_takes(tiny, tmp_path):
+    site, _ = tiny
+    sources = [f"10.1.{i // 250}.{i % 250 + 1}" for i in range(600)]  # spoofed-source flood
+    attack = _write_pcap(tmp_path / "flood.pcap",
+                         [(10.0 + i / 1000, _udp_frame(a, "10.0.0.1")) for i, a in enumerate(sources)])
+    replay = replay_into_site(site, "192.168.7.0/24", [AttackCapture("f", "flood", attack)],
+                              tmp_path / "work", site_addresses=ipv4_addresses(site))
+    (placed,) = replay.attacks
+    assert len(placed.address_map) == 601 == len(set(placed.address_map.values()))
+    assert placed.outside_subnet == 601 - 251  # .1-.254 less the site's three
+    assert set(ipv4_addresses(replay.merged)) == {*ipv4_addresses(site),
+                                                  *placed.address_map.values()}
+
+
+def test_every_capture_gets_fresh_addresses_attackers_first():
+    maps = allocate_addresses("10.9.8.0/29", ["10.9.8.6"], [
+        (["1.1.1.1", "2.2.2.2", "10.9.8.5"], "2.2.2.2"),  # 10.9.8.5: an original address
+        (["3.3.3.3", "4.4.4.4"], None),
+    ])
+    # free hosts of the /29: .1-.6 less .6 (the site's) and .5 (an attack capture's own)
+    assert maps[0]["2.2.2.2"] == "10.9.8.4" and maps[1]["3.3.3.3"] == "10.9.8.3"
+    assert maps[0]["1.1.1.1"] == "10.9.8.2" and maps[0]["10.9.8.5"] == "10.9.8.1"
+    assert maps[1]["4.4.4.4"] == "198.18.0.1"
+    new = [b for m in maps for b in m.values()]
+    assert len(set(new)) == len(new) == 5
 
 
 def test_free_addresses_are_the_highest_hosts_not_used():
