@@ -47,9 +47,13 @@ from .baseline import (
     write_baseline,
 )
 from .eve import AlertColumns
+from .options import GatewayError
 from .profile import Profile, proto_key, service_keys
 
 CHECKPOINT_S = 30.0  # wall seconds between saves of a baseline being learned
+MAX_STEP_S = 3600.0  # the most one flow advances the learning clock (a clock jump, e.g. a
+#                      Pi without a real-time clock setting its time by NTP after boot, or
+#                      one record with a wrong time, cannot end the learning period early)
 
 
 def combine(p_attack: np.ndarray, familiar: np.ndarray, threshold: float) -> np.ndarray:
@@ -70,6 +74,26 @@ def flow_services(cols: AlertColumns, rows: np.ndarray) -> np.ndarray:
     else:
         proto = np.zeros(len(rows), np.int64)
     return service_keys(proto, None if cols.dport is None else cols.dport[rows])
+
+
+def _learning_stop(times: np.ndarray, last_t: float | None, learned_s: float,
+                   learn_s: float) -> tuple[int, float]:
+    """Where the learning period ends in a batch of flow start times (in capture order):
+    ``(index of the first flow after it (len(times) if none), traffic seconds learned up to
+    there)``. The clock is the running maximum of the flows' times; each step of it counts at
+    most :data:`MAX_STEP_S`; flows without a time do not move it; the first flow of a run
+    starts it (the time between runs is not learned)."""
+    t = np.where(np.isfinite(times), times, -math.inf)
+    start = t[0] if last_t is None and t.size else last_t if last_t is not None else -math.inf
+    clock = np.maximum.accumulate(np.concatenate([[start], t]))
+    steps = np.diff(clock)
+    steps = np.clip(np.nan_to_num(steps, nan=0.0, posinf=0.0, neginf=0.0), 0.0, MAX_STEP_S)
+    steps[~np.isfinite(clock[1:]) | ~np.isfinite(clock[:-1])] = 0.0
+    learned = learned_s + np.cumsum(steps)
+    over = np.flatnonzero(learned >= learn_s)
+    if over.size:
+        return int(over[0]), float(learn_s)
+    return len(times), float(learned[-1]) if learned.size else learned_s
 
 
 def _texts(cat, rows: np.ndarray, n: int) -> list[str]:
@@ -118,8 +142,7 @@ class Site:
             self.note = "loaded; complete, so --learn does nothing: --extend learns more"
         self.profile = Profile(max_hosts, b.hosts)
         b.hosts = self.profile.hosts  # one table: what is learned is what is saved
-        self._start_t: float | None = None  # first flow time of this run's learning
-        self._learned_before = b.learned_s
+        self._last_t: float | None = None  # the latest flow time learned in this run
         self._saved = clock()
         self.counts = {"learning_flows": 0, "learning_sure": 0, "familiar": 0,
                        "familiar_over_threshold": 0}
@@ -139,6 +162,9 @@ class Site:
         """Which of ``rows`` (in capture order, with their P(attack)) alert; flows in the
         learning period are learned and never alert."""
         n = len(rows)
+        if cols.src is None:
+            raise GatewayError("a site baseline learns what each source address does, and "
+                               "these records have no source address: run without --state-dir")
         times = cols.times[rows] if cols.times is not None else np.full(n, time.time())
         hosts, peers = _texts(cols.src, rows, n), _texts(cols.dst, rows, n)
         svcs = flow_services(cols, rows).tolist()
@@ -161,13 +187,7 @@ class Site:
         """Learn the flows of the learning period; the index of the first flow after it (the
         baseline then complete), or ``len(times)``."""
         b, n = self.baseline, len(times)
-        finite = times[np.isfinite(times)]
-        if self._start_t is None and finite.size:
-            self._start_t = float(finite.min())
-        end_t = (math.inf if self._start_t is None
-                 else self._start_t + max(b.learn_s - self._learned_before, 0.0))
-        inside = ~(times >= end_t)  # (a flow without a time is learned)
-        stop = n if inside.all() else int(np.argmin(inside))
+        stop, learned = _learning_stop(times, self._last_t, b.learned_s, b.learn_s)
         new = np.zeros(stop, bool)
         profile = self.profile
         for i in range(stop):
@@ -176,14 +196,13 @@ class Site:
         b.all_scores.add(p)
         b.new_scores.add(p[new])
         b.flows += stop
+        b.learned_s = learned
+        seen = times[:stop][np.isfinite(times[:stop])]
+        if seen.size:
+            self._last_t = max(self._last_t or -math.inf, float(seen.max()))
         self.counts["learning_flows"] += stop
         self.counts["learning_sure"] += int((p >= SURE).sum())
-        if stop and finite.size:
-            last = float(np.max(times[:stop][np.isfinite(times[:stop])], initial=-math.inf))
-            if math.isfinite(last):
-                b.learned_s = self._learned_before + max(last - self._start_t, 0.0)
         if stop < n:
-            b.learned_s = max(b.learned_s, b.learn_s)
             self._finish()
         elif self.clock() - self._saved >= CHECKPOINT_S:
             self.save()

@@ -264,6 +264,22 @@ def test_the_rule_alerts_only_on_attack_like_unfamiliar_flows():
     assert combine(p, familiar, 0.9).tolist() == [False, False, True, False, False]
 
 
+# ------------------------------------------------------------------------------ the clock
+def test_the_learning_clock_is_traffic_time_with_bounded_steps():
+    from ltcn_kernels.gateway.site import MAX_STEP_S, _learning_stop
+
+    t = np.array([100.0, 110.0, 130.0, 170.0])
+    assert _learning_stop(t, None, 0.0, 60.0) == (3, 60.0)  # 170 - 100 >= 60: the 4th is after
+    assert _learning_stop(t, None, 0.0, 600.0) == (4, 70.0)
+    assert _learning_stop(t, 90.0, 0.0, 600.0) == (4, 80.0)  # resumed within a run
+    # a clock jump (NTP after boot, a wrong record) counts at most MAX_STEP_S
+    jump = np.array([0.0, 10.0, 1e6, 1e6 + 10])
+    assert _learning_stop(jump, None, 0.0, 7200.0) == (4, 10.0 + MAX_STEP_S + 10.0)
+    # times that are not numbers do not move it; going back in time neither
+    odd = np.array([50.0, np.nan, 40.0, np.inf, 55.0])
+    assert _learning_stop(odd, None, 0.0, 600.0) == (5, 5.0)
+
+
 # ------------------------------------------------------------------------------ durations
 @pytest.mark.parametrize("text, seconds", [("600", 600), ("90s", 90), ("30m", 1800),
                                            ("2h", 7200), ("7d", 604_800), ("1.5h", 5400)])
