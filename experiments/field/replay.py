@@ -5,7 +5,8 @@ recall must be measured after that calibration, on the site's own network. So ea
 capture is
 
 1. cut to its IPv4 packets (``tcpdump ip``): an IPv6 or layer-2 packet cannot be moved into the
-   site's IPv4 subnet, so it is dropped, and the count of dropped packets is recorded;
+   site's IPv4 subnet, so it is dropped, and the count of dropped packets is recorded; and
+   put on the site's link type (:mod:`field.pcapfile`: mergecap joins one link type only);
 2. moved in time (``editcap -t``) to start after the learning period, the attacks one after
    another over the rest of the site's time (each at the start of its own equal slot, or right
    after the previous attack if that one runs longer), so no two attacks overlap;
@@ -35,11 +36,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .pcapfile import ETHERNET, RAW_IPV4, LinkTypeError, convert_link
+
 __all__ = [
-    "GAP_S", "OVERFLOW_NETWORK", "TOOLS", "AttackCapture", "PlacedAttack", "ReplayError",
+    "GAP_S", "OVERFLOW_NETWORK", "TOOLS", "AttackCapture", "PlacedAttack", "PreparedAttack",
+    "ReplayError",
     "SiteReplay", "address_roles", "allocate_addresses", "attack_slots", "capture_info",
     "free_addresses", "infer_subnet", "ipv4_address_counts", "ipv4_addresses", "label_flow",
-    "missing_tools", "replay_into_site",
+    "missing_tools", "prepare_attack", "replay_into_site",
 ]
 
 TOOLS = ("capinfos", "editcap", "mergecap", "tcprewrite", "tcpdump")
@@ -47,6 +51,8 @@ GAP_S = 1.0  # seconds between the learning period's end (or the previous attack
 # Where a capture's addresses go once the site's subnet has no unused address left (a sweep of
 # a whole /24 does not fit into another /24): RFC 2544's benchmarking block, no real host's.
 OVERFLOW_NETWORK = ipaddress.IPv4Network("198.18.0.0/15")
+# capinfos' name of a site's link type -> the LINKTYPE the attacks are put on to join it
+_SITE_LINKS = {"ether": ETHERNET, "rawip": 101, "rawip4": RAW_IPV4}
 PNAT_RULES_PER_PASS = 500  # tcprewrite's --pnat is one argument: bounded below MAX_ARG_STRLEN
 _IPV4_PAIR = re.compile(r"\bIP (\d{1,3}(?:\.\d{1,3}){3})(?:\.\d+)? > (\d{1,3}(?:\.\d{1,3}){3})")
 
@@ -82,6 +88,7 @@ class PlacedAttack:
     attacker: str | None  # original attacking host, if the manifest names one
     attack_addresses: list[str]  # mapped: the attacker, or every mapped address without one
     outside_subnet: int = 0  # addresses moved to OVERFLOW_NETWORK: the subnet was full
+    converted_from: str | None = None  # the capture's link type, where it was not Ethernet
 
 
 @dataclass
@@ -232,10 +239,49 @@ def attack_slots(learn_end: float, site_end: float, durations: Sequence[float],
     return starts
 
 
-def _ipv4_only(source: Path, out: Path, encapsulation: str) -> None:
-    # 802.1Q-tagged IPv4 is IPv4 too; 'vlan' only exists as a filter on Ethernet links
-    bpf = "ip or (vlan and ip)" if encapsulation == "ether" else "ip"
-    _run(["tcpdump", "-r", str(source), "-w", str(out), bpf])
+@dataclass
+class PreparedAttack:
+    """An attack capture cut to its IPv4 packets on an Ethernet link: done once, replayed into
+    every site (:func:`prepare_attack`)."""
+
+    attack: AttackCapture
+    ipv4: Path  # classic pcap, Ethernet, IPv4 packets only
+    packets: int  # in the original capture
+    packets_ipv4: int
+    start: float  # first/last packet time (epoch s)
+    end: float
+    addresses: list[str]  # busiest first
+    converted_from: str | None  # the original link type where it was not Ethernet
+
+
+def prepare_attack(attack: AttackCapture, work: str | os.PathLike, stem: str) -> PreparedAttack:
+    """Cut ``attack`` to its IPv4 packets (``tcpdump ip``; 802.1Q-tagged ones too) and put them
+    on an Ethernet link, under ``work/<stem>.*`` (the id is the manifest's: not a file name).
+
+    Raises:
+        ReplayError: a tool failed, an unconvertible link type, or no IPv4 packet.
+    """
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    info = capture_info(attack.path)
+    cut = work / f"{stem}.ipv4-any.pcap"
+    bpf = "ip or (vlan and ip)" if info["encapsulation"] == "ether" else "ip"  # vlan: Ethernet
+    _run(["tcpdump", "-r", str(attack.path), "-w", str(cut), bpf])
+    ipv4 = work / f"{stem}.ipv4.pcap"
+    try:
+        original = convert_link(cut, ipv4, ETHERNET)
+    except LinkTypeError as e:
+        raise ReplayError(f"{attack.path}: {e}") from None
+    counts = ipv4_address_counts(ipv4)
+    if not counts:
+        raise ReplayError(f"{attack.path}: no IPv4 packet to replay")
+    ipv4_info = capture_info(ipv4)
+    return PreparedAttack(
+        attack=attack, ipv4=ipv4, packets=info["packets"], packets_ipv4=ipv4_info["packets"],
+        start=ipv4_info["start"], end=ipv4_info["end"],
+        addresses=sorted(counts, key=lambda a: (-counts[a], ipaddress.IPv4Address(a))),
+        converted_from=None if original == ETHERNET else info["encapsulation"],
+    )
 
 
 def _rewrite_addresses(source: Path, out: Path, address_map: dict[str, str]) -> None:
@@ -251,12 +297,17 @@ def _rewrite_addresses(source: Path, out: Path, address_map: dict[str, str]) -> 
         current = target
 
 
-def _place_one(attack: AttackCapture, start: float, address_map: dict[str, str], stem: Path,
-               info: dict, ipv4_info: dict, subnet: str) -> tuple[Path, PlacedAttack]:
-    """Shift and re-address one attack capture (already cut to IPv4 in <stem>.ipv4.pcap)."""
-    ipv4, shifted, mapped = (Path(f"{stem}.{s}.pcap") for s in ("ipv4", "shifted", "mapped"))
-    shift = start - ipv4_info["start"]
-    _run(["editcap", "-F", "pcap", "-t", f"{shift:.6f}", str(ipv4), str(shifted)])
+def _place_one(prepared: PreparedAttack, start: float, address_map: dict[str, str], stem: Path,
+               site_link: int, subnet: str) -> tuple[Path, PlacedAttack]:
+    """Shift, re-link (for a raw-IP site) and re-address one prepared attack capture."""
+    attack = prepared.attack
+    linked, shifted, mapped = (Path(f"{stem}.{s}.pcap") for s in ("link", "shifted", "mapped"))
+    source = prepared.ipv4
+    if site_link != ETHERNET:
+        convert_link(source, linked, site_link)
+        source = linked
+    shift = start - prepared.start
+    _run(["editcap", "-F", "pcap", "-t", f"{shift:.6f}", str(source), str(shifted)])
     _rewrite_addresses(shifted, mapped, address_map)
     targets = set(address_map.values())
     landed = set(ipv4_addresses(mapped))
@@ -272,62 +323,53 @@ def _place_one(attack: AttackCapture, start: float, address_map: dict[str, str],
     net = ipaddress.IPv4Network(subnet, strict=False)
     placed = PlacedAttack(
         id=attack.id, family=attack.family, path=str(attack.path), start=start,
-        end=start + ipv4_info["end"] - ipv4_info["start"], shift_s=shift,
-        packets=info["packets"], packets_ipv4=ipv4_info["packets"],
-        dropped_non_ipv4=info["packets"] - ipv4_info["packets"], address_map=address_map,
+        end=start + prepared.end - prepared.start, shift_s=shift,
+        packets=prepared.packets, packets_ipv4=prepared.packets_ipv4,
+        dropped_non_ipv4=prepared.packets - prepared.packets_ipv4, address_map=address_map,
         attacker=attack.attacker, attack_addresses=attack_addresses,
         outside_subnet=sum(ipaddress.IPv4Address(b) not in net for b in targets),
+        converted_from=prepared.converted_from,
     )
     return mapped, placed
 
 
-def replay_into_site(site: str | os.PathLike, subnet: str, attacks: Sequence[AttackCapture],
+def replay_into_site(site: str | os.PathLike, subnet: str,
+                     attacks: Sequence[AttackCapture | PreparedAttack],
                      work: str | os.PathLike, *, site_addresses: Iterable[str] = (),
                      learn_fraction: float = 0.3, gap: float = GAP_S) -> SiteReplay:
     """Merge ``attacks`` into ``site`` after its learning period; the merged capture is
     ``work/merged.pcap``.
 
     Args:
-        site: the benign site capture.
+        site: the benign site capture (Ethernet or raw IPv4).
         subnet: the site's local IPv4 subnet (CIDR); attack addresses move into it.
-        attacks: the attack captures, replayed in this order.
+        attacks: the attack captures (or :func:`prepare_attack`'s, to prepare them once for
+            many sites), replayed in this order.
         work: a folder for the intermediate and merged captures (created).
         site_addresses: addresses the site uses (e.g. its flows' endpoints); never mapped onto.
         learn_fraction: the share of the site's time (first to last packet) it learns on.
         gap: seconds between the learning period's end or the previous attack and an attack.
 
     Raises:
-        ReplayError: a tool failed, an attack capture holds no IPv4 packet, the subnet has too
-            few unused addresses, or the link types differ (mergecap cannot join them).
+        ReplayError: a tool failed, an attack capture holds no IPv4 packet, or the site's link
+            type is neither Ethernet nor raw IPv4.
     """
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     site_info = capture_info(site)
+    site_link = _SITE_LINKS.get(site_info["encapsulation"])
+    if site_link is None:
+        raise ReplayError(f"{site}: link type {site_info['encapsulation']}; attacks are "
+                          "replayed into Ethernet or raw-IPv4 sites only")
     learn_end = site_info["start"] + learn_fraction * (site_info["end"] - site_info["start"])
-    infos, ipv4_infos, address_lists = [], [], []
-    for i, attack in enumerate(attacks):
-        info = capture_info(attack.path)
-        if info["encapsulation"] != site_info["encapsulation"]:
-            raise ReplayError(f"{attack.path}: link type {info['encapsulation']}, the site's is "
-                              f"{site_info['encapsulation']} (mergecap cannot join them)")
-        ipv4 = work / f"attack{i}.ipv4.pcap"  # ids are the manifest's: not trusted as names
-        _ipv4_only(Path(attack.path), ipv4, info["encapsulation"])
-        counts = ipv4_address_counts(ipv4)
-        addresses = sorted(counts, key=lambda a: (-counts[a], ipaddress.IPv4Address(a)))
-        if not addresses:
-            raise ReplayError(f"{attack.path}: no IPv4 packet to replay")
-        infos.append(info)
-        ipv4_infos.append(capture_info(ipv4))
-        address_lists.append(addresses)
+    prepared = [a if isinstance(a, PreparedAttack) else prepare_attack(a, work, f"attack{i}")
+                for i, a in enumerate(attacks)]
     maps = allocate_addresses(subnet, site_addresses,
-                              [(a, x.attacker) for a, x in zip(address_lists, attacks, strict=True)])
-    starts = attack_slots(learn_end, site_info["end"],
-                          [i["end"] - i["start"] for i in ipv4_infos], gap)
+                              [(p.addresses, p.attack.attacker) for p in prepared])
+    starts = attack_slots(learn_end, site_info["end"], [p.end - p.start for p in prepared], gap)
     mapped_files, placed = [], []
-    for i, (attack, info, ipv4_info, address_map, start) in enumerate(zip(
-            attacks, infos, ipv4_infos, maps, starts, strict=True)):
-        mapped, where = _place_one(attack, start, address_map, work / f"attack{i}", info,
-                                   ipv4_info, subnet)
+    for i, (p, address_map, start) in enumerate(zip(prepared, maps, starts, strict=True)):
+        mapped, where = _place_one(p, start, address_map, work / f"placed{i}", site_link, subnet)
         mapped_files.append(mapped)
         placed.append(where)
     merged = work / "merged.pcap"

@@ -156,12 +156,17 @@ def _notes(meta: dict, records: list[dict]) -> list[str]:
                 lines.append(f"- `{r['id']}`: {x['background_flows']} flows of attack captures "
                              f"that do not touch the attacker (alerted: {alerted}), counted "
                              "neither benign nor attack")
+    lines += [f"- attack capture `{k}` left out: {why}"
+              for k, why in meta.get("attacks_left_out", {}).items()]
     dropped = {}
     for r in records:
         for a in r.get("replay", {}).get("attacks", []):
             dropped[a["id"]] = (a["dropped_non_ipv4"], a["packets"])
     lines += [f"- `{k}`: {d:,} of {n:,} packets dropped (not IPv4)"
               for k, (d, n) in dropped.items() if d]
+    lines += sorted({f"- `{a['id']}`: link type {a['converted_from']} put on Ethernet"
+                     for r in records for a in r.get("replay", {}).get("attacks", [])
+                     if a.get("converted_from")})
     lines += sorted({f"- `{a['id']}` into `{r['id']}`: {a['outside_subnet']:,} of its "
                      f"{len(a['address_map']):,} addresses went to 198.18.0.0/15 (the site's "
                      "subnet was full)"

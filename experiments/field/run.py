@@ -40,9 +40,11 @@ if __package__ in (None, ""):  # run as a file: the experiments folder is what h
 from field.manifest import Entry, ManifestError, load_manifest
 from field.replay import (
     AttackCapture,
+    PreparedAttack,
     ReplayError,
     infer_subnet,
     missing_tools,
+    prepare_attack,
     replay_into_site,
 )
 from field.report import write_outputs
@@ -124,7 +126,22 @@ def detect_modes(args: argparse.Namespace, merged_csv: Path, work: Path,
                 work / f"{m}.alerts.jsonl") for m, a in modes.items()}
 
 
-def run_site(site: Entry, attacks: list[Entry], args: argparse.Namespace, work: Path) -> dict:
+def prepare_attacks(attacks: list[Entry], work: Path) -> tuple[list[PreparedAttack], dict]:
+    """Every attack capture cut to IPv4 on Ethernet, once for all sites; the ones that cannot
+    be replayed are left out, each with its one-line reason."""
+    prepared, left_out = [], {}
+    for i, a in enumerate(attacks):
+        try:
+            prepared.append(prepare_attack(AttackCapture(a.id, a.family, a.path, a.attacker),
+                                           work, f"attack{i:03d}"))
+        except ReplayError as e:
+            left_out[a.id] = str(e)
+            print(f"field: attack capture {a.id} left out: {e}", file=sys.stderr, flush=True)
+    return prepared, left_out
+
+
+def run_site(site: Entry, attacks: list[PreparedAttack], args: argparse.Namespace,
+             work: Path) -> dict:
     """Replay, flows, both detect runs and the counts of one benign capture."""
     site_csv = work / "site.csv"
     site_flows = capture_to_flows(site.path, site_csv)
@@ -134,9 +151,8 @@ def run_site(site: Entry, attacks: list[Entry], args: argparse.Namespace, work: 
         raise ReplayError(f"{site.path}: no local_subnet, and no private IPv4 address to infer "
                           "one from")
     replay = replay_into_site(
-        site.path, subnet,
-        [AttackCapture(a.id, a.family, a.path, a.attacker) for a in attacks], work / "replay",
-        site_addresses=endpoints, learn_fraction=args.learn_fraction)
+        site.path, subnet, attacks, work / "replay", site_addresses=endpoints,
+        learn_fraction=args.learn_fraction)
     merged_csv = work / "merged.csv"
     capture_to_flows(replay.merged, merged_csv)
     flows = label_flows(merged_csv, replay)
@@ -212,10 +228,13 @@ def main(argv: list[str] | None = None) -> int:
         print("field: this ltcn detect has no --learn: the calibrated runs are left out",
               file=sys.stderr)
     sites = [e for e in entries if e.role == "benign"]
-    attacks = [e for e in entries if e.role == "attack"]
     records = []
     with tempfile.TemporaryDirectory(prefix="ltcn-field-") as tmp:
         root = Path(args.keep_work or tmp)
+        attacks, left_out = prepare_attacks([e for e in entries if e.role == "attack"],
+                                            root / "attacks")
+        if not attacks:
+            raise SystemExit("field: no attack capture could be prepared for replay")
         for i, site in enumerate(sites, 1):
             work = root / f"site{i:03d}"
             work.mkdir(parents=True, exist_ok=True)
@@ -232,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             "model": str(args.model), "threshold": args.threshold,
             "target_rate": args.target_rate, "learn_fraction": args.learn_fraction,
             "learning_mode": args.learning, "manifest": str(args.manifest),
+            "attacks_left_out": left_out,
             "captures": [{"id": e.id, "role": e.role, "site": e.site, "family": e.family,
                           "file": e.file, "sha256": e.sha256, **e.extra} for e in entries]}
     # the totals compare like with like: only sites where every mode that ran completed

@@ -67,6 +67,21 @@ def _write_pcap(path: Path, packets: list[tuple[float, bytes]]) -> Path:
     return path
 
 
+def _write_sll_pcap(path: Path, packets: list[tuple[float, bytes]]) -> Path:
+    """Linux cooked (SLL) packets: a phone's or an `any`-interface capture."""
+    _write_pcap(path, [(t, frame[14:]) for t, frame in packets])  # Ethernet header off
+    data = bytearray(path.read_bytes())
+    data[20:24] = struct.pack("<I", 113)
+    out, at = bytearray(data[:24]), 24
+    sll = struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 6 + b"\0\0", 0x0800)
+    while at < len(data):
+        sec, usec, n, _ = struct.unpack_from("<IIII", data, at)
+        out += struct.pack("<IIII", sec, usec, n + 16, n + 16) + sll + data[at + 16:at + 16 + n]
+        at += 16 + n
+    path.write_bytes(bytes(out))
+    return path
+
+
 def _packet_lines(path: Path) -> list[tuple[float, str]]:
     out = subprocess.run(["tcpdump", "-nn", "-tt", "-vv", "-r", str(path)], capture_output=True,
                          text=True, check=True).stdout
@@ -165,6 +180,20 @@ def test_every_capture_gets_fresh_addresses_attackers_first():
     assert maps[1]["4.4.4.4"] == "198.18.0.1"
     new = [b for m in maps for b in m.values()]
     assert len(set(new)) == len(new) == 5
+
+
+@needs_tools
+def test_an_attack_on_another_link_type_is_put_on_the_sites(tiny, tmp_path):
+    site, _ = tiny
+    attack = _write_sll_pcap(tmp_path / "phone.pcap",
+                             [(50.0 + i, _udp_frame("10.0.0.1", "10.0.0.2")) for i in range(4)])
+    assert capture_info(attack)["encapsulation"] == "linux-sll"
+    replay = replay_into_site(site, "192.168.7.0/24", [AttackCapture("p", "c2", attack)],
+                              tmp_path / "work", site_addresses=ipv4_addresses(site))
+    (placed,) = replay.attacks
+    assert placed.converted_from == "linux-sll" and replay.merged_packets == 104
+    moved = [line for _, line in _packet_lines(Path(replay.merged)) if "192.168.7.253" in line]
+    assert len(moved) == 4 and all("UDP, length 4" in line for line in moved)
 
 
 def test_free_addresses_are_the_highest_hosts_not_used():
