@@ -27,6 +27,11 @@ Needs ``prometheus_client`` (the ``metrics`` extra). Metric names (all ``ltcn_``
 ``start_time_seconds``                 gauge     when the detector started (Unix time)
 ``hosts`` / ``hosts_evicted_total``    gauge     per-host histories held / forgotten (per-host models)
 ``firewall_total{outcome}``            counter   block requests by outcome (``added``, ...)
+``site_learning``                      gauge     1 while the site baseline is being learned, else 0
+``site_learned_seconds``               gauge     traffic seconds the baseline has learned
+``site_threshold``                     gauge     the site's P(attack) threshold (once learned)
+``site_hosts``                         gauge     hosts whose habits the baseline holds
+``site_flows_total{phase}``            counter   flows ``learned``, and detected ``familiar``
 ``alerts_written_total``               counter   alert lines written
 ``alerts_lost_total``                  counter   alert lines lost to write errors
 ``alert_file_rotations_total``         counter   alert file rotations by size
@@ -180,6 +185,8 @@ class _GatewayCollector:
                 latency.add_metric((str(q),), float(np.percentile(window, q * 100)) / 1e6)
         yield latency
         yield from _engine(gw.classify)
+        if gw.site is not None:
+            yield from _site(gw.site.snapshot())
         if gw.firewall is not None:
             outcomes = CounterMetricFamily("ltcn_firewall", "block requests of alert sources by "
                                            "outcome (added: blocked now)", labels=("outcome",))
@@ -228,6 +235,24 @@ def _engine(classify):
                             value=len(classify.hosts))
     yield CounterMetricFamily("ltcn_hosts_evicted", "source addresses forgotten (least "
                               "recently seen first) to keep --max-hosts", value=classify.evicted)
+
+
+def _site(snap: dict):
+    for name, doc, value in (
+        ("site_learning", "1 while the site baseline is being learned (no alerts), else 0",
+         float(snap["state"] == "learning")),
+        ("site_learned_seconds", "traffic seconds the site baseline has learned", snap["learned_s"]),
+        ("site_hosts", "hosts whose habits the site baseline holds", snap["hosts"]),
+    ):
+        yield GaugeMetricFamily(f"ltcn_{name}", doc, value=value)
+    if snap["threshold"] is not None:
+        yield GaugeMetricFamily("ltcn_site_threshold", "the site's P(attack) threshold",
+                                value=snap["threshold"])
+    flows = CounterMetricFamily("ltcn_site_flows", "flows learned, and flows detected that were "
+                                "familiar (the site's habits: never alerted)", labels=("phase",))
+    flows.add_metric(("learned",), snap["learning_flows"])
+    flows.add_metric(("familiar",), snap["familiar"])
+    yield flows
 
 
 def _alert_file(writer):

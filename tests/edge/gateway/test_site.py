@@ -448,3 +448,16 @@ def test_the_baseline_command_shows_what_was_learned(tmp_path, capsys):
     (state / FILENAME).write_text("{}")
     assert main(["baseline", str(state)]) == 2
     assert "not an ltcn site baseline" in capsys.readouterr().err
+
+
+def test_the_site_is_in_the_prometheus_metrics(tmp_path):
+    pytest.importorskip("prometheus_client")
+    prom = tmp_path / "ltcn.prom"
+    result, _ = _detect(str(SITE), tmp_path, state_dir=str(tmp_path / "state"), learn="60s",
+                        metrics_textfile=str(prom))
+    text = prom.read_text()
+    site = result["site"]
+    assert "ltcn_site_learning 0.0" in text
+    assert f"ltcn_site_threshold {site['threshold']}" in text
+    assert f'ltcn_site_flows_total{{phase="learned"}} {float(site["learning_flows"])}' in text
+    assert f'ltcn_site_flows_total{{phase="familiar"}} {float(site["familiar"])}' in text
