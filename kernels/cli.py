@@ -1,7 +1,8 @@
 """The ``ltcn`` command line: the edge's commands, and the training side's added as plugins.
 
 The edge package owns the front door. Its commands (``data summary``, ``flows``, ``detect``,
-``warmup``, ``verify``, ``predict``, ``evaluate``) need numpy and numba only and never import
+``warmup``, ``verify``, ``baseline``, ``predict``, ``evaluate``) need numpy and numba only and
+never import
 the training package. The training package adds its commands (``run``, ``export``, ``keygen``,
 ``sign``, ``bench``, ``demo``) through the entry-point group :data:`COMMAND_GROUP`, and its
 engines for ``predict``/``evaluate --backend`` through :data:`BACKEND_GROUP`. A plugin is
@@ -11,6 +12,9 @@ gateway imports nothing of ``ltcn_jax``.
 Errors: the project's :class:`~ltcn_kernels.errors.InputError` (bad files, options, config
 values) and missing files print one line and exit 2; any other exception is a bug and keeps
 its traceback.
+
+(Over 500 lines: one short section a command, each its parser and its handler side by side,
+which reads better in one file than as eight modules of sixty lines.)
 """
 
 from __future__ import annotations

@@ -429,12 +429,7 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
     try:
         metrics = _metrics_sinks(options)  # (a busy port is refused before the compile)
         outputs += metrics
-        if options.state_dir is not None:  # (a damaged baseline is refused before the compile)
-            site = Site(options.state_dir, artifact.manifest["manifest_sha256"],
-                        options.threshold, learn_s=options.learn_s, relearn=options.relearn,
-                        extend=options.extend, target_rate=options.target_rate,
-                        max_hosts=options.max_hosts)
-            print(f"ltcn detect: {site.describe()}", file=err, flush=True)
+        site = _open_site(options, artifact, err)  # (a bad baseline: refused before the compile)
         gw = Gateway(model, options, alerts=writer, firewall=fw, sinks=outputs, err=err,
                      site=site)
         gw.flow_log = flow_log
@@ -470,6 +465,17 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
             sink.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+def _open_site(options: DetectOptions, artifact, err) -> Site | None:
+    """The site baseline in ``--state-dir`` (learning, resumed or learned), or None."""
+    if options.state_dir is None:
+        return None
+    site = Site(options.state_dir, artifact.manifest["manifest_sha256"], options.threshold,
+                learn_s=options.learn_s, relearn=options.relearn, extend=options.extend,
+                target_rate=options.target_rate, max_hosts=options.max_hosts)
+    print(f"ltcn detect: {site.describe()}", file=err, flush=True)
+    return site
 
 
 def _metrics_sinks(options: DetectOptions) -> list[Sink]:
