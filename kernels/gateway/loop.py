@@ -473,7 +473,7 @@ def _open_site(options: DetectOptions, artifact, err) -> Site | None:
         return None
     site = Site(options.state_dir, artifact.manifest["manifest_sha256"], options.threshold,
                 learn_s=options.learn_s, relearn=options.relearn, extend=options.extend,
-                target_rate=options.target_rate, max_hosts=options.max_hosts)
+                target_rate=options.target_rate, max_hosts=options.max_hosts, err=err)
     print(f"ltcn detect: {site.describe()}", file=err, flush=True)
     return site
 

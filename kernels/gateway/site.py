@@ -117,13 +117,14 @@ class Site:
         extend: a complete baseline learns ``learn_s`` more (its threshold is refitted).
         target_rate: the learning period's alert rate the threshold is fitted to.
         max_hosts: most hosts learned (and source windows kept while detecting).
+        err: where the line saying the learning period is over goes (None: nowhere).
     """
 
     def __init__(self, state_dir: str, model: str, floor: float, *, learn_s: float | None = None,
                  relearn: bool = False, extend: bool = False, target_rate: float = 0.005,
-                 max_hosts: int = 4096, clock=time.monotonic):
+                 max_hosts: int = 4096, clock=time.monotonic, err=None):
         self.path = os.path.join(state_dir, FILENAME)
-        self.floor, self.clock = float(floor), clock
+        self.floor, self.clock, self.err = float(floor), clock, err
         found = os.path.exists(self.path) and not relearn
         if found:
             self.baseline = read_baseline(self.path, model)
@@ -215,6 +216,13 @@ class Site:
         b.fit = fit_threshold(b.all_scores, b.new_scores, b.target_rate, self.floor)
         b.complete = True
         self.save()
+        if self.err is not None:
+            sure, n = self.counts["learning_sure"], max(self.counts["learning_flows"], 1)
+            warn = (f"; {sure:,} of this run's {n:,} learning flows ({sure / n:.1%}) scored "
+                    f"P(attack) >= {SURE}: if an attack was running, its habits are now this "
+                    "site's (relearn)") if sure else ""
+            self.note = "learned now"
+            print(f"ltcn detect: learned: {self.describe()}{warn}", file=self.err, flush=True)
 
     def save(self) -> None:
         write_baseline(self.path, self.baseline)
