@@ -70,8 +70,8 @@ def _site_rows(records: list[dict]) -> list[str]:
             f"{u['cpu_us_per_flow']:.0f}" if u else "–",
         ]
         cells[-1] += f" / {c['cpu_us_per_flow']:.0f}" if c else " / –"
-        why = (c or {}).get("false_alert_services", {})
-        cells.append(", ".join(f"{k} ×{n}" for k, n in why.items()) or "–")
+        why = list((c or {}).get("false_alert_services", {}).items())[:5]
+        cells.append(", ".join(f"{k} ×{n}" for k, n in why) or "–")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -108,6 +108,22 @@ def _site_family_rows(records: list[dict]) -> list[str]:
         u, c = r["modes"].get("uncalibrated"), r["modes"].get("calibrated")
         lines.append(f"| `{r['id']}` | " + " | ".join(
             f"{cell(u, f)} → {cell(c, f)}" for f in families) + " |")
+    return lines
+
+
+def _service_rows(summary: dict, top: int = 12) -> list[str]:
+    """Benign flows alerted after learning, by protocol/port and direction, over all sites."""
+    c, u = summary["calibrated"], summary["uncalibrated"]
+    counts = c.get("false_alert_services") or {}
+    if not counts:
+        return ["None." if c.get("captures") else "No calibrated run."]
+    lines = ["| service and direction (to/from the site's subnet) | calibrated | uncalibrated |",
+             "|---|---:|---:|"]
+    for key, n in list(counts.items())[:top]:
+        lines.append(f"| {key} | {n:,} | {u.get('false_alert_services', {}).get(key, 0):,} |")
+    rest = sum(list(counts.values())[top:])
+    if rest:
+        lines.append(f"| (the rest) | {rest:,} | |")
     return lines
 
 
@@ -149,13 +165,16 @@ def _notes(meta: dict, records: list[dict]) -> list[str]:
         if learned:
             lines.append(f"- `{r['id']}`: attack flows starting inside the learning period "
                          "(left out of recall): the replay placed them wrongly")
-        if r["modes"]:
-            x = next(iter(r["modes"].values()))
-            if x["background_flows"]:
-                alerted = ", ".join(f"{m} {y['background_alerted']}" for m, y in r["modes"].items())
-                lines.append(f"- `{r['id']}`: {x['background_flows']} flows of attack captures "
-                             f"that do not touch the attacker (alerted: {alerted}), counted "
-                             "neither benign nor attack")
+    background = [r for r in records if r["modes"]
+                  and next(iter(r["modes"].values()))["background_flows"]]
+    if background:
+        flows = sum(next(iter(r["modes"].values()))["background_flows"] for r in background)
+        alerted = ", ".join(
+            f"{m} {sum(r['modes'][m]['background_alerted'] for r in background if m in r['modes'])}"
+            for m in MODES)
+        lines.append(f"- {flows:,} flows of attack captures that touch no attacker (the "
+                     f"victim's own traffic), over {len(background)} site captures, are counted "
+                     f"neither benign nor attack (alerted: {alerted})")
     lines += [f"- attack capture `{k}` left out: {why}"
               for k, why in meta.get("attacks_left_out", {}).items()]
     dropped = {}
@@ -202,6 +221,8 @@ def write_table(out: Path, meta: dict, records: list[dict], summary: dict) -> No
         "run completed (the others: Notes).", "",
         *_total_rows(summary), "",
         "## Per family (replayed attacks, all sites)", "", *_family_rows(summary), "",
+        "## Where the false alerts after calibration come from", "",
+        *_service_rows(summary), "",
         "## Per site and family (replayed attack flows alerted, uncalibrated → calibrated)", "",
         *_site_family_rows(records), "",
         "## Per site", "", *_site_rows(records), "",

@@ -25,7 +25,8 @@ from ltcn_kernels.io.flows import read_flows
 
 from .replay import SiteReplay, address_roles, label_flow
 
-__all__ = ["LabelledFlows", "count_alerts", "label_flows", "read_alert_lines", "totals"]
+__all__ = ["LabelledFlows", "count_alerts", "direction", "label_flows", "read_alert_lines",
+           "totals"]
 
 
 @dataclass
@@ -51,10 +52,8 @@ def label_flows(csv: str | os.PathLike, replay: SiteReplay) -> LabelledFlows:
     saddr, daddr = table.strings["saddr"].values(), table.strings["daddr"].values()
     labels = [label_flow(s, d, roles) for s, d in zip(saddr, daddr, strict=True)]
     net = ipaddress.ip_network(replay.subnet, strict=False)
-    inside = {a: _inside(a, net) for a in {*saddr, *daddr}}
     service = [
-        f"{proto}/{int(port) if math.isfinite(port) else '-'} "
-        f"{_DIRECTIONS[inside[s], inside[d]]}"
+        f"{proto}/{int(port) if math.isfinite(port) else '-'} {direction(s, d, net)}"
         for proto, port, s, d in zip(table.strings["proto"].values(), table.aux_column("dport"),
                                      saddr, daddr, strict=True)
     ]
@@ -66,16 +65,20 @@ def label_flows(csv: str | os.PathLike, replay: SiteReplay) -> LabelledFlows:
     )
 
 
-# (source inside the site's subnet, destination inside) -> direction
-_DIRECTIONS = {(True, True): "local", (True, False): "out", (False, True): "in",
-               (False, False): "other"}
-
-
-def _inside(address: str, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+def direction(saddr: str, daddr: str, net: ipaddress.IPv4Network) -> str:
+    """Which way a flow goes, for the false-alert breakdown: ``multicast`` (to a group or a
+    broadcast address), ``ipv6``, ``l2`` (MAC endpoints: ARP and the like), else ``local``,
+    ``out``, ``in`` or ``other`` by whether each end is in the site's subnet."""
     try:
-        return ipaddress.ip_address(address) in net
+        s, d = ipaddress.ip_address(saddr), ipaddress.ip_address(daddr)
     except ValueError:
-        return False  # a MAC address: a layer-2 flow
+        return "l2"
+    if d.is_multicast or d == ipaddress.IPv4Address("255.255.255.255") or d == net.broadcast_address:
+        return "multicast"
+    if s.version == 6 or d.version == 6:
+        return "ipv6"
+    return {(True, True): "local", (True, False): "out", (False, True): "in",
+            (False, False): "other"}[s in net, d in net]
 
 
 def read_alert_lines(alerts: str | os.PathLike, csv: str | os.PathLike) -> list[int]:
@@ -135,7 +138,7 @@ def count_alerts(flows: LabelledFlows, alert_lines: list[int], learn_end: float,
         "background_flows": int(background.sum()),
         "background_alerted": int((background & alerted).sum()),
         "unmatched_alerts": unmatched,
-        "false_alert_services": dict(services.most_common(5)),  # where they come from
+        "false_alert_services": dict(services.most_common()),  # where they come from
     }
 
 
@@ -183,8 +186,12 @@ def totals(sites: list[dict], mode: str) -> dict:
     for s in ran:
         h = site_hours.setdefault(s["site"], [0.0, 0.0])
         h[0], h[1] = h[0] + s["modes"][mode]["false_alert_events"], h[1] + s["hours"]
+    services: Counter[str] = Counter()
+    for s in ran:
+        services.update(s["modes"][mode].get("false_alert_services", {}))
     return {
         "captures": len(ran), "sites": len(pooled),
+        "false_alert_services": dict(services.most_common()),
         "benign_flows": benign, "false_alerts": false,
         "false_alert_rate": _rate(false, benign),
         "false_alert_rate_mean_per_site": _mean([_rate(p["false"], p["benign"])

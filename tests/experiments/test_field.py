@@ -5,6 +5,7 @@ flows by line, and the manifest's checks. Small captures built here, and two rea
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shutil
@@ -31,7 +32,7 @@ from field.replay import (
     label_flow,
     replay_into_site,
 )
-from field.score import LabelledFlows, count_alerts, read_alert_lines
+from field.score import LabelledFlows, count_alerts, direction, read_alert_lines
 
 from conftest import REPO, SHARED_DATA
 
@@ -239,6 +240,17 @@ def test_flows_are_labelled_by_the_mapped_addresses():
     assert label_flow("10.0.0.7", "10.0.0.250", roles) == ("attack", "scan", "scan")
     assert label_flow("10.0.0.7", "8.8.8.8", roles) == ("benign", None, None)
     assert label_flow("aa:bb:cc:dd:ee:ff", "ff:ff:ff:ff:ff:ff", roles)[0] == "benign"
+
+
+def test_the_direction_of_a_flow_names_multicast_ipv6_and_layer_2_apart():
+    net = ipaddress.IPv4Network("192.168.1.0/24")
+    assert direction("192.168.1.5", "8.8.8.8", net) == "out"
+    assert direction("8.8.8.8", "192.168.1.5", net) == "in"
+    assert direction("192.168.1.5", "192.168.1.1", net) == "local"
+    assert direction("192.168.1.5", "239.255.255.250", net) == "multicast"
+    assert direction("192.168.1.5", "192.168.1.255", net) == "multicast"
+    assert direction("fe80::1", "fe80::2", net) == "ipv6"
+    assert direction("aa:bb:cc:dd:ee:ff", "ff:ff:ff:ff:ff:ff", net) == "l2"
 
 
 def test_counts_measure_only_after_learning_and_match_alerts_by_line(tmp_path):
