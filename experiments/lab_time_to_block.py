@@ -17,6 +17,15 @@ nftables set polled every 20 ms:
 - benign hosts ever blocked, benign flows alerted; the detector's CPU (with argus and ra) and
   peak memory.
 
+With ``--learn SECONDS`` the gateway first learns the site (``ltcn detect --state-dir DIR
+--learn SECONDS``, no firewall: nothing alerts or blocks while learning) on the benign
+traffic alone, until its baseline is saved complete; that detector is stopped, and the attack
+runs use a fresh detector with ``--state-dir DIR`` (the learned baseline from its first
+flow: an alert needs P(attack) >= the site threshold and an unfamiliar flow) and the same
+firewall, threshold and timings as without it, so the two tables compare. The table then
+also says what was learned (hosts, site threshold) and what the site rule did during the
+attack runs (flows found familiar, benign flows alerted, benign hosts blocked).
+
 Every run attacks from source addresses never used before (each bot takes a fresh address
 from 198.19.80.0/20 for it, the route's source address and the tools' own source options), so
 a block can only come from this run's flows: the flow meter keeps reporting an attack's flows
@@ -159,9 +168,15 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
         alerts = tmp / f"alerts{status_interval}.jsonl"
-        detect = start_detector(args, topo, status_interval, tmp, alerts)
         benign = Benign(topo, services, args.seed)
-        benign.start()
+        state_dir, learned = tmp / f"state{status_interval}", None
+        if args.learn:  # the site learns on the benign traffic alone, before any attack
+            benign.start()
+            learned = learn_site(args, topo, status_interval, tmp, state_dir)
+        detect = start_detector(args, topo, status_interval, tmp, alerts,
+                                state_dir=state_dir if args.learn else None)
+        if not args.learn:
+            benign.start()
         time.sleep(args.warmup)
         cpu0, wall0 = cpu_seconds(detect.pid), time.monotonic()
         runs, ever_blocked, attack_addresses = attack_runs(args, topo, services, pool,
@@ -174,6 +189,7 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
         detect.wait(timeout=30)
         stop(cap, signal.SIGINT, wait=10)
         services.stop()
+        final = final_stats(tmp / f"detect{status_interval}.log")
         attacker_addrs = attack_addresses | {h.address for h in topo.hosts if h.role == "attacker"}
     finally:
         topo.down()
@@ -194,30 +210,85 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
         "wall_s": round(wall, 2),
         "detector_cpu_share": round(cpu / wall, 4),
         "detector_peak_rss_mb": round(rss, 1),
+        **({"learned": learned, "site": final.get("site")} if learned is not None else {}),
     }
 
 
+def detector_argv(args, status_interval: int, alerts: Path) -> list[str]:
+    """``ltcn detect`` on the LAN bridge, as every run of this script starts it (no firewall
+    yet: :func:`start_detector` adds it)."""
+    return [sys.executable, "-m", "ltcn_kernels.cli", "detect", "--model", args.model,
+            "--interface", LAN_BRIDGE, "--threshold", str(args.threshold),
+            "--micro-batch", str(args.micro_batch), "--status-interval", str(status_interval),
+            "--alerts", str(alerts), *(["--allow-unsigned"] if args.allow_unsigned else [])]
+
+
 def start_detector(args, topo: Topology, status_interval: int, tmp: Path,
-                   alerts: Path) -> subprocess.Popen:
-    """``ltcn detect`` on the LAN bridge in the gateway namespace, blocking with nftables;
-    returns once its kernels are ready and its nft table and flow meter are up."""
+                   alerts: Path, state_dir: Path | None = None) -> subprocess.Popen:
+    """``ltcn detect`` on the LAN bridge in the gateway namespace, blocking with nftables
+    (with the site baseline in ``state_dir`` if given); returns once its kernels are ready
+    and its nft table and flow meter are up."""
     log = tmp / f"detect{status_interval}.log"
-    detect_err = open(log, "w")
-    detect = subprocess.Popen(topo.exec_argv("gw", [
-        sys.executable, "-m", "ltcn_kernels.cli", "detect", "--model", args.model,
-        "--interface", LAN_BRIDGE, "--firewall", "nftables", "--apply",
-        "--threshold", str(args.threshold), "--block-timeout", str(args.block_timeout),
-        "--block-rate", "100", "--micro-batch", str(args.micro_batch),
-        "--status-interval", str(status_interval), "--alerts", str(alerts),
-        "--stats-every", "0", *(["--allow-unsigned"] if args.allow_unsigned else [])]),
-        stdout=subprocess.DEVNULL, stderr=detect_err)
+    site = [] if state_dir is None else ["--state-dir", str(state_dir)]
+    detect = launch_detector(topo, [
+        *detector_argv(args, status_interval, alerts), "--firewall", "nftables", "--apply",
+        "--block-timeout", str(args.block_timeout), "--block-rate", "100",
+        "--stats-every", "0", *site], log)
+    time.sleep(3)  # nft table and the flow meter up
+    return detect
+
+
+def launch_detector(topo: Topology, argv: list[str], log: Path) -> subprocess.Popen:
+    """Start ``argv`` in the gateway namespace, its standard error to ``log``; returns once
+    its kernels are ready (exits with the log if it stops or takes over 300 s first)."""
+    detect = subprocess.Popen(topo.exec_argv("gw", argv), stdout=subprocess.DEVNULL,
+                              stderr=open(log, "w"))
     deadline = time.monotonic() + 300
     while not log.read_text().count("kernels ready"):
         if detect.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(f"ltcn detect did not start: {log.read_text()}")
         time.sleep(0.2)
-    time.sleep(3)  # nft table and the flow meter up
     return detect
+
+
+def learn_site(args, topo: Topology, status_interval: int, tmp: Path, state_dir: Path) -> dict:
+    """Learn the site on the benign traffic (running meanwhile): ``ltcn detect --state-dir
+    --learn`` without a firewall, stopped once its baseline is saved complete. Returns what
+    was learned: the baseline's hosts, flows, learned seconds and fit, with the learning
+    detector's CPU, wall time and final statistics."""
+    log = tmp / f"learn{status_interval}.log"
+    detect = launch_detector(topo, [
+        *detector_argv(args, status_interval, tmp / f"learn-alerts{status_interval}.jsonl"),
+        "--state-dir", str(state_dir), "--learn", f"{args.learn:g}s", "--stats-every", "0"], log)
+    wall0 = time.monotonic()
+    baseline = state_dir / "baseline.json"
+    deadline = wall0 + args.learn + 120  # the period is traffic time, from the first flow
+    body: dict = {}
+    while not body.get("complete"):
+        if detect.poll() is not None or time.monotonic() > deadline:
+            detect.kill()
+            raise SystemExit(f"ltcn detect --learn did not complete a baseline in "
+                             f"{args.learn + 120:.0f} s: {log.read_text()[-2000:]}")
+        time.sleep(1.0)
+        body = json.loads(baseline.read_text()) if baseline.exists() else {}
+    cpu, wall = cpu_seconds(detect.pid), time.monotonic() - wall0
+    detect.send_signal(signal.SIGINT)
+    detect.wait(timeout=30)
+    print(f"  S={status_interval} learned {len(body['hosts'])} hosts over "
+          f"{body['learned_s']:.0f} s, threshold {body['fit'].get('threshold')}",
+          file=sys.stderr, flush=True)
+    return {"hosts": sorted(body["hosts"]), "flows": body["flows"],
+            "learned_s": body["learned_s"], "fit": body["fit"], "detector_cpu_s": round(cpu, 2),
+            "wall_s": round(wall, 2), "final": final_stats(log)}
+
+
+def final_stats(log: Path) -> dict:
+    """The detector's ``ltcn detect final: {json}`` line from its log ({} if none)."""
+    prefix = "ltcn detect final: "
+    for line in reversed(log.read_text().splitlines() if log.exists() else []):
+        if line.startswith(prefix):
+            return json.loads(line[len(prefix):])
+    return {}
 
 
 def attack_runs(args, topo: Topology, services, pool, status_interval: int):
@@ -355,8 +426,45 @@ def summarize(results: list[dict], meta: dict) -> str:
             f"{res['benign_alerts']} | {100 * res['detector_cpu_share']:.1f} % of one core over "
             f"{res['wall_s']:.0f} s | {res['detector_peak_rss_mb']:.0f} MB |"
         )
+    if any("learned" in res for res in results):
+        lines += site_lines(results, meta)
     lines += ["", f"Command: `{meta['command']}`", ""]
     return "\n".join(lines)
+
+
+def site_lines(results: list[dict], meta: dict) -> list[str]:
+    """The table's part about the site baseline: what was learned, what the rule did."""
+    lines = [
+        "", f"Site baseline: learned for {meta['learn']:g} s of the benign traffic alone "
+        "(`--state-dir DIR --learn`, no firewall), then the attack runs above with "
+        "`--state-dir DIR`: an alert needs P(attack) >= the site threshold and a flow that is "
+        "not familiar.", "",
+        "| Argus status interval | hosts learned | flows learned | site threshold (basis) | "
+        "flows familiar during the attacks (over the threshold) | learning detector CPU |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for res in results:
+        learned, site = res["learned"], res.get("site") or {}
+        fit = learned["fit"]
+        lines.append(
+            f"| {res['status_interval']} s | {len(learned['hosts'])}: "
+            f"{', '.join(learned['hosts'])} | {learned['flows']} | {fit.get('threshold', 0):.4f} "
+            f"({fit.get('basis')}) | {site.get('familiar', '–')} "
+            f"({site.get('familiar_over_threshold', '–')}) | "
+            f"{100 * learned['detector_cpu_s'] / max(learned['wall_s'], 1e-9):.1f} % of one core "
+            f"over {learned['wall_s']:.0f} s |")
+    return lines
+
+
+def positive_seconds(text: str) -> float:
+    """``--learn``'s value: seconds, positive and finite."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 86_400:
+        raise argparse.ArgumentTypeError(f"expected seconds in (0, 86400), got {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -374,6 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--give-up", type=float, default=20.0)
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--learn", type=positive_seconds, default=None, metavar="SECONDS",
+                   help="first learn the site for SECONDS of benign traffic (ltcn detect "
+                   "--state-dir --learn), then run the attacks with the learned baseline")
     p.add_argument("--out", default="results/lab/time-to-block")
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -386,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         argv if argv is not None else sys.argv[1:]
     )
     meta = {"model": args.model, "threshold": args.threshold, "micro_batch": args.micro_batch,
-            "block_timeout": args.block_timeout, "command": command}
+            "block_timeout": args.block_timeout, "learn": args.learn, "command": command}
     (out / "results.json").write_text(json.dumps({"meta": meta, "settings": results}, indent=1) + "\n")
     (out / "table.md").write_text(summarize(results, meta))
     print((out / "table.md").read_text())
