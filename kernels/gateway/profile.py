@@ -3,20 +3,26 @@ learned from the site's own traffic, and the "normal here" test of a flow agains
 
 A host's habits are what it starts: the services it connects to (protocol and destination
 port, the dynamic ports 49152-65535 as one), and its peak activity per :data:`WINDOW_S`
-seconds of traffic time (flows started, distinct peers, distinct services). Learned over the
-learning period, they are frozen; while detecting, each source's activity is counted in the
-same tumbling windows. A flow is **familiar** when its source is a learned host, its service
-is one of the host's, and the host's activity in the current window is within its learned
-peaks times :data:`HEADROOM` plus a little slack (:func:`ceiling`): the same thing at the same
-pace as during learning. A scan (new services or peers), a flood from a known host (its rate),
-an attacker that is new to the site (no habits) and a known host doing something new are all
-unfamiliar.
+seconds of traffic time (flows started, distinct peers, distinct services; a window the
+learning period covers only in part counts at its rate over the part covered, see
+:meth:`Profile._close`). The **site's habits** are the services that at least
+:data:`SITE_HOSTS` learned hosts start, at the pace of the median learned host: what any host
+here does (SSDP, mDNS, LLMNR, DNS, HTTPS on a LAN). Learned over the learning period, they are
+frozen; while detecting, each source's activity is counted in the same tumbling windows.
+
+A flow is **familiar** when its service is one of its source's learned services, or one of
+the site's, and its source's activity in the current window is within the learned peaks times
+:data:`HEADROOM` plus a little slack (:func:`ceiling`) -- the host's own peaks for a learned
+host, the median host's for a host the profile does not hold (a device that joined after
+learning). The same thing at the same pace as during learning. A scan (new services or peers),
+a flood (its rate), an attacker new to the site doing anything the site's hosts do not, and a
+known host doing something new are all unfamiliar.
 
 Memory is bounded: at most ``max_hosts`` learned hosts (hosts first seen once the profile is
-full are not learned: they stay unfamiliar, and are counted), :data:`MAX_SERVICES` services a
-host (more are not learned), :data:`MAX_WINDOW_SET` peers and services counted a window
-(more saturate the count, which is then over any ceiling but the largest), and the current
-windows of at most ``max_hosts`` sources (least recently seen forgotten first).
+full are not learned: they are judged as new hosts, and counted), :data:`MAX_SERVICES`
+services a host (more are not learned), :data:`MAX_WINDOW_SET` peers and services counted a
+window (more saturate the count, which is then over any ceiling but the largest), and the
+current windows of at most ``max_hosts`` sources (least recently seen forgotten first).
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ SLACK = (10, 5, 5)  # ... plus this many flows, peers, services (small hosts are
 MAX_SERVICES = 32  # services learned a host
 MAX_WINDOW_SET = 64  # peers / services counted a window (a full count exceeds any ceiling
 #                      below it: see ``familiar``)
+SITE_HOSTS = 2  # a service this many learned hosts start is the site's habit
+MIN_COVER_S = 10.0  # a partly covered learning window counts at most WINDOW_S / this times
 DYNAMIC_PORT = 49152  # IANA dynamic ports 49152-65535 are one service
 MAX_NAME = 64  # longest address or protocol text a profile keeps
 
@@ -116,6 +124,11 @@ class Profile:
         self.hosts: dict[str, Habits] = dict(hosts or {})
         self.windows: OrderedDict[str, _Window] = OrderedDict()
         self.unlearned = 0  # flows of hosts first seen once the profile was full
+        self.site_services: frozenset[int] = frozenset()  # set when learning ends
+        self.site_limits: tuple[float, float, float] = (0, 0, 0)  # (the median host's)
+        self._span: list[float] = [math.inf, -math.inf]  # this run's learned flow times
+        self._full: set[str] = set()  # hosts with a fully covered learning window (this run)
+        self._partial: dict[str, list[int]] = {}  # others' rate in partly covered windows
 
     def _window(self, host: str, t: float, learning: bool) -> _Window:
         w = self.windows.get(host)
@@ -134,16 +147,34 @@ class Profile:
         return w
 
     def _close(self, host: str, w: _Window) -> None:
-        """A learning window ends: its counts raise the host's peaks."""
+        """A learning window ends: its counts raise the host's peaks. A window the learning
+        period covers only in part (its first and last) is a lower bound of a minute's
+        activity; for a host with no fully covered window in this run (a learning period
+        shorter than two windows) its rate over the part covered is what there is, so it is
+        kept apart (``WINDOW_S / covered`` times its counts, at most ``WINDOW_S /
+        MIN_COVER_S``) and used at the end of learning only for such hosts."""
         habits = self.hosts.get(host)
-        if habits is not None:
-            habits.peak = [max(a, b) for a, b in zip(habits.peak, w.counts(), strict=True)]
+        if habits is None:
+            return
+        first, last = self._span
+        covered = min(w.start + WINDOW_S, last) - max(w.start, first)
+        counts = w.counts()
+        if covered < WINDOW_S:
+            scale = WINDOW_S / max(covered, MIN_COVER_S)
+            rate = [math.ceil(c * scale) for c in counts]
+            self._partial[host] = [max(a, b) for a, b in
+                                   zip(self._partial.get(host, (0, 0, 0)), rate, strict=True)]
+        else:
+            self._full.add(host)
+        habits.peak = [max(a, b) for a, b in zip(habits.peak, counts, strict=True)]
 
     def learn(self, host: str, t: float, peer: str, svc: int) -> bool:
         """Learn one flow (``svc``: its :func:`service_keys` entry); True when it was new to the
         profile (an unknown host, or a service the host had not started): the flows the site
         threshold is fitted on."""
         host = host[:MAX_NAME]
+        if math.isfinite(t):
+            self._span = [min(self._span[0], t), max(self._span[1], t)]
         habits = self.hosts.get(host)
         if habits is None:
             if len(self.hosts) >= self.max_hosts:
@@ -161,8 +192,28 @@ class Profile:
         for host, w in self.windows.items():
             self._close(host, w)
         self.windows.clear()
+        for host, rate in self._partial.items():
+            if host not in self._full:
+                habits = self.hosts[host]
+                habits.peak = [max(a, b) for a, b in zip(habits.peak, rate, strict=True)]
+        self._partial.clear()
         for habits in self.hosts.values():
             habits.set_limits()
+        self.set_site_habits()
+
+    def set_site_habits(self) -> None:
+        """The site's habits, from the hosts' (nothing more is stored): the services at
+        least :data:`SITE_HOSTS` hosts start, and the median host's limits."""
+        used: dict[int, int] = {}
+        for habits in self.hosts.values():
+            for svc in habits.services:
+                used[svc] = used.get(svc, 0) + 1
+        self.site_services = frozenset(s for s, n in used.items() if n >= SITE_HOSTS)
+        if self.hosts:
+            median = np.median([h.peak for h in self.hosts.values()], axis=0)
+            typical = Habits(peak=[math.ceil(m) for m in median])
+            typical.set_limits()
+            self.site_limits = typical.limits
 
     def familiar(self, hosts: list[str], times: list[float], peers: list[str],
                  services: list[int]) -> list[bool]:
@@ -170,6 +221,7 @@ class Profile:
         (module docstring). One loop over the batch: this runs for every flow detected."""
         out = []
         known, windows, top = self.hosts, self.windows, MAX_WINDOW_SET
+        site, site_limits = self.site_services, self.site_limits
         for host, t, peer, svc in zip(hosts, times, peers, services, strict=True):
             host = host[:MAX_NAME]
             w = windows.get(host)
@@ -183,10 +235,16 @@ class Profile:
             if len(w.services) < top:
                 w.services.add(svc)
             habits = known.get(host)
-            if habits is None or svc not in habits.services:
+            if habits is None:  # a host new to the site: the site's habits, the median pace
+                if svc not in site:
+                    out.append(False)
+                    continue
+                limits = site_limits
+            elif svc in habits.services or svc in site:
+                limits = habits.limits
+            else:
                 out.append(False)
                 continue
-            limits = habits.limits
             out.append(w.flows <= limits[0] and len(w.peers) <= limits[1]
                        and len(w.services) <= limits[2])
         return out

@@ -14,18 +14,20 @@ saved complete, and detection goes on in the same run.
 
 - *attack-like* is the classifier's view, calibrated to this site: the threshold puts the
   learning period's new flows at the target alert rate, within [the model's threshold, 0.99].
-- *normal here* is the profile's: the source is a learned host, starting one of its
-  services, at no more than (twice its learned peak + slack) flows, peers and services a
-  minute.
+- *normal here* is the profile's (:mod:`.profile`): the source starts one of its learned
+  services or one of the site's (a service two or more learned hosts start), at no more than
+  (twice its learned peak + slack) flows, peers and services a minute -- the median learned
+  host's peak for a source the site has not seen.
 
 Why an AND with familiarity, not a weighted score: the supervised model alone does not move
 to a new network (it alerts on 12 % of the benign flows of networks it never saw), and the
 false alerts it raises there are a site's own repeated habits (a hub's cloud server, a
-browser's connections, chatter): exactly what familiarity recognises. What familiarity
-cannot recognise is what an attack has to do to be an attack here: a host new to the site,
-a service a host never used, or a rate it never reached. Those flows are left to the
-classifier. The cost is plain: an attack that looks like a learned host's habit at its
-learned pace (C2 over a host's usual HTTPS, at its usual rate) is not alerted.
+browser's connections, the chatter every host on a LAN makes): exactly what familiarity
+recognises. What familiarity cannot recognise is what an attack has to do to be an attack
+here: a service neither the host nor the site uses, or a pace the host (for a newcomer, the
+median host) never reached. Those flows are left to the classifier. The cost is plain: an
+attack that looks like a habit at its learned pace (C2 over HTTPS where hosts use HTTPS, at a
+host's usual rate) is not alerted.
 """
 
 from __future__ import annotations

@@ -240,6 +240,7 @@ def test_memory_is_bounded():
     assert len(prof.hosts) == 4 and prof.unlearned == 6
     for k in range(MAX_WINDOW_SET + 50):
         prof.learn("10.0.0.0", 1.0, f"p{k}", _svc("tcp", k))
+    prof.learn("10.0.0.0", 61.0, PEER, HTTPS)  # (the first window is then wholly learned)
     prof.finish_learning()
     habits = prof.hosts["10.0.0.0"]
     assert len(habits.services) <= 32 and habits.peak[1] == MAX_WINDOW_SET
@@ -251,10 +252,40 @@ def test_memory_is_bounded():
 def test_a_saturated_count_exceeds_a_ceiling_below_it():
     prof = Profile(max_hosts=4)  # peak 40 peers: ceiling 85 > the 64 a window counts
     for k in range(40):
-        prof.learn(HOST, 1.0, f"p{k}", HTTPS)
+        prof.learn(HOST, float(k), f"p{k}", HTTPS)
+    prof.learn(HOST, 61.0, PEER, HTTPS)  # (the first window is then wholly learned)
     prof.finish_learning()
     got = [_fam(prof, HOST, 2 * WINDOW_S, f"q{k}", HTTPS) for k in range(70)]
     assert got[: MAX_WINDOW_SET - 1] == [True] * (MAX_WINDOW_SET - 1) and not any(got[70 - 5:])
+
+
+def test_what_every_host_here_does_is_familiar_from_a_new_host_at_the_median_pace():
+    prof = Profile(max_hosts=16)
+    ssdp = _svc("udp", 1900)
+    for h, flows in ((1, 2), (2, 4), (3, 30)):  # three hosts announce themselves (SSDP)
+        for k in range(flows):
+            prof.learn(f"10.0.0.{h}", float(k), "239.255.255.250", ssdp)
+        prof.learn(f"10.0.0.{h}", 61.0, "239.255.255.250", ssdp)
+    prof.learn("10.0.0.1", 2.0, PEER, HTTPS)  # one host's own habit: not the site's
+    prof.finish_learning()
+    assert prof.site_services == {ssdp}
+    assert prof.site_limits[0] == 2 * 4 + 10  # the median host's 4 flows a minute
+    t0 = 100 * WINDOW_S
+    newcomer = [_fam(prof, "10.0.0.99", t0 + k / 10, "239.255.255.250", ssdp) for k in range(20)]
+    assert newcomer == [True] * 18 + [False] * 2  # at the median pace, then not
+    assert not _fam(prof, "10.0.0.98", t0, PEER, HTTPS)  # one host's habit is not the site's
+    assert _fam(prof, "10.0.0.2", t0, PEER, ssdp)  # a learned host, a site service
+
+
+def test_a_learning_period_shorter_than_a_window_counts_its_rate():
+    prof = Profile(max_hosts=4)  # 10 flows in 20 s of learning: 30 a minute
+    for k in range(10):
+        prof.learn(HOST, 100 * WINDOW_S + 2.0 * k + 0.5, PEER, HTTPS)
+    prof.learn("10.0.0.7", 100 * WINDOW_S + 20.5, PEER, HTTPS)
+    prof.finish_learning()
+    assert prof.hosts[HOST].peak[0] == 30
+    longer = _learned()  # whole windows learned: their counts, not a rate
+    assert longer.hosts[HOST].peak == [6, 1, 1]
 
 
 # ------------------------------------------------------------------------------ the rule
