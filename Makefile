@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-ingest results results-quick results-seeds results-lofo results-tables results-gateway-seeds clean system-deps check-aarch64 lab
+.PHONY: install demo test lint bench-ingest results results-quick results-seeds results-lofo results-tables results-gateway-seeds clean system-deps check-aarch64 lab field
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,13 @@ demo: $(STAMP)
 # starting on the machine itself (the lab starts its own, inside its namespaces); elsewhere the
 # tests that need them skip and say why.
 GATEWAY_PACKAGES := argus-server argus-client nftables iproute2
+# The field benchmark's (experiments/field: capinfos, editcap, mergecap; tcprewrite).
+FIELD_PACKAGES := wireshark-common tcpreplay
 LAB_PACKAGES := tcpdump mosquitto mosquitto-clients libcoap3-bin dnsmasq-base bind9-dnsutils \
   chrony openssh-server openssh-client curl socat openssl iputils-ping busybox hping3 nmap hydra slowhttptest
 SYSTEM_TOOLS := argus ra racluster nft ip tcpdump mosquitto mosquitto_pub coap-client-notls \
-  dnsmasq dig chronyd sshd ssh ping busybox hping3 nmap hydra slowhttptest socat curl openssl
+  dnsmasq dig chronyd sshd ssh ping busybox hping3 nmap hydra slowhttptest socat curl openssl \
+  capinfos editcap mergecap tcprewrite
 APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
 system-deps:
@@ -40,8 +43,8 @@ system-deps:
 	  echo "installing the gateway's and the lab's system tools (missing:$$missing)"; \
 	  guard=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
 	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1; fi; \
-	  $(APT) $(GATEWAY_PACKAGES) $(LAB_PACKAGES) >/dev/null 2>&1 \
-	  || { apt-get update -q >/dev/null 2>&1 && $(APT) $(GATEWAY_PACKAGES) $(LAB_PACKAGES) >/dev/null 2>&1; } \
+	  $(APT) $(GATEWAY_PACKAGES) $(LAB_PACKAGES) $(FIELD_PACKAGES) >/dev/null 2>&1 \
+	  || { apt-get update -q >/dev/null 2>&1 && $(APT) $(GATEWAY_PACKAGES) $(LAB_PACKAGES) $(FIELD_PACKAGES) >/dev/null 2>&1; } \
 	  || echo "could not install the system tools; the tests that need them will skip"; \
 	  if [ -n "$$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
 	else echo "not root or no apt-get: the tests that need$$missing will skip"; fi
@@ -61,6 +64,14 @@ check-aarch64: $(STAMP) system-deps
 # time to block of the shipped (live) model -> results/lab/.
 LAB_RUNS := per-flow:lab_gateway windows:lab_gateway_windows hosts:lab_gateway_hosts \
   live:lab_gateway_live gaps:lab_gateway_gaps
+# The field benchmark (issue 26): the capture set of experiments/field/captures.json, fetched
+# once with `python experiments/field/fetch.py --out DIR` (needs the internet), then
+# `make field FIELD_DATA=DIR` (about 10 min on one core).
+field: $(STAMP) system-deps
+	@test -n "$$FIELD_DATA" || { echo "set FIELD_DATA to the folder experiments/field/fetch.py wrote"; exit 2; }
+	$(BIN)/python experiments/field/run.py --manifest experiments/field/captures.json \
+	  --data $$FIELD_DATA --model results/lab/model.ltcn --allow-unsigned --out results/field
+
 lab: $(STAMP) system-deps
 	@test -n "$$LTCN_DATA" || { echo "set LTCN_DATA to the folder holding bot-iot/ and pcap/"; exit 2; }
 	PYTHONPATH=experiments $(BIN)/python -m lab record --scenario iot --seconds 600 --seed 7 --out results/lab/recording

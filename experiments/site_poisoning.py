@@ -31,6 +31,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+if str(HERE) not in sys.path:  # run as a file: `field` is beside it
+    sys.path.insert(0, str(HERE))
+
+from field.score import read_alert_lines  # noqa: E402  (the one EVE alert-line reader)
 
 
 def _args(argv):
@@ -51,8 +55,7 @@ def _detect(model, source: str, state: str, learn_s: float) -> list[int]:
     opts = DetectOptions(source=source, allow_unsigned=True, stats_every=0, alerts=alerts,
                          state_dir=state, learn=f"{learn_s:.6f}s")
     run_detect(model, opts, out=io.StringIO(), err=io.StringIO())
-    with open(alerts) as f:
-        return [json.loads(line)["ltcn"]["line"] for line in f]
+    return read_alert_lines(alerts, source)
 
 
 def _count(rows: list[dict], alerted: set[int], returning: set[str]) -> dict:
