@@ -71,8 +71,9 @@ def _memory_per_host(hosts: int) -> dict:
     prof.finish_learning()
     for h in range(hosts):  # detecting: every host's window full
         name = f"10.{h >> 16 & 255}.{h >> 8 & 255}.{h & 255}"
-        for k in range(MAX_WINDOW_SET):
-            prof.familiar(name, 120.0, f"198.51.100.{k}", 6 << 17 | k + 1)
+        prof.familiar([name] * MAX_WINDOW_SET, [120.0] * MAX_WINDOW_SET,
+                      [f"198.51.100.{k}" for k in range(MAX_WINDOW_SET)],
+                      [6 << 17 | k + 1 for k in range(MAX_WINDOW_SET)])
     current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return {"hosts": hosts, "learning_bytes_per_host": round(learned / hosts),
