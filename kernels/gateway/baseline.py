@@ -202,18 +202,23 @@ def describe(b: Baseline, top: int = 5) -> list[str]:
     """A baseline in a few lines, for ``ltcn baseline``."""
     state = "complete" if b.complete else f"being learned ({b.learned_s:,.0f} of {b.learn_s:,.0f} s)"
     lines = [f"{state}: {b.learned_s:,.0f} s of traffic learned, {b.flows:,} flows, "
-             f"{len(b.hosts):,} hosts; model {b.model[:16]}"]
+             f"{_count_of(len(b.hosts), 'host')}; model {b.model[:16]}"]
     if b.complete:
         f = b.fit
         lines.append(f"site threshold: P(attack) >= {f['threshold']:.4f} (the {1 - b.target_rate:.1%} "
-                     f"quantile of {f.get('flows', 0):,} {f.get('basis', '')}: "
+                     f"quantile of the {f.get('basis', '')} learned ({f.get('flows', 0):,}): "
                      f"{f.get('quantile', 0):.4f}; floor {f.get('floor', 0):g}, ceiling "
                      f"{f.get('ceiling', SURE):g})")
     busiest = sorted(b.hosts.items(), key=lambda kv: (-len(kv[1].services), kv[0]))[:top]
     for host, h in busiest:
-        lines.append(f"  {host}: {len(h.services)} services; peak a minute {h.peak[0]} flows, "
+        lines.append(f"  {host}: {_count_of(len(h.services), 'service')}; peak a minute "
+                     f"{h.peak[0]} flows, "
                      f"{h.peak[1]} peers, {h.peak[2]} services")
     return lines
+
+
+def _count_of(n: int, what: str) -> str:
+    return f"{n:,} {what}" + ("" if n == 1 else "s")
 
 
 def _no_constant(name: str):

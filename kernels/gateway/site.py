@@ -254,6 +254,7 @@ class Site:
         if self.learning:
             return (f"site baseline {self.path} ({self.note}): learning, {b.learned_s:,.0f} of "
                     f"{b.learn_s:,.0f} s of traffic so far; no alerts until it is learned")
-        return (f"site baseline {self.path} ({self.note}): {len(b.hosts):,} hosts, threshold "
+        hosts = f"{len(b.hosts):,} host" + ("" if len(b.hosts) == 1 else "s")
+        return (f"site baseline {self.path} ({self.note}): {hosts}, threshold "
                 f"P(attack) >= {self.threshold:.4f} ({b.fit.get('basis')}, target "
                 f"{b.target_rate:.2%}), learned over {b.learned_s:,.0f} s")
