@@ -206,7 +206,7 @@ def describe(b: Baseline, top: int = 5) -> list[str]:
     if b.complete:
         f = b.fit
         lines.append(f"site threshold: P(attack) >= {f['threshold']:.4f} (the {1 - b.target_rate:.1%} "
-                     f"quantile of the {f.get('basis', '')} learned ({f.get('flows', 0):,}): "
+                     f"quantile of {f.get('basis', '')} learned ({f.get('flows', 0):,}): "
                      f"{f.get('quantile', 0):.4f}; floor {f.get('floor', 0):g}, ceiling "
                      f"{f.get('ceiling', SURE):g})")
     busiest = sorted(b.hosts.items(), key=lambda kv: (-len(kv[1].services), kv[0]))[:top]
