@@ -168,7 +168,7 @@ class Profile:
             self._full.add(host)
         habits.peak = [max(a, b) for a, b in zip(habits.peak, counts, strict=True)]
 
-    def learn(self, host: str, t: float, peer: str, svc: int) -> bool:
+    def learn(self, host: str, t: float, peer: str | None, svc: int) -> bool:
         """Learn one flow (``svc``: its :func:`service_keys` entry); True when it was new to the
         profile (an unknown host, or a service the host had not started): the flows the site
         threshold is fitted on."""
@@ -215,7 +215,7 @@ class Profile:
             typical.set_limits()
             self.site_limits = typical.limits
 
-    def familiar(self, hosts: list[str], times: list[float], peers: list[str],
+    def familiar(self, hosts: list[str], times: list[float], peers: list[str | None],
                  services: list[int]) -> list[bool]:
         """Count flows (in time order) in their sources' windows; whether each is familiar
         (module docstring). One loop over the batch: this runs for every flow detected."""

@@ -98,13 +98,6 @@ def _learning_stop(times: np.ndarray, last_t: float | None, learned_s: float,
     return len(times), float(learned[-1]) if learned.size else learned_s
 
 
-def _texts(cat, rows: np.ndarray, n: int) -> list[str]:
-    if cat is None:
-        return [""] * n
-    vocab = cat.vocab
-    return [vocab[c] for c in cat.codes[rows].tolist()]
-
-
 class Site:
     """The site baseline the gateway uses: learning, then detecting (module docstring).
 
@@ -169,7 +162,7 @@ class Site:
             raise GatewayError("a site baseline learns what each source address does, and "
                                "these records have no source address: run without --state-dir")
         times = cols.times[rows] if cols.times is not None else np.full(n, time.time())
-        hosts, peers = _texts(cols.src, rows, n), _texts(cols.dst, rows, n)
+        hosts, peers = cols.source_ips(rows), cols.dest_ips(rows)  # (a peer may be None)
         svcs = flow_services(cols, rows).tolist()
         alert = np.zeros(n, bool)
         start = 0
