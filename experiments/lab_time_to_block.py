@@ -40,6 +40,7 @@ import argparse
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -205,6 +206,8 @@ def one_setting(args, status_interval: int, tmp: Path) -> dict:
         "bystanders_blocked": sorted(ever_blocked - attacker_addrs - {r["target"] for r in rows}),
         "benign_alerts": alerted_benign,
         "benign_alerts_by_flow": dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:20]),
+        # what a blocked victim was blocked on: alerts on flows a non-attacker started
+        "benign_source_alerts": benign_source_alerts(alerts, attacker_addrs),
         "benign_runs": benign.runs,
         "detector_cpu_s": round(cpu, 2),
         "wall_s": round(wall, 2),
@@ -255,7 +258,8 @@ def learn_site(args, topo: Topology, status_interval: int, tmp: Path, state_dir:
     """Learn the site on the benign traffic (running meanwhile): ``ltcn detect --state-dir
     --learn`` without a firewall, stopped once its baseline is saved complete. Returns what
     was learned: the baseline's hosts, flows, learned seconds and fit, with the learning
-    detector's CPU, wall time and final statistics."""
+    detector's CPU, wall time and final statistics; the baseline file is copied into
+    ``--out``."""
     log = tmp / f"learn{status_interval}.log"
     detect = launch_detector(topo, [
         *detector_argv(args, status_interval, tmp / f"learn-alerts{status_interval}.jsonl"),
@@ -274,6 +278,9 @@ def learn_site(args, topo: Topology, status_interval: int, tmp: Path, state_dir:
     cpu, wall = cpu_seconds(detect.pid), time.monotonic() - wall0
     detect.send_signal(signal.SIGINT)
     detect.wait(timeout=30)
+    # kept beside the table: which services are the site's and each host's pace say why a
+    # flow was (not) familiar
+    shutil.copyfile(baseline, Path(args.out) / f"baseline-{status_interval}s.json")
     print(f"  S={status_interval} learned {len(body['hosts'])} hosts over "
           f"{body['learned_s']:.0f} s, threshold {body['fit'].get('threshold')}",
           file=sys.stderr, flush=True)
@@ -312,7 +319,7 @@ def attack_runs(args, topo: Topology, services, pool, status_interval: int):
             attack_addresses |= addrs
             cmds = [(h, with_source(a, fresh[h]) if h in fresh else a) for h, a in
                     kind.build(topo, services, sources, target, ATTACK_SECONDS, kind_rate(name), rng)]
-            launched = time.time()
+            launched, before = time.time(), set(ever_blocked)
             procs = [spawn(topo, h, a) for h, a in cmds]
             seen = wait_for_block(topo, addrs, launched + args.give_up, ever_blocked)
             time.sleep(0.5)  # attack packets after the block, if any got through
@@ -320,7 +327,9 @@ def attack_runs(args, topo: Topology, services, pool, status_interval: int):
                 stop(p, signal.SIGKILL)
             runs.append({"attack": name, "run": r, "sources": sorted(addrs),
                          "target": target.address, "launched": launched, "blocked_at": seen,
-                         "ended": time.time()})
+                         "ended": time.time(),
+                         # other addresses first seen in the set while this run was watched
+                         "others_blocked": sorted(ever_blocked - before - addrs)})
             print(f"  S={status_interval} {name} run {r}: "
                   f"{'blocked' if len(seen) == len(addrs) else 'NOT blocked'} "
                   f"{(max(seen.values()) - launched) if seen else float('nan'):.2f} s after launch",
@@ -358,7 +367,8 @@ def run_rows(runs: list[dict], pcap: Path) -> list[dict]:
         for a, t_block in run["blocked_at"].items():
             m = (sources == a) & (times > t_block) & (times <= run["ended"])
             after += int(m.sum())
-        rows.append({**{k: run[k] for k in ("attack", "run", "sources", "target")},
+        rows.append({**{k: run[k] for k in ("attack", "run", "sources", "target",
+                                            "others_blocked")},
                      "blocked": blocked, "first_packet": first,
                      "time_to_block_s": round(last_block - first, 3) if blocked else None,
                      "packets_before_block": int((mask & (times <= last_block)).sum()) if blocked else int(mask.sum()),
@@ -377,6 +387,21 @@ def benign_alerts(alerts: Path, attacker_addrs: set[str]) -> tuple[int, dict[str
                 kind = f"{a.get('proto')} {a.get('src_ip')} -> {a.get('dest_ip')}:{a.get('dest_port', '')}"
                 kinds[kind] = kinds.get(kind, 0) + 1
     return alerted_benign, kinds
+
+
+def benign_source_alerts(alerts: Path, attacker_addrs: set[str],
+                         most: int = 50) -> list[dict]:
+    """The first ``most`` alerts on flows whose source is not an attacker (a victim's own
+    flows to its attacker included), as written, with their flow time."""
+    out = []
+    if alerts.exists():
+        for line in alerts.read_text().splitlines():
+            a = json.loads(line)
+            if a.get("src_ip") not in attacker_addrs:
+                out.append(a)
+                if len(out) >= most:
+                    break
+    return out
 
 
 def kind_rate(name: str) -> float:

@@ -5,9 +5,16 @@ and without a learned site baseline."""
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
-from lab_time_to_block import detector_argv, final_stats, positive_seconds, summarize
+from lab_time_to_block import (
+    benign_source_alerts,
+    detector_argv,
+    final_stats,
+    positive_seconds,
+    summarize,
+)
 
 
 def _setting(learned: bool) -> dict:
@@ -46,6 +53,19 @@ def test_final_statistics_are_read_from_the_log(tmp_path):
     log.write_text('ltcn detect: kernels ready in 1.0 s\nltcn detect final: {"flows": 7, '
                    '"site": {"state": "detecting", "threshold": 0.6}}\n')
     assert final_stats(log)["site"]["threshold"] == 0.6
+
+
+def test_alerts_on_flows_a_victim_started_are_kept(tmp_path):
+    alerts = tmp_path / "alerts.jsonl"
+    assert benign_source_alerts(alerts, set()) == []
+    bot, victim = "198.19.80.7", "198.18.77.10"
+    alerts.write_text("\n".join(json.dumps(a) for a in [
+        {"src_ip": bot, "dest_ip": victim, "proto": "UDP"},  # the attack: not kept
+        {"src_ip": victim, "dest_ip": bot, "proto": "ICMP"},  # the victim's reply: kept
+        {"src_ip": "198.18.77.11", "dest_ip": "198.19.77.20", "proto": "UDP"}]) + "\n")
+    kept = benign_source_alerts(alerts, {bot})
+    assert [a["src_ip"] for a in kept] == [victim, "198.18.77.11"]
+    assert len(benign_source_alerts(alerts, {bot}, most=1)) == 1
 
 
 def test_learning_and_attack_detectors_share_their_flags(tmp_path):
