@@ -116,6 +116,7 @@ class Baseline:
     new_scores: Scores = field(default_factory=Scores)
     hosts: dict[str, Habits] = field(default_factory=dict)
     fit: dict[str, Any] = field(default_factory=dict)
+    form: str = ""  # the flow records it learned from (a live interface's status interval)
 
     def to_dict(self) -> dict[str, Any]:
         body = {
@@ -127,7 +128,7 @@ class Baseline:
             "new_scores": self.new_scores.counts.tolist(),
             "hosts": {h: {"services": sorted(hb.services), "peak": list(hb.peak)}
                       for h, hb in sorted(self.hosts.items())},
-            "fit": self.fit,
+            "fit": self.fit, "form": self.form,
         }
         body["sha256"] = _digest(body)
         return body
@@ -201,7 +202,8 @@ def read_baseline(path: str, model: str | None) -> Baseline:
 def describe(b: Baseline, top: int = 5) -> list[str]:
     """A baseline in a few lines, for ``ltcn baseline``."""
     state = "complete" if b.complete else f"being learned ({b.learned_s:,.0f} of {b.learn_s:,.0f} s)"
-    lines = [f"{state}: {b.learned_s:,.0f} s of traffic learned, {b.flows:,} flows, "
+    lines = [f"{state}: {b.learned_s:,.0f} s of traffic learned ({b.form or 'unknown'} "
+             f"records), {b.flows:,} flows, "
              f"{_count_of(len(b.hosts), 'host')}; model {b.model[:16]}"]
     if b.complete:
         f = b.fit
@@ -286,4 +288,12 @@ def _from_dict(body: dict) -> Baseline:
         learned_s=_number(body, "learned_s", 0.0, 1e10), complete=body["complete"],
         flows=_count(body["flows"], "flows"), all_scores=_histogram(body, "all_scores"),
         new_scores=_histogram(body, "new_scores"), hosts=_hosts(body["hosts"]), fit=fit,
+        form=_text(body, "form"),
     )
+
+
+def _text(body: dict, key: str, limit: int = 200) -> str:
+    v = body[key]
+    if not isinstance(v, str) or len(v) > limit:
+        raise ValueError(f"{key} is not a text of at most {limit} characters")
+    return v

@@ -473,9 +473,19 @@ def _open_site(options: DetectOptions, artifact, err) -> Site | None:
         return None
     site = Site(options.state_dir, artifact.manifest["manifest_sha256"], options.threshold,
                 learn_s=options.learn_s, relearn=options.relearn, extend=options.extend,
-                target_rate=options.target_rate, max_hosts=options.max_hosts, err=err)
+                target_rate=options.target_rate, max_hosts=options.max_hosts,
+                form=_record_form(options), err=err)
     print(f"ltcn detect: {site.describe()}", file=err, flush=True)
     return site
+
+
+def _record_form(options: DetectOptions) -> str:
+    """What flow records the detector reads, as a site baseline records it: a live interface's
+    status records (their interval sets how many a flow makes), or whole-flow records."""
+    if options.interface is None:
+        return "flow"
+    every = "argus.conf's" if options.status_interval is None else f"{options.status_interval} s"
+    return f"live status ({every} interval)"
 
 
 def _metrics_sinks(options: DetectOptions) -> list[Sink]:

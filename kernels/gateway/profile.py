@@ -12,11 +12,13 @@ frozen; while detecting, each source's activity is counted in the same tumbling 
 
 A flow is **familiar** when its service is one of its source's learned services, or one of
 the site's, and its source's activity in the current window is within the learned peaks times
-:data:`HEADROOM` plus a little slack (:func:`ceiling`) -- the host's own peaks for a learned
-host, the median host's for a host the profile does not hold (a device that joined after
-learning). The same thing at the same pace as during learning. A scan (new services or peers),
-a flood (its rate), an attacker new to the site doing anything the site's hosts do not, and a
-known host doing something new are all unfamiliar.
+:data:`HEADROOM` plus a little slack (:func:`ceiling`): the same thing at the same pace as
+during learning. A host the profile does not hold (a device that joined after learning) is
+familiar only announcing itself as the site's hosts do -- a site service to a multicast or
+broadcast address (:func:`to_everyone`), at the median host's pace -- so a newcomer's flows to
+a device or out of the site are always left to the classifier. A scan (new services or
+peers), a flood (its rate), a newcomer talking to anyone in particular, and a known host
+doing something new are all unfamiliar.
 
 Memory is bounded: at most ``max_hosts`` learned hosts (hosts first seen once the profile is
 full are not learned: they are judged as new hosts, and counted), :data:`MAX_SERVICES`
@@ -27,6 +29,8 @@ current windows of at most ``max_hosts`` sources (least recently seen forgotten 
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import math
 import zlib
 from collections import OrderedDict
@@ -43,6 +47,9 @@ MAX_WINDOW_SET = 64  # peers / services counted a window (a full count exceeds a
 SITE_HOSTS = 2  # a service this many learned hosts start is the site's habit
 MIN_COVER_S = 10.0  # a partly covered learning window counts at most WINDOW_S / this times
 DYNAMIC_PORT = 49152  # IANA dynamic ports 49152-65535 are one service
+# The protocols whose destination port names a service (as Argus and CICFlowMeter name them);
+# any other's "port" (Argus puts ICMP's type, code or identifier there) is not a service.
+PORTED = frozenset({"tcp", "udp", "sctp", "udplite", "6", "17", "132", "136"})
 MAX_NAME = 64  # longest address or protocol text a profile keeps
 
 
@@ -52,18 +59,42 @@ def proto_key(proto: str) -> int:
     return zlib.crc32(proto.lower()[:MAX_NAME].encode("utf-8", "replace")) & 0x7FFF
 
 
-def service_keys(proto_keys: np.ndarray, dport: np.ndarray | None) -> np.ndarray:
+def service_keys(proto_keys: np.ndarray, dport: np.ndarray | None,
+                 ported: np.ndarray | None = None) -> np.ndarray:
     """The service each flow starts, as one int (sets of ints take a third of the memory of
     tuples): its protocol (:func:`proto_key`) and destination port, the dynamic ports
-    49152-65535 as one, -1 where there is no port (ICMP, ARP)."""
+    49152-65535 as one, -1 where there is no port or the protocol has none (``ported``
+    false: not one of :data:`PORTED`; ICMP, ARP, IGMP)."""
     proto = np.asarray(proto_keys, np.int64)
     if dport is None:
         port = np.full(proto.shape, -1, np.int64)
     else:
         d = np.asarray(dport, np.float64)
         ok = np.isfinite(d) & (d >= 0)
+        if ported is not None:
+            ok &= np.asarray(ported, bool)
         port = np.where(ok, np.minimum(np.where(ok, d, 0), DYNAMIC_PORT), -1).astype(np.int64)
     return (proto << 17) | (port + 1)
+
+
+@functools.lru_cache(maxsize=4096)
+def to_everyone(peer: str | None) -> bool:
+    """Whether a destination is a multicast or broadcast address (IPv4 224.0.0.0/4, the
+    limited broadcast, an address ending in .255, IPv6 ff00::/8, a broadcast MAC or Argus's
+    ``Broadcast``): where a device announces itself to the LAN (SSDP, mDNS, LLMNR, NetBIOS,
+    IGMP, ARP), never a flood's or a scan's victim."""
+    if not peer:
+        return False
+    text = peer.strip().lower()
+    if text in ("broadcast", "ff:ff:ff:ff:ff:ff"):
+        return True
+    try:
+        address = ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        return False
+    if address.version == 4:
+        return address.is_multicast or text.endswith(".255")
+    return address.is_multicast
 
 
 def ceiling(peak: int, slack: int, saturates: bool) -> float:
@@ -235,8 +266,8 @@ class Profile:
             if len(w.services) < top:
                 w.services.add(svc)
             habits = known.get(host)
-            if habits is None:  # a host new to the site: the site's habits, the median pace
-                if svc not in site:
+            if habits is None:  # a newcomer: announcing itself as the site's hosts do
+                if svc not in site or not to_everyone(peer):
                     out.append(False)
                     continue
                 limits = site_limits

@@ -16,8 +16,9 @@ saved complete, and detection goes on in the same run.
   learning period's new flows at the target alert rate, within [the model's threshold, 0.99].
 - *normal here* is the profile's (:mod:`.profile`): the source starts one of its learned
   services or one of the site's (a service two or more learned hosts start), at no more than
-  (twice its learned peak + slack) flows, peers and services a minute -- the median learned
-  host's peak for a source the site has not seen.
+  (twice its learned peak + slack) flows, peers and services a minute; a source the site has
+  not seen only when it announces itself to the LAN (multicast, broadcast) as the site's hosts
+  do, at the median learned host's pace.
 
 Why an AND with familiarity, not a weighted score: the supervised model alone does not move
 to a new network (it alerts on 12 % of the benign flows of networks it never saw), and the
@@ -50,7 +51,7 @@ from .baseline import (
 )
 from .eve import AlertColumns
 from .options import GatewayError
-from .profile import Profile, proto_key, service_keys
+from .profile import PORTED, Profile, proto_key, service_keys
 
 CHECKPOINT_S = 30.0  # wall seconds between saves of a baseline being learned
 MAX_STEP_S = 3600.0  # the most one flow advances the learning clock (a clock jump, e.g. a
@@ -68,14 +69,16 @@ def flow_services(cols: AlertColumns, rows: np.ndarray) -> np.ndarray:
     """The service key (:func:`~.profile.service_keys`) of each of ``rows``; each distinct
     protocol text is hashed once."""
     if cols.proto_t is not None:
-        keys = np.array([proto_key(str(v)) for v in cols.proto_t.vocab], np.int64)
-        proto = keys[cols.proto_t.codes[rows]]
+        names = [str(v).lower() for v in cols.proto_t.vocab]
     elif cols.proto_n is not None:  # a numeric protocol column: its number as text
-        proto = np.array([proto_key(str(int(v)) if np.isfinite(v) else "")
-                          for v in cols.proto_n[rows].tolist()], np.int64)
+        names = [str(int(v)) if np.isfinite(v) else "" for v in cols.proto_n[rows].tolist()]
     else:
-        proto = np.zeros(len(rows), np.int64)
-    return service_keys(proto, None if cols.dport is None else cols.dport[rows])
+        names = [""]
+    keys = np.array([proto_key(n) for n in names], np.int64)
+    ported = np.array([n in PORTED for n in names], bool)
+    at = (cols.proto_t.codes[rows] if cols.proto_t is not None
+          else np.arange(len(rows)) if cols.proto_n is not None else np.zeros(len(rows), int))
+    return service_keys(keys[at], None if cols.dport is None else cols.dport[rows], ported[at])
 
 
 def _learning_stop(times: np.ndarray, last_t: float | None, learned_s: float,
@@ -112,12 +115,15 @@ class Site:
         extend: a complete baseline learns ``learn_s`` more (its threshold is refitted).
         target_rate: the learning period's alert rate the threshold is fitted to.
         max_hosts: most hosts learned (and source windows kept while detecting).
-        err: where the line saying the learning period is over goes (None: nowhere).
+        form: the flow records detected (e.g. a live interface's status interval), stored
+            with a new baseline; a baseline learned from another form is used, with a warning
+            (its paces count records: status records every 1 s are many more than every 5 s).
+        err: where the learning line and warnings go (None: nowhere).
     """
 
     def __init__(self, state_dir: str, model: str, floor: float, *, learn_s: float | None = None,
                  relearn: bool = False, extend: bool = False, target_rate: float = 0.005,
-                 max_hosts: int = 4096, clock=time.monotonic, err=None):
+                 max_hosts: int = 4096, form: str = "", clock=time.monotonic, err=None):
         self.path = os.path.join(state_dir, FILENAME)
         self.floor, self.clock, self.err = float(floor), clock, err
         found = os.path.exists(self.path) and not relearn
@@ -127,8 +133,12 @@ class Site:
             raise UsageError(f"no site baseline in {state_dir}: learn one first "
                              "(ltcn detect ... --state-dir DIR --learn DURATION)")
         else:
-            self.baseline = Baseline(model, float(target_rate))
+            self.baseline = Baseline(model, float(target_rate), form=form)
         b = self.baseline
+        if b.form != form and err is not None:
+            print(f"ltcn detect: warning: the site baseline was learned from {b.form or 'unknown'}"
+                  f" records and these are {form or 'unknown'}: its paces count records, so "
+                  "relearn (--relearn --learn) if hosts now look too busy", file=err, flush=True)
         self.note = "resumed" if found and not b.complete else "loaded" if found else "new"
         if learn_s is not None and not b.complete:  # new, or resumed: the latest --learn
             b.learn_s = float(learn_s)

@@ -275,6 +275,27 @@ def test_what_every_host_here_does_is_familiar_from_a_new_host_at_the_median_pac
     assert newcomer == [True] * 18 + [False] * 2  # at the median pace, then not
     assert not _fam(prof, "10.0.0.98", t0, PEER, HTTPS)  # one host's habit is not the site's
     assert _fam(prof, "10.0.0.2", t0, PEER, ssdp)  # a learned host, a site service
+    # a newcomer's site service to a device (a UDP flood to port 1900) is never familiar
+    assert not any(_fam(prof, "10.0.0.97", t0 + k, "10.0.0.2", ssdp) for k in range(3))
+
+
+@pytest.mark.parametrize("peer, everyone", [
+    ("239.255.255.250", True), ("224.0.0.251", True), ("255.255.255.255", True),
+    ("192.168.1.255", True), ("ff02::fb", True), ("Broadcast", True), ("ff:ff:ff:ff:ff:ff", True),
+    ("192.168.1.10", False), ("8.8.8.8", False), ("fe80::1", False), ("", False), (None, False),
+    ("not an address", False),
+])
+def test_announcements_are_to_everyone(peer, everyone):
+    from ltcn_kernels.gateway.profile import to_everyone
+
+    assert to_everyone(peer) is everyone
+
+
+def test_icmp_is_one_service_whatever_argus_puts_in_its_port():
+    icmp, tcp = proto_key("icmp"), proto_key("tcp")
+    keys = service_keys(np.array([icmp, icmp, icmp, tcp]), np.array([0x0800, 0x0303, 7, 443.0]),
+                        np.array([False, False, False, True]))
+    assert keys[0] == keys[1] == keys[2] != keys[3] and keys[3] == _svc("tcp", 443)
 
 
 def test_a_learning_period_shorter_than_a_window_counts_its_rate():
@@ -465,6 +486,19 @@ def test_sigterm_mid_learning_saves_and_the_next_start_resumes(tmp_path):
     assert r2["site"]["learned_s"] == pytest.approx(100.0)
 
 
+def test_a_baseline_learned_from_other_records_is_used_with_a_warning(tmp_path):
+    from ltcn_kernels.gateway.site import Site
+
+    state = tmp_path / "state"
+    _detect(str(SITE), tmp_path, state_dir=str(state), learn="60s")
+    assert json.loads((state / FILENAME).read_text())["form"] == "flow"
+    model = json.loads((state / FILENAME).read_text())["model"]
+    err = io.StringIO()
+    site = Site(str(state), model, 0.5, form="live status (1 s interval)", err=err)
+    assert not site.learning
+    assert "learned from flow records and these are live status (1 s interval)" in err.getvalue()
+
+
 def test_the_baseline_command_shows_what_was_learned(tmp_path, capsys):
     from ltcn_kernels.cli import main
 
@@ -472,7 +506,7 @@ def test_the_baseline_command_shows_what_was_learned(tmp_path, capsys):
     _detect(str(SITE), tmp_path, state_dir=str(state), learn="60s")
     assert main(["baseline", str(state)]) == 0
     out = capsys.readouterr().out
-    assert "complete: 60 s of traffic learned" in out and "site threshold: P(attack) >=" in out
+    assert "complete: 60 s of traffic learned (flow records)" in out and "site threshold: P(attack) >=" in out
     assert main(["baseline", str(state / FILENAME), "--json"]) == 0
     body = json.loads(capsys.readouterr().out)
     assert body["complete"] is True and body["hosts"] > 0 and "all_scores" not in body
