@@ -156,7 +156,9 @@ def _table(r: dict) -> str:
     for who in ("returning", "new"):
         c, p = r["clean"]["by_attacker"].get(who), r["poisoned"]["by_attacker"].get(who)
         if c:
-            lines.append(f"| attack, {who} attackers | {_pct(c)} | {_pct(p)} |")
+            what = ("returning attackers (attacked while learning)" if who == "returning" else
+                    "other hosts' flows labelled attack (the lab labels a victim's replies)")
+            lines.append(f"| attack, {what} | {_pct(c)} | {_pct(p)} |")
     for cls in r["clean"]["by_class"]:
         lines.append(f"| attack class {cls} | {_pct(r['clean']['by_class'][cls])} | "
                      f"{_pct(r['poisoned']['by_class'][cls])} |")
