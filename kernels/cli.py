@@ -381,8 +381,8 @@ def _add_detect_parser(sub) -> None:
         sub, "detect", "stream flow records through a model: EVE alerts, optional nftables blocks",
         "ltcn detect --model results/lab/model.ltcn --allow-unsigned --source tests/fixtures/pcap/synscan.pcap "
         "--alerts runs/alerts.jsonl",
-        "sudo ltcn detect --model /var/lib/ltcn/model.ltcn --interface eth0 --firewall nftables "
-        "--apply --allow 192.168.1.0/24",
+        "sudo ltcn detect --model /etc/ltcn/gateway.ltcn --interface eth0 --firewall nftables "
+        "--apply --allow 192.168.1.0/24 --state-dir /var/lib/ltcn --learn 24h   # learn, then block",
     )
     detect.add_argument("--model", required=True, help="a .ltcn file from `ltcn export`")
     add_detect_options(detect)
