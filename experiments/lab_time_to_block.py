@@ -32,6 +32,9 @@ a block can only come from this run's flows: the flow meter keeps reporting an a
 for a while after it stops, and a reused address would be blocked again by those. Every attack
 is bounded by its tool (counts, time limits) and killed when blocked or after ``--give-up``
 seconds.
+
+(Over 500 lines: one live experiment, from the lab's bring-up and the learning phase through
+the runs to the table, read top to bottom; its parts are its functions.)
 """
 
 from __future__ import annotations
