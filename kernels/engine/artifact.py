@@ -49,6 +49,7 @@ import json
 import math
 import mmap
 import os
+import stat
 import struct
 import sys
 from collections.abc import Mapping
@@ -74,6 +75,7 @@ from .signature import Signer, make_trailer, signed_message, verify_signed
 
 MAGIC = b"LTCNMDL\n"
 SCHEMA_VERSION = 2
+MAX_MODEL_BYTES = 256 << 20  # refused before anything is hashed (a dense paper-scale model: 9 MB)
 _HEAD = len(MAGIC) + 8
 
 
@@ -243,6 +245,10 @@ def _folder_message(path: str) -> str:
     return "a folder, not a .ltcn model file (`ltcn export RUN --out model.ltcn` writes one)"
 
 
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
 def read_artifact(path: str | os.PathLike) -> Artifact:
     """Read and verify a ``.ltcn`` file (see the module docstring); the arrays are read-only
     views of the file, mapped with ``mmap`` (nothing is copied on little-endian hosts).
@@ -254,8 +260,17 @@ def read_artifact(path: str | os.PathLike) -> Artifact:
     path = os.fspath(path)
     if os.path.isdir(path):
         raise DataFormatError(path, 0, 0, _folder_message(path))
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
+    # Non-blocking: opening a FIFO for reading would otherwise wait for a writer forever
+    # (regular files ignore the flag). What was opened is checked, not what the name was.
+    with open(path, "rb", opener=_open_nonblocking) as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise DataFormatError(path, 0, 0, "not a regular file (a pipe, socket or device): "
+                                  "a model is read whole and verified, so give the file itself")
+        size = info.st_size
+        if size > MAX_MODEL_BYTES:
+            raise DataFormatError(path, 0, 0, f"{size:,} bytes, over the {MAX_MODEL_BYTES >> 20} "
+                                  "MiB a model file may have (the paper-scale model is 9 MB)")
         head = f.read(_HEAD)
         if head[: len(MAGIC)] != MAGIC:
             raise DataFormatError(path, 0, 0, "not an ltcn model file (bad magic number)")

@@ -533,3 +533,34 @@ def test_a_model_load_copies_no_weights(tmp_path, monkeypatch):
     assert counter["read"] == 16
     assert mem.nbytes > 1 << 20 and peak < mem.nbytes // 4
     assert all(_maps_file(a) for a in eng.engine_arrays().values() if a.size)
+
+
+def test_a_pipe_or_fifo_as_model_is_one_line_not_a_hang(tmp_path):
+    """A FIFO with no writer (or `--model <(cat m)`) used to block forever or be a traceback."""
+    import os
+    import threading
+
+    fifo = tmp_path / "model.fifo"
+    os.mkfifo(fifo)
+    got: list = []
+
+    def load():
+        try:
+            read_artifact(fifo)
+        except DataFormatError as exc:
+            got.append(str(exc))
+
+    t = threading.Thread(target=load, daemon=True)
+    t.start()
+    t.join(timeout=20)
+    assert not t.is_alive(), "read_artifact blocked on a FIFO"
+    assert got and "not a regular file" in got[0] and str(fifo) in got[0]
+
+
+def test_an_oversized_model_file_is_refused_before_it_is_read(tmp_path):
+    big = tmp_path / "big.ltcn"
+    with open(big, "wb") as f:  # a sparse file: the size, not the disk
+        f.write(MAGIC + struct.pack("<Q", 100))
+        f.truncate(A.MAX_MODEL_BYTES + 1)
+    with pytest.raises(DataFormatError, match="over the 256 MiB a model file may have"):
+        read_artifact(big)
