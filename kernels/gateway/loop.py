@@ -374,14 +374,21 @@ class Gateway:
             self.print_stats()
 
     def snapshot(self) -> dict:
-        """The statistics (:meth:`~.stats.Stats.snapshot`), with the site baseline's."""
+        """The statistics (:meth:`~.stats.Stats.snapshot`), with the engine mode, the hosts
+        forgotten (per-host models), the alert file's rotations and the site baseline's."""
         out = self.stats.snapshot(self.firewall, self.alerts)
+        out["engine_mode"] = self.classify.mode
+        if self.classify.mode == "hosts":
+            out["hosts_evicted"] = self.classify.evicted
+        out["alert_rotations"] = self.alerts.rotations
         if self.site is not None:
             out["site"] = self.site.snapshot()
         return out
 
-    def print_stats(self, final: bool = False) -> None:
-        line = json.dumps(self.snapshot(), separators=(",", ":"))
+    def print_stats(self, final: bool = False, snapshot: dict | None = None) -> None:
+        """One ``ltcn detect stats:`` (or ``final:``) line of ``snapshot`` (default: now's)."""
+        line = json.dumps(self.snapshot() if snapshot is None else snapshot,
+                          separators=(",", ":"))
         print(f"ltcn detect {'final' if final else 'stats'}: {line}", file=self.err, flush=True)
 
 
@@ -450,11 +457,7 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
             sink.start(gw)
         _run_sources(gw, options, files, flow_log, stdin)
         result = gw.snapshot()
-        result["engine_mode"] = gw.classify.mode
-        if gw.classify.mode == "hosts":
-            result["hosts_evicted"] = gw.classify.evicted
-        result["alert_rotations"] = writer.rotations
-        gw.print_stats(final=True)
+        gw.print_stats(final=True, snapshot=result)  # (the line a log keeps is the result)
         return result
     finally:
         if site is not None:

@@ -169,3 +169,15 @@ def test_per_host_state_is_bounded_and_evicts_the_least_recent(host_model):
     assert not np.allclose(clf(y[4:], np.array(["q"], dtype=object)), fresh, atol=1e-3)
     with pytest.raises(Exception, match="one source address per flow"):
         clf(x)
+
+
+def test_final_stats_line_is_the_returned_result_with_evicted_hosts(host_model, bot_replay):
+    """The final line a log keeps says what the caller gets: the engine mode, the hosts
+    forgotten (a small --max-hosts forgets some) and the alert rotations included."""
+    err = io.StringIO()
+    res = run_detect(host_model, DetectOptions(source=str(bot_replay), max_hosts=2,
+                                               stats_every=0), out=io.StringIO(), err=err)
+    assert res["engine_mode"] == "hosts" and res["hosts_evicted"] > 0
+    final = [s for s in err.getvalue().splitlines() if s.startswith("ltcn detect final: ")]
+    assert len(final) == 1
+    assert json.loads(final[0].split(": ", 1)[1]) == res
