@@ -72,6 +72,34 @@ def decode_point(data: bytes) -> Point | None:
     return None if x is None else (x, y, 1, x * y % P)
 
 
+def has_small_order(p: Point) -> bool:
+    """True for the 8 points whose order divides the cofactor 8 ([8]p is the neutral point).
+
+    Such a point as a public key "verifies" forged signatures (R neutral and S = 0 pass
+    [S]B = R + [k]A whenever [k]A is neutral: always for the neutral key), and as R it lets a
+    signature be changed without the key; libsodium refuses both, and so do we."""
+    for _ in range(3):
+        p = _add(p, p)
+    x, y, z, _ = p
+    return x == 0 and y == z  # _add reduces mod P: the neutral point is (0 : Z : Z : 0)
+
+
+def point_problem(data: bytes) -> str | None:
+    """Why ``data`` is not a usable public key (or R), in a few words; None when it is one:
+    32 bytes, the canonical encoding of a point of the curve, not of small order."""
+    if len(data) != KEY_BYTES:
+        return "not 32 bytes"
+    y = int.from_bytes(data, "little") & ((1 << 255) - 1)
+    if y >= P:
+        return "a non-canonical encoding (y >= p)"
+    point = decode_point(data)
+    if point is None:
+        if _recover_x(y, 0) == 0:  # y = 1 or p - 1 with the sign bit set: x = -0
+            return "a non-canonical encoding (x = 0 with the sign bit set)"
+        return "not on the curve"
+    return "a point of small order (it lets forged signatures verify)" if has_small_order(point) else None
+
+
 def encode_point(p: Point) -> bytes:
     x, y, z, _ = p
     zi = pow(z, -1, P)
@@ -97,17 +125,16 @@ def _double_scalar(a: int, p: Point, b: int, q: Point) -> Point:
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     """True when ``signature`` is ``public_key``'s Ed25519 signature of ``message``.
 
-    Strict where RFC 8032 allows a choice: the scalar S must be below L and both encodings
-    canonical (R is compared byte for byte with the canonical encoding of [S]B - [k]A), as
-    OpenSSL and libsodium do; malformed lengths or keys are False, never an exception.
+    Strict where RFC 8032 allows a choice, as libsodium's ``crypto_sign_verify_detached``:
+    the scalar S must be below L, both encodings canonical (R is compared byte for byte with
+    the canonical encoding of [S]B - [k]A), and neither A nor R of small order
+    (:func:`has_small_order`); malformed lengths or keys are False, never an exception.
     """
     if len(public_key) != KEY_BYTES or len(signature) != SIGNATURE_BYTES:
         return False
-    a = decode_point(public_key)
-    if a is None:
-        return False
     r, s = signature[:32], int.from_bytes(signature[32:], "little")
-    if s >= L:
+    if s >= L or point_problem(public_key) or point_problem(r):
         return False
+    a = decode_point(public_key)
     k = int.from_bytes(hashlib.sha512(r + public_key + message).digest(), "little") % L
     return encode_point(_double_scalar(s, BASE, k, _neg(a))) == r

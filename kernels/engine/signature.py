@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..errors import DataFormatError, UsageError
-from ._ed25519 import KEY_BYTES, SIGNATURE_BYTES, decode_point, verify
+from ._ed25519 import KEY_BYTES, SIGNATURE_BYTES, point_problem, verify
 
 SIGNATURE_MAGIC = b"LTCNSIG1"
 TRAILER_BYTES = len(SIGNATURE_MAGIC) + KEY_BYTES + SIGNATURE_BYTES
@@ -103,11 +103,15 @@ def verify_signed(path: str, data) -> tuple[int, bytes | None]:
 
     Raises:
         DataFormatError: a trailer whose signature does not verify (the file was altered
-            after it was signed, or the trailer is damaged).
+            after it was signed, or the trailer is damaged), or whose key is not a valid one
+            (small order or non-canonical: a forgery).
     """
     n, key, signature = split_signed(data)
     if key is None:
         return n, None
+    if problem := point_problem(key):  # checked apart to say why: such a key signs nothing
+        raise DataFormatError(path, 0, 0, f"the signature's key ({key_id(key)}) is not a valid "
+                              f"Ed25519 public key: {problem}; the file is refused")
     if not verify(key, signed_message(hashlib.sha512(data[:n]).digest()), signature):
         raise DataFormatError(path, 0, 0, f"the signature (key {key_id(key)}) does not verify: "
                               "the file was altered after it was signed")
@@ -128,7 +132,8 @@ def parse_public_keys(text: bytes, path: str) -> list[bytes]:
 
     Raises:
         DataFormatError: no key, a PEM block that is not an Ed25519 public key (a private key
-            is named as such: it must never be where public keys are kept), bad base64.
+            is named as such: it must never be where public keys are kept), bad base64, a key
+            that is not a canonical point of the curve or has small order (as libsodium).
     """
     keys = []
     for match in _PEM.finditer(text):
@@ -144,8 +149,8 @@ def parse_public_keys(text: bytes, path: str) -> list[bytes]:
         key = der[len(_SPKI_PREFIX) :]
         if der[: len(_SPKI_PREFIX)] != _SPKI_PREFIX or len(key) != KEY_BYTES:
             raise DataFormatError(path, line, 1, "not an Ed25519 public key (only Ed25519 is used)")
-        if decode_point(key) is None:
-            raise DataFormatError(path, line, 1, "not a valid Ed25519 public key (not on the curve)")
+        if problem := point_problem(key):
+            raise DataFormatError(path, line, 1, f"not a valid Ed25519 public key: {problem}")
         keys.append(key)
     if not keys:
         raise DataFormatError(path, 0, 0, "no PEM public key found (expected "

@@ -5,6 +5,7 @@ key unless told ``--allow-unsigned``)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -30,8 +31,10 @@ from ltcn_kernels.engine.signature import (
     UntrustedModelError,
     default_trust_paths,
     key_id,
+    make_trailer,
     parse_public_keys,
     public_key_pem,
+    signed_message,
 )
 from ltcn_kernels.errors import DataFormatError, UsageError
 from ltcn_kernels.gateway import DetectOptions, run_detect
@@ -114,6 +117,61 @@ def test_non_canonical_encodings_and_bad_lengths_are_refused():
     off_curve = next(y for y in range(2, 100) if ed.decode_point(y.to_bytes(32, "little")) is None)
     assert not ed.verify(off_curve.to_bytes(32, "little"), b"m", sig)
     assert ed.encode_point(ed.BASE).hex() == "58" + "66" * 31  # the standard base point
+
+
+
+# The 8 points whose order divides the cofactor 8 (libsodium's blocklist in
+# crypto_core/ed25519/ref10, which compares y only: with both x signs where x != 0). A key
+# among them "verifies" forged signatures: with R the neutral point and S = 0, the check
+# [S]B = R + [k]A holds whenever [k]A is neutral, for the identity on every message.
+SMALL_ORDER = [bytes.fromhex(y) for y in (
+    "0100000000000000000000000000000000000000000000000000000000000000",  # the neutral point, order 1
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p - 1, order 2
+    "0000000000000000000000000000000000000000000000000000000000000000",  # y = 0, order 4
+    "0000000000000000000000000000000000000000000000000000000000000080",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",  # order 8
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+)]
+# Encodings of points that are not the canonical one (y >= p, or x = 0 with its sign bit set).
+NON_CANONICAL = [bytes.fromhex(y) for y in (
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p: the point y = 0
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p + 1: the neutral point
+    "0100000000000000000000000000000000000000000000000000000000000080",  # the neutral point, x = -0
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",  # y = p - 1, x = -0
+)]
+NEUTRAL = SMALL_ORDER[0]
+
+
+def _forgery(public_key: bytes) -> tuple[bytes, bytes]:
+    """A message and a signature (R the neutral point, S = 0) that a cofactorless check
+    accepts for a small-order key: any message whose k = H(R, A, M) is a multiple of 8."""
+    message = next(m for m in (f"any file {i}".encode() for i in range(10_000))
+                   if int.from_bytes(hashlib.sha512(NEUTRAL + public_key + m).digest(), "little") % ed.L % 8 == 0)
+    return message, NEUTRAL + bytes(32)
+
+
+def test_small_order_and_non_canonical_keys_verify_nothing():
+    assert all(ed.point_problem(p).startswith("a point of small order") for p in SMALL_ORDER)
+    for point in NON_CANONICAL:
+        assert ed.point_problem(point).startswith("a non-canonical encoding")
+    for public_key in SMALL_ORDER + NON_CANONICAL:
+        assert not ed.verify(public_key, *_forgery(public_key))
+    assert ed.point_problem(Key().public_key) is None and ed.point_problem(bytes(31)) == "not 32 bytes"
+
+
+def test_a_signature_whose_r_has_small_order_is_refused_even_from_the_keys_owner():
+    """libsodium refuses a small-order R whatever the key: made here with the secret scalar."""
+    seed = bytes(range(32))
+    key, message = Key(seed), b"m"
+    h = bytearray(hashlib.sha512(seed).digest()[:32])  # RFC 8032, 5.1.5: the clamped scalar
+    h[0] &= 248
+    h[31] = h[31] & 127 | 64
+    k = int.from_bytes(hashlib.sha512(NEUTRAL + key.public_key + message).digest(), "little") % ed.L
+    s = k * int.from_bytes(h, "little") % ed.L  # [S]B = [k]A, so R = [S]B - [k]A is neutral
+    assert not ed.verify(key.public_key, message, NEUTRAL + s.to_bytes(32, "little"))
+    assert ed.verify(key.public_key, message, key.sign(message))
 
 
 # ------------------------------------------------------------------ the file
@@ -214,6 +272,30 @@ def test_trust_stores_read_pem_files_and_folders_and_name_bad_ones(tmp_path):
     with pytest.raises(UsageError, match="no such trusted-keys file"):
         TrustStore.load([tmp_path / "missing"])
     assert default_trust_paths()[0] == Path("/etc/ltcn/trusted-keys")
+
+
+def test_small_order_keys_are_refused_in_trust_stores_and_as_signers(tmp_path, capsys):
+    from ltcn_kernels.cli import main
+
+    for public_key in SMALL_ORDER + NON_CANONICAL:
+        (tmp_path / "k.pub").write_text(public_key_pem(public_key))
+        with pytest.raises(DataFormatError, match=r"k\.pub:1:1: not a valid Ed25519 public key: a "
+                           r"(point of small order|non-canonical encoding)"):
+            TrustStore.load([tmp_path / "k.pub"])
+    # A forgery over an arbitrary file: the neutral key, R neutral and S = 0.
+    forged = _artifact(tmp_path / "forged.ltcn")
+    message = signed_message(hashlib.sha512(forged.read_bytes()).digest())
+    forged.write_bytes(forged.read_bytes() + make_trailer(NEUTRAL, NEUTRAL + bytes(32)))
+    assert _forgery(NEUTRAL)[1] == NEUTRAL + bytes(32) and not ed.verify(NEUTRAL, message, NEUTRAL + bytes(32))
+    with pytest.raises(DataFormatError, match=r"the signature's key \(ed25519:[0-9a-f]{16}\) is not a "
+                       "valid Ed25519 public key: a point of small order"):
+        read_artifact(forged)
+    (tmp_path / "k.pub").write_text(public_key_pem(Key().public_key))
+    assert main(["verify", str(forged), "--trusted-keys", str(tmp_path / "k.pub")]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert not captured.out and len(err) == 1 and "Traceback" not in err[0]
+    assert err[0].startswith(f"ltcn: error: {forged}: the signature's key") and "small order" in err[0]
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
