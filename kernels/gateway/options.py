@@ -25,6 +25,7 @@ MAX_BLOCK_RATE = 1e6
 MAX_ALERTS_KEEP = 1000
 MAX_HOSTS = 4096  # per-host histories kept (LRU); each is (window-1) x features float32
 METRICS_HOST = "127.0.0.1"  # --metrics-listen PORT alone: this machine only
+IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")  # IPv4 addresses written as IPv6
 # The stages ``ltcn detect``'s flags are grouped by, in the order its help lists them.
 OPTION_GROUPS = {
     "input": "input: where flow records come from and at what pace",
@@ -71,6 +72,11 @@ def check_block_limits(timeout_s: float, rate: float) -> None:
 def allow_networks(texts) -> tuple:
     """``--allow`` values as networks (an address is its /32 or /128).
 
+    The firewall checks a source as IPv4 when it is IPv4-mapped (``::ffff:10.0.0.2``), so an
+    IPv4-mapped entry is taken as its IPv4 network (``::ffff:192.168.100.0/120`` is
+    ``192.168.100.0/24``), and an IPv6 network holding all of ``::ffff:0:0/96`` (``::/0``)
+    holds every IPv4 source too: else such an entry would be accepted and protect nobody.
+
     Raises:
         GatewayError: a value that is not an address or network, or has an IPv6 scope id.
     """
@@ -79,10 +85,16 @@ def allow_networks(texts) -> tuple:
         try:
             if "%" in str(text):
                 raise ValueError("scope id")
-            networks.append(ipaddress.ip_network(str(text).strip(), strict=False))
+            net = ipaddress.ip_network(str(text).strip(), strict=False)
         except ValueError:
             raise GatewayError(f"--allow {text!r}: not an IP address or network "
                                "(e.g. 192.168.1.0/24 or 2001:db8::/32)") from None
+        if net.version == 6 and net.subnet_of(IPV4_MAPPED):
+            net = ipaddress.IPv4Network((int(net.network_address) & 0xFFFF_FFFF,
+                                         net.prefixlen - IPV4_MAPPED.prefixlen))
+        elif net.version == 6 and IPV4_MAPPED.subnet_of(net):
+            networks.append(ipaddress.IPv4Network("0.0.0.0/0"))
+        networks.append(net)
     return tuple(networks)
 
 
@@ -272,6 +284,9 @@ class DetectOptions:
         if self.firewall == "nftables":
             check_block_limits(self.block_timeout, self.block_rate)
         allow_networks(self.allow)
+        if self.allow and self.firewall != "nftables":  # (else it would be silently ignored)
+            raise GatewayError("--allow needs --firewall nftables (without a firewall nothing "
+                               "is blocked; to keep alerts of an address out, use --suppress)")
         try:
             flag_rules(self.suppress)
         except UsageError as exc:  # (.suppress raises the base class: it cannot import us)

@@ -377,6 +377,18 @@ def test_firewall_blocks_only_unicast_and_never_the_allowed(address, outcome):
     assert all("%" not in arg for argv in adds for arg in argv)
 
 
+def test_ipv4_mapped_allow_entries_protect_the_ipv4_sources():
+    """Sources are unmapped to IPv4 before they are checked, so an IPv4-mapped --allow entry
+    must be too: else it is accepted and protects nobody."""
+    fw = Firewall(timeout_s=60, rate=100, out=io.StringIO(), own=(),
+                  allow=("::ffff:10.0.0.2", "::ffff:192.168.100.0/120"))
+    for address in ("10.0.0.2", "::ffff:10.0.0.2", "192.168.100.77", "::ffff:192.168.100.1"):
+        assert fw.block(address) == "allow-listed", address
+    assert fw.block("10.0.0.3") == "added" and fw.block("192.168.101.1") == "added"
+    # an IPv6 network holding all of ::ffff:0:0/96 holds every (unmapped) IPv4 source too
+    assert Firewall(out=io.StringIO(), own=(), allow=("::/0",)).block("198.51.100.4") == "allow-listed"
+
+
 def test_a_block_nft_refused_is_not_recorded_and_is_tried_again():
     calls, codes = [], [1, 0]
 
@@ -522,8 +534,11 @@ def test_cli_errors_are_one_line(tmp_path, model):
         ({"source": "x", "firewall": "nftables", "block_rate": 0}, "--block-rate must be a number"),
         ({"source": "x", "firewall": "nftables", "block_rate": float("nan")}, "--block-rate must be a number"),
         ({"source": "x", "firewall": "nftables", "block_rate": float("inf")}, "--block-rate must be a number"),
-        ({"source": "x", "allow": ("10.0.0.0/8", "fe80::1%eth0")}, "--allow 'fe80::1%eth0': not an IP"),
-        ({"source": "x", "allow": ("example.com",)}, "--allow 'example.com': not an IP"),
+        ({"source": "x", "firewall": "nftables", "allow": ("10.0.0.0/8", "fe80::1%eth0")},
+         "--allow 'fe80::1%eth0': not an IP"),
+        ({"source": "x", "firewall": "nftables", "allow": ("example.com",)},
+         "--allow 'example.com': not an IP"),
+        ({"source": "x", "allow": ("10.0.0.0/8",)}, "--allow needs --firewall nftables"),
         ({"source": "x", "alerts_keep": -1}, "--alerts-keep must be in 0..1000"),
         ({"source": "x", "alerts_max_bytes": -5}, "--alerts-max-bytes must be 0"),
         ({"source": "x", "threshold": float("nan")}, r"--threshold must be in \(0, 1\]"),
