@@ -17,12 +17,14 @@ its scalars (format, pad_max, c_max, state_size, layer_names) as the manifest's 
 entry. Each Flax parameter is then a ``"layers"`` record with ``"storage": "engine"``: its
 kernel is the layer's slice of the engine arrays (``meta``'s val_off / nnz / ptr_off columns),
 its bias the layer's slice of ``engine/bias``, so the file holds every weight once and
-:func:`dense_params` expands them for ONNX, Flax and the tools. Loading such a file maps it
-(``mmap``, read-only) and :func:`engine_model` builds the engine from views of the map: no
-copy, the resident weight bytes are the stored bytes. The map stays open while the model is
-in use: replace a model file by rename or ``install`` (a new file, as :func:`write_artifact`
-does), never by writing over it in place (``cp`` onto the same path), which would change, or
-cut short (SIGBUS), the pages a running process reads.
+:func:`dense_params` expands them for ONNX, Flax and the tools. Loading such a file reads it
+once into a private, read-only buffer, verifies that buffer, and :func:`engine_model` builds
+the engine from views of it: one copy of the file in memory (its size: 0.2 MB for the lab
+model, 5.3 MB for the paper-scale sparse one), no second copy of any weight. The model that
+was verified is the model that runs, whatever happens to the file afterwards: written over in
+place, truncated or replaced, the running model does not change (it once mapped the file, and
+a write in place changed the weights under a running detector, a truncation killed it with
+SIGBUS). A new model is taken only by loading it again (``ltcn detect`` on SIGHUP).
 
 Schema 1 files (each parameter stored on its own, packed again at every load) are no longer
 read: export the model again (``ltcn export``), or re-write the file with the schema 2 writer.
@@ -47,7 +49,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import mmap
 import os
 import stat
 import struct
@@ -81,7 +82,8 @@ _HEAD = len(MAGIC) + 8
 
 @dataclass(frozen=True)
 class Artifact:
-    """A verified model file: its manifest and arrays (read-only views of the mapped file).
+    """A verified model file: its manifest and arrays (read-only views of a private copy of
+    the file, made when it was read).
 
     ``engine``: the engine model the file stores, built from the same views when the file
     was read; None for a file that holds no model. ``signer``: the public key whose
@@ -131,7 +133,7 @@ def write_artifact(
     The manifest gets ``schema_version``, an ``arrays`` table (dtype, shape, offset, bytes,
     sha256), ``file_bytes`` and its own ``manifest_sha256``. Written to a temporary file and
     renamed, so a crash never leaves half a model behind (and a process that has the old file
-    mapped keeps reading the old, intact inode).
+    loaded keeps its own copy anyway).
     """
     table = {}
     blobs = []
@@ -251,7 +253,7 @@ def _open_nonblocking(path: str, flags: int) -> int:
 
 def read_artifact(path: str | os.PathLike) -> Artifact:
     """Read and verify a ``.ltcn`` file (see the module docstring); the arrays are read-only
-    views of the file, mapped with ``mmap`` (nothing is copied on little-endian hosts).
+    views of one private copy of the file (nothing more is copied on little-endian hosts).
 
     Raises:
         DataFormatError: a folder (a run folder: says to export it), not an artifact, newer schema, a manifest that does not fit the
@@ -281,12 +283,15 @@ def read_artifact(path: str | os.PathLike) -> Artifact:
             raise DataFormatError(
                 path, 0, 0, f"damaged manifest: {length} bytes, over the {MAX_MANIFEST_BYTES} limit"
             )
-        # The file is replaced by rename (write_artifact), never rewritten in place: the
-        # mapped inode stays intact while a model is in use.
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    if len(mapped) != size:
-        raise DataFormatError(path, 0, 0, "the model file changed while it was read")
-    view = memoryview(mapped)
+        # One private copy, read once: verified below, and what the engine runs on, so
+        # nothing done to the file later (written over, truncated) reaches a running model.
+        buffer = bytearray(size)
+        buffer[:_HEAD] = head
+        got = f.readinto(memoryview(buffer)[_HEAD:]) or 0
+        if got != size - _HEAD or f.read(1):
+            raise DataFormatError(path, 0, 0, "the model file changed while it was read")
+    mapped = memoryview(buffer).toreadonly()  # (the arrays are read-only views of it)
+    view = mapped
     # A signed file's signature covers every byte before its trailer: checked before the
     # manifest is parsed, so an altered file is refused before any of it is interpreted.
     body, signer = verify_signed(path, view)
@@ -324,7 +329,7 @@ def read_artifact(path: str | os.PathLike) -> Artifact:
     arrays = {}
     for name, entry in manifest["arrays"].items():
         lo = data_start + entry["offset"]
-        # Hashing reads the mapped pages (page cache); nothing is copied to the heap.
+        # Hashing reads the private copy in place; nothing more is copied.
         if _digest(view[lo : lo + entry["bytes"]]) != entry["sha256"]:
             raise DataFormatError(path, 0, 0, f"array {name!r} checksum mismatch: the file was altered")
         dtype = np.dtype(entry["dtype"]).newbyteorder("<")
@@ -335,7 +340,6 @@ def read_artifact(path: str | os.PathLike) -> Artifact:
             array = array.astype(dtype.newbyteorder("="))
             array.flags.writeable = False
         arrays[name] = array
-    view.release()
     engine = None
     if "engine" in manifest:
         engine = _engine_from_arrays(path, arch, manifest, arrays)
@@ -364,8 +368,8 @@ def stored_format(artifact: Artifact) -> str:
 def engine_model(artifact: Artifact, format: str | None = None) -> EngineModel:
     """The engine of an artifact.
 
-    ``format`` None or the stored format: the model built from the file's mapped, read-only
-    arrays, no copy. The other format: built from :func:`dense_params` and packed again.
+    ``format`` None or the stored format: the model built from the file's read-only arrays
+    (views of the private copy :func:`read_artifact` made), no copy. The other format: built from :func:`dense_params` and packed again.
 
     Raises:
         ValueError: an unknown format.
