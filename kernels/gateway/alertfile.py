@@ -113,20 +113,31 @@ class AlertWriter:
         self.reopens += 1
 
     def _rotate(self) -> None:
-        os.fsync(self._f.fileno())
+        try:
+            os.fsync(self._f.fileno())
+        except (OSError, ValueError):
+            pass  # (closed by a rotation that failed before: the lines it has are written)
         self._f.close()
-        if self.keep == 0:
-            os.remove(self.path)
-        else:
-            oldest = f"{self.path}.{self.keep}"
-            if os.path.exists(oldest):
-                os.remove(oldest)
-            for k in range(self.keep - 1, 0, -1):
-                if os.path.exists(f"{self.path}.{k}"):
-                    os.replace(f"{self.path}.{k}", f"{self.path}.{k + 1}")
-            os.replace(self.path, f"{self.path}.1")
+        if not os.path.exists(self.path):
+            # Removed from outside: nothing to keep, so no rotation; the file is opened anew
+            # and counted as a reopen (else the next rotation fails on the file we closed).
+            self._open()
+            self.reopens += 1
+            return
+        try:
+            if self.keep == 0:
+                os.remove(self.path)
+            else:
+                oldest = f"{self.path}.{self.keep}"
+                if os.path.exists(oldest):
+                    os.remove(oldest)
+                for k in range(self.keep - 1, 0, -1):
+                    if os.path.exists(f"{self.path}.{k}"):
+                        os.replace(f"{self.path}.{k}", f"{self.path}.{k + 1}")
+                os.replace(self.path, f"{self.path}.1")
+        finally:  # (a move that failed is a lost batch, never a closed file to write to)
+            self._open()
         self.rotations += 1
-        self._open()
 
     def _put(self, data: bytes) -> None:
         if self._text:

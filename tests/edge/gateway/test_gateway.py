@@ -635,6 +635,27 @@ def test_a_failed_write_cuts_the_file_back_to_whole_lines(tmp_path):
     assert w.lost == 2 and w.written == 2
 
 
+@pytest.mark.parametrize("keep", [0, 2])
+def test_rotation_after_the_alert_file_was_removed_opens_it_anew(tmp_path, keep):
+    """Someone removes the alert file while --alerts-max-bytes is set: the next rotation has
+    nothing to move, so it opens the file anew (counted as a reopen) and goes on writing."""
+    from ltcn_kernels.gateway.alertfile import AlertWriter
+
+    path = tmp_path / "a.jsonl"
+    w = AlertWriter(str(path), max_bytes=16, keep=keep, err=io.StringIO())
+    w.write_lines(b'{"a":1}\n{"b":2}\n', [8, 8])
+    path.unlink()
+    for line in (b'{"c":3}\n', b'{"d":4}\n', b'{"e":5}\n'):  # a rotation, then one more
+        w.write_lines(line, [8])
+    w.close()
+    assert path.read_bytes() == b'{"e":5}\n' and w.lost == 0 and w.written == 5
+    assert w.reopens == 1 and w.rotations == 1
+    rotated = sorted(p.name for p in tmp_path.iterdir() if p.name != "a.jsonl")
+    assert rotated == ([] if keep == 0 else ["a.jsonl.1"])
+    if keep:
+        assert (tmp_path / "a.jsonl.1").read_bytes() == b'{"c":3}\n{"d":4}\n'
+
+
 def test_alerts_refuse_a_symbolic_link(model, replay, tmp_path):
     target = tmp_path / "elsewhere"
     target.write_text("")
