@@ -64,7 +64,7 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 def trust_public_key(public_key: bytes, trust_dir: str | os.PathLike | None = None) -> Path:
     """Add a public key to a trust directory (default: the user's) as ``<key id>.pub``."""
     folder = Path(trust_dir) if trust_dir is not None else user_trust_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o755)  # never group-writable: see _trust_files
     path = folder / (key_id(public_key).split(":")[1] + ".pub")
     if not path.exists():
         _write_new(path, public_key_pem(public_key).encode(), 0o644)

@@ -14,7 +14,9 @@ pure Python (:mod:`._ed25519`), before the manifest is parsed.
 
 Keys are the standard PEM files that ``openssl genpkey -algorithm ed25519`` and
 ``openssl pkey -pubout`` write (PKCS #8 private, SubjectPublicKeyInfo public). A trust store
-is a PEM file holding one or more public keys, or a directory of them (``*.pem``, ``*.pub``).
+is a PEM file holding one or more public keys, or a directory of them (``*.pem``, ``*.pub``),
+that only root or the user running ltcn can change (checked as ``sshd``'s StrictModes does:
+:mod:`._trust_files`).
 ``ltcn detect`` trusts :func:`default_trust_paths` unless told otherwise:
 ``/etc/ltcn/trusted-keys`` (the gateway's) and ``<config>/trusted-keys`` (the user's, where
 ``ltcn keygen`` puts the public half of each key it makes).
@@ -34,6 +36,7 @@ from typing import Protocol
 
 from ..errors import DataFormatError, UsageError
 from ._ed25519 import KEY_BYTES, SIGNATURE_BYTES, point_problem, verify
+from ._trust_files import read_trust_path
 
 SIGNATURE_MAGIC = b"LTCNSIG1"
 TRAILER_BYTES = len(SIGNATURE_MAGIC) + KEY_BYTES + SIGNATURE_BYTES
@@ -158,12 +161,6 @@ def parse_public_keys(text: bytes, path: str) -> list[bytes]:
     return keys
 
 
-def _key_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix in KEY_SUFFIXES and p.is_file())
-    return [path]
-
-
 @dataclass(frozen=True)
 class TrustStore:
     """Trusted public keys, each with the file it came from."""
@@ -177,7 +174,8 @@ class TrustStore:
         where a missing path is skipped (a path given explicitly must exist).
 
         Raises:
-            UsageError: a given path that does not exist.
+            UsageError: a given path that does not exist; a key file or folder that others
+                could change, or a linked key file (:mod:`._trust_files`: as sshd's StrictModes).
             DataFormatError: a key file that holds anything but Ed25519 public keys.
         """
         explicit = paths is not None
@@ -188,12 +186,7 @@ class TrustStore:
                 if explicit:
                     raise UsageError(f"{root}: no such trusted-keys file or directory")
                 continue
-            for file in _key_files(root):
-                try:
-                    with open(file, "rb") as f:
-                        text = f.read(MAX_KEY_FILE_BYTES + 1)
-                except OSError as exc:
-                    raise UsageError(f"{file}: cannot read trusted keys: {exc.strerror}") from None
+            for file, text in read_trust_path(root, KEY_SUFFIXES, MAX_KEY_FILE_BYTES):
                 if len(text) > MAX_KEY_FILE_BYTES:
                     raise DataFormatError(str(file), 0, 0, f"over {MAX_KEY_FILE_BYTES} bytes: not a key file")
                 for key in parse_public_keys(text, str(file)):

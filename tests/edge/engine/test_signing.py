@@ -51,6 +51,15 @@ RFC8032 = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _umask_022():
+    """Files and folders made here are not group-writable whatever the user's umask (002 on
+    many desktops): a trust store that is gets refused (StrictModes)."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
 class Key:
     """A signer for the tests (the training side's SigningKey, without a file)."""
 
@@ -296,6 +305,69 @@ def test_small_order_keys_are_refused_in_trust_stores_and_as_signers(tmp_path, c
     err = captured.err.strip().splitlines()
     assert not captured.out and len(err) == 1 and "Traceback" not in err[0]
     assert err[0].startswith(f"ltcn: error: {forged}: the signature's key") and "small order" in err[0]
+
+
+def _trust_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """A trust folder as keygen makes it (0755, key 0644), whatever the umask."""
+    folder = tmp_path / "trusted-keys"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    key = folder / "k.pub"
+    key.write_text(public_key_pem(Key().public_key))
+    key.chmod(0o644)
+    return folder, key
+
+
+def _refused(paths, *fragments: str) -> None:
+    with pytest.raises(UsageError) as err:
+        TrustStore.load(paths)
+    message = str(err.value)
+    assert "\n" not in message and all(f in message for f in fragments), message
+
+
+def test_trust_stores_are_refused_when_others_could_change_them(tmp_path):
+    """sshd's StrictModes, for keys: a writable-by-others, foreign-owned or symlinked key
+    file or folder could hold a key an attacker put there."""
+    folder, key = _trust_folder(tmp_path)
+    assert len(TrustStore.load([folder]).keys) == 1 and len(TrustStore.load([key]).keys) == 1
+    for mode, who in ((0o775, "group"), (0o757, "world"), (0o777, "group")):
+        folder.chmod(mode)
+        _refused([folder], str(folder), f"folder is {who}", f"chmod go-w {folder}")
+    folder.chmod(0o755)
+    key.chmod(0o666)
+    _refused([folder], str(key), "file is group", f"chmod go-w {key}")
+    _refused([key], str(key), "file is group", f"chmod go-w {key}")
+    key.chmod(0o644)
+    elsewhere = tmp_path / "elsewhere.pem"
+    elsewhere.write_text(public_key_pem(Key().public_key))
+    link = folder / "link.pub"
+    link.symlink_to(elsewhere)  # a symlink inside the folder
+    _refused([folder], str(link), "a symbolic link", "replace it with the file")
+    link.unlink()
+    link = tmp_path / "link.pem"
+    link.symlink_to(key)  # a symlinked key file, given as such
+    _refused([link], str(link), "a symbolic link", "replace it with the file")
+    fifo = tmp_path / "fifo.pem"
+    os.mkfifo(fifo)  # never blocks: refused before it is read
+    _refused([fifo], str(fifo), "not a regular file")
+    if os.geteuid() == 0:  # only root can give a file away
+        os.chown(key, 65534, -1)
+        _refused([folder], str(key), "owned by uid 65534", f"chown root {key}")
+        os.chown(key, 0, -1)
+        os.chown(folder, 65534, -1)
+        _refused([folder], str(folder), "owned by uid 65534", f"chown root {folder}")
+
+
+def test_detect_and_verify_say_in_one_line_why_a_trust_store_is_refused(bot_window_model, tmp_path, capsys):
+    from ltcn_kernels.cli import main
+
+    folder, _ = _trust_folder(tmp_path)
+    folder.chmod(0o777)
+    assert main(["verify", str(bot_window_model), "--trusted-keys", str(folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"ltcn: error: {folder}: ") and "chmod go-w" in err[0]
+    code, err = _detect(bot_window_model, capsys, "--trusted-keys", str(folder))
+    assert code == 2 and len(err) == 1 and "world-writable" in err[0] and "Traceback" not in err[0]
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
