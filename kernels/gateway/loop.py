@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import DataFormatError
+from ..errors import DataFormatError, InputError
 from ..extras import import_module
 from ..io.detection import header_line
 from ..io.flows import detect, read_flows_bytes
@@ -96,17 +96,8 @@ class Gateway:
                  err=None, site: Site | None = None):
         if not isinstance(model, LoadedModel):
             raise TypeError("Gateway takes a loaded model: ltcn_kernels.pipeline.load_model(path)")
-        self.model = model
-        self.artifact, self.pre = model
-        self.classify = Classifier(self.artifact, options.backend, options.mode,
-                                   max_hosts=options.max_hosts)
-        self.flows_mode = model.spec.flows
-        self.classes = tuple(self.pre.classes)
-        normal = normal_index(self.pre.dataset, self.classes)
-        self.normal = [] if normal is None else [normal]
-        self.attack = [i for i in range(len(self.classes)) if i not in self.normal]
-        self._attack = np.asarray(self.attack, np.int64)
-        self.format = AlertFormat(self.classes)
+        self.options = options
+        self._use_model(model)
         self.alerts, self.firewall = alerts, firewall
         # The outputs, in order: the firewall first, so an alert says whether its source
         # was blocked.
@@ -133,6 +124,47 @@ class Gateway:
         self.flow_log = None  # (run_detect's --save-flows log, reopened with the alerts)
         self._last_stats = time.monotonic()
         self._replay: tuple[float, float] | None = None  # (wall, record time) of the last flow
+
+    def _use_model(self, model: LoadedModel) -> None:
+        """Classify with ``model`` from now on (a new classifier: per-host histories start
+        again)."""
+        self.model = model
+        self.artifact, self.pre = model
+        self.classify = Classifier(self.artifact, self.options.backend, self.options.mode,
+                                   max_hosts=self.options.max_hosts)
+        self.flows_mode = model.spec.flows
+        self.classes = tuple(self.pre.classes)
+        normal = normal_index(self.pre.dataset, self.classes)
+        self.normal = [] if normal is None else [normal]
+        self.attack = [i for i in range(len(self.classes)) if i not in self.normal]
+        self._attack = np.asarray(self.attack, np.int64)
+        self.format = AlertFormat(self.classes)
+
+    def reload_model(self) -> None:
+        """SIGHUP: read the model file again and take it if it verifies and fits; otherwise
+        keep the running model. One line says which (the model that runs is only ever one
+        that was verified: :func:`~ltcn_kernels.engine.artifact.read_artifact` keeps a private
+        copy, so nothing done to the file reaches the running model without this)."""
+        path = self.artifact.path
+        try:
+            fresh, vouch = trusted_model(path, self.options.trusted_keys,
+                                         self.options.allow_unsigned)
+            new = fresh.manifest["manifest_sha256"]
+            if new == self.artifact.manifest["manifest_sha256"]:
+                return  # the same model: nothing to do
+            why = _why_not_swap(self, fresh)
+            if why is None:
+                model = load_model(fresh)
+                warm_up(model, (self.options.backend,), self.options.mode)
+                self._use_model(model)
+                self.stats.model_reloads += 1
+                print(f"ltcn detect: model reloaded from {path} ({vouch}); per-host "
+                      "histories start again", file=self.err, flush=True)
+                return
+        except InputError as exc:
+            why = str(exc)
+        print(f"ltcn detect: model reload refused, the running model stays: {why}",
+              file=self.err, flush=True)
 
     # ---------------------------------------------------------------- reading
     def run_source(self, name: str, f, follow: bool, deadline: float | None, poll: float) -> None:
@@ -369,6 +401,7 @@ class Gateway:
                 sink.reopen()
             if self.flow_log is not None:
                 self.flow_log.reopen()
+            self.reload_model()
         if self.stats_every > 0 and time.monotonic() - self._last_stats >= self.stats_every:
             self._last_stats = time.monotonic()
             self.print_stats()
@@ -468,6 +501,21 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
             sink.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+def _why_not_swap(gw: Gateway, fresh) -> str | None:
+    """Why a verified new model cannot replace the running one in place (None: it can)."""
+    if gw.site is not None:
+        return ("a site baseline is in use and it is the running model's (restart with the new "
+                "model and --relearn --learn DURATION)")
+    old, new = gw.artifact.manifest, fresh.manifest
+    if fresh.spec is None or fresh.engine is None:
+        return "the new file holds no deployable model"
+    if tuple(new.get("classes") or ()) != tuple(old.get("classes") or ()):
+        return "its classes differ from the running model's (restart the detector to change them)"
+    if fresh.spec.to_dict() != gw.artifact.spec.to_dict():
+        return "it is fed differently (window, sequence or per-host input): restart to change that"
+    return None
 
 
 def _open_site(options: DetectOptions, artifact, err) -> Site | None:

@@ -31,6 +31,7 @@ class Stats:
         self.classify_s = 0.0  # seconds spent classifying them (the latencies' batches, summed)
         self.captures = 0  # packet captures converted by the flow meter
         self.rotations = 0  # times a followed file was rotated (--follow)
+        self.model_reloads = 0  # new models taken on SIGHUP
         self.compile_s = 0.0  # kernels compiled or loaded from the cache before the first flow
         self.skipped: Counter[str] = Counter()
         self.latency_us: deque[float] = deque(maxlen=LATENCY_WINDOW)
@@ -93,6 +94,8 @@ class Stats:
             out["firewall"] = dict(firewall.counts)
         if self.rotations:
             out["source_rotations"] = self.rotations
+        if self.model_reloads:
+            out["model_reloads"] = self.model_reloads
         for key in ("lost", "reopens"):
             if alerts is not None and getattr(alerts, key, 0):
                 out[f"alerts_{key}"] = int(getattr(alerts, key))
