@@ -5,6 +5,16 @@ Nothing from the input ever reaches a shell: every command is an argument list r
 :func:`ipaddress.ip_address` first; only its normalised text reaches a command. Only a unicast
 address without an IPv6 scope id is ever blocked, never one of the gateway's own addresses or
 of the ``--allow`` networks, and a block is recorded only once nft has taken it.
+
+**Who can steer it.** An alerting flow's source address is whatever the packets said, and an
+off-path attacker can say anything in a spoofed UDP, ICMP or TCP SYN packet. So by default the
+gateway never blocks an address of the networks it protects -- the subnets of the interface it
+watches (``--interface``) and any ``--protect CIDR`` -- unless ``--block-local`` asks it to:
+spoofed flows "from" a LAN device can no longer get that device blocked, nor (through the
+reply rule of :meth:`Firewall.block`) shield the real attacker. What remains possible: spoofed flows from an outside address get that
+outside address blocked for the block timeout (keep it short, and ``--allow`` the outside
+servers the site depends on: its resolver, its cloud endpoints), and an infected LAN device is
+alerted on but not blocked without ``--block-local``.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 
 from .options import GatewayError, allow_networks, check_block_limits
 
@@ -29,13 +39,33 @@ def nft_time(seconds: int) -> str:
     return f"{seconds}s"
 
 
+MAX_COMMANDS_KEPT = 1024  # the last nft commands kept for inspection (a dry run prints all)
+
+
 def own_addresses(runner=None) -> tuple:
     """The addresses of this network namespace's interfaces (``ip -j addr``), which the
     gateway never blocks; empty where ``ip`` is missing or fails."""
+    return tuple(addr for addr, _ in _interface_addresses(runner))
+
+
+def interface_networks(interface: str, runner=None) -> tuple:
+    """The subnets of ``interface`` (``ip -j addr show dev``; loopback and link-local left
+    out): the LAN a detector watching it protects."""
+    nets = set()
+    for addr, prefix in _interface_addresses(runner, interface):
+        if addr.is_loopback or addr.is_link_local:
+            continue
+        nets.add(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+    return tuple(sorted(nets, key=str))
+
+
+def _interface_addresses(runner=None, interface: str | None = None) -> list:
+    """``(address, prefix length)`` of each address of ``interface`` (None: of every
+    interface; ``ip -j addr``)."""
     run = runner or (lambda argv: subprocess.run(argv, capture_output=True, text=True,
                                                  timeout=10, check=False))
     try:
-        proc = run(["ip", "-j", "addr", "show"])
+        proc = run(["ip", "-j", "addr", "show", *(() if interface is None else ("dev", interface))])
         links = json.loads(proc.stdout) if proc.returncode == 0 else []
     except (OSError, subprocess.SubprocessError, ValueError):
         return ()
@@ -43,9 +73,11 @@ def own_addresses(runner=None) -> tuple:
     for link in links if isinstance(links, list) else []:
         for info in link.get("addr_info", []) if isinstance(link, dict) else []:
             addr = Firewall.validate(str(info.get("local", "")) if isinstance(info, dict) else "")
+            prefix = info.get("prefixlen") if isinstance(info, dict) else None
             if addr is not None:
-                found.append(addr)
-    return tuple(found)
+                ok = isinstance(prefix, int) and 0 <= prefix <= addr.max_prefixlen
+                found.append((addr, prefix if ok else addr.max_prefixlen))
+    return found
 
 
 class Firewall:
@@ -57,7 +89,8 @@ class Firewall:
     :func:`ipaddress.ip_address` and only its normalised text reaches a command.
 
     ``allow``: networks (``--allow``) never blocked; ``own``: the gateway's own addresses,
-    never blocked (default: looked up with :func:`own_addresses`).
+    never blocked (default: looked up with :func:`own_addresses`); ``protected``: the networks
+    it protects, never blocked (module docstring; ``--protect``, :func:`interface_networks`).
     """
 
     TABLE = ("inet", "ltcn")
@@ -65,10 +98,12 @@ class Firewall:
     def __init__(
         self, *, apply: bool = False, timeout_s: int = 600, rate: float = 10.0, out=None,
         clock=time.monotonic, runner=None, max_tracked: int = 65_536, allow=(), own=None,
+        protected=(),
     ):
         check_block_limits(timeout_s, rate)
         self.allow = allow_networks(allow)
         self.own = frozenset(own_addresses() if own is None else (self.validate(a) for a in own))
+        self.protected = allow_networks(protected)
         self.apply = apply
         self.timeout_s = int(timeout_s)
         self.rate = float(rate)
@@ -84,7 +119,7 @@ class Firewall:
         self._tokens = self.rate
         self._last = clock()
         self.counts: Counter[str] = Counter()
-        self.commands: list[list[str]] = []
+        self.commands: deque[list[str]] = deque(maxlen=MAX_COMMANDS_KEPT)  # (bounded)
         if apply and runner is None:  # (a given runner executes the commands itself)
             if not hasattr(os, "geteuid") or os.geteuid() != 0:
                 raise GatewayError(
@@ -148,6 +183,10 @@ class Firewall:
         """Whether ``addr`` is the gateway's own or inside an ``--allow`` network."""
         return addr in self.own or any(addr in net for net in self.allow)
 
+    def protects(self, addr) -> bool:
+        """Whether ``addr`` is inside a network the gateway protects (module docstring)."""
+        return any(addr in net for net in self.protected)
+
     def blocked(self, text: str) -> bool:
         """Whether ``text`` was blocked by us less than the block timeout ago."""
         addr = self.validate(text)
@@ -160,7 +199,8 @@ class Firewall:
         """Block one address; returns ``added``, ``recent``, ``rate-limited``, ``failed`` (nft
         refused it: not recorded as blocked), ``invalid address``, ``not blockable`` (not a
         unicast address: unspecified, loopback, multicast, reserved or broadcast),
-        ``allow-listed`` or ``reply to a blocked address`` (each also counted).
+        ``allow-listed``, ``protected network`` (module docstring) or ``reply to a blocked
+        address`` (each also counted).
 
         ``peer`` is the other end of the alerting flow. A flow *to* an address we blocked is
         the victim still answering the attacker (its retransmissions and resets, seen by the
@@ -173,6 +213,8 @@ class Firewall:
             outcome = "not blockable"  # (255.255.255.255 is in the reserved 240.0.0.0/4)
         elif self.allowed(addr):
             outcome = "allow-listed"
+        elif self.protects(addr):
+            outcome = "protected network"
         elif peer is not None and self.blocked(peer):
             outcome = "reply to a blocked address"
         else:

@@ -35,7 +35,7 @@ from ..pipeline import LoadedModel, load_model
 from .alertfile import AlertWriter
 from .classifier import Classifier
 from .eve import TIME_COLUMNS, AlertColumns, AlertFormat, column
-from .firewall import Firewall
+from .firewall import Firewall, interface_networks
 from .flowlog import FlowLog
 from .options import DetectOptions, GatewayError
 from .sinks import AlertBatch, AlertFileSink, FirewallSink, Sink, emit_all
@@ -459,7 +459,12 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
     if options.firewall == "nftables":
         fw = Firewall(apply=options.apply, timeout_s=options.block_timeout,
                       rate=options.block_rate, out=out, clock=clock, runner=runner,
-                      allow=options.allow, own=None if runner is None else ())
+                      allow=options.allow, own=None if runner is None else (),
+                      protected=_protected(options, runner))
+        if fw.protected:
+            print("ltcn detect: never blocked, since spoofed flows can name any source: "
+                  + ", ".join(map(str, fw.protected)) + " (--block-local blocks them too)",
+                  file=err, flush=True)
     writer = AlertWriter(options.alerts, options.alerts_max_bytes, options.alerts_keep, stream=out,
                          err=err)
     flow_log = FlowLog(options.save_flows)
@@ -520,6 +525,17 @@ def _why_not_swap(gw: Gateway, fresh) -> str | None:
 
 def _open_site(options: DetectOptions, artifact, err) -> Site | None:
     """The site baseline in ``--state-dir`` (learning, resumed or learned), or None."""
+def _protected(options: DetectOptions, runner=None) -> tuple:
+    """The networks whose sources are never blocked (:mod:`.firewall`'s docstring): the
+    ``--protect`` networks and the watched interface's subnets, none with ``--block-local``."""
+    if options.block_local:
+        return ()
+    nets = list(options.protect)
+    if options.interface is not None:
+        nets += [str(n) for n in interface_networks(options.interface, runner)]
+    return tuple(nets)
+
+
     if options.state_dir is None:
         return None
     site = Site(options.state_dir, artifact.manifest["manifest_sha256"], options.threshold,

@@ -69,8 +69,8 @@ def check_block_limits(timeout_s: float, rate: float) -> None:
         raise GatewayError(f"--block-rate must be a number of adds per second in (0, {MAX_BLOCK_RATE:g}]")
 
 
-def allow_networks(texts) -> tuple:
-    """``--allow`` values as networks (an address is its /32 or /128).
+def allow_networks(texts, flag: str = "--allow") -> tuple:
+    """``--allow`` (or ``flag``'s) values as networks (an address is its /32 or /128).
 
     The firewall checks a source as IPv4 when it is IPv4-mapped (``::ffff:10.0.0.2``), so an
     IPv4-mapped entry is taken as its IPv4 network (``::ffff:192.168.100.0/120`` is
@@ -87,7 +87,7 @@ def allow_networks(texts) -> tuple:
                 raise ValueError("scope id")
             net = ipaddress.ip_network(str(text).strip(), strict=False)
         except ValueError:
-            raise GatewayError(f"--allow {text!r}: not an IP address or network "
+            raise GatewayError(f"{flag} {text!r}: not an IP address or network "
                                "(e.g. 192.168.1.0/24 or 2001:db8::/32)") from None
         if net.version == 6 and net.subnet_of(IPV4_MAPPED):
             net = ipaddress.IPv4Network((int(net.network_address) & 0xFFFF_FFFF,
@@ -252,6 +252,12 @@ class DetectOptions:
     allow: tuple[str, ...] = option(
         (), "firewall", "an address or network never blocked (repeatable); the gateway's own "
         "addresses never are", metavar="CIDR")
+    protect: tuple[str, ...] = option(
+        (), "firewall", "a network whose addresses are never blocked, since a spoofed flow can "
+        "name any source (repeatable; default: the subnets of --interface)", metavar="CIDR")
+    block_local: bool = option(
+        False, "firewall", "block sources inside the protected networks too (an infected LAN "
+        "device), accepting that spoofed flows can then get LAN hosts blocked")
     trusted_keys: tuple[str, ...] = option(
         (), "trust", "a PEM file or a directory of trusted public keys (repeatable; default "
         "/etc/ltcn/trusted-keys and ~/.config/ltcn/trusted-keys)", metavar="PATH")
@@ -284,9 +290,13 @@ class DetectOptions:
         if self.firewall == "nftables":
             check_block_limits(self.block_timeout, self.block_rate)
         allow_networks(self.allow)
+        allow_networks(self.protect, flag="--protect")
         if self.allow and self.firewall != "nftables":  # (else it would be silently ignored)
             raise GatewayError("--allow needs --firewall nftables (without a firewall nothing "
                                "is blocked; to keep alerts of an address out, use --suppress)")
+        if (self.protect or self.block_local) and self.firewall != "nftables":
+            raise GatewayError(f"{'--protect' if self.protect else '--block-local'} needs "
+                               "--firewall nftables (without a firewall nothing is blocked)")
         try:
             flag_rules(self.suppress)
         except UsageError as exc:  # (.suppress raises the base class: it cannot import us)
