@@ -75,7 +75,7 @@ def record(
     check_can_run()
     missing = missing_tools()
     if missing:
-        raise LabError(f"the lab needs {', '.join(missing)}: run `make lab-deps` as root")
+        raise LabError(f"the lab needs {', '.join(missing)}: run `make system-deps` as root")
     rng = np.random.default_rng(seed)
     events = schedule(scenario, seconds, rng)
     runs = benign_times(scenario, seconds, rng)

@@ -25,7 +25,7 @@ import numpy as np
 from .topology import CLOUD, GATEWAY_LAN, HUB, LabError, Topology
 
 FIRMWARE_SIZES = (64 << 10, 256 << 10, 1 << 20)  # bytes: small, medium, large update images
-TOOLS = {  # program -> Debian package (the Makefile's lab-deps installs them)
+TOOLS = {  # program -> Debian package (the Makefile's system-deps installs them)
     "tcpdump": "tcpdump", "mosquitto": "mosquitto", "mosquitto_pub": "mosquitto-clients",
     "coap-server-notls": "libcoap3-bin", "coap-client-notls": "libcoap3-bin",
     "dnsmasq": "dnsmasq-base", "dig": "bind9-dnsutils", "chronyd": "chrony", "ping": "iputils-ping",
@@ -41,7 +41,7 @@ def find_tool(name: str) -> str:
     found = shutil.which(name, path=path)
     if found is None:
         raise LabError(f"the lab needs {name} (`apt install {TOOLS.get(name, name)}`, or "
-                       "`make lab-deps` as root)")
+                       "`make system-deps` as root)")
     return found
 
 

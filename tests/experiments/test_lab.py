@@ -280,3 +280,27 @@ def test_smoke_recording(tmp_path):
         assert form["packets"] == m["capture"]["packets"], name
         assert form["records"] >= m["flows"] and set(form["labels"]) == expected, name
         assert len(read_flows(out / name, "bot-iot", drop_duplicates=False, progress=False)) == form["records"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seconds", "nan"], "not a number of seconds in (0, 86400]"),
+    (["--seconds", "inf"], "not a number of seconds in (0, 86400]"),
+    (["--seconds", "1e9"], "not a number of seconds in (0, 86400]"),  # (it used to hang)
+    (["--seconds", "5", "--seed", "-1"], "not a whole number in 0..4294967295"),
+])
+def test_lab_arguments_are_one_line_before_anything_starts(argv, message, capsys):
+    from lab.__main__ import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["record", "--scenario", "iot", "--out", "/nonexistent/x", *argv])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_lab_out_that_is_a_file_is_one_line(tmp_path, capsys):
+    from lab.__main__ import main
+
+    out = tmp_path / "file"
+    out.write_text("")
+    with pytest.raises(SystemExit):
+        main(["record", "--scenario", "iot", "--seconds", "5", "--out", str(out)])
+    assert "a file, not a folder" in capsys.readouterr().err
