@@ -71,13 +71,17 @@ class AlertWriter:
     A write that fails (a full disk, an I/O error) never stops the detector: the batch's
     lines are counted in ``lost`` (the file is cut back to its last whole line), a warning
     says so at most once a minute, and the next batch tries again. :meth:`reopen` (SIGHUP)
-    opens the file at ``path`` anew, after an outside rotation moved it away."""
+    opens the file at ``path`` anew, after an outside rotation moved it away.
+
+    ``flag`` and ``noun`` name the option and the lines in messages: the flow log
+    (:class:`~.flowlog.FlowLog`, ``--save-flows``) writes its records through one too."""
 
     WARN_EVERY_S = 60.0
 
     def __init__(self, path: str | None, max_bytes: int = 0, keep: int = 5, stream=None,
-                 err=None):
+                 err=None, *, flag: str = "--alerts", noun: str = "alerts"):
         self.path = None if path in (None, "-") else str(path)
+        self.flag, self.noun = flag, noun
         self.max_bytes = int(max_bytes)
         self.keep = max(0, int(keep))
         self.rotations = 0
@@ -96,8 +100,13 @@ class AlertWriter:
 
     def _open(self) -> None:
         # unbuffered: a failed write is known at once, and no failed bytes linger in a buffer
-        self._f = open_output(self.path, "--alerts", "ab", buffering=0)
+        self._f = open_output(self.path, self.flag, "ab", buffering=0)
         self._size = os.fstat(self._f.fileno()).st_size
+
+    @property
+    def size(self) -> int:
+        """Bytes in the current file (its size when opened, plus the lines written since)."""
+        return self._size
 
     @property
     def stream(self):
@@ -161,8 +170,8 @@ class AlertWriter:
         now = time.monotonic()
         if now - self._warned >= self.WARN_EVERY_S:
             self._warned = now
-            print(f"ltcn detect: cannot write alerts to {self.path or 'the output'} "
-                  f"({exc.strerror or exc}); {self.lost:,} alerts lost so far, still "
+            print(f"ltcn detect: cannot write {self.noun} to {self.path or 'the output'} "
+                  f"({exc.strerror or exc}); {self.lost:,} {self.noun} lost so far, still "
                   "detecting", file=self.err or sys.stderr, flush=True)
 
     def write_lines(self, data: bytes, sizes) -> None:

@@ -414,6 +414,8 @@ class Gateway:
         if self.classify.mode == "hosts":
             out["hosts_evicted"] = self.classify.evicted
         out["alert_rotations"] = self.alerts.rotations
+        if self.flow_log is not None and self.flow_log.lost:  # (--save-flows on a full disk)
+            out["saved_flows_lost"] = self.flow_log.lost
         if self.site is not None:
             out["site"] = self.site.snapshot()
         return out
@@ -467,7 +469,7 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
                   file=err, flush=True)
     writer = AlertWriter(options.alerts, options.alerts_max_bytes, options.alerts_keep, stream=out,
                          err=err)
-    flow_log = FlowLog(options.save_flows)
+    flow_log = FlowLog(options.save_flows, err=err)
     old: dict = {}
     outputs: list[Sink] = list(sinks)
     site = None

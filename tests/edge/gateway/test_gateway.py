@@ -635,6 +635,58 @@ def test_a_failed_write_cuts_the_file_back_to_whole_lines(tmp_path):
     assert w.lost == 2 and w.written == 2
 
 
+def test_a_full_disk_loses_saved_flows_counted_and_the_detector_goes_on(tmp_path, monkeypatch,
+                                                                        capsys):
+    """--save-flows on a full disk: the lines are counted as lost, the file is cut back to its
+    last whole line, one warning says so, the records still reach detection, and the next
+    write that fits is written."""
+    from ltcn_kernels.gateway import alertfile
+    from ltcn_kernels.gateway.flowlog import FLOW_HEADER, FlowLog
+
+    full = False
+
+    class Disk:  # every log file is opened through alertfile.open_output
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            if full:
+                raise OSError(28, "No space left on device")
+            return self.f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    real_open = open
+    monkeypatch.setattr(alertfile, "open", lambda *a, **k: Disk(real_open(*a, **k)),
+                        raising=False)
+    path = tmp_path / "flows.csv"
+    log = FlowLog(str(path))
+    head = FLOW_HEADER + b"\n"
+    log.write(head + b"1,a\n")
+    full = True
+    assert log.write(b"2,b\n3,c\n") == b"2,b\n3,c\n"  # unchanged: detection goes on
+    assert log.write(b"4,d\n") == b"4,d\n"
+    full = False
+    log.write(b"5,e\n")
+    log.close()
+    assert path.read_bytes() == head + b"1,a\n5,e\n" and log.lost == 3
+    warnings = [s for s in capsys.readouterr().err.splitlines() if "cannot write" in s]
+    assert len(warnings) == 1 and "flow records lost so far, still detecting" in warnings[0]
+
+
+@pytest.mark.skipif(shutil.which("argus") is None or not os.path.exists("/dev/full"),
+                    reason="needs argus and /dev/full")
+def test_save_flows_on_a_full_disk_is_counted_in_the_final_stats(model, tmp_path):
+    capture = os.path.join(REPO, "tests", "fixtures", "pcap", "synscan.pcap")
+    err = io.StringIO()
+    res = run_detect(model, DetectOptions(source=capture, save_flows="/dev/full", stats_every=0),
+                     out=io.StringIO(), err=err)
+    assert res["flows"] == 1994 and res["saved_flows_lost"] > 1994  # (the header, the records)
+    assert sum("cannot write flow records to /dev/full" in s
+               for s in err.getvalue().splitlines()) == 1
+
+
 @pytest.mark.parametrize("keep", [0, 2])
 def test_rotation_after_the_alert_file_was_removed_opens_it_anew(tmp_path, keep):
     """Someone removes the alert file while --alerts-max-bytes is set: the next rotation has
