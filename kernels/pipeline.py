@@ -122,7 +122,15 @@ def load_model(path: str | os.PathLike | Artifact | LoadedModel) -> LoadedModel:
     if artifact.spec is None:  # a bare weights file: the architecture names no sequence
         raise DataFormatError(artifact.path, 0, 0,
                               f"architecture sequence must be one of {', '.join(SEQUENCES)}")
-    return LoadedModel(artifact, Preprocessor.from_dict(manifest.get("preprocess"), artifact.path))
+    pre = Preprocessor.from_dict(manifest.get("preprocess"), artifact.path)
+    spec = artifact.spec
+    channels = pre.width if spec.flows else 1  # a record's features as a sequence: 1 channel
+    if spec.arch.n_features != channels:
+        raise DataFormatError(artifact.path, 0, 0, (
+            f"the network takes {spec.arch.n_features} input channels, but its preprocessing "
+            f"gives {pre.width} features, fed as sequence {spec.sequence!r}: {channels} "
+            "channels (the manifest does not describe this model; export it again)"))
+    return LoadedModel(artifact, pre)
 
 
 def model_inputs(artifact: Artifact, pre: Preprocessor, table: FlowTable):

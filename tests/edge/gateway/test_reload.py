@@ -11,6 +11,7 @@ import pytest
 
 from conftest import FIXTURES, REPO
 from ltcn_kernels.engine.artifact import read_artifact, write_artifact
+from ltcn_kernels.errors import DataFormatError
 from ltcn_kernels.gateway import DetectOptions
 from ltcn_kernels.gateway.alertfile import AlertWriter
 from ltcn_kernels.gateway.loop import Gateway
@@ -119,3 +120,13 @@ def test_sighup_takes_a_model_installed_by_rename(tmp_path):
             proc.kill()
     assert proc.returncode == 0, err
     assert "model reloaded from" in err and '"model_reloads":1' in err
+
+
+def test_a_manifest_that_feeds_the_network_wrongly_is_refused_at_load(tmp_path):
+    """A re-hashed (or re-signed) manifest whose sequence does not fit the network used to be
+    a ValueError about shapes in predict, evaluate and detect; it is refused when loaded."""
+    a = read_artifact(PER_FLOW)
+    arch = dict(a.manifest["architecture"], sequence="features")
+    _rewritten(PER_FLOW, tmp_path / "m.ltcn", architecture=arch)
+    with pytest.raises(DataFormatError, match="takes 64 input channels, but its preprocessing"):
+        load_model(tmp_path / "m.ltcn")
