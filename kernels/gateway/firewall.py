@@ -120,6 +120,7 @@ class Firewall:
         self._last = clock()
         self.counts: Counter[str] = Counter()
         self.commands: deque[list[str]] = deque(maxlen=MAX_COMMANDS_KEPT)  # (bounded)
+        self.output_closed = False  # a dry run's reader went away (`| head -1`): see _print
         if apply and runner is None:  # (a given runner executes the commands itself)
             if not hasattr(os, "geteuid") or os.geteuid() != 0:
                 raise GatewayError(
@@ -148,8 +149,7 @@ class Firewall:
     def _emit(self, argv: list[str]) -> bool:
         self.commands.append(argv)
         if not self.apply:
-            print(json.dumps(argv), file=self.out, flush=True)
-            return True
+            return self._print(argv)
         try:
             proc = self.runner(argv)
         except (OSError, subprocess.SubprocessError) as exc:
@@ -160,6 +160,20 @@ class Firewall:
             self.counts["nft errors"] += 1
             print(f"ltcn detect: nft failed ({proc.returncode}): {proc.stderr.strip()[:200]}",
                   file=sys.stderr)
+            return False
+        return True
+
+    def _print(self, argv: list[str]) -> bool:
+        """A dry run's command, printed; False once the output is closed (its reader, such
+        as `head -1`, is gone): :attr:`output_closed` is then set, and the gateway stops
+        (:class:`~.sinks.FirewallSink`) instead of ending in a traceback or silently."""
+        if self.output_closed:
+            return False
+        try:
+            print(json.dumps(argv), file=self.out, flush=True)
+        except BrokenPipeError:
+            self.output_closed = True
+            _to_devnull(self.out)
             return False
         return True
 
@@ -244,3 +258,18 @@ class Firewall:
             return "failed"  # not recorded: the next alert of this source tries again
         self._recent[key] = now
         return "added"
+
+
+def _to_devnull(stream) -> None:
+    """Point a closed pipe's descriptor at /dev/null: what is left in ``stream``'s buffer is
+    then flushed there at exit, not reported as 'Exception ignored' with exit status 120 (as
+    ``ltcn``'s own handler of a broken pipe does)."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        return  # (not a file: nothing is flushed at exit)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)

@@ -132,13 +132,27 @@ class FirewallSink(Sink):
 
     def __init__(self, firewall: Firewall):
         self.firewall = firewall
+        self.gateway = None
+        self._told = False  # (the output closed: said once)
 
     @property
     def stream(self):
         return None if self.firewall.apply else self.firewall.out  # (a dry run prints)
 
     def start(self, gateway) -> None:
+        self.gateway = gateway
         self.firewall.start()
+        self._stop_if_closed()
+
+    def _stop_if_closed(self) -> None:
+        """A dry run whose output closed (`| head -1`) has nowhere to print its commands: say
+        so in one line and stop the gateway, which then prints its final statistics."""
+        gw = self.gateway
+        if self.firewall.output_closed and not self._told and gw is not None:
+            self._told = True
+            print("ltcn detect: the output closed (its reader is gone): the dry run's nft "
+                  "commands have nowhere to go; stopping", file=gw.err, flush=True)
+            gw.stop = True
 
     def emit(self, batch: AlertBatch) -> None:
         cols, fw = batch.cols, self.firewall
@@ -154,6 +168,7 @@ class FirewallSink(Sink):
         for i in sorted(range(len(sources)), key=lambda k: -many[sources[k]]):
             added[i] = fw.block(sources[i], peers[i]) == "added"
         batch.blocked = added & bool(fw.apply)
+        self._stop_if_closed()
 
 
 class AlertFileSink(Sink):

@@ -708,6 +708,27 @@ def test_rotation_after_the_alert_file_was_removed_opens_it_anew(tmp_path, keep)
         assert (tmp_path / "a.jsonl.1").read_bytes() == b'{"c":3}\n{"d":4}\n'
 
 
+def test_dry_run_commands_on_a_closed_pipe_say_so_and_end_with_the_final_line(model, replay,
+                                                                               expected, tmp_path):
+    """`ltcn detect ... --firewall nftables | head -1`: once the reader is gone, one line says
+    the output closed, and the detector ends with its final statistics (exit 0)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ltcn_kernels.cli", "detect", "--model", str(model), "--source",
+         "-", "--firewall", "nftables", "--alerts", str(tmp_path / "a.jsonl"), "--threshold",
+         repr(expected[0]), "--stats-every", "0"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+    )
+    assert json.loads(proc.stdout.readline())[:2] == ["nft", "add"]  # `head -1` read one...
+    proc.stdout.close()  # ...and is gone; the records come after
+    _, stderr = proc.communicate(replay.read_bytes(), timeout=120)
+    err = stderr.decode().splitlines()
+    assert proc.returncode == 0, stderr.decode()
+    assert not any("Traceback" in s or "Exception ignored" in s for s in err), stderr.decode()
+    closed = [s for s in err if "output closed" in s]
+    assert len(closed) == 1 and closed[0].startswith("ltcn detect: ")
+    assert err[-1].startswith("ltcn detect final: ")
+
+
 def test_alerts_refuse_a_symbolic_link(model, replay, tmp_path):
     target = tmp_path / "elsewhere"
     target.write_text("")
