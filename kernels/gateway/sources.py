@@ -15,6 +15,7 @@ import select
 import stat
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 
 from ..errors import DataFormatError
@@ -60,6 +61,10 @@ def open_source(path: str, stdin=None):
     ``-`` (``stdin`` if given)."""
     if path == "-":
         return stdin if stdin is not None else sys.stdin.buffer
+    if stat.S_ISFIFO(os.stat(path).st_mode):
+        # Not blocking until a writer comes (which ignored --max-seconds and SIGTERM), and not
+        # sniffed for gzip (its bytes are read once); :class:`Reader` waits for a writer.
+        return os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb", buffering=0)
     return open_binary(path)
 
 
@@ -150,13 +155,16 @@ class Reader:
     def __init__(self, name: str, f, follow: bool, poll: float):
         self.name, self.f, self.follow, self.poll = name, f, follow, poll
         self.fd = None
+        self.fifo = False  # a named pipe: its end is a writer closing it
+        self.seen = False  # a writer has written (before that, no writer is not an end)
         self.live = isinstance(f, (LiveFlows, TeeLive))  # it polls by itself
         if self.live:
             return
         try:
             fd = f.fileno()
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                self.fd = fd
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                self.fd, self.fifo = fd, stat.S_ISFIFO(mode) and name != "-"
         except (AttributeError, OSError, ValueError):
             pass
 
@@ -167,7 +175,18 @@ class Reader:
             ready, _, _ = select.select([self.fd], [], [], self.poll)
             if not ready:
                 return None
-            return os.read(self.fd, READ_BYTES)
+            try:
+                data = os.read(self.fd, READ_BYTES)
+            except BlockingIOError:  # (a writer with nothing written yet)
+                return None
+            if data:
+                self.seen = True
+            elif self.fifo and (self.follow or not self.seen):
+                # no writer (yet, or any more with --follow): wait for one, a poll at a time,
+                # so --max-seconds and SIGTERM are honoured meanwhile
+                time.sleep(self.poll)
+                return None
+            return data
         data = self.f.read(READ_BYTES)
         if data:
             return data
@@ -199,5 +218,5 @@ class Reader:
         return None
 
     def close(self) -> None:
-        if self.live or (self.fd is None and self.name != "-"):
+        if self.live or self.fifo or (self.fd is None and self.name != "-"):
             self.f.close()

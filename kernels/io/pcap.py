@@ -33,6 +33,7 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -103,8 +104,12 @@ def capture_kind(head: bytes) -> str | None:
 
 
 def is_capture(path: str | os.PathLike) -> bool:
-    """Whether the file at ``path`` is a packet capture (by magic number)."""
+    """Whether the file at ``path`` is a packet capture (by magic number). Only a regular file
+    can be: a named pipe's first bytes are not read here (they would be lost to the stream,
+    and with no writer yet the open would wait)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with open(path, "rb") as f:
             return capture_kind(f.read(4)) is not None
     except OSError:
