@@ -525,8 +525,6 @@ def _why_not_swap(gw: Gateway, fresh) -> str | None:
     return None
 
 
-def _open_site(options: DetectOptions, artifact, err) -> Site | None:
-    """The site baseline in ``--state-dir`` (learning, resumed or learned), or None."""
 def _protected(options: DetectOptions, runner=None) -> tuple:
     """The networks whose sources are never blocked (:mod:`.firewall`'s docstring): the
     ``--protect`` networks and the watched interface's subnets, none with ``--block-local``."""
@@ -538,6 +536,8 @@ def _protected(options: DetectOptions, runner=None) -> tuple:
     return tuple(nets)
 
 
+def _open_site(options: DetectOptions, artifact, err) -> Site | None:
+    """The site baseline in ``--state-dir`` (learning, resumed or learned), or None."""
     if options.state_dir is None:
         return None
     site = Site(options.state_dir, artifact.manifest["manifest_sha256"], options.threshold,
