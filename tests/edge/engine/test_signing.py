@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from conftest import BOT_ENTIRE
 from ltcn_kernels.engine import _ed25519 as ed
 from ltcn_kernels.engine.artifact import read_artifact, sign_artifact, write_artifact
 from ltcn_kernels.engine.signature import (
+    MAX_KEY_FILE_BYTES,
     SIGNATURE_MAGIC,
     TRAILER_BYTES,
     TrustStore,
@@ -305,6 +307,30 @@ def test_small_order_keys_are_refused_in_trust_stores_and_as_signers(tmp_path, c
     err = captured.err.strip().splitlines()
     assert not captured.out and len(err) == 1 and "Traceback" not in err[0]
     assert err[0].startswith(f"ltcn: error: {forged}: the signature's key") and "small order" in err[0]
+
+
+def test_a_mib_of_pem_like_text_is_read_in_one_pass(tmp_path):
+    """The key-file cap (1 MiB) of the shapes a backtracking PEM pattern took the square of
+    the size on (108 kB of BEGIN lines: 16 s): refused or read in well under a second each."""
+    mib = MAX_KEY_FILE_BYTES
+    begin, good = b"-----BEGIN PUBLIC KEY-----", public_key_pem(Key().public_key).encode()
+    shapes = {
+        "begin lines": ((begin + b"\n") * mib)[:mib],
+        "blanks": (begin + b" " * mib)[:mib],
+        "blanks, another END": (begin + b" " * mib)[: mib - 20] + b"-----END X-----",
+        "labels": b"".join(b"-----BEGIN %s-----\n" % (b"A" * (i % 60 + 1)) for i in range(mib // 50)),
+        "one key, repeated": good * (mib // len(good)),
+    }
+    for name, text in shapes.items():
+        path = tmp_path / "k.pem"
+        path.write_bytes(text)
+        start = time.perf_counter()
+        try:
+            store = TrustStore.load([path])
+            assert name == "one key, repeated" and len(store.keys) == 1
+        except DataFormatError as err:
+            assert "block with no -----END" in str(err) and "\n" not in str(err), name
+        assert time.perf_counter() - start < 2, name
 
 
 def _trust_folder(tmp_path: Path) -> tuple[Path, Path]:
