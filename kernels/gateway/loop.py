@@ -457,16 +457,7 @@ def run_detect(model, options: DetectOptions, *, stdin=None, out=None, err=None,
     model = load_model(model if isinstance(model, LoadedModel) else artifact)
     if options.interface is not None:
         check_interface(options.interface)  # before minutes of compiling on a Pi
-    fw = None
-    if options.firewall == "nftables":
-        fw = Firewall(apply=options.apply, timeout_s=options.block_timeout,
-                      rate=options.block_rate, out=out, clock=clock, runner=runner,
-                      allow=options.allow, own=None if runner is None else (),
-                      protected=_protected(options, runner))
-        if fw.protected:
-            print("ltcn detect: never blocked, since spoofed flows can name any source: "
-                  + ", ".join(map(str, fw.protected)) + " (--block-local blocks them too)",
-                  file=err, flush=True)
+    fw = _firewall(options, out, err, clock, runner)
     writer = AlertWriter(options.alerts, options.alerts_max_bytes, options.alerts_keep, stream=out,
                          err=err)
     flow_log = FlowLog(options.save_flows, err=err)
@@ -523,6 +514,20 @@ def _why_not_swap(gw: Gateway, fresh) -> str | None:
     if fresh.spec.to_dict() != gw.artifact.spec.to_dict():
         return "it is fed differently (window, sequence or per-host input): restart to change that"
     return None
+
+
+def _firewall(options: DetectOptions, out, err, clock, runner) -> Firewall | None:
+    """The nftables firewall ``options`` ask for (None: none), its protected networks said."""
+    if options.firewall != "nftables":
+        return None
+    fw = Firewall(apply=options.apply, timeout_s=options.block_timeout, rate=options.block_rate,
+                  out=out, clock=clock, runner=runner, allow=options.allow,
+                  own=None if runner is None else (), protected=_protected(options, runner))
+    if fw.protected:
+        print("ltcn detect: never blocked, since spoofed flows can name any source: "
+              + ", ".join(map(str, fw.protected)) + " (--block-local blocks them too)",
+              file=err, flush=True)
+    return fw
 
 
 def _protected(options: DetectOptions, runner=None) -> tuple:
