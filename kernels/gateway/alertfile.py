@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import stat
 import sys
 import time
 
@@ -88,6 +89,7 @@ class AlertWriter:
         self.written = 0
         self.lost = 0
         self.reopens = 0
+        self.reopens_refused = 0  # SIGHUPs whose new file could not be opened (kept the old)
         self.err = err
         self._warned = -float("inf")
         if self.path is None:
@@ -114,12 +116,38 @@ class AlertWriter:
         return self._f
 
     def reopen(self) -> None:
-        """Close and open ``path`` again (``logrotate``'s ``postrotate`` sends SIGHUP)."""
+        """Open ``path`` again (``logrotate``'s ``postrotate`` sends SIGHUP). The new file is
+        opened before the old one is closed: if it cannot be (a symbolic link planted at the
+        path, a permission), a warning says so and the lines keep going to the file already
+        open, instead of the detector ending."""
         if self.path is None:
             return
+        try:
+            new = open_output(self.path, self.flag, "ab", buffering=0)
+        except InputError as exc:
+            self.reopens_refused += 1
+            print(f"ltcn detect: warning: not reopened: {exc}; still writing to the file "
+                  "already open", file=self.err or sys.stderr, flush=True)
+            return
         self.close()
-        self._open()
+        self._f, self._size = new, os.fstat(new.fileno()).st_size
         self.reopens += 1
+
+    def follow_name(self) -> None:
+        """Before a batch: if the file at ``path`` is gone or another file (removed or
+        renamed away without a SIGHUP), open ``path`` anew, as ``tail -F`` follows a name;
+        otherwise lines would go to a file nobody can see, uncounted."""
+        try:
+            now = os.stat(self.path, follow_symlinks=False)
+            mine = os.fstat(self._f.fileno())
+        except FileNotFoundError:
+            now = mine = None
+        except (OSError, ValueError):
+            return  # (closed by a failed rotation: the rotation code reopens it)
+        if now is not None and stat.S_ISLNK(now.st_mode):
+            return  # (a link planted at the path: never followed; a SIGHUP says so, once)
+        if now is None or (now.st_ino, now.st_dev) != (mine.st_ino, mine.st_dev):
+            self.reopen()
 
     def _rotate(self) -> None:
         try:
@@ -181,6 +209,8 @@ class AlertWriter:
         n = int(sizes.shape[0])
         if n == 0:
             return
+        if self.path is not None:
+            self.follow_name()
         if self.path is None or self.max_bytes <= 0:
             try:
                 self._put(data)

@@ -43,6 +43,8 @@ class FlowLog:
     def write(self, data: bytes) -> bytes:
         """Append ``data`` (a header line first, then records) and return it unchanged."""
         if self._w is not None and data:
+            self._w.follow_name()  # (a file removed or moved away: the new one needs a header)
+            self._header = self._w.size > 0
             body = data
             if self._header and data.startswith(FLOW_HEADER):
                 body = data[data.find(b"\n") + 1 :]

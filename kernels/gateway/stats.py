@@ -96,7 +96,7 @@ class Stats:
             out["source_rotations"] = self.rotations
         if self.model_reloads:
             out["model_reloads"] = self.model_reloads
-        for key in ("lost", "reopens"):
+        for key in ("lost", "reopens", "reopens_refused"):
             if alerts is not None and getattr(alerts, key, 0):
                 out[f"alerts_{key}"] = int(getattr(alerts, key))
         return out
