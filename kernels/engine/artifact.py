@@ -290,8 +290,7 @@ def read_artifact(path: str | os.PathLike) -> Artifact:
         got = f.readinto(memoryview(buffer)[_HEAD:]) or 0
         if got != size - _HEAD or f.read(1):
             raise DataFormatError(path, 0, 0, "the model file changed while it was read")
-    mapped = memoryview(buffer).toreadonly()  # (the arrays are read-only views of it)
-    view = mapped
+    view = memoryview(buffer).toreadonly()  # (the arrays are read-only views of it)
     # A signed file's signature covers every byte before its trailer: checked before the
     # manifest is parsed, so an altered file is refused before any of it is interpreted.
     body, signer = verify_signed(path, view)
@@ -333,7 +332,7 @@ def read_artifact(path: str | os.PathLike) -> Artifact:
         if _digest(view[lo : lo + entry["bytes"]]) != entry["sha256"]:
             raise DataFormatError(path, 0, 0, f"array {name!r} checksum mismatch: the file was altered")
         dtype = np.dtype(entry["dtype"]).newbyteorder("<")
-        array = np.frombuffer(mapped, dtype, math.prod(entry["shape"]), lo).reshape(entry["shape"])
+        array = np.frombuffer(view, dtype, math.prod(entry["shape"]), lo).reshape(entry["shape"])
         if sys.byteorder != "little":
             # A big-endian host cannot use the little-endian bytes in place: a native copy
             # (x86-64 and aarch64, the supported hosts, are little-endian and copy nothing).

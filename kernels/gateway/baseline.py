@@ -204,7 +204,7 @@ def describe(b: Baseline, top: int = 5) -> list[str]:
     state = "complete" if b.complete else f"being learned ({b.learned_s:,.0f} of {b.learn_s:,.0f} s)"
     lines = [f"{state}: {b.learned_s:,.0f} s of traffic learned ({b.form or 'unknown'} "
              f"records), {b.flows:,} flows, "
-             f"{_count_of(len(b.hosts), 'host')}; model {b.model[:16]}"]
+             f"{counted(len(b.hosts), 'host')}; model {b.model[:16]}"]
     if b.complete:
         f = b.fit
         lines.append(f"site threshold: P(attack) >= {f['threshold']:.4f} (the {1 - b.target_rate:.1%} "
@@ -213,13 +213,14 @@ def describe(b: Baseline, top: int = 5) -> list[str]:
                      f"{f.get('ceiling', SURE):g})")
     busiest = sorted(b.hosts.items(), key=lambda kv: (-len(kv[1].services), kv[0]))[:top]
     for host, h in busiest:
-        lines.append(f"  {host}: {_count_of(len(h.services), 'service')}; peak a minute "
+        lines.append(f"  {host}: {counted(len(h.services), 'service')}; peak a minute "
                      f"{h.peak[0]} flows, "
                      f"{h.peak[1]} peers, {h.peak[2]} services")
     return lines
 
 
-def _count_of(n: int, what: str) -> str:
+def counted(n: int, what: str) -> str:
+    """``n`` ``what``s, the noun singular for one (``1 host``, ``3 hosts``)."""
     return f"{n:,} {what}" + ("" if n == 1 else "s")
 
 

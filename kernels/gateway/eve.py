@@ -92,7 +92,7 @@ class AlertColumns:
         self.sport, self.dport = column(table, _SRC_PORT, "aux"), column(table, _DST_PORT, "aux")
         self.proto_t = _categorical(table, _PROTO_TEXT)
         self.proto_n = column(table, _PROTO_NUM, "aux")
-        self.times = column(table, TIME_COLUMNS, "aux")
+        self.times = table.start_times()
         self.flow_n, self.flow_t = column(table, _FLOW_NUM, "aux"), _categorical(table, _FLOW_TEXT)
         name = table.files[0]
         self.source_file = os.path.basename(name) if name != "-" else "-"

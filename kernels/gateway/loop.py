@@ -34,7 +34,7 @@ from ..io.table import FlowTable
 from ..pipeline import LoadedModel, load_model
 from .alertfile import AlertWriter
 from .classifier import Classifier
-from .eve import TIME_COLUMNS, AlertColumns, AlertFormat, column
+from .eve import AlertColumns, AlertFormat
 from .firewall import Firewall, interface_networks
 from .flowlog import FlowLog
 from .options import DetectOptions, GatewayError
@@ -321,7 +321,7 @@ class Gateway:
             if self.classify.mode != "hosts":
                 keys = None
             if self.realtime:
-                times = column(table, TIME_COLUMNS, "aux")
+                times = table.start_times()
                 cols = AlertColumns(table)
                 for i in range(len(order)):
                     if times is not None:

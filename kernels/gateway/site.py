@@ -45,6 +45,7 @@ from .baseline import (
     FILENAME,
     SURE,
     Baseline,
+    counted,
     fit_threshold,
     read_baseline,
     write_baseline,
@@ -89,11 +90,11 @@ def _learning_stop(times: np.ndarray, last_t: float | None, learned_s: float,
     most :data:`MAX_STEP_S`; flows without a time do not move it; the first flow of a run
     starts it (the time between runs is not learned)."""
     t = np.where(np.isfinite(times), times, -math.inf)
-    start = t[0] if last_t is None and t.size else last_t if last_t is not None else -math.inf
+    start = last_t if last_t is not None else (t[0] if t.size else -math.inf)
     clock = np.maximum.accumulate(np.concatenate([[start], t]))
-    steps = np.diff(clock)
-    steps = np.clip(np.nan_to_num(steps, nan=0.0, posinf=0.0, neginf=0.0), 0.0, MAX_STEP_S)
-    steps[~np.isfinite(clock[1:]) | ~np.isfinite(clock[:-1])] = 0.0
+    # a step from or to no time (-inf) is NaN or infinite: it counts 0
+    steps = np.clip(np.nan_to_num(np.diff(clock), nan=0.0, posinf=0.0, neginf=0.0), 0.0,
+                    MAX_STEP_S)
     learned = learned_s + np.cumsum(steps)
     over = np.flatnonzero(learned >= learn_s)
     if over.size:
@@ -257,7 +258,6 @@ class Site:
         if self.learning:
             return (f"site baseline {self.path} ({self.note}): learning, {b.learned_s:,.0f} of "
                     f"{b.learn_s:,.0f} s of traffic so far; no alerts until it is learned")
-        hosts = f"{len(b.hosts):,} host" + ("" if len(b.hosts) == 1 else "s")
-        return (f"site baseline {self.path} ({self.note}): {hosts}, threshold "
-                f"P(attack) >= {self.threshold:.4f} ({b.fit.get('basis')}, target "
+        return (f"site baseline {self.path} ({self.note}): {counted(len(b.hosts), 'host')}, "
+                f"threshold P(attack) >= {self.threshold:.4f} ({b.fit.get('basis')}, target "
                 f"{b.target_rate:.2%}), learned over {b.learned_s:,.0f} s")
